@@ -1,0 +1,396 @@
+"""Flags + environment + config file + defaults → Settings, each value with its source."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from .errors import NotConfiguredError
+from .hosts import normalize_base_url, parse_ollama_host
+from .providers.kinds import AUTO_DETECT_KINDS, KINDS
+
+T = TypeVar("T")
+
+WARM_UP_MODES = ("background", "wait", "off")
+DEFAULT_CONNECT_TIMEOUT = 5.0
+SOURCE_DEFAULT = "default"
+SOURCE_AUTO = "auto-detected"
+
+_TOP_LEVEL_KEYS = {"oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout"}
+_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[T]):
+    """A resolved value and where it came from (a flag, a variable, the file, a default)."""
+
+    value: T
+    source: str
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Values given on the command line (or as API arguments); None means not given."""
+
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    warm_up: str | None = None
+    offline: bool | None = None
+    connect_timeout: float | None = None
+    timeout: float | None = None
+    config_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str
+    kind: str
+    base_url: Sourced[str] | None
+    model: Sourced[str] | None
+    api_key_env: Sourced[str] | None
+    lms_path: Sourced[str] | None
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        builtin = KINDS[self.kind].label
+        return builtin if self.name == self.kind else f"{self.name} ({builtin})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    provider: Sourced[str] | None  # None: auto-detect
+    providers: dict[str, ProviderSettings]
+    warm_up: Sourced[str]
+    offline: Sourced[bool]
+    connect_timeout: Sourced[float]
+    timeout: Sourced[float | None]
+    config_path: Sourced[Path]
+    config_loaded: bool
+    warnings: tuple[str, ...] = ()
+
+    def auto_detect_candidates(self) -> list[ProviderSettings]:
+        return [self.providers[name] for name in AUTO_DETECT_KINDS]
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("lmprep") / "config.toml"
+
+
+def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting by precedence: flags, LMPREP_* variables, the ecosystem's
+    variables, the config file, built-in defaults."""
+    env = os.environ if env is None else env
+    config_path = _config_path(flags, env)
+    document, text = _load_file(config_path)
+    file_source = f"config {config_path.value}"
+    config = _ConfigFile(document, text, str(config_path.value))
+
+    names = list(KINDS) + [n for n in config.provider_tables if n not in KINDS]
+    providers = {
+        name: _resolve_provider(name, flags, env, config, file_source) for name in names
+    }
+
+    provider = _pick(
+        (flags.provider, "--local-provider"),
+        (env.get("LMPREP_PROVIDER") or None, "LMPREP_PROVIDER"),
+        (config.top("oss_provider", str), file_source),
+    )
+    if provider is not None:
+        provider = Sourced(provider.value.strip(), provider.source)
+        if provider.value not in providers:
+            raise _unknown_provider(provider, providers)
+
+    warm_up = _pick(
+        (flags.warm_up, "--warm-up"),
+        (config.top("warm_up", str, choices=WARM_UP_MODES), file_source),
+        ("background", SOURCE_DEFAULT),
+    )
+    offline = _pick(
+        (flags.offline or None, "--offline"),
+        (config.top("offline", bool), file_source),
+        (False, SOURCE_DEFAULT),
+    )
+    connect_timeout = _pick(
+        (flags.connect_timeout, "--connect-timeout"),
+        (config.top("connect_timeout", float, positive=True), file_source),
+        (DEFAULT_CONNECT_TIMEOUT, SOURCE_DEFAULT),
+    )
+    timeout = _pick(
+        (flags.timeout, "--timeout"),
+        (config.top("timeout", float, positive=True), file_source),
+    ) or Sourced(None, SOURCE_DEFAULT)
+    return Settings(
+        provider=provider,
+        providers=providers,
+        warm_up=warm_up,
+        offline=offline,
+        connect_timeout=connect_timeout,
+        timeout=timeout,
+        config_path=config_path,
+        config_loaded=document is not None,
+        warnings=tuple(config.warnings),
+    )
+
+
+def validate_model_id(model: str, source: str) -> str:
+    model = model.strip()
+    if not model:
+        raise NotConfiguredError(f"The model id from {source} is empty.", "Give a model id, e.g. `-m openai/gpt-oss-20b`.")
+    if model.startswith("-"):
+        raise NotConfiguredError(
+            f"Refusing model id {model!r} from {source}: it starts with '-' and would be read as an option.",
+            "Check the model id; real model ids never start with '-'.",
+        )
+    return model
+
+
+def _pick(*candidates: tuple[Any, str]) -> Sourced | None:
+    for value, source in candidates:
+        if value is not None:
+            return Sourced(value, source)
+    return None
+
+
+def _config_path(flags: Flags, env: Mapping[str, str]) -> Sourced[Path]:
+    if flags.config_path:
+        return Sourced(Path(flags.config_path).expanduser(), "--config")
+    if env.get("LMPREP_CONFIG"):
+        return Sourced(Path(env["LMPREP_CONFIG"]).expanduser(), "LMPREP_CONFIG")
+    return Sourced(default_config_path(), SOURCE_DEFAULT)
+
+
+def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
+    try:
+        raw = path.value.read_bytes()
+    except FileNotFoundError:
+        if path.source == SOURCE_DEFAULT:
+            return None, ""
+        raise NotConfiguredError(
+            f"The config file {path.value} (from {path.source}) does not exist.",
+            "Create it with `lmprep config init`, or point --config/LMPREP_CONFIG at an existing file.",
+        ) from None
+    except OSError as exc:
+        raise NotConfiguredError(
+            f"The config file {path.value} cannot be read: {exc.strerror or exc}.",
+            "Check its permissions, or point --config/LMPREP_CONFIG elsewhere.",
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _bad_file(path.value, line, column, "it is not valid UTF-8") from None
+
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        line, column = _decode_error_position(exc, text)
+        reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)\s*$", "", str(exc))
+        raise _bad_file(path.value, line, column, reason) from None
+
+
+def _decode_error_position(exc: Exception, text: str) -> tuple[int, int]:
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if line and column:
+        return line, column
+    match = re.search(r"line (\d+), column (\d+)", str(exc))
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    lines = text.splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
+
+
+def _bad_file(path: Path, line: int, column: int, reason: str) -> NotConfiguredError:
+    return NotConfiguredError(
+        f"The config file {path} is invalid at line {line}, column {column}: {reason}.",
+        "Fix that line (see config.example.toml for every key), or point --config elsewhere.",
+    )
+
+
+class _ConfigFile:
+    """Typed access to the parsed file, with errors that point at the offending line."""
+
+    def __init__(self, document: dict | None, text: str, path: str) -> None:
+        self.document = document or {}
+        self.text = text
+        self.path = path
+        self.warnings: list[str] = []
+        for key in self.document:
+            if key not in _TOP_LEVEL_KEYS:
+                self._warn_unknown((), key)
+        providers = self.document.get("providers", {})
+        if not isinstance(providers, dict):
+            raise self._type_error((), "providers", "a table ([providers.NAME] sections)")
+        self.provider_tables: dict[str, dict] = {}
+        for name, table in providers.items():
+            if not isinstance(table, dict):
+                raise self._type_error(("providers",), name, "a table")
+            for key in table:
+                if key not in _PROVIDER_KEYS:
+                    self._warn_unknown(("providers", name), key)
+            self.provider_tables[name] = table
+
+    def top(self, key: str, kind: type, *, choices=None, positive=False):
+        return self._value((), self.document, key, kind, choices=choices, positive=positive)
+
+    def provider(self, name: str, key: str, kind: type = str, *, choices=None):
+        table = self.provider_tables.get(name, {})
+        return self._value(("providers", name), table, key, kind, choices=choices)
+
+    def _value(self, table_path, table, key, kind, *, choices=None, positive=False):
+        if key not in table:
+            return None
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            expected = {str: "a string", bool: "true or false", float: "a number"}[kind]
+            raise self._type_error(table_path, key, expected)
+        if choices is not None and value not in choices:
+            raise self._type_error(table_path, key, "one of " + ", ".join(repr(c) for c in choices))
+        if positive and value <= 0:
+            raise self._type_error(table_path, key, "a number above 0")
+        return value
+
+    def _type_error(self, table_path, key, expected) -> NotConfiguredError:
+        line, column = locate_key(self.text, table_path, key)
+        dotted = ".".join((*table_path, key))
+        return _bad_file(Path(self.path), line, column, f"`{dotted}` must be {expected}")
+
+    def _warn_unknown(self, table_path, key) -> None:
+        line, _ = locate_key(self.text, table_path, key)
+        dotted = ".".join((*table_path, key))
+        self.warnings.append(f"{self.path}:{line}: unknown key `{dotted}` (ignored)")
+
+
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+
+
+def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, int]:
+    """Line and column (1-based) of ``key = ...`` inside the table ``table_path``.
+
+    tomllib reports positions only for syntax errors, so type errors are located by
+    scanning headers and keys. Falls back to the table header, then to line 1.
+    """
+    current: tuple[str, ...] = ()
+    header_line = 1
+    key_pattern = re.compile(r"^(\s*)(?:" + re.escape(key) + r'|"' + re.escape(key) + r'"|\'' + re.escape(key) + r"')\s*=\s*")
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            current = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
+            if current == table_path:
+                header_line = number
+            continue
+        if current == table_path:
+            match = key_pattern.match(line)
+            if match:
+                return number, match.end() + 1
+    return header_line, 1
+
+
+def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> ProviderSettings:
+    kind_name = config.provider(name, "kind", choices=tuple(KINDS))
+    if name in KINDS:
+        if kind_name is not None and kind_name != name:
+            raise config._type_error(("providers", name), "kind", f"{name!r} (or left out) for the built-in provider")
+        kind_name = name
+    elif kind_name is None:
+        line, column = locate_key(config.text, ("providers", name), "kind")
+        raise _bad_file(Path(config.path), line, column, f"the custom provider `{name}` needs `kind = ` one of {', '.join(KINDS)}")
+    kind = KINDS[kind_name]
+
+    base_url = _pick(
+        (flags.base_url, "--base-url"),
+        (env.get("LMPREP_BASE_URL") or None, "LMPREP_BASE_URL"),
+        *(_ecosystem_base_urls(kind_name, env) if name == kind_name else ()),
+        (config.provider(name, "base_url"), file_source),
+        (kind.default_base_url, SOURCE_DEFAULT),
+    )
+    if base_url is not None:
+        base_url = Sourced(_checked_base_url(base_url), base_url.source)
+
+    model = _pick(
+        (flags.model, "--model"),
+        (env.get("LMPREP_MODEL") or None, "LMPREP_MODEL"),
+        (config.provider(name, "model"), file_source),
+        (kind.default_model, SOURCE_DEFAULT),
+    )
+    if model is not None:
+        model = Sourced(validate_model_id(model.value, model.source), model.source)
+
+    api_key_env = _pick(
+        (config.provider(name, "api_key_env"), file_source),
+        (kind.default_api_key_env, SOURCE_DEFAULT),
+    )
+    if api_key_env is not None and not _ENV_NAME.match(api_key_env.value):
+        raise config._type_error(("providers", name), "api_key_env", "the name of an environment variable")
+    token = env.get(api_key_env.value) or None if api_key_env else None
+
+    lms_path = None
+    if kind_name == "lmstudio":
+        lms_path = _pick(
+            (env.get("LMPREP_LMS") or None, "LMPREP_LMS"),
+            (config.provider(name, "lms_path"), file_source),
+        )
+    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token)
+
+
+def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | None, str]]:
+    candidates: list[tuple[str | None, str]] = []
+    if KINDS[kind].codex_oss:
+        candidates.append((env.get("CODEX_OSS_BASE_URL") or None, "CODEX_OSS_BASE_URL"))
+        port = (env.get("CODEX_OSS_PORT") or "").strip()
+        if port:
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise NotConfiguredError(
+                    f"CODEX_OSS_PORT={port!r} is not a port number.", "Set it to a number such as 1234, or unset it."
+                )
+            candidates.append((f"http://localhost:{int(port)}/v1", "CODEX_OSS_PORT"))
+    if kind == "ollama" and env.get("OLLAMA_HOST", "").strip():
+        try:
+            origin = parse_ollama_host(env["OLLAMA_HOST"])
+        except ValueError as exc:
+            raise NotConfiguredError(
+                f"OLLAMA_HOST={env['OLLAMA_HOST']!r} is not a valid host: {exc}.",
+                "Set it like Ollama expects (e.g. 127.0.0.1:11434 or http://host:port), or unset it.",
+            ) from None
+        candidates.append((origin + "/v1", "OLLAMA_HOST"))
+    return candidates
+
+
+def _checked_base_url(base_url: Sourced[str]) -> str:
+    try:
+        return normalize_base_url(base_url.value)
+    except ValueError as exc:
+        raise NotConfiguredError(
+            f"The base URL {base_url.value!r} from {base_url.source} is not usable: {exc}.",
+            "Give a URL like http://localhost:1234/v1.",
+        ) from None
+
+
+def _unknown_provider(provider: Sourced[str], providers: Mapping[str, ProviderSettings]) -> NotConfiguredError:
+    valid = list(providers)
+    close = difflib.get_close_matches(provider.value, valid, n=1, cutoff=0.6)
+    suggestion = f"Did you mean {close[0]!r}? " if close else ""
+    return NotConfiguredError(
+        f"Unknown provider {provider.value!r} (from {provider.source}).",
+        f"{suggestion}Valid providers: {', '.join(valid)}.",
+    )

@@ -1,0 +1,119 @@
+"""Typed errors: every failure carries a state, an exit code and a hint for the user."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    READY = 0
+    INTERNAL_ERROR = 1
+    USAGE = 2
+    NOT_CONFIGURED = 3
+    UNREACHABLE = 4
+    AUTH_FAILED = 5
+    MODEL_MISSING = 6
+    DOWNLOAD_FAILED = 7
+    PROTOCOL_ERROR = 8
+    WARMUP_FAILED = 9
+    TIMED_OUT = 10
+    CONTEXT_TOO_SMALL = 11
+    INTERRUPTED = 130
+
+
+class LmprepError(Exception):
+    """Base of every error lmprep raises on purpose.
+
+    ``message`` says what happened, ``hint`` what to do about it.
+    """
+
+    state = "internal_error"
+    exit_code = ExitCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        # One positional argument only: some subclasses also derive from OSError,
+        # which would read a second argument as strerror.
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} {self.hint}"
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.hint))
+
+
+class InternalError(LmprepError):
+    state = "internal_error"
+    exit_code = ExitCode.INTERNAL_ERROR
+
+
+class NotConfiguredError(LmprepError):
+    state = "not_configured"
+    exit_code = ExitCode.NOT_CONFIGURED
+
+
+class UnreachableError(LmprepError, ConnectionError):
+    state = "unreachable"
+    exit_code = ExitCode.UNREACHABLE
+
+
+class AuthFailedError(LmprepError, PermissionError):
+    state = "auth_failed"
+    exit_code = ExitCode.AUTH_FAILED
+
+
+class ModelMissingError(LmprepError, LookupError):
+    state = "model_missing"
+    exit_code = ExitCode.MODEL_MISSING
+
+
+class DownloadFailedError(LmprepError):
+    state = "download_failed"
+    exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+class ProtocolError(LmprepError):
+    state = "protocol_error"
+    exit_code = ExitCode.PROTOCOL_ERROR
+
+
+class WarmupFailedError(LmprepError):
+    state = "warmup_failed"
+    exit_code = ExitCode.WARMUP_FAILED
+
+
+class TimedOutError(LmprepError, TimeoutError):
+    state = "timed_out"
+    exit_code = ExitCode.TIMED_OUT
+
+
+class ContextTooSmallError(LmprepError):
+    state = "context_too_small"
+    exit_code = ExitCode.CONTEXT_TOO_SMALL
+
+
+class InterruptedByUserError(LmprepError):
+    """Raised in place of KeyboardInterrupt where a caller wants a typed error."""
+
+    state = "interrupted"
+    exit_code = ExitCode.INTERRUPTED
+
+
+ERRORS_BY_STATE: dict[str, type[LmprepError]] = {
+    cls.state: cls
+    for cls in (
+        InternalError,
+        NotConfiguredError,
+        UnreachableError,
+        AuthFailedError,
+        ModelMissingError,
+        DownloadFailedError,
+        ProtocolError,
+        WarmupFailedError,
+        TimedOutError,
+        ContextTooSmallError,
+        InterruptedByUserError,
+    )
+}

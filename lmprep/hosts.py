@@ -1,0 +1,107 @@
+"""Pure functions over host strings and base URLs (no I/O)."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit, urlunsplit
+
+OLLAMA_DEFAULT_PORT = 11434
+_BIND_ALL = {"0.0.0.0", "::", "[::]"}
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def parse_ollama_host(value: str) -> str:
+    """Turn an ``OLLAMA_HOST`` value into an origin URL, by Ollama's own rules.
+
+    No scheme means ``http`` and port 11434; a scheme without a port means 80 or 443;
+    ``:PORT`` means loopback; a path is kept; bind-all addresses mean loopback.
+    Raises ValueError when the value cannot be a host.
+    """
+    text = value.strip().strip("\"'").strip()
+    if not text:
+        return f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}"
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "http", text
+        default_port = OLLAMA_DEFAULT_PORT
+    else:
+        scheme = scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"unsupported scheme {scheme!r}")
+        default_port = 443 if scheme == "https" else 80
+    hostport, slash, path = rest.partition("/")
+    path = (slash + path).rstrip("/")
+    host, port = _split_host_port(hostport)
+    if port is None:
+        port = default_port
+    if not host or host in _BIND_ALL:
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}{path}"
+
+
+def _split_host_port(hostport: str) -> tuple[str, int | None]:
+    if hostport.startswith("["):
+        host, bracket, tail = hostport[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"unclosed '[' in {hostport!r}")
+        port_text = tail[1:] if tail.startswith(":") else ""
+        if tail and not tail.startswith(":"):
+            raise ValueError(f"unexpected text after ']' in {hostport!r}")
+    elif hostport.count(":") > 1:
+        # A bare IPv6 address without brackets has no port.
+        return hostport, None
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not port_text:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"invalid port {port_text!r}")
+    return host, int(port_text)
+
+
+def normalize_base_url(url: str) -> str:
+    """Check that ``url`` is an absolute http(s) URL and drop a trailing slash.
+
+    Raises ValueError with a short reason otherwise.
+    """
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("it must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("it has no host")
+    try:
+        parts.port
+    except ValueError as exc:
+        raise ValueError(f"it has an invalid port ({exc})") from None
+    if parts.query or parts.fragment:
+        raise ValueError("it must not have a query or fragment")
+    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def origin_of(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def strip_v1(base_url: str) -> str:
+    """The server root of an OpenAI-style base URL (``.../v1`` → ``...``)."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname)

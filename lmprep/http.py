@@ -1,0 +1,192 @@
+"""The one httpx client factory, and the one place httpx errors become LmprepErrors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .deadline import Deadline
+from .errors import (
+    AuthFailedError,
+    LmprepError,
+    NotConfiguredError,
+    ProtocolError,
+    UnreachableError,
+)
+from .hosts import is_loopback_host
+
+DEFAULT_READ_TIMEOUT = 10.0
+
+
+class Http:
+    """An HTTP client for one server, with lmprep's timeouts, auth and error translation.
+
+    ``label`` names the server in messages ("LM Studio"); ``unreachable_hint`` and
+    ``auth_hint`` are the provider's advice for those two failures.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        label: str,
+        token: str | None = None,
+        connect_timeout: float = 5.0,
+        deadline: Deadline | None = None,
+        unreachable_hint: str | None = None,
+        auth_hint: str | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.label = label
+        self.connect_timeout = connect_timeout
+        self.deadline = deadline or Deadline(None)
+        self.unreachable_hint = unreachable_hint
+        self.auth_hint = auth_hint
+        parts = urlsplit(base_url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(
+            headers=headers,
+            # A proxy from the environment must never capture loopback traffic.
+            trust_env=not is_loopback_host(parts.hostname),
+            # Building a verifying SSL context costs tens of milliseconds; plain http needs none.
+            verify=parts.scheme == "https",
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Http:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
+        doing: str,
+        timeout_error: type[LmprepError] = UnreachableError,
+    ) -> httpx.Response:
+        """Send one request; 401/403 and transport failures raise, other statuses return."""
+        with self._translated(url, doing, timeout_error):
+            response = self._client.request(method, url, json=json_body, timeout=self._timeout(read_timeout, doing))
+        self._check_auth(response)
+        return response
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        read_timeout: float | None,
+        doing: str,
+        timeout_error: type[LmprepError] = UnreachableError,
+    ) -> Iterator[httpx.Response]:
+        """Like request(), but the body is read by the caller; errors while reading
+        (a stalled or cut stream) are translated too."""
+        with self._translated(url, doing, timeout_error):
+            with self._client.stream(
+                method, url, json=json_body, timeout=self._timeout(read_timeout, doing)
+            ) as response:
+                if response.status_code in (401, 403):
+                    response.read()
+                self._check_auth(response)
+                yield response
+
+    def _timeout(self, read_timeout: float | None, doing: str) -> httpx.Timeout:
+        connect = self.deadline.cap(self.connect_timeout, doing)
+        read = self.deadline.cap(read_timeout, doing)
+        return httpx.Timeout(connect=connect, read=read, write=connect, pool=connect)
+
+    @contextlib.contextmanager
+    def _translated(self, url: str, doing: str, timeout_error: type[LmprepError]) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            if self.deadline.expired:
+                raise self.deadline.error(doing) from None
+            if isinstance(exc, httpx.ConnectTimeout):
+                raise self._unreachable(f"connection timed out after {self.connect_timeout:g} s") from None
+            raise timeout_error(
+                f"{self.label} at {self.base_url} accepted the connection but did not answer in time while {doing}.",
+                "The server may be stuck or overloaded: restart it, or raise the time limit.",
+            ) from None
+        except httpx.ConnectError as exc:
+            raise self._unreachable(_reason(exc)) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise NotConfiguredError(
+                f"Cannot use the URL {url}: {exc}.", "Give a base URL like http://localhost:1234/v1."
+            ) from None
+        except httpx.RemoteProtocolError as exc:
+            raise ProtocolError(
+                f"{self.label} at {self.base_url} broke off its answer while {doing} ({_reason(exc)}).",
+                f"Check that {self.base_url} is really {self.label}, and look at the server's log.",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(_reason(exc)) from None
+
+    def _unreachable(self, reason: str) -> UnreachableError:
+        return UnreachableError(f"{self.label} is not responding at {self.base_url} ({reason}).", self.unreachable_hint)
+
+    def _check_auth(self, response: httpx.Response) -> None:
+        if response.status_code in (401, 403):
+            raise AuthFailedError(
+                f"{self.label} at {self.base_url} refused the request "
+                f"(HTTP {response.status_code}: {error_text(response)}).",
+                self.auth_hint,
+            )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return text.split("\n")[0][:200]
+
+
+def parse_json(response: httpx.Response, label: str, doing: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise ProtocolError(
+            f"{label} at {response.request.url} answered with something that is not JSON while {doing} "
+            f"(HTTP {response.status_code}, {_snippet(response)}).",
+            f"Check that this URL points at {label}, not at another server or a proxy.",
+        ) from None
+
+
+def error_text(response: httpx.Response) -> str:
+    """The server's own error message, from a JSON error body or the start of the text."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return _snippet(response)
+    return json_error_message(body) or _snippet(response)
+
+
+def json_error_message(body: Any) -> str | None:
+    """The message of an ``{"error": "..."}`` or ``{"error": {"message": "..."}}`` body."""
+    if not isinstance(body, dict) or "error" not in body:
+        return None
+    error = body["error"]
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or error)
+    return str(error)
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = response.content[:300].decode("utf-8", "replace").strip()
+    text = " ".join(text.split())
+    return repr(text[:160]) if text else "an empty body"

@@ -1,0 +1,183 @@
+"""ensure_oss_ready: resolve → probe → ensure the model → warm up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
+from .deadline import Deadline
+from .errors import LmprepError, ModelMissingError, NotConfiguredError, WarmupFailedError
+from .events import Reporter, Step, WaitEnded, WaitStarted, ignore
+from .providers import KINDS, open_provider
+from .providers.base import WARM_UP_READ_TIMEOUT
+from .warmup import WarmUp, state_file_for, start_detached, start_in_thread
+
+
+@dataclass
+class Readiness:
+    """The outcome of one ensure run; on failure the error carries the fields known so far."""
+
+    provider: str | None = None
+    provider_source: str | None = None
+    kind: str | None = None
+    base_url: str | None = None
+    base_url_source: str | None = None
+    model: str | None = None
+    model_source: str | None = None
+    state: str = "ready"
+    downloaded: bool = False
+    warm_up: WarmUp | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ready"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ensure_oss_ready(
+    provider: str | None = None,
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    warm_up: str = "background",
+    offline: bool = False,
+    config_path: str | None = None,
+    on_progress: Reporter | None = None,
+    connect_timeout: float | None = None,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Readiness:
+    """Make a local provider ready: server answering, model on disk, model loading or loaded.
+
+    Raises an LmprepError subclass (with ``.state``, ``.exit_code``, ``.hint``) when it cannot.
+    A background warm-up runs in a daemon thread of this process.
+    """
+    flags = Flags(
+        provider=provider, model=model, base_url=base_url, warm_up=warm_up, offline=offline or None,
+        connect_timeout=connect_timeout, timeout=timeout, config_path=config_path,
+    )
+    settings = resolve_settings(flags, env)
+    return run_ensure(settings, report=on_progress or ignore, background="thread")
+
+
+def run_ensure(
+    settings: Settings,
+    *,
+    report: Reporter = ignore,
+    background: str = "process",
+    readiness: Readiness | None = None,
+) -> Readiness:
+    """The pipeline on resolved settings. ``readiness`` is filled in as it goes, so a caller
+    that catches the error still knows how far it got."""
+    readiness = readiness if readiness is not None else Readiness()
+    started = time.perf_counter()
+    deadline = Deadline(settings.timeout.value)
+    timings = readiness.timings_ms
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round((now - since) * 1000, 1)
+        return now
+
+    try:
+        mark = time.perf_counter()
+        chosen = _choose_provider(settings, report, readiness)
+        mark = lap("resolve", mark)
+        with open_provider(chosen, connect_timeout=settings.connect_timeout.value, deadline=deadline,
+                           report=report) as provider:
+            report(Step(f"Checking {provider.label} at {provider.base_url}"))
+            listing = provider.list_models()
+            mark = lap("probe", mark)
+            model = readiness.model
+            if not provider.has_model(model, listing):
+                _obtain_model(provider, model, settings, report, readiness)
+                mark = lap("download", mark)
+            readiness.warm_up = _warm_up(provider, chosen, model, settings, report, deadline, background)
+            lap("warm_up", mark)
+    except LmprepError as exc:
+        readiness.state = exc.state
+        exc.readiness = readiness
+        raise
+    except KeyboardInterrupt:
+        readiness.state = "interrupted"
+        raise
+    finally:
+        timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+    return readiness
+
+
+def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness) -> ProviderSettings:
+    if settings.provider is None:
+        from .detect import detect_provider
+
+        chosen = detect_provider(settings)
+        readiness.provider_source = SOURCE_AUTO
+        report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
+    else:
+        chosen = settings.providers[settings.provider.value]
+        readiness.provider_source = settings.provider.source
+    readiness.provider = chosen.name
+    readiness.kind = chosen.kind
+    if chosen.base_url is None:
+        raise NotConfiguredError(
+            f"The provider {chosen.name!r} has no base URL.",
+            f"Give one with --base-url, or `base_url = ` under [providers.{chosen.name}] in the config file.",
+        )
+    readiness.base_url = chosen.base_url.value
+    readiness.base_url_source = chosen.base_url.source
+    if chosen.model is None:
+        raise NotConfiguredError(
+            f"No model was chosen for {chosen.label}, which has no default model.",
+            f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{chosen.name}].",
+        )
+    readiness.model = chosen.model.value
+    readiness.model_source = chosen.model.source
+    return chosen
+
+
+def _obtain_model(provider, model: str, settings: Settings, report: Reporter, readiness: Readiness) -> None:
+    can_download = KINDS[provider.kind].can_download
+    if settings.offline.value or not can_download:
+        why = "--offline forbids downloading it" if can_download else f"{provider.label} cannot download models"
+        raise ModelMissingError(
+            f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}.",
+            "Run lmprep without --offline to download it." if can_download else provider.missing_hint(model),
+        )
+    report(Step(f"{model} is not on {provider.label} yet: downloading it"))
+    provider.download(model)
+    readiness.downloaded = True
+    if not provider.has_model(model, provider.list_models()):
+        raise ModelMissingError(
+            f"{provider.label} still does not list {model!r} after the download.",
+            provider.missing_hint(model),
+        )
+    report(Step(f"Downloaded {model}"))
+
+
+def _warm_up(provider, chosen: ProviderSettings, model: str, settings: Settings, report: Reporter,
+             deadline: Deadline, background: str) -> WarmUp:
+    mode = settings.warm_up.value
+    if mode == "off":
+        return WarmUp(mode, "off")
+    if mode == "wait":
+        report(WaitStarted(f"Loading {model}"))
+        started = time.monotonic()
+        try:
+            provider.warm_up(model, deadline.cap(WARM_UP_READ_TIMEOUT, f"loading {model}"))
+        except WarmupFailedError:
+            report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
+            raise
+        seconds = time.monotonic() - started
+        report(WaitEnded(f"Loaded {model}", seconds, ok=True))
+        return WarmUp(mode, "ok", round(seconds, 3))
+    state_file = state_file_for(chosen.name, chosen.base_url.value, model)
+    if background == "thread":
+        start_in_thread(chosen, model, state_file, settings.connect_timeout.value)
+    else:
+        start_detached(chosen, model, state_file, settings.connect_timeout.value)
+    return WarmUp(mode, "started", None, str(state_file))

@@ -1,0 +1,245 @@
+"""Render progress events: a live display on a terminal, plain lines elsewhere, or nothing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from typing import TextIO
+
+from .events import ChildOutput, Event, Notice, Step, Transfer, WaitEnded, WaitStarted
+from .termtext import TerminalLines
+
+PLAIN_PROGRESS_INTERVAL = 5.0
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def use_colour(stream: TextIO, environ=os.environ) -> bool:
+    if environ.get("NO_COLOR") or environ.get("TERM") == "dumb":
+        return False
+    return _isatty(stream)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def make_reporter(stream: TextIO, *, quiet: bool = False, live: bool | None = None, colour: bool | None = None):
+    """The reporter for ``stream``: live (TTY) display, plain lines, or silence."""
+    if quiet:
+        return QuietReporter()
+    if live is None:
+        live = _isatty(stream) and os.environ.get("TERM") != "dumb"
+    if colour is None:
+        colour = use_colour(stream)
+    return LiveReporter(stream, colour) if live else PlainReporter(stream)
+
+
+class QuietReporter:
+    def __call__(self, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(count) < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class RateMeter:
+    """Transfer rate over a sliding window of recent samples."""
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, completed: int, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, completed))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.window:
+            self._samples.popleft()
+        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
+        if t1 - t0 < 0.2 or c1 < c0:
+            return None
+        return (c1 - c0) / (t1 - t0)
+
+
+def describe_transfer(event: Transfer, rate: float | None) -> str:
+    if event.total:
+        percent = min(100.0, 100.0 * event.completed / event.total)
+        text = f"{human_bytes(event.completed)} of {human_bytes(event.total)} ({percent:.0f}%)"
+    else:
+        text = f"{human_bytes(event.completed)}"
+    if rate:
+        text += f", {human_bytes(rate)}/s"
+        if event.total and event.total > event.completed:
+            text += f", {human_duration((event.total - event.completed) / rate)} left"
+    return text
+
+
+class PlainReporter:
+    """Lines for logs and pipes: no ``\\r``, no colour, progress at most every few seconds."""
+
+    def __init__(self, stream: TextIO, interval: float = PLAIN_PROGRESS_INTERVAL) -> None:
+        self.stream = stream
+        self.interval = interval
+        self._last_progress = float("-inf")
+        self._rate = RateMeter()
+        self._children: dict[str, TerminalLines] = {}
+        self._last_line: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self._line(event.message)
+        elif isinstance(event, Notice):
+            self._line(f"warning: {event.message}")
+        elif isinstance(event, Transfer):
+            rate = self._rate.add(event.completed)
+            done = event.total is not None and event.completed >= event.total
+            if self._due() or done:
+                self._line(f"{event.label}: {describe_transfer(event, rate)}")
+        elif isinstance(event, ChildOutput):
+            cleaner = self._children.setdefault(event.stream, TerminalLines())
+            for text, redraw in cleaner.feed(event.data):
+                if not redraw or self._due():
+                    self._line(text)
+        elif isinstance(event, WaitStarted):
+            self._line(f"{event.message}...")
+        elif isinstance(event, WaitEnded):
+            self._line(f"{event.message} ({event.seconds:.1f} s)")
+
+    def close(self) -> None:
+        for cleaner in self._children.values():
+            for text, _ in cleaner.close():
+                self._line(text)
+        self._children.clear()
+
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_progress >= self.interval:
+            self._last_progress = now
+            return True
+        return False
+
+    def _line(self, text: str) -> None:
+        if text == self._last_line:
+            return
+        self._last_line = text
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+class LiveReporter:
+    """A terminal display: a progress bar for downloads, a spinner with elapsed time for waits,
+    and a child's own redraws passed through."""
+
+    BAR_WIDTH = 24
+
+    def __init__(self, stream: TextIO, colour: bool) -> None:
+        self.stream = stream
+        self.colour = colour
+        self._lock = threading.Lock()
+        self._rate = RateMeter()
+        self._status_shown = False
+        self._spinner: threading.Thread | None = None
+        self._spinner_stop = threading.Event()
+        self._last_draw = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self._println(self._paint("→ ", "36") + event.message)
+        elif isinstance(event, Notice):
+            self._println(self._paint("warning: ", "33") + event.message)
+        elif isinstance(event, Transfer):
+            self._draw_transfer(event)
+        elif isinstance(event, ChildOutput):
+            with self._lock:
+                self._clear_status()
+                self.stream.write(event.data.decode("utf-8", "replace"))
+                self.stream.flush()
+        elif isinstance(event, WaitStarted):
+            self._start_spinner(event.message)
+        elif isinstance(event, WaitEnded):
+            self._stop_spinner()
+            mark = self._paint("✓ ", "32") if event.ok else self._paint("✗ ", "31")
+            self._println(f"{mark}{event.message} ({event.seconds:.1f} s)")
+
+    def close(self) -> None:
+        self._stop_spinner()
+        with self._lock:
+            self._clear_status()
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def _println(self, text: str) -> None:
+        with self._lock:
+            self._clear_status()
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def _status(self, text: str) -> None:
+        with self._lock:
+            self.stream.write("\r\x1b[2K" + text)
+            self.stream.flush()
+            self._status_shown = True
+
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self.stream.write("\r\x1b[2K")
+            self._status_shown = False
+
+    def _draw_transfer(self, event: Transfer) -> None:
+        rate = self._rate.add(event.completed)
+        now = time.monotonic()
+        finished = event.total is not None and event.completed >= event.total
+        if now - self._last_draw < 0.1 and not finished:
+            return
+        self._last_draw = now
+        if event.total:
+            filled = int(self.BAR_WIDTH * min(1.0, event.completed / event.total))
+            bar = "[" + "#" * filled + "-" * (self.BAR_WIDTH - filled) + "] "
+        else:
+            bar = ""
+        self._status(f"{event.label} {bar}{describe_transfer(event, rate)}")
+
+    def _start_spinner(self, message: str) -> None:
+        self._stop_spinner()
+        self._spinner_stop.clear()
+        started = time.monotonic()
+
+        def spin() -> None:
+            frame = 0
+            while not self._spinner_stop.wait(0.1):
+                elapsed = time.monotonic() - started
+                self._status(f"{_SPINNER[frame % len(_SPINNER)]} {message} {elapsed:.1f}s")
+                frame += 1
+
+        self._spinner = threading.Thread(target=spin, name="lmprep-spinner", daemon=True)
+        self._spinner.start()
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner_stop.set()
+            self._spinner.join()
+            self._spinner = None

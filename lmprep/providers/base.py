@@ -1,0 +1,177 @@
+"""The small interface every provider kind implements, and what OpenAI-style servers share."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..config import ProviderSettings
+from ..deadline import Deadline
+from ..errors import ProtocolError, WarmupFailedError
+from ..events import Reporter, ignore
+from ..http import Http, error_text, json_error_message, parse_json
+
+IDENTIFY_READ_TIMEOUT = 2.0
+WARM_UP_READ_TIMEOUT = 600.0
+
+
+class Provider:
+    """One server of one kind at one base URL.
+
+    Subclasses name their kind and fill in probing, listing, downloading and warming up.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        connect_timeout: float = 5.0,
+        deadline: Deadline | None = None,
+        report: Reporter = ignore,
+    ) -> None:
+        if settings.base_url is None:
+            raise ValueError(f"provider {settings.name} has no base URL")
+        self.settings = settings
+        self.base_url = settings.base_url.value
+        self.deadline = deadline or Deadline(None)
+        self.report = report
+        self.http = Http(
+            self.base_url,
+            label=self.label,
+            token=settings.token,
+            connect_timeout=connect_timeout,
+            deadline=self.deadline,
+            unreachable_hint=self.unreachable_hint(),
+            auth_hint=self.auth_hint(),
+        )
+
+    @property
+    def label(self) -> str:
+        return self.settings.label
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- what a kind tells the user -------------------------------------------------------
+
+    def unreachable_hint(self) -> str:
+        return f"Start the server, or check the base URL (now {self.base_url})."
+
+    def auth_hint(self) -> str:
+        variable = self.settings.api_key_env.value if self.settings.api_key_env else None
+        if variable is None:
+            return "The server wants an API token: name the variable holding it with `api_key_env` in the config file."
+        if self.settings.token:
+            return f"The token in ${variable} was refused: check that it is current."
+        return f"The server wants an API token: set ${variable}."
+
+    def missing_hint(self, model: str) -> str:
+        return f"Start the server with {model!r}, or choose a model it serves with -m."
+
+    # -- what a kind does ----------------------------------------------------------------
+
+    def identify(self) -> bool:
+        """Whether the server at base_url is this kind; never raises for network trouble."""
+        raise NotImplementedError
+
+    def list_models(self) -> list[str]:
+        """Probe the server and list the model ids it has (raises unreachable/auth/protocol)."""
+        raise NotImplementedError
+
+    def has_model(self, model: str, listing: list[str]) -> bool:
+        wanted = model.casefold()
+        return any(item.casefold() == wanted for item in listing)
+
+    def download(self, model: str) -> None:
+        """Fetch ``model`` onto the server's disk (kinds that can download only)."""
+        raise NotImplementedError
+
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT) -> None:
+        """Make the server load ``model``; raises WarmupFailedError with the server's words."""
+        raise NotImplementedError
+
+    # -- shared by OpenAI-compatible servers ------------------------------------------------
+
+    def _openai_model_ids(self, doing: str = "listing models") -> list[str]:
+        response = self.http.request("GET", f"{self.base_url}/models", doing=doing)
+        body = parse_json(response, self.label, doing) if response.status_code == 200 else None
+        message = json_error_message(body)
+        if response.status_code != 200 or message is not None:
+            raise ProtocolError(
+                f"{self.label} at {self.base_url} answered GET /models with "
+                f"HTTP {response.status_code}: {message or error_text(response)}.",
+                f"Check that the base URL points at {self.label}'s OpenAI-compatible API (it usually ends in /v1).",
+            )
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise ProtocolError(
+                f"{self.label} at {self.base_url} answered GET /models without a `data` list.",
+                f"Check that the base URL points at {self.label}'s OpenAI-compatible API (it usually ends in /v1).",
+            )
+        return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+    def _openai_warm_up(self, model: str, read_timeout: float) -> None:
+        """One output token through /responses, or /chat/completions where the server lacks it."""
+        responses = self._post_warm_up(
+            "/responses", {"model": model, "input": "", "max_output_tokens": 1}, read_timeout
+        )
+        if responses is not None and not _unknown_route(*responses):
+            self._check_warm_up(model, "/responses", *responses)
+            return
+        chat = self._post_warm_up(
+            "/chat/completions",
+            {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "stream": False},
+            read_timeout,
+        )
+        self._check_warm_up(model, "/chat/completions", *chat)
+
+    def _post_warm_up(self, path: str, payload: dict, read_timeout: float) -> tuple[int, Any, str]:
+        response = self.http.request(
+            "POST",
+            f"{self.base_url}{path}",
+            json_body=payload,
+            read_timeout=read_timeout,
+            doing=f"loading the model (POST {path})",
+            timeout_error=WarmupFailedError,
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body, error_text(response)
+
+    def _check_warm_up(self, model: str, path: str, status: int, body: Any, text: str) -> None:
+        message = json_error_message(body)
+        if status == 200 and message is None and body is not None:
+            return
+        raise WarmupFailedError(
+            f"{self.label} could not load {model!r} (POST {path}: HTTP {status}: {message or text}).",
+            self.warm_up_hint(model, body),
+        )
+
+    def warm_up_hint(self, model: str, body: Any) -> str:
+        return f"Look at {self.label}'s log for why the model did not load."
+
+
+def _unknown_route(status: int, body: Any, text: str) -> bool:
+    """The server does not have the route (404/405, or LM Studio's 200 "Unexpected endpoint")."""
+    if status in (404, 405, 501):
+        message = (json_error_message(body) or text).lower()
+        # A 404 naming the model is the model's fault, not the route's.
+        return "model" not in message or "endpoint" in message
+    message = json_error_message(body)
+    return status == 200 and message is not None and "unexpected endpoint" in message.lower()
+
+
+def error_code(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        return str(code) if code is not None else None
+    return None

@@ -1,0 +1,39 @@
+"""What lmprep knows about each provider kind before talking to it.
+
+Kept free of imports so that configuration can be resolved without loading
+any provider implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    default_base_url: str | None
+    default_model: str | None
+    default_api_key_env: str | None
+    can_download: bool
+    # Codex reads CODEX_OSS_BASE_URL / CODEX_OSS_PORT for these kinds only.
+    codex_oss: bool = False
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("lmstudio", "LM Studio", "http://localhost:1234/v1", "openai/gpt-oss-20b",
+             "LM_API_TOKEN", can_download=True, codex_oss=True),
+        Kind("ollama", "Ollama", "http://localhost:11434/v1", "gpt-oss:20b",
+             None, can_download=True, codex_oss=True),
+        Kind("llamacpp", "llama.cpp server", "http://localhost:8080/v1", None,
+             None, can_download=False),
+        Kind("vllm", "vLLM", "http://localhost:8000/v1", None, None, can_download=False),
+        Kind("openai", "OpenAI-compatible server", None, None, None, can_download=False),
+    )
+}
+
+# Kinds probed when no provider is chosen anywhere (each has a default endpoint).
+AUTO_DETECT_KINDS = ("lmstudio", "ollama")

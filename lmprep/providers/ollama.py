@@ -1,0 +1,186 @@
+"""Ollama: native API at the server root (/api/...), OpenAI-compatible API under /v1."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFailedError
+from ..events import Step, Transfer
+from ..hosts import strip_v1
+from ..http import error_text, json_error_message, parse_json
+from .base import IDENTIFY_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, Provider
+
+PULL_STALL_TIMEOUT = 120.0
+DEFAULT_REGISTRY = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+
+
+def normalize_model_name(name: str) -> str:
+    """Ollama's full form of a model name: ``host/namespace/model:tag``, lower-cased."""
+    name = name.strip().lower()
+    parts = name.split("/")
+    model, _, tag = parts[-1].partition(":")
+    tag = tag or DEFAULT_TAG
+    leading = parts[:-1]
+    if len(leading) == 0:
+        host, namespace = DEFAULT_REGISTRY, DEFAULT_NAMESPACE
+    elif len(leading) == 1:
+        host, namespace = DEFAULT_REGISTRY, leading[0]
+    else:
+        host, namespace = leading[0], "/".join(leading[1:])
+    return f"{host}/{namespace}/{model}:{tag}"
+
+
+class Ollama(Provider):
+    kind = "ollama"
+
+    @property
+    def root(self) -> str:
+        return strip_v1(self.base_url)
+
+    def unreachable_hint(self) -> str:
+        return "Start it with `ollama serve` (or open the Ollama app), or install it from https://ollama.com/download."
+
+    def missing_hint(self, model: str) -> str:
+        return f"Download it with `ollama pull {model}`, or run lmprep without --offline."
+
+    def identify(self) -> bool:
+        try:
+            response = self.http.request(
+                "GET", f"{self.root}/", read_timeout=IDENTIFY_READ_TIMEOUT, doing="looking for Ollama"
+            )
+            return response.status_code == 200 and b"Ollama is running" in response.content
+        except LmprepError:
+            return False
+
+    def list_models(self) -> list[str]:
+        doing = "listing models (GET /api/tags)"
+        response = self.http.request("GET", f"{self.root}/api/tags", doing=doing)
+        if response.status_code != 200:
+            raise ProtocolError(
+                f"{self.label} at {self.root} answered GET /api/tags with HTTP {response.status_code}: "
+                f"{error_text(response)}.",
+                "Check that the base URL points at Ollama (default http://localhost:11434/v1).",
+            )
+        body = parse_json(response, self.label, doing)
+        models = body.get("models") if isinstance(body, dict) else None
+        if not isinstance(models, list):
+            raise ProtocolError(
+                f"{self.label} at {self.root} answered GET /api/tags without a `models` list.",
+                "Check that the base URL points at Ollama (default http://localhost:11434/v1).",
+            )
+        names = []
+        for item in models:
+            if isinstance(item, dict):
+                name = item.get("name") or item.get("model")
+                if isinstance(name, str):
+                    names.append(name)
+        return names
+
+    def has_model(self, model: str, listing: list[str]) -> bool:
+        wanted = normalize_model_name(model)
+        return any(normalize_model_name(name) == wanted for name in listing)
+
+    def download(self, model: str) -> None:
+        self.report(Step(f"Pulling {model} from the Ollama library"))
+        with self.http.stream(
+            "POST",
+            f"{self.root}/api/pull",
+            json_body={"model": model, "stream": True},
+            read_timeout=PULL_STALL_TIMEOUT,
+            doing=f"pulling {model}",
+            timeout_error=DownloadFailedError,
+        ) as response:
+            if response.status_code != 200:
+                response.read()
+                raise DownloadFailedError(
+                    f"Ollama refused to pull {model!r} (HTTP {response.status_code}: {error_text(response)}).",
+                    self._pull_hint(model),
+                )
+            PullTracker(model, self).follow(response.iter_lines())
+
+    def _pull_hint(self, model: str) -> str:
+        return f"Check the name at https://ollama.com/library, or run `ollama pull {model}` to see Ollama's own output."
+
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT) -> None:
+        response = self.http.request(
+            "POST",
+            f"{self.root}/api/generate",
+            json_body={"model": model},
+            read_timeout=read_timeout,
+            doing="loading the model (POST /api/generate)",
+            timeout_error=WarmupFailedError,
+        )
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        message = json_error_message(body)
+        if response.status_code == 200 and message is None and isinstance(body, dict):
+            return
+        raise WarmupFailedError(
+            f"Ollama could not load {model!r} (HTTP {response.status_code}: {message or error_text(response)}).",
+            f"Check `ollama ps` and the Ollama server log; `ollama run {model}` shows the same error interactively.",
+        )
+
+
+class PullTracker:
+    """Follows an /api/pull NDJSON stream line by line, summing bytes over layers."""
+
+    def __init__(self, model: str, ollama: Ollama) -> None:
+        self.model = model
+        self.ollama = ollama
+        self.layers: dict[str, tuple[int, int | None]] = {}
+        self.last_status: str | None = None
+
+    def follow(self, lines) -> None:
+        deadline = self.ollama.deadline
+        for line in lines:
+            deadline.cap(None, f"pulling {self.model}")
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                raise DownloadFailedError(
+                    f"Ollama's pull stream for {self.model!r} had a line that is not JSON: {line[:160]!r}.",
+                    self.ollama._pull_hint(self.model),
+                ) from None
+            if not isinstance(item, dict):
+                continue
+            if "error" in item:
+                raise DownloadFailedError(
+                    f"Ollama could not pull {self.model!r}: {json_error_message(item)}.",
+                    self.ollama._pull_hint(self.model),
+                )
+            status = item.get("status")
+            if status == "success":
+                return
+            self._track(item)
+            if isinstance(status, str) and status != self.last_status and not status.startswith("pulling "):
+                self.last_status = status
+                self.ollama.report(Step(f"Ollama: {status}"))
+        raise DownloadFailedError(
+            f"Ollama's pull stream for {self.model!r} ended before it said `success`"
+            + (f" (last status: {self.last_status})." if self.last_status else "."),
+            "Run lmprep again: Ollama resumes interrupted pulls.",
+        )
+
+    def _track(self, item: dict) -> None:
+        digest = item.get("digest")
+        completed = item.get("completed")
+        total = item.get("total")
+        if not isinstance(digest, str):
+            return
+        completed = completed if _is_count(completed) else 0
+        self.layers[digest] = (completed, total if _is_count(total) else None)
+        totals = [t for _, t in self.layers.values()]
+        done = sum(c for c, _ in self.layers.values())
+        known_total = sum(t for t in totals if t) if all(totals) else None
+        self.ollama.report(Transfer(f"Pulling {self.model}", done, known_total))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

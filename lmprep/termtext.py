@@ -1,0 +1,51 @@
+"""Turn a terminal program's redraws (``\\r``, ANSI codes) into clean lines."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase line
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, hyperlinks
+    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_ansi(text: str) -> str:
+    return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+class TerminalLines:
+    """Feed raw bytes; get back finished lines.
+
+    Each result is ``(text, redraw)``: ``redraw`` is True for a segment that ended in
+    ``\\r`` (a progress bar the program will overwrite), False for a real line.
+    Empty segments are dropped.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes) -> list[tuple[str, bool]]:
+        self._pending += self._decoder.decode(data)
+        return self._drain(final=False)
+
+    def close(self) -> list[tuple[str, bool]]:
+        self._pending += self._decoder.decode(b"", final=True)
+        return self._drain(final=True)
+
+    def _drain(self, final: bool) -> list[tuple[str, bool]]:
+        results: list[tuple[str, bool]] = []
+        # "\r\n" is an ordinary line end, not a redraw.
+        parts = re.split(r"(\r\n|\n|\r)", self._pending)
+        self._pending = "" if final else parts.pop()
+        if final:
+            parts.append("")
+        for segment, end in zip(parts[0::2], parts[1::2]):
+            text = strip_ansi(segment).strip()
+            if text:
+                results.append((text, end == "\r"))
+        return results

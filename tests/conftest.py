@@ -1,0 +1,25 @@
+"""Shared fixtures: every test runs with its own HOME, config, state and cache dirs,
+and none of the user's lmprep/provider variables."""
+
+from __future__ import annotations
+
+import pytest
+
+ISOLATED_VARIABLES = (
+    "LMPREP_PROVIDER", "LMPREP_MODEL", "LMPREP_BASE_URL", "LMPREP_LMS", "LMPREP_CONFIG", "LMPREP_DEBUG",
+    "CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "LM_API_TOKEN", "NO_COLOR",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    for name in ISOLATED_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return home

@@ -1,0 +1,301 @@
+"""An LM Studio server emulator (see the LM Studio section of providers.md).
+
+Quirks reproduced: unknown routes answer **200** with an ``error`` key; ``/v1/models`` lists
+downloaded models with JIT loading on and only loaded ones with JIT off; warm-up requests load
+the model (slowly, or failing); bearer-token auth; LM Studio < 0.3.29 without ``/v1/responses``.
+The routes under ``/__emulator/lms/`` serve the fake ``lms`` CLI (see :mod:`.fake_lms`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .http_emulator import (
+    HTTPEmulator,
+    RecordedRequest,
+    Reply,
+    Route,
+    json_reply,
+    openai_chat_completion,
+    openai_response,
+)
+
+__all__ = ["DEFAULT_CONTEXT_LENGTH", "DEFAULT_SIZE_BYTES", "LMStudioEmulator", "NO_MODELS_LOADED"]
+
+#: Context length a model gets when loaded without an explicit one (JIT or ``lms load`` without ``-c``).
+DEFAULT_CONTEXT_LENGTH = 4096
+#: Size reported for models whose catalog entry has no ``size_bytes``.
+DEFAULT_SIZE_BYTES = 2_400_000_000
+NO_MODELS_LOADED = "No models loaded. Please load a model in the developer page or use the 'lms load' command."
+
+_CATALOG_DEFAULTS: dict[str, Any] = {"steps": 5, "step_seconds": 0.0, "error": None, "size_bytes": DEFAULT_SIZE_BYTES}
+
+
+def _openai_error(status: int, message: str, *, code: str | None, param: str | None = "model") -> Reply:
+    return json_reply(
+        {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}, status
+    )
+
+
+def _load_failed(message: str) -> Reply:
+    return json_reply({"error": {"message": message, "type": "server_error", "param": None, "code": None}}, 500)
+
+
+def _invalid_model(model: str) -> Reply:
+    return _openai_error(
+        404, f'Invalid model identifier "{model}". Please specify a valid downloaded model.', code="model_not_found"
+    )
+
+
+class LMStudioEmulator(HTTPEmulator):
+    """LM Studio on ``127.0.0.1:<free port>``.
+
+    Config attributes besides those of :class:`HTTPEmulator` (``loaded``, ``load_seconds``,
+    ``fail_load``, ``max_context``, ``token``, ``hang``):
+
+    * ``downloaded``: model keys on disk;
+    * ``jit``: just-in-time loading (default True);
+    * ``catalog``: model → ``{"steps", "step_seconds", "error", "size_bytes"}`` (all optional) that
+      ``lms get`` can download;
+    * ``responses_supported``: False emulates LM Studio < 0.3.29 (no ``/v1/responses``);
+    * ``models_body_override``: bytes served by ``GET /v1/models`` instead of the listing
+      (with ``models_body_content_type``), to emulate a foreign server or proxy page.
+
+    State: ``download_count[model]`` counts completed ``lms get`` downloads.
+    """
+
+    server_header = "lmstudio-emulator"
+    public_paths = frozenset({"/lmstudio-greeting"})
+
+    def __init__(
+        self,
+        *,
+        downloaded: Iterable[str] = (),
+        loaded: Mapping[str, int] | None = None,
+        jit: bool = True,
+        token: str | None = None,
+        load_seconds: float = 0.0,
+        fail_load: Mapping[str, str] | None = None,
+        catalog: Mapping[str, Mapping[str, Any]] | None = None,
+        responses_supported: bool = True,
+        max_context: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(
+            loaded=loaded, load_seconds=load_seconds, fail_load=fail_load, max_context=max_context, token=token
+        )
+        self.downloaded: list[str] = list(downloaded)
+        self.jit = jit
+        self.catalog: dict[str, dict[str, Any]] = {model: dict(entry) for model, entry in (catalog or {}).items()}
+        self.responses_supported = responses_supported
+        self.models_body_override: bytes | None = None
+        self.models_body_content_type = "text/html; charset=utf-8"
+        self.download_count: Counter[str] = Counter()
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {
+            ("GET", "/lmstudio-greeting"): lambda request: json_reply({"lmstudio": True}),
+            ("GET", "/v1/models"): self._openai_models,
+            ("GET", "/api/v0/models"): self._v0_models,
+            ("GET", "/api/v1/models"): self._v1_models,
+            ("POST", "/api/v1/models/load"): self._load,
+            ("POST", "/api/v1/models/unload"): self._unload,
+            ("POST", "/v1/responses"): self._responses,
+            ("POST", "/v1/chat/completions"): self._chat_completions,
+        }
+
+    def admin_routes(self) -> dict[tuple[str, str], Route]:
+        return {
+            ("POST", "/__emulator/lms/get"): self._lms_get_plan,
+            ("POST", "/__emulator/lms/downloaded"): self._lms_downloaded,
+            ("GET", "/__emulator/lms/state"): self._lms_state,
+            # The real lms talks to LM Studio over its own channel: no token needed.
+            ("POST", "/__emulator/lms/load"): self._load,
+        }
+
+    def unknown_route_reply(self, request: RecordedRequest) -> Reply:
+        # The quirk clients must handle: status 200, failure only visible in the body.
+        return json_reply({"error": f"Unexpected endpoint or method. ({request.method} {request.path})"})
+
+    def unauthorized_reply(self, request: RecordedRequest) -> Reply:
+        provided = request.header("authorization")
+        message = (
+            "An LM Studio API token is required to make requests to this server."
+            if provided is None
+            else "The provided LM Studio API token is invalid."
+        )
+        return json_reply({"error": {"type": "invalid_request", "code": "invalid_api_key", "message": message}}, 401)
+
+    # ------------------------------------------------------------------ model state
+
+    def _all_models(self) -> list[str]:
+        with self.lock:
+            return self.downloaded + [model for model in self.loaded if model not in self.downloaded]
+
+    def _listed_models(self) -> list[str]:
+        """What the OpenAI and v0 listings show: everything usable with JIT on, only loaded models with JIT off."""
+        models = self._all_models()
+        with self.lock:
+            return models if self.jit else [model for model in models if model in self.loaded]
+
+    def _is_known(self, model: str) -> bool:
+        with self.lock:
+            return model in self.downloaded or model in self.loaded
+
+    def _size_bytes(self, model: str) -> int:
+        with self.lock:
+            return int(self.catalog.get(model, {}).get("size_bytes", DEFAULT_SIZE_BYTES))
+
+    # ------------------------------------------------------------------ listings
+
+    def _openai_models(self, request: RecordedRequest) -> Reply:
+        if self.models_body_override is not None:
+            return Reply(200, self.models_body_override, self.models_body_content_type)
+        data = [{"id": model, "object": "model", "owned_by": "organization_owner"} for model in self._listed_models()]
+        return json_reply({"data": data, "object": "list"})
+
+    def _v0_models(self, request: RecordedRequest) -> Reply:
+        data = []
+        for model in self._listed_models():
+            entry: dict[str, Any] = {
+                "id": model,
+                "object": "model",
+                "type": "llm",
+                "publisher": model.split("/", 1)[0] if "/" in model else "",
+                "arch": "llama",
+                "compatibility_type": "gguf",
+                "quantization": "Q4_K_M",
+                "state": "not-loaded",
+                "max_context_length": self.max_context_for(model),
+            }
+            context_length = self.loaded_context(model)
+            if context_length is not None:
+                entry.update(state="loaded", loaded_context_length=context_length)
+            data.append(entry)
+        return json_reply({"data": data, "object": "list"})
+
+    def _v1_models(self, request: RecordedRequest) -> Reply:
+        models = []
+        for model in self._all_models():  # the native v1 API lists everything downloaded, JIT or not
+            context_length = self.loaded_context(model)
+            instances = [] if context_length is None else [{"id": model, "config": {"context_length": context_length}}]
+            models.append(
+                {
+                    "type": "llm",
+                    "publisher": model.split("/", 1)[0] if "/" in model else "",
+                    "key": model,
+                    "display_name": model.rsplit("/", 1)[-1],
+                    "architecture": "llama",
+                    "format": "gguf",
+                    "quantization": {"name": "Q4_K_M", "bits_per_weight": 4},
+                    "size_bytes": self._size_bytes(model),
+                    "loaded_instances": instances,
+                    "max_context_length": self.max_context_for(model),
+                    "variants": [model],
+                    "selected_variant": model,
+                    "capabilities": {"vision": False, "trained_for_tool_use": True},
+                }
+            )
+        return json_reply({"models": models})
+
+    # ------------------------------------------------------------------ load / unload
+
+    def _load(self, request: RecordedRequest) -> Reply:
+        """``POST /api/v1/models/load {"model", "context_length"?}``: always (re)loads."""
+        body = request.body_object()
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return _openai_error(400, "'model' is required", code="missing_required_parameter")
+        if not self._is_known(model):
+            return _invalid_model(model)
+        context_length = body.get("context_length", DEFAULT_CONTEXT_LENGTH)
+        maximum = self.max_context_for(model)
+        if not isinstance(context_length, int) or isinstance(context_length, bool) or context_length <= 0:
+            return _openai_error(400, "'context_length' must be a positive integer", code=None, param="context_length")
+        if context_length > maximum:
+            message = f"Requested context length {context_length} exceeds the maximum of {maximum} for {model}"
+            return _openai_error(400, message, code=None, param="context_length")
+        error = self.simulate_load(model, context_length)
+        if error is not None:
+            return _load_failed(error)
+        return json_reply(
+            {
+                "type": "llm",
+                "instance_id": model,
+                "load_time_seconds": self.load_seconds,
+                "status": "loaded",
+                "load_config": {"context_length": context_length},
+            }
+        )
+
+    def _unload(self, request: RecordedRequest) -> Reply:
+        instance_id = request.body_object().get("instance_id")
+        if not isinstance(instance_id, str) or not self.unload(instance_id):
+            return _openai_error(404, f'No loaded model instance "{instance_id}"', code=None, param="instance_id")
+        return json_reply({"instance_id": instance_id})
+
+    # ------------------------------------------------------------------ inference (warm-up)
+
+    def _responses(self, request: RecordedRequest) -> Reply:
+        if not self.responses_supported:
+            return self.unknown_route_reply(request)
+        return self._answer(request, openai_response)
+
+    def _chat_completions(self, request: RecordedRequest) -> Reply:
+        return self._answer(request, openai_chat_completion)
+
+    def _answer(self, request: RecordedRequest, build_answer: Callable[[str], dict[str, Any]]) -> Reply:
+        """Loads the requested model first if needed (JIT), then answers with one token."""
+        model = request.body_object().get("model")
+        if not isinstance(model, str) or not model:
+            with self.lock:
+                loaded = list(self.loaded)
+            if not loaded:
+                return _openai_error(400, NO_MODELS_LOADED, code=None)
+            model = loaded[0]  # like LM Studio: no model named → whatever is loaded answers
+        if not self._is_known(model):
+            return _invalid_model(model)
+        if self.loaded_context(model) is None:
+            if not self.jit:
+                return _openai_error(400, NO_MODELS_LOADED, code=None)
+            error = self.simulate_load(model, min(DEFAULT_CONTEXT_LENGTH, self.max_context_for(model)))
+            if error is not None:
+                return _load_failed(error)
+        return json_reply(build_answer(model))
+
+    # ------------------------------------------------------------------ admin routes for the fake lms
+
+    def _lms_get_plan(self, request: RecordedRequest) -> Reply:
+        """What ``lms get <model>`` would do: ``already`` / ``unknown`` / ``download`` (with its steps)."""
+        model = str(request.body_object().get("model", ""))
+        with self.lock:
+            if model in self.downloaded:
+                return json_reply({"status": "already", "model": model, "steps": 0, "step_seconds": 0.0, "error": None})
+            entry = self.catalog.get(model)
+        if entry is None:
+            return json_reply({"status": "unknown", "model": model, "steps": 0, "step_seconds": 0.0, "error": None})
+        unknown_keys = set(entry) - set(_CATALOG_DEFAULTS)
+        if unknown_keys:
+            raise ValueError(f"catalog entry for {model!r} has unknown keys {sorted(unknown_keys)}")
+        return json_reply({"status": "download", "model": model, **_CATALOG_DEFAULTS, **entry})
+
+    def _lms_downloaded(self, request: RecordedRequest) -> Reply:
+        model = str(request.body_object().get("model", ""))
+        with self.lock:
+            if model not in self.downloaded:
+                self.downloaded.append(model)
+            self.download_count[model] += 1
+        return json_reply({"ok": True})
+
+    def _lms_state(self, request: RecordedRequest) -> Reply:
+        models = [
+            {
+                "key": model,
+                "size_bytes": self._size_bytes(model),
+                "max_context_length": self.max_context_for(model),
+                "loaded_context_length": self.loaded_context(model),
+            }
+            for model in self._all_models()
+        ]
+        return json_reply({"port": self.port, "models": models})

@@ -1,0 +1,397 @@
+"""An Ollama server emulator (see the Ollama section of providers.md).
+
+Quirks reproduced: pull progress as an NDJSON stream whose errors arrive *inside* the 200
+stream, lines without ``total``/``completed`` early on, streams ending without ``success``;
+the native load request (``/api/generate`` without a prompt); case-insensitive
+``[host/][namespace/]model[:tag]`` names; ``/v1/responses`` only from 0.13.3 on; unknown routes
+answer 404 ``404 page not found`` (plain text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .http_emulator import (
+    HTTPEmulator,
+    RecordedRequest,
+    Reply,
+    Route,
+    json_reply,
+    ndjson_reply,
+    openai_chat_completion,
+    openai_response,
+    rfc3339,
+    rfc3339_in,
+    text_reply,
+)
+
+__all__ = ["DEFAULT_NUM_CTX", "ModelName", "OllamaEmulator", "PullPlan", "display_name", "normalise_name", "parse_name"]
+
+DEFAULT_HOST = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+#: Context length of a model loaded without ``options.num_ctx``.
+DEFAULT_NUM_CTX = 4096
+MISSING_MANIFEST = "pull model manifest: file does not exist"
+_RESPONSES_API_SINCE = (0, 13, 3)
+_KEEP_ALIVE_UNLOAD = ("0", "0s", "0m", "0h")
+_DETAILS = {
+    "parent_model": "",
+    "format": "gguf",
+    "family": "llama",
+    "families": ["llama"],
+    "parameter_size": "8.0B",
+    "quantization_level": "Q4_K_M",
+}
+
+
+# ---------------------------------------------------------------------- names
+
+
+@dataclass(frozen=True)
+class ModelName:
+    host: str
+    namespace: str
+    model: str
+    tag: str
+
+    def shortest(self) -> str:
+        """How Ollama displays a name: default host and namespace left out, tag always present."""
+        if self.host.lower() != DEFAULT_HOST:
+            return f"{self.host}/{self.namespace}/{self.model}:{self.tag}"
+        if self.namespace.lower() != DEFAULT_NAMESPACE:
+            return f"{self.namespace}/{self.model}:{self.tag}"
+        return f"{self.model}:{self.tag}"
+
+
+def parse_name(name: str) -> ModelName | None:
+    """``[scheme://][host/][namespace/]model[:tag][@digest]`` with defaults filled in; None if invalid."""
+    text = re.sub(r"^https?://", "", name.strip(), flags=re.IGNORECASE).split("@", 1)[0]
+    tag = DEFAULT_TAG
+    if text.rfind(":") > text.rfind("/"):  # a colon before the last slash belongs to host:port
+        text, tag = text.rsplit(":", 1)
+    parts = text.split("/")
+    if not tag or len(parts) > 3 or not all(parts):
+        return None
+    host, namespace = DEFAULT_HOST, DEFAULT_NAMESPACE
+    if len(parts) == 3:
+        host, namespace, model = parts
+    elif len(parts) == 2:
+        namespace, model = parts
+    else:
+        (model,) = parts
+    return ModelName(host, namespace, model, tag)
+
+
+def _parse_or_raise(name: str) -> ModelName:
+    parsed = parse_name(name)
+    if parsed is None:
+        raise ValueError(f"invalid Ollama model name {name!r}")
+    return parsed
+
+
+def display_name(name: str) -> str:
+    """``library/Llama3`` → ``Llama3:latest`` (case kept)."""
+    return _parse_or_raise(name).shortest()
+
+
+def normalise_name(name: str) -> str:
+    """The comparison form: ``llama3`` == ``LLAMA3:latest`` == ``registry.ollama.ai/library/llama3:latest``."""
+    return display_name(name).lower()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------- pulls
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    """How ``/api/pull`` streams one model (a ``pull_catalog`` value, all keys optional).
+
+    ``error_after``: number of per-layer lines sent before the in-band ``error`` line.
+    """
+
+    layers: tuple[int, ...] = (400_000_000, 12_000, 485)
+    chunks: int = 4  #: progress lines per layer
+    chunk_seconds: float = 0.0
+    omit_totals_first: bool = False  #: each layer starts with a line without total/completed
+    error_after: int | None = None
+    error: str = "max retries exceeded: unexpected EOF"
+    end_without_success: bool = False
+
+    @classmethod
+    def from_config(cls, entry: Mapping[str, Any]) -> PullPlan:
+        settings = dict(entry)
+        if "layers" in settings:
+            settings["layers"] = tuple(settings["layers"])
+        return cls(**settings)  # a TypeError names any misspelt key
+
+
+# ---------------------------------------------------------------------- the emulator
+
+
+class OllamaEmulator(HTTPEmulator):
+    """Ollama on ``127.0.0.1:<free port>``.
+
+    Config attributes besides those of :class:`HTTPEmulator` (``loaded``, ``load_seconds``,
+    ``fail_load``, ``max_context``, ``hang``); model keys may be written in any form Ollama
+    accepts, they are compared with :func:`normalise_name`:
+
+    * ``models``: model → size in bytes (what ``/api/tags`` lists);
+    * ``version``: what ``/api/version`` reports (``/v1/responses`` exists from 0.13.3 on);
+    * ``pull_catalog``: model → :class:`PullPlan` settings of what ``/api/pull`` can fetch (models
+      already present can always be pulled again).
+
+    State: ``pull_count[normalised name]`` counts ``/api/pull`` requests.
+    """
+
+    server_header = "ollama-emulator"
+
+    def __init__(
+        self,
+        *,
+        models: Mapping[str, int] | None = None,
+        loaded: Mapping[str, int] | None = None,
+        version: str = "0.13.5",
+        pull_catalog: Mapping[str, Mapping[str, Any]] | None = None,
+        load_seconds: float = 0.0,
+        fail_load: Mapping[str, str] | None = None,
+        max_context: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(loaded=loaded, load_seconds=load_seconds, fail_load=fail_load, max_context=max_context)
+        self.models: dict[str, int] = dict(models or {})
+        self.version = version
+        self.pull_catalog: dict[str, dict[str, Any]] = {name: dict(plan) for name, plan in (pull_catalog or {}).items()}
+        self.pull_count: Counter[str] = Counter()
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {
+            ("GET", "/"): lambda request: text_reply("Ollama is running"),
+            ("GET", "/api/version"): lambda request: json_reply({"version": self.version}),
+            ("GET", "/api/tags"): self._tags,
+            ("GET", "/api/ps"): self._ps,
+            ("POST", "/api/pull"): self._pull,
+            ("POST", "/api/generate"): self._generate,
+            ("POST", "/api/chat"): self._chat,
+            ("POST", "/api/show"): self._show,
+            ("GET", "/v1/models"): self._openai_models,
+            ("POST", "/v1/chat/completions"): self._openai_chat_completions,
+            ("POST", "/v1/responses"): self._openai_responses,
+        }
+
+    def find_key(self, mapping: Mapping[str, Any], model: str) -> str | None:
+        wanted = parse_name(model)
+        if wanted is None:
+            return None
+        wanted_form = wanted.shortest().lower()
+        return next((key for key in mapping if normalise_name(key) == wanted_form), None)
+
+    def supports_responses_api(self) -> bool:
+        numbers = tuple(int(part) for part in re.findall(r"\d+", self.version)[:3])
+        return numbers >= _RESPONSES_API_SINCE
+
+    # ------------------------------------------------------------------ listings
+
+    def _model_entry(self, key: str, size: int) -> dict[str, Any]:
+        name = display_name(key)
+        return {
+            "name": name,
+            "model": name,
+            "modified_at": rfc3339(),
+            "size": size,
+            "digest": _digest(normalise_name(key)),
+            "details": dict(_DETAILS),
+        }
+
+    def _tags(self, request: RecordedRequest) -> Reply:
+        with self.lock:
+            models = list(self.models.items())
+        return json_reply({"models": [self._model_entry(key, size) for key, size in models]})
+
+    def _ps(self, request: RecordedRequest) -> Reply:
+        with self.lock:
+            loaded = list(self.loaded.items())
+            sizes = {key: self.models.get(self.find_key(self.models, key) or "", 0) for key, _ in loaded}
+        entries = []
+        for key, context_length in loaded:
+            entry = self._model_entry(key, sizes[key])
+            del entry["modified_at"]
+            entry.update(expires_at=rfc3339_in(timedelta(minutes=5)), size_vram=sizes[key], context_length=context_length)
+            entries.append(entry)
+        return json_reply({"models": entries})
+
+    def _show(self, request: RecordedRequest) -> Reply:
+        body = request.body_object()
+        name = body.get("model") or body.get("name")
+        key = self.find_key(self.models, name) if isinstance(name, str) else None
+        if key is None:
+            return json_reply({"error": f"model '{name}' not found"}, 404)
+        return json_reply(
+            {
+                "modelfile": f"FROM {display_name(key)}\n",
+                "parameters": "",
+                "template": "{{ .Prompt }}",
+                "details": dict(_DETAILS),
+                "model_info": {"general.architecture": "llama", "llama.context_length": self.max_context_for(key)},
+                "capabilities": ["completion"],
+                "modified_at": rfc3339(),
+            }
+        )
+
+    def _openai_models(self, request: RecordedRequest) -> Reply:
+        with self.lock:
+            keys = list(self.models)
+        created = int(time.time())
+        data = [
+            {"id": display_name(key), "object": "model", "created": created, "owned_by": _parse_or_raise(key).namespace}
+            for key in keys
+        ]
+        return json_reply({"object": "list", "data": data})
+
+    # ------------------------------------------------------------------ pull
+
+    def _pull(self, request: RecordedRequest) -> Reply:
+        body = request.body_object()
+        name = body.get("model") or body.get("name")
+        if not isinstance(name, str) or not name:
+            return json_reply({"error": "model is required"}, 400)
+        if parse_name(name) is None:
+            return json_reply({"error": "invalid model name"}, 400)
+        with self.lock:
+            self.pull_count[normalise_name(name)] += 1
+        events = self._pull_events(name, self._pull_plan(name))
+        if body.get("stream", True) is not False:
+            return ndjson_reply(events)
+        last: dict[str, Any] = {}
+        for last in events:
+            if "error" in last:
+                return json_reply(last, 500)
+        return json_reply(last)
+
+    def _pull_plan(self, name: str) -> PullPlan | None:
+        with self.lock:
+            plan_key = self.find_key(self.pull_catalog, name)
+            if plan_key is not None:
+                return PullPlan.from_config(self.pull_catalog[plan_key])
+            present_key = self.find_key(self.models, name)
+            if present_key is not None:  # re-pulling a present model only re-verifies it
+                return PullPlan(layers=(self.models[present_key],), chunks=1)
+        return None
+
+    def _pull_events(self, name: str, plan: PullPlan | None) -> Iterator[dict[str, Any]]:
+        yield {"status": "pulling manifest"}
+        if plan is None:
+            yield {"error": MISSING_MANIFEST}
+            return
+        layer_lines = 0
+        for index, size in enumerate(plan.layers):
+            digest = "sha256:" + _digest(f"{normalise_name(name)}#{index}")
+            status = f"pulling {digest[7:19]}"
+            layer_updates: list[dict[str, Any]] = [{"status": status, "digest": digest}] if plan.omit_totals_first else []
+            layer_updates += [
+                {"status": status, "digest": digest, "total": size, "completed": size * chunk // plan.chunks}
+                for chunk in range(1, plan.chunks + 1)
+            ]
+            for update in layer_updates:
+                if plan.error_after is not None and layer_lines >= plan.error_after:
+                    yield {"error": plan.error}
+                    return
+                if not self.pause(plan.chunk_seconds):
+                    return
+                yield update
+                layer_lines += 1
+        if plan.error_after is not None:
+            yield {"error": plan.error}
+            return
+        yield {"status": "verifying sha256 digest"}
+        yield {"status": "writing manifest"}
+        if plan.end_without_success:
+            return
+        with self.lock:
+            self.models[self.find_key(self.models, name) or display_name(name)] = sum(plan.layers)
+        yield {"status": "success"}
+
+    # ------------------------------------------------------------------ native load / generate
+
+    def _model_or_error(self, body: Mapping[str, Any]) -> str | Reply:
+        """The ``models`` key named by ``body["model"]``, or the error reply Ollama gives."""
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            return json_reply({"error": "model is required"}, 400)
+        key = self.find_key(self.models, name)
+        if key is None:
+            return json_reply({"error": f"model '{name}' not found"}, 404)
+        return key
+
+    def _ensure_loaded(self, key: str, options: Any) -> str | None:
+        """Loads ``key`` unless it already runs with the wanted ``num_ctx`` (a different one reloads it)."""
+        requested = options.get("num_ctx") if isinstance(options, dict) else None
+        current = self.loaded_context(key)
+        wanted = requested if isinstance(requested, int) and requested > 0 else (current or DEFAULT_NUM_CTX)
+        if current == wanted:
+            return None
+        return self.simulate_load(key, wanted)
+
+    def _native(self, request: RecordedRequest, wants_answer: bool, answer: dict[str, Any]) -> Reply:
+        """Shared by /api/generate and /api/chat: unload (keep_alive 0), load only, or a one-token answer."""
+        body = request.body_object()
+        key = self._model_or_error(body)
+        if isinstance(key, Reply):
+            return key
+        reply: dict[str, Any] = {"model": display_name(key), "created_at": rfc3339(), "done": True}
+        if str(body.get("keep_alive")) in _KEEP_ALIVE_UNLOAD:
+            self.unload(key)
+            return json_reply({**reply, **_empty(answer), "done_reason": "unload"})
+        error = self._ensure_loaded(key, body.get("options"))
+        if error is not None:
+            return json_reply({"error": error}, 500)
+        if not wants_answer:
+            return json_reply({**reply, **_empty(answer), "done_reason": "load"})
+        reply.update(answer, done_reason="stop")
+        return ndjson_reply([reply]) if body.get("stream", True) is not False else json_reply(reply)
+
+    def _generate(self, request: RecordedRequest) -> Reply:
+        wants_answer = bool(request.body_object().get("prompt"))
+        return self._native(request, wants_answer, {"response": "OK"})
+
+    def _chat(self, request: RecordedRequest) -> Reply:
+        wants_answer = bool(request.body_object().get("messages"))
+        return self._native(request, wants_answer, {"message": {"role": "assistant", "content": "OK"}})
+
+    # ------------------------------------------------------------------ OpenAI-compatible inference
+
+    def _openai_chat_completions(self, request: RecordedRequest) -> Reply:
+        return self._openai_answer(request, openai_chat_completion)
+
+    def _openai_responses(self, request: RecordedRequest) -> Reply:
+        if not self.supports_responses_api():
+            return self.unknown_route_reply(request)
+        return self._openai_answer(request, openai_response)
+
+    def _openai_answer(self, request: RecordedRequest, build_answer: Callable[[str], dict[str, Any]]) -> Reply:
+        name = request.body_object().get("model")
+        key = self.find_key(self.models, name) if isinstance(name, str) else None
+        if key is None:
+            message = f'model "{name}" not found, try pulling it first'
+            return json_reply({"error": {"message": message, "type": "not_found_error", "param": None, "code": None}}, 404)
+        error = self._ensure_loaded(key, None)
+        if error is not None:
+            return json_reply({"error": {"message": error, "type": "api_error", "param": None, "code": None}}, 500)
+        return json_reply(build_answer(str(name)))
+
+
+def _empty(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` with its text emptied: what load and unload replies carry."""
+    if "message" in answer:
+        return {"message": {"role": "assistant", "content": ""}}
+    return {"response": ""}
