@@ -171,4 +171,7 @@ def print_error(error: LmprepError) -> None:
 
 
 def main() -> None:
+    # httpcore imports trio when it is installed, only to support it: ~40 ms of start-up
+    # that the command never uses. Library callers keep trio; this process has no use for it.
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     cli(prog_name="lmprep")

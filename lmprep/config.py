@@ -90,6 +90,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     """Resolve every setting by precedence: flags, LMPREP_* variables, the ecosystem's
     variables, the config file, built-in defaults."""
     env = os.environ if env is None else env
+    _check_flags(flags)
     config_path = _config_path(flags, env)
     document, text = _load_file(config_path)
     file_source = f"config {config_path.value}"
@@ -140,6 +141,19 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         config_loaded=document is not None,
         warnings=tuple(config.warnings),
     )
+
+
+def _check_flags(flags: Flags) -> None:
+    """The CLI validates its options with click; API callers reach here unchecked."""
+    if flags.warm_up is not None and flags.warm_up not in WARM_UP_MODES:
+        raise NotConfiguredError(
+            f"Unknown warm-up mode {flags.warm_up!r}.", f"Use one of: {', '.join(WARM_UP_MODES)}."
+        )
+    for name, value in (("connect_timeout", flags.connect_timeout), ("timeout", flags.timeout)):
+        if value is not None and not value > 0:
+            raise NotConfiguredError(
+                f"{name}={value!r} is not a usable timeout.", "Give a number of seconds above 0, or leave it out."
+            )
 
 
 def validate_model_id(model: str, source: str) -> str:
@@ -265,7 +279,7 @@ class _ConfigFile:
             raise self._type_error(table_path, key, expected)
         if choices is not None and value not in choices:
             raise self._type_error(table_path, key, "one of " + ", ".join(repr(c) for c in choices))
-        if positive and value <= 0:
+        if positive and not value > 0:  # also refuses nan
             raise self._type_error(table_path, key, "a number above 0")
         return value
 
@@ -291,6 +305,7 @@ def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, i
     """
     current: tuple[str, ...] = ()
     header_line = 1
+    subtable_line = None  # a [table_path.key] or [table_path.key.*] header: the key is a table
     key_pattern = re.compile(r"^(\s*)(?:" + re.escape(key) + r'|"' + re.escape(key) + r'"|\'' + re.escape(key) + r"')\s*=\s*")
     for number, line in enumerate(text.splitlines(), start=1):
         header = _HEADER.match(line)
@@ -298,12 +313,14 @@ def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, i
             current = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
             if current == table_path:
                 header_line = number
+            elif subtable_line is None and current[: len(table_path) + 1] == (*table_path, key):
+                subtable_line = number
             continue
         if current == table_path:
             match = key_pattern.match(line)
             if match:
                 return number, match.end() + 1
-    return header_line, 1
+    return (subtable_line, 1) if subtable_line is not None else (header_line, 1)
 
 
 def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> ProviderSettings:
@@ -359,7 +376,7 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
         candidates.append((env.get("CODEX_OSS_BASE_URL") or None, "CODEX_OSS_BASE_URL"))
         port = (env.get("CODEX_OSS_PORT") or "").strip()
         if port:
-            if not port.isdigit() or not 0 < int(port) < 65536:
+            if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
                 raise NotConfiguredError(
                     f"CODEX_OSS_PORT={port!r} is not a port number.", "Set it to a number such as 1234, or unset it."
                 )

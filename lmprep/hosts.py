@@ -56,7 +56,7 @@ def _split_host_port(hostport: str) -> tuple[str, int | None]:
         host, _, port_text = hostport.partition(":")
     if not port_text:
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ValueError(f"invalid port {port_text!r}")
     return host, int(port_text)
 

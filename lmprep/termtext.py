@@ -8,7 +8,7 @@ import re
 _ANSI = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase line
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, hyperlinks
-    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+    r"|\x1b[ -/]*[0-~]"  # other escapes: ESC 7, ESC c, charset selection ESC ( B
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -39,9 +39,13 @@ class TerminalLines:
 
     def _drain(self, final: bool) -> list[tuple[str, bool]]:
         results: list[tuple[str, bool]] = []
-        # "\r\n" is an ordinary line end, not a redraw.
-        parts = re.split(r"(\r\n|\n|\r)", self._pending)
-        self._pending = "" if final else parts.pop()
+        # "\r\n" is an ordinary line end, not a redraw. A "\r" at the very end of the data
+        # may be the first half of a "\r\n" split across chunks: hold it for the next feed.
+        text, held = self._pending, ""
+        if not final and text.endswith("\r"):
+            text, held = text[:-1], "\r"
+        parts = re.split(r"(\r\n|\n|\r)", text)
+        self._pending = "" if final else parts.pop() + held
         if final:
             parts.append("")
         for segment, end in zip(parts[0::2], parts[1::2]):

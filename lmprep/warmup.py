@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ def state_file_for(provider: str, base_url: str, model: str) -> Path:
 
 def write_state(path: Path, record: dict) -> None:
     """Replace the state file in one step, so a reader never sees half of it."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".warmup-", dir=path.parent)
     try:

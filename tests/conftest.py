@@ -23,3 +23,6 @@ def isolated_home(tmp_path, monkeypatch):
     for name in ISOLATED_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+from emulators.fixtures import fake_lms, lmstudio_emulator, ollama_emulator  # noqa: E402,F401

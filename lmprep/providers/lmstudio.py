@@ -6,7 +6,6 @@ from typing import Any
 
 from ..errors import LmprepError
 from ..hosts import origin_of
-from ..lms import find_lms, lms_get
 from .base import IDENTIFY_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, Provider, error_code
 
 
@@ -36,6 +35,8 @@ class LMStudio(Provider):
         return self._openai_model_ids()
 
     def download(self, model: str) -> None:
+        from ..lms import find_lms, lms_get  # only a download needs subprocess machinery
+
         lms = find_lms(self.settings.lms_path)
         lms_get(lms, model, report=self.report, deadline=self.deadline)
 

@@ -33,6 +33,7 @@ __all__ = [
     "openai_chat_completion",
     "openai_response",
     "rfc3339",
+    "rfc3339_in",
     "text_reply",
 ]
 
@@ -45,7 +46,6 @@ _POLL_SECONDS = 0.02  # how quickly the serving loop and hung requests notice st
 _JOIN_SECONDS = 5.0
 
 EmulatorT = TypeVar("EmulatorT", bound="HTTPEmulator")
-Route = Callable[["RecordedRequest"], "Reply | None"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,10 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     chunks: Iterable[bytes] | None = None
+
+
+#: A route: the request → the reply, or None to drop the connection unanswered.
+Route = Callable[[RecordedRequest], "Reply | None"]
 
 
 def json_reply(payload: Any, status: int = 200) -> Reply:
@@ -413,6 +417,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive like the real servers, so connection reuse by clients is exercised.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, keep-alive clients would wait
+    # ~40 ms for a delayed ACK on every request.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

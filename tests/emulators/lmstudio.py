@@ -143,6 +143,9 @@ class LMStudioEmulator(HTTPEmulator):
         with self.lock:
             return model in self.downloaded or model in self.loaded
 
+    def _default_context(self, model: str) -> int:
+        return min(DEFAULT_CONTEXT_LENGTH, self.max_context_for(model))
+
     def _size_bytes(self, model: str) -> int:
         with self.lock:
             return int(self.catalog.get(model, {}).get("size_bytes", DEFAULT_SIZE_BYTES))
@@ -209,8 +212,8 @@ class LMStudioEmulator(HTTPEmulator):
             return _openai_error(400, "'model' is required", code="missing_required_parameter")
         if not self._is_known(model):
             return _invalid_model(model)
-        context_length = body.get("context_length", DEFAULT_CONTEXT_LENGTH)
         maximum = self.max_context_for(model)
+        context_length = body.get("context_length", self._default_context(model))
         if not isinstance(context_length, int) or isinstance(context_length, bool) or context_length <= 0:
             return _openai_error(400, "'context_length' must be a positive integer", code=None, param="context_length")
         if context_length > maximum:
@@ -259,7 +262,7 @@ class LMStudioEmulator(HTTPEmulator):
         if self.loaded_context(model) is None:
             if not self.jit:
                 return _openai_error(400, NO_MODELS_LOADED, code=None)
-            error = self.simulate_load(model, min(DEFAULT_CONTEXT_LENGTH, self.max_context_for(model)))
+            error = self.simulate_load(model, self._default_context(model))
             if error is not None:
                 return _load_failed(error)
         return json_reply(build_answer(model))

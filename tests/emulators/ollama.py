@@ -226,7 +226,9 @@ class OllamaEmulator(HTTPEmulator):
         for key, context_length in loaded:
             entry = self._model_entry(key, sizes[key])
             del entry["modified_at"]
-            entry.update(expires_at=rfc3339_in(timedelta(minutes=5)), size_vram=sizes[key], context_length=context_length)
+            entry.update(
+                expires_at=rfc3339_in(timedelta(minutes=5)), size_vram=sizes[key], context_length=context_length
+            )
             entries.append(entry)
         return json_reply({"models": entries})
 
@@ -297,7 +299,9 @@ class OllamaEmulator(HTTPEmulator):
         for index, size in enumerate(plan.layers):
             digest = "sha256:" + _digest(f"{normalise_name(name)}#{index}")
             status = f"pulling {digest[7:19]}"
-            layer_updates: list[dict[str, Any]] = [{"status": status, "digest": digest}] if plan.omit_totals_first else []
+            layer_updates: list[dict[str, Any]] = []
+            if plan.omit_totals_first:
+                layer_updates.append({"status": status, "digest": digest})
             layer_updates += [
                 {"status": status, "digest": digest, "total": size, "completed": size * chunk // plan.chunks}
                 for chunk in range(1, plan.chunks + 1)
@@ -382,12 +386,15 @@ class OllamaEmulator(HTTPEmulator):
         name = request.body_object().get("model")
         key = self.find_key(self.models, name) if isinstance(name, str) else None
         if key is None:
-            message = f'model "{name}" not found, try pulling it first'
-            return json_reply({"error": {"message": message, "type": "not_found_error", "param": None, "code": None}}, 404)
+            return _openai_error(404, "not_found_error", f'model "{name}" not found, try pulling it first')
         error = self._ensure_loaded(key, None)
         if error is not None:
-            return json_reply({"error": {"message": error, "type": "api_error", "param": None, "code": None}}, 500)
+            return _openai_error(500, "api_error", error)
         return json_reply(build_answer(str(name)))
+
+
+def _openai_error(status: int, error_type: str, message: str) -> Reply:
+    return json_reply({"error": {"message": message, "type": error_type, "param": None, "code": None}}, status)
 
 
 def _empty(answer: dict[str, Any]) -> dict[str, Any]:

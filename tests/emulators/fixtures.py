@@ -1,0 +1,47 @@
+"""pytest fixtures for the emulators.
+
+Import them in ``tests/conftest.py`` (``from emulators.fixtures import *``) or load the module
+with ``-p emulators.fixtures``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .fake_lms import install_fake_lms
+from .http_emulator import HTTPEmulator
+from .lmstudio import LMStudioEmulator
+from .ollama import OllamaEmulator
+
+__all__ = ["fake_lms", "lmstudio_emulator", "ollama_emulator"]
+
+
+def _fail_on_emulator_bugs(emulator: HTTPEmulator) -> None:
+    if emulator.errors:
+        pytest.fail(f"{type(emulator).__name__} raised inside a route:\n" + "\n".join(emulator.errors), pytrace=False)
+
+
+@pytest.fixture
+def lmstudio_emulator() -> Iterator[LMStudioEmulator]:
+    """A running LM Studio emulator (nothing downloaded, JIT on); stopped after the test."""
+    with LMStudioEmulator() as emulator:
+        yield emulator
+    _fail_on_emulator_bugs(emulator)
+
+
+@pytest.fixture
+def ollama_emulator() -> Iterator[OllamaEmulator]:
+    """A running Ollama emulator (no models); stopped after the test."""
+    with OllamaEmulator() as emulator:
+        yield emulator
+    _fail_on_emulator_bugs(emulator)
+
+
+@pytest.fixture
+def fake_lms(tmp_path: Path, lmstudio_emulator: LMStudioEmulator) -> Path:
+    """A fake ``lms`` in ``tmp_path/home/.lmstudio/bin`` bound to ``lmstudio_emulator``
+    (use ``tmp_path/"home"`` as HOME so lmprep's default lookup finds it)."""
+    return install_fake_lms(tmp_path / "home" / ".lmstudio" / "bin", lmstudio_emulator.origin)
