@@ -26,3 +26,13 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 from emulators.fixtures import fake_lms, lmstudio_emulator, ollama_emulator  # noqa: E402,F401
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
