@@ -1,0 +1,473 @@
+"""Progress rendering: plain lines for pipes and logs, a live display on a terminal, or nothing."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import types
+
+import pytest
+
+from lmprep import progress
+from lmprep.events import ChildOutput, Notice, Step, Transfer, WaitEnded, WaitStarted
+from lmprep.progress import (
+    LiveReporter,
+    PlainReporter,
+    QuietReporter,
+    RateMeter,
+    describe_transfer,
+    human_bytes,
+    human_duration,
+    make_reporter,
+    use_colour,
+)
+
+GB = 1_000_000_000
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A manual clock for lmprep.progress only (the rest of the process keeps real time)."""
+    fake = FakeClock()
+    monkeypatch.setattr(progress, "time", types.SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class NoIsatty:
+    def write(self, text):  # pragma: no cover - never written to
+        return len(text)
+
+
+def lines_of(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().splitlines()
+
+
+def spinner_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lmprep-spinner"]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 KB"),
+        (1536, "1.5 KB"),
+        (999_949, "999.9 KB"),
+        (12_300_000, "12.3 MB"),
+        (13 * GB, "13.0 GB"),
+        (1500 * GB, "1500.0 GB"),  # GB is the largest unit
+        (12.7, "13 B"),
+    ],
+)
+def test_human_bytes(count, expected):
+    assert human_bytes(count) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0, "0s"),
+        (0.4, "0s"),
+        (0.5, "1s"),
+        (59.4, "59s"),
+        (59.5, "1m00s"),
+        (61, "1m01s"),
+        (3599, "59m59s"),
+        (3600, "1h00m"),
+        (3661, "1h01m"),
+        (86400 + 120, "24h02m"),
+    ],
+)
+def test_human_duration(seconds, expected):
+    assert human_duration(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    ("event", "rate", "expected"),
+    [
+        (Transfer("x", GB // 2, GB), None, "500.0 MB of 1.0 GB (50%)"),
+        (Transfer("x", GB // 2, GB), 10_000_000, "500.0 MB of 1.0 GB (50%), 10.0 MB/s, 50s left"),
+        (Transfer("x", 0, 13 * GB), 50_000_000, "0 B of 13.0 GB (0%), 50.0 MB/s, 4m20s left"),
+        (Transfer("x", GB, GB), 10_000_000, "1.0 GB of 1.0 GB (100%), 10.0 MB/s"),
+        (Transfer("x", 2 * GB, GB), None, "2.0 GB of 1.0 GB (100%)"),  # never above 100%
+        (Transfer("x", 5_000_000, None), None, "5.0 MB"),
+        (Transfer("x", 5_000_000, None), 1_000_000, "5.0 MB, 1.0 MB/s"),
+        (Transfer("x", 5_000_000, 0), None, "5.0 MB"),
+    ],
+)
+def test_describe_transfer(event, rate, expected):
+    assert describe_transfer(event, rate) == expected
+
+
+def test_rate_meter():
+    meter = RateMeter(window=5.0)
+    assert meter.add(0, now=100.0) is None  # one sample: no rate yet
+    assert meter.add(10, now=100.1) is None  # under 0.2 s: too short to tell
+    assert meter.add(1000, now=101.0) == pytest.approx(1000.0)
+    assert meter.add(3000, now=102.0) == pytest.approx(1500.0)
+
+
+def test_rate_meter_forgets_old_samples():
+    meter = RateMeter(window=5.0)
+    meter.add(0, now=0.0)
+    meter.add(100, now=1.0)
+    # A fast start followed by a slow minute: only the recent window counts.
+    assert meter.add(10_100, now=11.0) == pytest.approx(1000.0)
+    assert meter.add(10_200, now=12.0) == pytest.approx(100.0)
+
+
+def test_rate_meter_restart_gives_no_rate():
+    meter = RateMeter()
+    meter.add(5000, now=0.0)
+    assert meter.add(100, now=1.0) is None  # completed went backwards (a new layer)
+
+
+def test_rate_meter_uses_the_clock(clock):
+    meter = RateMeter()
+    assert meter.add(0) is None
+    clock.advance(2)
+    assert meter.add(4000) == pytest.approx(2000.0)
+
+
+# --------------------------------------------------------------------------- choosing a reporter
+
+
+def test_make_reporter_quiet_wins():
+    assert isinstance(make_reporter(TTY(), quiet=True), QuietReporter)
+    assert isinstance(make_reporter(io.StringIO(), quiet=True, live=True), QuietReporter)
+
+
+def test_make_reporter_plain_for_pipes():
+    reporter = make_reporter(io.StringIO())
+    assert isinstance(reporter, PlainReporter)
+
+
+def test_make_reporter_live_for_terminals(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    reporter = make_reporter(TTY())
+    assert isinstance(reporter, LiveReporter)
+    assert reporter.colour is True
+
+
+def test_make_reporter_plain_on_dumb_terminal(monkeypatch):
+    monkeypatch.setenv("TERM", "dumb")
+    assert isinstance(make_reporter(TTY()), PlainReporter)
+
+
+def test_make_reporter_explicit_choices(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    assert isinstance(make_reporter(io.StringIO(), live=True), LiveReporter)
+    assert isinstance(make_reporter(TTY(), live=False), PlainReporter)
+    assert make_reporter(TTY(), colour=False).colour is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert make_reporter(TTY()).colour is False
+
+
+def test_quiet_reporter_accepts_everything():
+    reporter = QuietReporter()
+    for event in (Step("s"), Notice("n"), Transfer("t", 1, 2), ChildOutput(b"x\n", "stdout"), WaitStarted("w"), WaitEnded("w", 1.0, True)):
+        assert reporter(event) is None
+    reporter.close()
+
+
+@pytest.mark.parametrize(
+    ("stream", "environ", "expected"),
+    [
+        (TTY(), {"TERM": "xterm-256color"}, True),
+        (TTY(), {}, True),
+        (TTY(), {"NO_COLOR": "1"}, False),
+        (TTY(), {"NO_COLOR": "anything", "TERM": "xterm"}, False),
+        (TTY(), {"NO_COLOR": ""}, True),  # no-color.org: only a non-empty value counts
+        (TTY(), {"TERM": "dumb"}, False),
+        (io.StringIO(), {"TERM": "xterm"}, False),
+        (NoIsatty(), {}, False),
+    ],
+)
+def test_use_colour(stream, environ, expected):
+    assert use_colour(stream, environ) is expected
+
+
+def test_use_colour_on_a_closed_stream():
+    stream = io.StringIO()
+    stream.close()
+    assert use_colour(stream, {}) is False
+
+
+def test_use_colour_reads_the_process_environment(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_colour(TTY()) is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_colour(TTY()) is False
+
+
+# --------------------------------------------------------------------------- plain reporter
+
+LMS_OUTPUT = (
+    b"\x1b[?25l\x1b[36m\xe2\xa0\x8b\x1b[0m Resolving openai/gpt-oss-20b...\r\x1b[2K"
+    b"\x1b[32m\xe2\x9c\x93\x1b[0m Resolved \x1b[1mopenai/gpt-oss-20b\x1b[22m\n"
+    + b"".join(
+        b"\r\x1b[2K\x1b[36mDownloading\x1b[39m [" + b"=" * i + b" " * (10 - i) + b"] " + str(i * 10).encode() + b"%"
+        for i in range(11)
+    )
+    + b"\r\n\x1b]0;lms\x07\x1b[32mFinished downloading\x1b[0m\r\n\x1b[?25h"
+)
+
+
+def test_plain_reporter_never_writes_carriage_returns_or_escapes(clock):
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, interval=5.0)
+    for i in range(0, len(LMS_OUTPUT), 7):  # arbitrary chunking, as a pipe delivers it
+        reporter(ChildOutput(LMS_OUTPUT[i : i + 7], "stdout"))
+        clock.advance(0.5)
+    reporter(ChildOutput(b"\x1b[31merror:\x1b[0m half a line\r", "stderr"))
+    reporter.close()
+    out = stream.getvalue()
+    assert "\r" not in out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    lines = out.splitlines()
+    # Real lines all come through, redraws only now and then, the tail at close.
+    assert "✓ Resolved openai/gpt-oss-20b" in lines
+    assert "Finished downloading" in lines
+    assert "error: half a line" in lines
+    redraws = [line for line in lines if line.startswith("Downloading")]
+    assert 1 <= len(redraws) < 11
+
+
+def test_plain_reporter_formats_events():
+    stream = io.StringIO()
+    reporter = PlainReporter(stream)
+    reporter(Step("Probing LM Studio at http://localhost:1234/v1"))
+    reporter(Notice("LM_API_TOKEN is set but the server does not need it"))
+    reporter(WaitStarted("Loading openai/gpt-oss-20b"))
+    reporter(WaitEnded("Loaded openai/gpt-oss-20b", 12.345, ok=True))
+    reporter.close()
+    assert lines_of(stream) == [
+        "Probing LM Studio at http://localhost:1234/v1",
+        "warning: LM_API_TOKEN is set but the server does not need it",
+        "Loading openai/gpt-oss-20b...",
+        "Loaded openai/gpt-oss-20b (12.3 s)",
+    ]
+
+
+def test_plain_reporter_throttles_transfers(clock):
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, interval=5.0)
+    for second in range(12):  # one event a second, 1 GB total
+        reporter(Transfer("Pulling gpt-oss:20b", second * 50_000_000, GB))
+        clock.advance(1.0)
+    lines = lines_of(stream)
+    # Printed at t=0, 5 and 10 only.
+    assert len(lines) == 3
+    assert lines[0] == "Pulling gpt-oss:20b: 0 B of 1.0 GB (0%)"
+    assert lines[1].startswith("Pulling gpt-oss:20b: 250.0 MB of 1.0 GB (25%), 50.0 MB/s, ")
+    assert lines[2].startswith("Pulling gpt-oss:20b: 500.0 MB of 1.0 GB (50%), 50.0 MB/s, ")
+
+
+def test_plain_reporter_always_prints_a_finished_transfer(clock):
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, interval=5.0)
+    reporter(Transfer("Pulling m", 0, 1000))
+    reporter(Transfer("Pulling m", 500, 1000))  # same instant: throttled
+    reporter(Transfer("Pulling m", 1000, 1000))  # same instant, but finished
+    assert lines_of(stream) == ["Pulling m: 0 B of 1.0 KB (0%)", "Pulling m: 1.0 KB of 1.0 KB (100%)"]
+
+
+def test_plain_reporter_unknown_total_is_throttled(clock):
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, interval=5.0)
+    for _ in range(20):
+        reporter(Transfer("Pulling m", 1, None))
+        reporter(Transfer("Pulling m", 2, None))
+    assert lines_of(stream) == ["Pulling m: 1 B"]
+
+
+def test_plain_reporter_throttles_redraws_but_not_lines(clock):
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, interval=5.0)
+    for i in range(10):
+        reporter(ChildOutput(f"progress {i}%\r".encode(), "stdout"))
+        reporter(ChildOutput(f"line {i}\n".encode(), "stderr"))
+        clock.advance(1.0)
+    reporter.close()
+    lines = lines_of(stream)
+    assert [line for line in lines if line.startswith("line")] == [f"line {i}" for i in range(10)]
+    redraws = [line for line in lines if line.startswith("progress")]
+    # A redraw surfaces when the next chunk arrives (its "\r" might have been half of "\r\n"),
+    # then at most one per interval; the last one comes out at close.
+    assert redraws == ["progress 0%", "progress 5%", "progress 9%"]
+
+
+def test_plain_reporter_keeps_streams_apart():
+    stream = io.StringIO()
+    reporter = PlainReporter(stream)
+    reporter(ChildOutput(b"out-", "stdout"))
+    reporter(ChildOutput(b"err-", "stderr"))
+    reporter(ChildOutput(b"line\n", "stdout"))
+    reporter(ChildOutput(b"line\n", "stderr"))
+    assert lines_of(stream) == ["out-line", "err-line"]
+
+
+def test_plain_reporter_close_flushes_and_can_repeat():
+    stream = io.StringIO()
+    reporter = PlainReporter(stream)
+    reporter(ChildOutput(b"no newline at the end", "stdout"))
+    assert stream.getvalue() == ""
+    reporter.close()
+    reporter.close()
+    assert stream.getvalue() == "no newline at the end\n"
+
+
+def test_plain_reporter_drops_immediate_repeats():
+    stream = io.StringIO()
+    reporter = PlainReporter(stream)
+    reporter(Step("Probing"))
+    reporter(Step("Probing"))
+    reporter(Step("Done"))
+    reporter(Step("Probing"))
+    assert lines_of(stream) == ["Probing", "Done", "Probing"]
+
+
+# --------------------------------------------------------------------------- live reporter
+
+
+def test_live_reporter_draws_a_bar_in_place(clock):
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(Transfer("Pulling m", 0, 1000))
+    clock.advance(1.0)
+    reporter(Transfer("Pulling m", 500, 1000))
+    clock.advance(1.0)
+    reporter(Transfer("Pulling m", 1000, 1000))
+    reporter.close()
+    out = stream.getvalue()
+    assert "\n" not in out  # a bar is redrawn in place, never scrolled
+    assert "\rPulling m [------------------------] 0 B of 1.0 KB (0%)" in out.replace("\x1b[2K", "")
+    assert "Pulling m [############------------] 500 B of 1.0 KB (50%), 500 B/s, 1s left" in out
+    assert "Pulling m [########################] 1.0 KB of 1.0 KB (100%), 500 B/s" in out
+    assert out.endswith("\r\x1b[2K")  # close() clears the status line
+
+
+def test_live_reporter_throttles_redraws_but_not_the_end(clock):
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    for completed in range(0, 1000, 10):
+        reporter(Transfer("Pulling m", completed, 1000))  # all at the same instant
+    reporter(Transfer("Pulling m", 1000, 1000))
+    out = stream.getvalue()
+    assert out.count("Pulling m") == 2
+    assert "(100%)" in out
+
+
+def test_live_reporter_bar_without_total(clock):
+    stream = TTY()
+    LiveReporter(stream, colour=False)(Transfer("Pulling m", 2_000_000, None))
+    assert stream.getvalue() == "\r\x1b[2KPulling m 2.0 MB"
+
+
+def test_live_reporter_lines_clear_the_status_first(clock):
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(Transfer("Pulling m", 1, 10))
+    reporter(Step("Pulled"))
+    reporter(Notice("careful"))
+    assert stream.getvalue().endswith("\r\x1b[2K→ Pulled\nwarning: careful\n")
+
+
+def test_live_reporter_colour():
+    plain, coloured = TTY(), TTY()
+    for stream, colour in ((plain, False), (coloured, True)):
+        reporter = LiveReporter(stream, colour=colour)
+        reporter(Step("Probing"))
+        reporter(WaitEnded("Loaded m", 1.0, ok=True))
+        reporter(WaitEnded("Loading m failed", 2.0, ok=False))
+    assert plain.getvalue() == "→ Probing\n✓ Loaded m (1.0 s)\n✗ Loading m failed (2.0 s)\n"
+    assert "\x1b[36m→ \x1b[0mProbing\n" in coloured.getvalue()
+    assert "\x1b[32m✓ \x1b[0mLoaded m (1.0 s)\n" in coloured.getvalue()
+    assert "\x1b[31m✗ \x1b[0mLoading m failed (2.0 s)\n" in coloured.getvalue()
+
+
+def test_live_reporter_passes_child_redraws_through():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(ChildOutput("⠋ 10%\r⠙ 20%\r".encode(), "stdout"))
+    assert stream.getvalue() == "⠋ 10%\r⠙ 20%\r"
+
+
+def _wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_live_reporter_spinner_stops_on_wait_ended():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(WaitStarted("Loading m"))
+    try:
+        assert len(spinner_threads()) == 1
+        assert _wait_for(lambda: "Loading m" in stream.getvalue()), "the spinner never drew"
+    finally:
+        reporter(WaitEnded("Loaded m", 0.3, ok=True))
+    assert spinner_threads() == []
+    out = stream.getvalue()
+    assert "\r\x1b[2K⠋ Loading m " in out
+    assert out.endswith("\r\x1b[2K✓ Loaded m (0.3 s)\n")
+    size = len(out)
+    time.sleep(0.25)
+    assert len(stream.getvalue()) == size  # nothing draws after the end
+
+
+def test_live_reporter_close_stops_the_spinner():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(WaitStarted("Loading m"))
+    assert _wait_for(lambda: "Loading m" in stream.getvalue())
+    reporter.close()
+    assert spinner_threads() == []
+    assert stream.getvalue().endswith("\r\x1b[2K")
+
+
+def test_live_reporter_second_wait_replaces_the_first():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(WaitStarted("first"))
+    reporter(WaitStarted("second"))
+    try:
+        assert len(spinner_threads()) == 1
+    finally:
+        reporter.close()
+    assert spinner_threads() == []
+
+
+def test_live_reporter_close_without_anything():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=True)
+    reporter.close()
+    reporter.close()
+    assert stream.getvalue() == ""
+    assert spinner_threads() == []
