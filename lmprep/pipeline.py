@@ -93,7 +93,7 @@ def run_ensure(
             report(Step(f"Checking {provider.label} at {provider.base_url}"))
             listing = provider.list_models()
             mark = lap("probe", mark)
-            model = readiness.model
+            model = readiness.model or _served_model(provider, listing, readiness)
             if not provider.has_model(model, listing):
                 _obtain_model(provider, model, settings, report, readiness)
                 mark = lap("download", mark)
@@ -130,14 +130,24 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness)
         )
     readiness.base_url = chosen.base_url.value
     readiness.base_url_source = chosen.base_url.source
-    if chosen.model is None:
-        raise NotConfiguredError(
-            f"No model was chosen for {chosen.label}, which has no default model.",
-            f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{chosen.name}].",
-        )
-    readiness.model = chosen.model.value
-    readiness.model_source = chosen.model.source
+    if chosen.model is not None:
+        readiness.model = chosen.model.value
+        readiness.model_source = chosen.model.source
     return chosen
+
+
+def _served_model(provider, listing: list[str], readiness: Readiness) -> str:
+    """No model chosen and no default: a server that serves exactly one model decides."""
+    model = provider.only_model(listing)
+    if model is None:
+        served = ", ".join(repr(m) for m in listing) or "no model"
+        raise NotConfiguredError(
+            f"No model was chosen, and {provider.label} at {provider.base_url} serves {served}.",
+            f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{provider.settings.name}].",
+        )
+    readiness.model = model
+    readiness.model_source = "served"
+    return model
 
 
 def _obtain_model(provider, model: str, settings: Settings, report: Reporter, readiness: Readiness) -> None:

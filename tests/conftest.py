@@ -36,3 +36,6 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+from realserver.fixtures import llama_server, llama_server_binary, tiny_gguf  # noqa: E402,F401

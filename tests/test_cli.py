@@ -192,17 +192,30 @@ def test_unknown_provider_is_exit_3_with_did_you_mean():
     )
 
 
+def nothing_else_listens(httpx_mock):
+    for url in ("http://localhost:8080/v1/models", "http://localhost:8000/v1/models"):
+        httpx_mock.add_exception(httpx.ConnectError("refused"), url=url)
+
+
 def test_nothing_chosen_and_nothing_running_is_exit_3(httpx_mock):
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{LMS}/lmstudio-greeting")
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{OLLAMA}/")
+    nothing_else_listens(httpx_mock)
     result = run()
     assert result.exit_code == 3
-    assert "--local-provider" in result.stderr and "oss_provider" in result.stderr
+    assert result.stderr == (
+        "Error: No provider was chosen, and none is running (looked for LM Studio at http://localhost:1234/v1, "
+        "Ollama at http://localhost:11434/v1, llama.cpp server at http://localhost:8080/v1, "
+        "vLLM at http://localhost:8000/v1).\n"
+        "Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set `oss_provider = \"NAME\"` "
+        "in the config file (`lmprep config path` shows where).\n"
+    )
 
 
 def test_auto_detect_picks_the_one_that_answers(httpx_mock):
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{LMS}/lmstudio-greeting")
     httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
+    nothing_else_listens(httpx_mock)
     httpx_mock.add_response(url=f"{OLLAMA}/api/tags", json={"models": [{"name": "gpt-oss:20b"}]})
     result = run("--json", "--warm-up", "off")
     payload = json.loads(result.stdout)
@@ -213,6 +226,7 @@ def test_auto_detect_picks_the_one_that_answers(httpx_mock):
 def test_both_running_is_exit_3(httpx_mock):
     httpx_mock.add_response(url=f"{LMS}/lmstudio-greeting", json={"lmstudio": True})
     httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
+    nothing_else_listens(httpx_mock)
     result = run()
     assert result.exit_code == 3
     assert "several are running: LM Studio (http://localhost:1234/v1) and Ollama" in result.stderr

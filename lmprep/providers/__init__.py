@@ -9,6 +9,9 @@ from .kinds import AUTO_DETECT_KINDS, KINDS, Kind
 _IMPLEMENTATIONS = {
     "lmstudio": ("lmstudio", "LMStudio"),
     "ollama": ("ollama", "Ollama"),
+    "llamacpp": ("openai_compat", "LlamaCpp"),
+    "vllm": ("openai_compat", "VLLM"),
+    "openai": ("openai_compat", "OpenAICompatible"),
 }
 
 

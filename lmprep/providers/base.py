@@ -89,6 +89,10 @@ class Provider:
         wanted = model.casefold()
         return any(item.casefold() == wanted for item in listing)
 
+    def only_model(self, listing: list[str]) -> str | None:
+        """The model to use when none was chosen and the kind has no default (None: ask)."""
+        return None
+
     def download(self, model: str) -> None:
         """Fetch ``model`` onto the server's disk (kinds that can download only)."""
         raise NotImplementedError
@@ -101,6 +105,10 @@ class Provider:
 
     def _openai_model_ids(self, doing: str = "listing models") -> list[str]:
         response = self.http.request("GET", f"{self.base_url}/models", doing=doing)
+        return self._openai_model_ids_from(response, doing)
+
+    def _openai_model_ids_from(self, response, doing: str) -> list[str]:
+        """The ids of a /models answer, or a ProtocolError when it is not an OpenAI listing."""
         body = parse_json(response, self.label, doing) if response.status_code == 200 else None
         message = json_error_message(body)
         if response.status_code != 200 or message is not None:

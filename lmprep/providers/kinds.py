@@ -35,5 +35,6 @@ KINDS: dict[str, Kind] = {
     )
 }
 
-# Kinds probed when no provider is chosen anywhere (each has a default endpoint).
-AUTO_DETECT_KINDS = ("lmstudio", "ollama")
+# Kinds probed when no provider is chosen anywhere: each has a default endpoint and a way
+# to recognise itself (LM Studio's greeting, Ollama's root text, `owned_by` in /v1/models).
+AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm")

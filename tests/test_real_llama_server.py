@@ -1,0 +1,62 @@
+"""lmprep against a real llama-server serving a tiny GGUF model the tests write themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e import run_lmprep
+from realserver.loading_proxy import LoadingProxy
+
+pytestmark = pytest.mark.real_server
+
+
+def test_ready_with_wait_warm_up(llama_server):
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--warm-up", "wait", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = result.json
+    assert (payload["provider"], payload["model"], payload["model_source"]) == ("llamacpp", "tiny", "served")
+    assert payload["warm_up"]["status"] == "ok"
+
+
+def test_named_model_that_is_served(llama_server):
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "-m", "tiny", "--warm-up", "wait")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.rstrip().endswith(f"Ready: tiny on llama.cpp server at {llama_server.base_url} "
+                                           "(loaded in " + result.stderr.rstrip().split("(loaded in ")[-1])
+
+
+def test_model_that_is_not_served_is_exit_6(llama_server):
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "-m", "qwen3-8b")
+    assert result.returncode == 6
+    assert (f"Error: llama.cpp server at {llama_server.base_url} does not have 'qwen3-8b', "
+            "and llama.cpp server cannot download models.") in result.stderr
+    assert "llama-server -m qwen3-8b.gguf --alias qwen3-8b" in result.stderr
+
+
+def test_provider_is_recognised_from_the_server_itself(llama_server):
+    result = run_lmprep("--base-url", llama_server.base_url, "--warm-up", "off", "--json")
+    assert result.returncode == 0, result.stderr
+    assert (result.json["provider"], result.json["provider_source"]) == ("llamacpp", "auto-detected")
+
+
+def test_server_still_loading_is_waited_for(llama_server):
+    with LoadingProxy(llama_server.origin, loading_seconds=1.5) as proxy:
+        result = run_lmprep("-p", "llamacpp", "--base-url", proxy.base_url, "--warm-up", "wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert proxy.loading_responses >= 1 and proxy.forwarded_responses >= 1
+    assert result.json["warm_up"]["status"] == "ok"
+
+
+def test_loading_longer_than_the_deadline_is_exit_10(llama_server):
+    with LoadingProxy(llama_server.origin, loading_seconds=30) as proxy:
+        result = run_lmprep("-p", "llamacpp", "--base-url", proxy.base_url, "--timeout", "1.5")
+    assert result.returncode == 10
+    assert "Gave up after 1.5 s (--timeout) while waiting for llama.cpp server to load its model." in result.stderr
+
+
+def test_openai_kind_and_custom_entry(llama_server, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.box]\nkind = "openai"\nbase_url = "{llama_server.base_url}"\nmodel = "tiny"\n')
+    result = run_lmprep("-p", "box", "--config", str(config), "--warm-up", "wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert (result.json["provider"], result.json["model_source"]) == ("box", f"config {config}")
