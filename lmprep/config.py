@@ -21,6 +21,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 SOURCE_DEFAULT = "default"
 SOURCE_AUTO = "auto-detected"
 
+# Variables that concern only some providers (the ecosystem's own).
+_PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST"}
 _TOP_LEVEL_KEYS = {"oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout"}
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,9 +77,16 @@ class Settings:
     config_path: Sourced[Path]
     config_loaded: bool
     warnings: tuple[str, ...] = ()
+    # Providers whose environment variables are unusable, with the error to raise on use.
+    broken: dict[str, NotConfiguredError] = field(default_factory=dict)
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        if name in self.broken:
+            raise self.broken[name]
+        return self.providers[name]
 
     def auto_detect_candidates(self) -> list[ProviderSettings]:
-        return [self.providers[name] for name in AUTO_DETECT_KINDS]
+        return [self.provider_settings(name) for name in AUTO_DETECT_KINDS]
 
 
 def default_config_path() -> Path:
@@ -97,9 +106,15 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     config = _ConfigFile(document, text, str(config_path.value))
 
     names = list(KINDS) + [n for n in config.provider_tables if n not in KINDS]
-    providers = {
-        name: _resolve_provider(name, flags, env, config, file_source) for name in names
-    }
+    providers: dict[str, ProviderSettings] = {}
+    broken: dict[str, NotConfiguredError] = {}
+    for name in names:
+        try:
+            providers[name] = _resolve_provider(name, flags, env, config, file_source)
+        except _ProviderVariableError as exc:
+            # A bad OLLAMA_HOST must not stop someone who uses LM Studio: it is raised
+            # only when this provider is the one used.
+            broken[name] = exc
 
     provider = _pick(
         (flags.provider, "--local-provider"),
@@ -108,8 +123,8 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     )
     if provider is not None:
         provider = Sourced(provider.value.strip(), provider.source)
-        if provider.value not in providers:
-            raise _unknown_provider(provider, providers)
+        if provider.value not in names:
+            raise _unknown_provider(provider, names)
 
     warm_up = _pick(
         (flags.warm_up, "--warm-up"),
@@ -140,6 +155,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         config_path=config_path,
         config_loaded=document is not None,
         warnings=tuple(config.warnings),
+        broken=broken,
     )
 
 
@@ -236,6 +252,10 @@ def _bad_file(path: Path, line: int, column: int, reason: str) -> NotConfiguredE
         f"The config file {path} is invalid at line {line}, column {column}: {reason}.",
         "Fix that line (see config.example.toml for every key), or point --config elsewhere.",
     )
+
+
+class _ProviderVariableError(NotConfiguredError):
+    """An ecosystem variable that only some providers read is unusable."""
 
 
 class _ConfigFile:
@@ -377,7 +397,7 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
         port = (env.get("CODEX_OSS_PORT") or "").strip()
         if port:
             if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-                raise NotConfiguredError(
+                raise _ProviderVariableError(
                     f"CODEX_OSS_PORT={port!r} is not a port number.", "Set it to a number such as 1234, or unset it."
                 )
             candidates.append((f"http://localhost:{int(port)}/v1", "CODEX_OSS_PORT"))
@@ -385,7 +405,7 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
         try:
             origin = parse_ollama_host(env["OLLAMA_HOST"])
         except ValueError as exc:
-            raise NotConfiguredError(
+            raise _ProviderVariableError(
                 f"OLLAMA_HOST={env['OLLAMA_HOST']!r} is not a valid host: {exc}.",
                 "Set it like Ollama expects (e.g. 127.0.0.1:11434 or http://host:port), or unset it.",
             ) from None
@@ -397,14 +417,14 @@ def _checked_base_url(base_url: Sourced[str]) -> str:
     try:
         return normalize_base_url(base_url.value)
     except ValueError as exc:
-        raise NotConfiguredError(
+        error = _ProviderVariableError if base_url.source in _PROVIDER_VARIABLES else NotConfiguredError
+        raise error(
             f"The base URL {base_url.value!r} from {base_url.source} is not usable: {exc}.",
             "Give a URL like http://localhost:1234/v1.",
         ) from None
 
 
-def _unknown_provider(provider: Sourced[str], providers: Mapping[str, ProviderSettings]) -> NotConfiguredError:
-    valid = list(providers)
+def _unknown_provider(provider: Sourced[str], valid: list[str]) -> NotConfiguredError:
     close = difflib.get_close_matches(provider.value, valid, n=1, cutoff=0.6)
     suggestion = f"Did you mean {close[0]!r}? " if close else ""
     return NotConfiguredError(

@@ -119,7 +119,7 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness)
         readiness.provider_source = SOURCE_AUTO
         report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
     else:
-        chosen = settings.providers[settings.provider.value]
+        chosen = settings.provider_settings(settings.provider.value)
         readiness.provider_source = settings.provider.source
     readiness.provider = chosen.name
     readiness.kind = chosen.kind

@@ -649,16 +649,35 @@ def test_token_never_in_repr(config_file):
 # --------------------------------------------------------------------------- bad variables and URLs
 
 
+def provider_error(env: dict[str, str], name: str) -> NotConfiguredError:
+    """A variable only some providers read is an error when that provider is used."""
+    settings = resolve(env)
+    with pytest.raises(NotConfiguredError) as info:
+        settings.provider_settings(name)
+    assert info.value.exit_code == 3 and info.value.hint
+    return info.value
+
+
 @pytest.mark.parametrize("port", ["abc", "0", "65536", "-1", "12 34", "1234x", "²", "١٢٣٤"])
 def test_invalid_codex_oss_port(port):
-    error = not_configured({"CODEX_OSS_PORT": port})
-    assert f"CODEX_OSS_PORT={port.strip()!r}" in error.message
+    for name in ("lmstudio", "ollama"):
+        error = provider_error({"CODEX_OSS_PORT": port}, name)
+        assert f"CODEX_OSS_PORT={port.strip()!r}" in error.message
+    assert resolve({"CODEX_OSS_PORT": port}).provider_settings("llamacpp").base_url.source == "default"
 
 
 @pytest.mark.parametrize("value", ["ftp://host", "host:abc", "host:70000", "[::1", "unix:///run/ollama.sock"])
 def test_invalid_ollama_host(value):
-    error = not_configured({"OLLAMA_HOST": value})
+    error = provider_error({"OLLAMA_HOST": value}, "ollama")
     assert f"OLLAMA_HOST={value!r}" in error.message
+    # Someone using LM Studio is not stopped by a broken Ollama variable.
+    settings = resolve({"OLLAMA_HOST": value}, provider="lmstudio")
+    assert settings.provider_settings("lmstudio").base_url.value == "http://localhost:1234/v1"
+
+
+def test_broken_variable_stops_auto_detect():
+    with pytest.raises(NotConfiguredError, match="OLLAMA_HOST"):
+        resolve({"OLLAMA_HOST": "ftp://x"}).auto_detect_candidates()
 
 
 @pytest.mark.parametrize(
@@ -677,6 +696,8 @@ def test_invalid_base_url(how, value, source, config_file):
         error = not_configured(base_url=value)
     elif how == "file":
         error = not_configured(config_path=config_file(f'[providers.lmstudio]\nbase_url = "{value}"\n'))
+    elif how == "CODEX_OSS_BASE_URL":
+        error = provider_error({how: value}, "lmstudio")
     else:
         error = not_configured({how: value})
     assert f"The base URL {value!r} from {source}" in error.message
@@ -689,11 +710,11 @@ def test_no_error_is_a_bare_exception(config_file):
         ({}, {"config_path": config_file("[providers.x]\nkind = 1\n", "1.toml")}),
         ({}, {"config_path": config_file("[[providers]]\nkind = 1\n", "2.toml")}),
         ({}, {"config_path": config_file('[providers.lmstudio.nested]\nx = "y"\n[providers.ollama]\nbase_url = {a = 1}\n', "3.toml")}),
-        ({"CODEX_OSS_PORT": "99999999999999999999"}, {}),
-        ({"OLLAMA_HOST": "[]:x"}, {}),
     ]
     for env, flags in nasty:
         not_configured(env, **flags)
+    provider_error({"CODEX_OSS_PORT": "99999999999999999999"}, "lmstudio")
+    provider_error({"OLLAMA_HOST": "[]:x"}, "ollama")
 
 
 # --------------------------------------------------------------------------- locate_key
