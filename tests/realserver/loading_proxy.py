@@ -1,7 +1,8 @@
 """A stdlib HTTP proxy that imitates llama-server's "Loading model" phase.
 
 A real llama-server answers **every** route with 503 while it loads its model, but
-the tiny test model loads in milliseconds, far too fast for a test to observe.
+with the tiny test model that phase lasts only ~5-10 ms after the port opens: a
+tight poll usually catches it, a test of lmprep's waiting logic cannot rely on it.
 :class:`LoadingProxy` listens on 127.0.0.1 and answers every request with
 llama-server's exact 503 reply until
 
@@ -15,6 +16,7 @@ server, streaming the response back (so SSE works).
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 import urllib.parse
@@ -24,10 +26,15 @@ from typing import Any
 
 __all__ = ["LOADING_BODY", "LOADING_HEADERS", "LoadingProxy"]
 
-# Byte-for-byte what llama-server (b11434) sends while loading: see
-# test_loading_phase.py, which compares it with the real server's own reply.
-LOADING_BODY = b'{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}'
-LOADING_HEADERS: tuple[tuple[str, str], ...] = (("Content-Type", "application/json; charset=utf-8"),)
+# Byte-for-byte what llama-server (b11434) answers on every route while loading
+# (note the key order: message, type, code).  test_loading_phase.py compares it
+# with the real server's own reply whenever it manages to catch one.
+LOADING_BODY = b'{"error":{"message":"Loading model","type":"unavailable_error","code":503}}'
+# llama-server also sends "Access-Control-Allow-Origin: <request Origin or empty>".
+LOADING_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Server", "llama.cpp"),
+    ("Content-Type", "application/json; charset=utf-8"),
+)
 
 _HOP_BY_HOP = frozenset(
     {
@@ -180,7 +187,6 @@ class _ProxyHTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _ProxyHTTPServer
     protocol_version = "HTTP/1.0"  # one request per connection; body ends at close
-    server_version = "lmprep-loading-proxy"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
@@ -204,12 +210,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if proxy.is_loading():
             proxy._count("loading_responses")
-            self._reply(503, LOADING_HEADERS, LOADING_BODY)
+            cors = (("Access-Control-Allow-Origin", self.headers.get("Origin", "")),)
+            self._reply(503, (*LOADING_HEADERS[:1], *cors, *LOADING_HEADERS[1:]), LOADING_BODY)
             return
         self._forward(proxy, body)
 
     def _reply(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
+        self.send_response_only(status)  # no Date/Server of our own, like llama-server
         for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
@@ -229,8 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()
             except OSError as exc:
-                msg = f'{{"error":{{"code":502,"message":"loading proxy: upstream unreachable: {type(exc).__name__}","type":"proxy_error"}}}}'
-                self._reply(502, LOADING_HEADERS, msg.encode())
+                error = {"message": f"loading proxy: upstream unreachable: {exc!r}", "type": "proxy_error", "code": 502}
+                self._reply(502, LOADING_HEADERS[1:], json.dumps({"error": error}).encode())
                 return
             proxy._count("forwarded_responses")
             self.send_response_only(resp.status, resp.reason)

@@ -205,6 +205,7 @@ class LlamaServer:
         self.context = context
         self.alias = alias
         self.host = "127.0.0.1"
+        self._auto_port = port is None
         self.port = port if port is not None else free_port(self.host)
         self.extra_args = tuple(extra_args)
         self.ready_timeout = ready_timeout
@@ -213,6 +214,7 @@ class LlamaServer:
         self.ready_after: float | None = None  # seconds from spawn to first /health 200
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._log_file: Any = None
+        self._final_log = ""
         self.log_path: Path | None = None
 
     # -- addresses ---------------------------------------------------------------
@@ -243,9 +245,13 @@ class LlamaServer:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> LlamaServer:
-        """Spawn the process (does not wait for readiness)."""
-        if self.process is not None:
-            raise LlamaServerError("already started")
+        """Spawn the process (does not wait for readiness).  Restartable after :meth:`stop`."""
+        if self.running:
+            raise LlamaServerError("already running")
+        self.stop()  # reap/clean up a previous run, if any
+        self.process = None
+        self.ready_after = None
+        self._final_log = ""
         self._tmpdir = tempfile.TemporaryDirectory(prefix="lmprep-llama-server-")
         self.log_path = Path(self._tmpdir.name) / "llama-server.log"
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -294,14 +300,32 @@ class LlamaServer:
             except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
-                if result.status == 200:
+                if result.status == 200 and self._answered_by_us(deadline):
                     if self.ready_after is None:
                         self.ready_after = time.monotonic() - self.started_at
                     return self.ready_after
                 last = f"HTTP {result.status} {result.text[:200]}"
             if time.monotonic() >= deadline:
                 raise LlamaServerError(f"llama-server not ready after {timeout:.1f}s ({last})\n{self.log_tail()}")
-            time.sleep(0.02)
+            time.sleep(0.01)
+
+    def _answered_by_us(self, deadline: float) -> bool:
+        """Guard against a stranger on our port answering 200 while our bind fails.
+
+        Our server logs "model loaded" before it serves 200 (the log may lag a little);
+        a failed bind makes it log "couldn't bind" and exit within milliseconds.
+        """
+        assert self.process is not None
+        limit = min(deadline, time.monotonic() + 2.0)
+        while True:
+            text = self.log_text()
+            if "couldn't bind" in text or self.process.poll() is not None:
+                return False
+            if "model loaded" in text:
+                return True
+            if time.monotonic() >= limit:
+                return self.process.poll() is None  # unknown log format: trust liveness
+            time.sleep(0.01)
 
     def stop(self, grace: float = 5.0) -> int | None:
         """Terminate (SIGTERM), wait up to ``grace`` seconds, then kill.  Idempotent.
@@ -341,7 +365,7 @@ class LlamaServer:
         """Everything the server printed so far (also available after :meth:`stop`)."""
         if self.log_path is not None and self.log_path.exists():
             return self.log_path.read_text(errors="replace")
-        return getattr(self, "_final_log", "")
+        return self._final_log
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
@@ -351,13 +375,21 @@ class LlamaServer:
         return self.process is not None and self.process.poll() is None
 
     def __enter__(self) -> LlamaServer:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in range(3):
+            self.start()
+            try:
+                self.wait_ready()
+            except LlamaServerError:
+                self.stop()
+                if self._auto_port and "couldn't bind" in self.log_text() and attempt < 2:
+                    self.port = free_port(self.host)  # lost the race for the port; pick another
+                    continue
+                raise
+            except BaseException:
+                self.stop()
+                raise
+            return self
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

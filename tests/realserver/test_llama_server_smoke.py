@@ -55,3 +55,33 @@ def test_tiny_model_serves_all_endpoints(llama_server_binary: Path, tmp_path: Pa
 
     assert not server.running
     assert server.process is not None and server.process.returncode is not None
+
+
+def test_fixture_server_answers_responses_and_messages(llama_server: LlamaServer) -> None:
+    """b11434 also serves the OpenAI Responses and Anthropic Messages APIs.
+
+    Greedy decoding (temperature 0): with default sampling the random model now and
+    then picks a token that renders as no text, and the Responses API then returns
+    an empty ``output`` list.
+    """
+    responses = http_request(
+        "POST",
+        llama_server.base_url + "/responses",
+        {"model": "x", "input": "Hello", "max_output_tokens": 1, "temperature": 0},
+    )
+    assert responses.status == 200, responses
+    body = responses.json()
+    assert body["object"] == "response"
+    assert body["status"] == "completed"
+    assert body["model"] == "tiny"
+    assert body["output"][0]["type"] == "message"
+    assert body["usage"]["output_tokens"] == 1
+
+    messages = http_request(
+        "POST",
+        llama_server.base_url + "/messages",
+        {"model": "x", "max_tokens": 1, "temperature": 0, "messages": [{"role": "user", "content": "Hello"}]},
+    )
+    assert messages.status == 200, messages
+    assert messages.json()["type"] == "message"
+    assert messages.json()["stop_reason"] == "max_tokens"
