@@ -18,12 +18,13 @@ T = TypeVar("T")
 
 WARM_UP_MODES = ("background", "wait", "off")
 DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_STALL_TIMEOUT = 120.0
 SOURCE_DEFAULT = "default"
 SOURCE_AUTO = "auto-detected"
 
 # Variables that concern only some providers (the ecosystem's own).
 _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST"}
-_TOP_LEVEL_KEYS = {"oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout"}
+_TOP_LEVEL_KEYS = {"oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout", "stall_timeout"}
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -79,6 +80,7 @@ class Settings:
     warnings: tuple[str, ...] = ()
     # Providers whose environment variables are unusable, with the error to raise on use.
     broken: dict[str, NotConfiguredError] = field(default_factory=dict)
+    stall_timeout: Sourced[float] = Sourced(DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT)
 
     def provider_settings(self, name: str) -> ProviderSettings:
         if name in self.broken:
@@ -156,6 +158,10 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         config_loaded=document is not None,
         warnings=tuple(config.warnings),
         broken=broken,
+        stall_timeout=_pick(
+            (config.top("stall_timeout", float, positive=True), file_source),
+            (DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT),
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
 from .deadline import Deadline
 from .errors import LmprepError, ModelMissingError, NotConfiguredError, WarmupFailedError
-from .events import Reporter, Step, WaitEnded, WaitStarted, ignore
+from .events import Notice, Reporter, Step, WaitEnded, WaitStarted, ignore
 from .providers import KINDS, open_provider
 from .providers.base import WARM_UP_READ_TIMEOUT
 from .warmup import WarmUp, state_file_for, start_detached, start_in_thread
@@ -89,7 +89,7 @@ def run_ensure(
         chosen = _choose_provider(settings, report, readiness)
         mark = lap("resolve", mark)
         with open_provider(chosen, connect_timeout=settings.connect_timeout.value, deadline=deadline,
-                           report=report) as provider:
+                           report=report, stall_timeout=settings.stall_timeout.value) as provider:
             report(Step(f"Checking {provider.label} at {provider.base_url}"))
             listing = provider.list_models()
             mark = lap("probe", mark)
@@ -158,8 +158,18 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
             f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}.",
             "Run lmprep without --offline to download it." if can_download else provider.missing_hint(model),
         )
-    report(Step(f"{model} is not on {provider.label} yet: downloading it"))
-    provider.download(model)
+    from .lock import DownloadLock, lock_path
+
+    with DownloadLock(lock_path(provider.settings.name, provider.base_url, model)) as lock:
+        waited = lock.acquire(
+            provider.deadline, f"waiting for another lmprep to download {model}",
+            on_wait=lambda: report(Notice(f"Another lmprep is downloading {model}; waiting for it to finish")),
+        )
+        if waited and provider.has_model(model, provider.list_models()):
+            report(Step(f"{model} was downloaded by the other lmprep"))
+            return
+        report(Step(f"{model} is not on {provider.label} yet: downloading it"))
+        provider.download(model)
     readiness.downloaded = True
     if not provider.has_model(model, provider.list_models()):
         raise ModelMissingError(

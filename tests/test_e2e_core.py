@@ -234,3 +234,21 @@ def test_python_dash_m_works(lmstudio_emulator):
     completed = subprocess.run([sys.executable, "-m", "lmprep", "-p", "lmstudio", "--base-url",
                                 lmstudio_emulator.base_url, "--warm-up", "off", "-q"], capture_output=True)
     assert completed.returncode == 0
+
+
+def test_pull_stream_that_goes_silent_is_exit_7(ollama_emulator, tmp_path):
+    ollama_emulator.pull_catalog = {"llama3": {"chunks": 3, "chunk_seconds": 5}}
+    config = tmp_path / "config.toml"
+    config.write_text("stall_timeout = 0.5\n")
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "llama3",
+                        "--config", str(config))
+    assert result.returncode == 7
+    assert "did not answer in time while pulling llama3" in result.stderr
+
+
+def test_dead_proxy_does_not_break_a_local_server(lmstudio_emulator, unused_port):
+    lmstudio_emulator.downloaded = [MODEL]
+    dead = f"http://127.0.0.1:{unused_port}"
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "--warm-up", "off",
+                        env={"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "ALL_PROXY": dead, "http_proxy": dead})
+    assert result.returncode == 0, result.stderr

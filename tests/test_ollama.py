@@ -157,3 +157,14 @@ def test_identify_by_root_text(httpx_mock):
     httpx_mock.add_response(url=f"{ROOT}/", text="Ollama is running")
     with ollama() as provider:
         assert provider.identify()
+
+
+def test_pull_that_repeats_itself_without_progress_is_a_stall(httpx_mock):
+    layer = {"status": "pulling aaaaaaaaaaaa", "digest": "sha256:a", "total": 100, "completed": 10}
+    httpx_mock.add_response(method="POST", url=f"{ROOT}/api/pull", content=ndjson(
+        {"status": "pulling manifest"}, layer, layer, layer, {"status": "success"}))
+    provider = Ollama(provider_settings("ollama"), stall_timeout=1e-9)
+    with provider, pytest.raises(DownloadFailedError) as caught:
+        provider.download("llama3")
+    assert caught.value.message == "Ollama's pull of 'llama3' made no progress for 1e-09 s."
+    assert "stall_timeout" in caught.value.hint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..config import ProviderSettings
+from ..config import DEFAULT_STALL_TIMEOUT, ProviderSettings
 from ..deadline import Deadline
 from ..errors import ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
@@ -29,10 +29,12 @@ class Provider:
         connect_timeout: float = 5.0,
         deadline: Deadline | None = None,
         report: Reporter = ignore,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> None:
         if settings.base_url is None:
             raise ValueError(f"provider {settings.name} has no base URL")
         self.settings = settings
+        self.stall_timeout = stall_timeout
         self.base_url = settings.base_url.value
         self.deadline = deadline or Deadline(None)
         self.report = report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFailedError
@@ -11,7 +12,6 @@ from ..hosts import strip_v1
 from ..http import error_text, json_error_message, parse_json
 from .base import IDENTIFY_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, Provider
 
-PULL_STALL_TIMEOUT = 120.0
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
@@ -89,7 +89,7 @@ class Ollama(Provider):
             "POST",
             f"{self.root}/api/pull",
             json_body={"model": model, "stream": True},
-            read_timeout=PULL_STALL_TIMEOUT,
+            read_timeout=self.stall_timeout,
             doing=f"pulling {model}",
             timeout_error=DownloadFailedError,
         ) as response:
@@ -134,11 +134,14 @@ class PullTracker:
         self.ollama = ollama
         self.layers: dict[str, tuple[int, int | None]] = {}
         self.last_status: str | None = None
+        self._progress_mark: tuple = ()
+        self._progress_at = time.monotonic()
 
     def follow(self, lines) -> None:
         deadline = self.ollama.deadline
         for line in lines:
             deadline.cap(None, f"pulling {self.model}")
+            self._check_stall(line)
             if not line.strip():
                 continue
             try:
@@ -167,6 +170,20 @@ class PullTracker:
             + (f" (last status: {self.last_status})." if self.last_status else "."),
             "Run lmprep again: Ollama resumes interrupted pulls.",
         )
+
+    def _check_stall(self, line: str) -> None:
+        """Lines that repeat the same progress are not progress: a pull can stall while the
+        server keeps talking."""
+        mark = (self.last_status, sum(c for c, _ in self.layers.values()))
+        now = time.monotonic()
+        if mark != self._progress_mark:
+            self._progress_mark, self._progress_at = mark, now
+        elif now - self._progress_at > self.ollama.stall_timeout:
+            raise DownloadFailedError(
+                f"Ollama's pull of {self.model!r} made no progress for {self.ollama.stall_timeout:g} s.",
+                "Run lmprep again: Ollama resumes interrupted pulls. On a slow link, raise `stall_timeout` "
+                "in the config file.",
+            )
 
     def _track(self, item: dict) -> None:
         digest = item.get("digest")

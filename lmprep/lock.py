@@ -1,0 +1,92 @@
+"""One download at a time per (provider, base URL, model), across processes.
+
+An advisory lock on a file in the platform cache directory: the OS drops it when its
+holder exits, however it exits, so a crashed lmprep never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .deadline import Deadline
+
+POLL_INTERVAL = 0.2
+
+
+def lock_path(provider: str, base_url: str, model: str) -> Path:
+    from platformdirs import user_cache_path
+
+    key = hashlib.sha256(f"{provider}\0{base_url}\0{model}".encode()).hexdigest()[:16]
+    return user_cache_path("lmprep") / "locks" / f"download-{key}.lock"
+
+
+class DownloadLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, deadline: Deadline, doing: str, on_wait: Callable[[], None]) -> bool:
+        """Take the lock, calling ``on_wait`` once if another process holds it; returns
+        whether it had to wait.
+
+        Polls instead of blocking so that Ctrl-C and the deadline still work while waiting.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            told = False
+            while not _try_lock(fd):
+                if not told:
+                    on_wait()
+                    told = True
+                time.sleep(deadline.cap(POLL_INTERVAL, doing))
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return told
+
+    def release(self) -> None:
+        if self._fd is not None:
+            _unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DownloadLock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
