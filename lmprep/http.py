@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -48,6 +48,7 @@ class Http:
         self.unreachable_hint = unreachable_hint
         self.auth_hint = auth_hint
         parts = urlsplit(base_url)
+        self._localhost_fallback = False
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
             headers=headers,
@@ -78,8 +79,11 @@ class Http:
         timeout_error: type[LmprepError] = UnreachableError,
     ) -> httpx.Response:
         """Send one request; 401/403 and transport failures raise, other statuses return."""
+        timeout = self._timeout(read_timeout, doing)
         with self._translated(url, doing, timeout_error):
-            response = self._client.request(method, url, json=json_body, timeout=self._timeout(read_timeout, doing))
+            response = self._with_localhost_fallback(
+                url, lambda target: self._client.request(method, target, json=json_body, timeout=timeout)
+            )
         self._check_auth(response)
         return response
 
@@ -96,14 +100,32 @@ class Http:
     ) -> Iterator[httpx.Response]:
         """Like request(), but the body is read by the caller; errors while reading
         (a stalled or cut stream) are translated too."""
-        with self._translated(url, doing, timeout_error):
-            with self._client.stream(
-                method, url, json=json_body, timeout=self._timeout(read_timeout, doing)
-            ) as response:
-                if response.status_code in (401, 403):
-                    response.read()
-                self._check_auth(response)
-                yield response
+        timeout = self._timeout(read_timeout, doing)
+        with self._translated(url, doing, timeout_error), contextlib.ExitStack() as stack:
+            response = self._with_localhost_fallback(
+                url,
+                lambda target: stack.enter_context(
+                    self._client.stream(method, target, json=json_body, timeout=timeout)
+                ),
+            )
+            if response.status_code in (401, 403):
+                response.read()
+            self._check_auth(response)
+            yield response
+
+    def _with_localhost_fallback(self, url: str, send: Callable[[str], httpx.Response]) -> httpx.Response:
+        """Send to ``url``; if `localhost` refuses (say it resolves to ::1 and the server
+        listens on 127.0.0.1 only), try 127.0.0.1 and keep using it."""
+        if self._localhost_fallback:
+            return send(_to_ipv4_loopback(url))
+        try:
+            return send(url)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if urlsplit(url).hostname != "localhost":
+                raise
+            response = send(_to_ipv4_loopback(url))
+            self._localhost_fallback = True
+            return response
 
     def _timeout(self, read_timeout: float | None, doing: str) -> httpx.Timeout:
         connect = self.deadline.cap(self.connect_timeout, doing)
@@ -147,6 +169,12 @@ class Http:
                 f"(HTTP {response.status_code}: {error_text(response)}).",
                 self.auth_hint,
             )
+
+
+def _to_ipv4_loopback(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = "127.0.0.1" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _reason(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_sett
 from .deadline import Deadline
 from .errors import LmprepError, ModelMissingError, NotConfiguredError, WarmupFailedError
 from .events import Notice, Reporter, Step, WaitEnded, WaitStarted, ignore
+from .hosts import is_loopback_url
 from .providers import KINDS, open_provider
 from .providers.base import WARM_UP_READ_TIMEOUT
 from .warmup import WarmUp, state_file_for, start_detached, start_in_thread
@@ -130,6 +131,11 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness)
         )
     readiness.base_url = chosen.base_url.value
     readiness.base_url_source = chosen.base_url.source
+    if chosen.token and chosen.base_url.value.startswith("http://") and not is_loopback_url(chosen.base_url.value):
+        report(Notice(
+            f"The API token from ${chosen.api_key_env.value} goes to {chosen.base_url.value} unencrypted; "
+            "use https:// for servers on other machines."
+        ))
     if chosen.model is not None:
         readiness.model = chosen.model.value
         readiness.model_source = chosen.model.source

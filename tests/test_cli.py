@@ -9,6 +9,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from helpers import refuse
 from lmprep.cli import cli
 from lmprep.errors import ExitCode
 
@@ -60,7 +61,7 @@ def test_json_ready_is_exactly_one_object(httpx_mock):
 
 
 def test_unreachable_is_exit_4_with_what_to_do(httpx_mock):
-    httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"))
+    refuse(httpx_mock, f"{LMS}/v1/models")
     result = run("-p", "lmstudio")
     assert result.exit_code == ExitCode.UNREACHABLE == 4
     assert result.stderr.endswith(
@@ -194,12 +195,12 @@ def test_unknown_provider_is_exit_3_with_did_you_mean():
 
 def nothing_else_listens(httpx_mock):
     for url in ("http://localhost:8080/v1/models", "http://localhost:8000/v1/models"):
-        httpx_mock.add_exception(httpx.ConnectError("refused"), url=url)
+        refuse(httpx_mock, url)
 
 
 def test_nothing_chosen_and_nothing_running_is_exit_3(httpx_mock):
-    httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{LMS}/lmstudio-greeting")
-    httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{OLLAMA}/")
+    refuse(httpx_mock, f"{LMS}/lmstudio-greeting")
+    refuse(httpx_mock, f"{OLLAMA}/")
     nothing_else_listens(httpx_mock)
     result = run()
     assert result.exit_code == 3
@@ -213,7 +214,7 @@ def test_nothing_chosen_and_nothing_running_is_exit_3(httpx_mock):
 
 
 def test_auto_detect_picks_the_one_that_answers(httpx_mock):
-    httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{LMS}/lmstudio-greeting")
+    refuse(httpx_mock, f"{LMS}/lmstudio-greeting")
     httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
     nothing_else_listens(httpx_mock)
     httpx_mock.add_response(url=f"{OLLAMA}/api/tags", json={"models": [{"name": "gpt-oss:20b"}]})

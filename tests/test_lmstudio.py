@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from helpers import provider_settings
+from helpers import provider_settings, refuse
 from lmprep.errors import AuthFailedError, ProtocolError, UnreachableError, WarmupFailedError
 from lmprep.providers.lmstudio import LMStudio
 
@@ -85,7 +85,7 @@ def test_wrong_token_hint_names_the_variable_but_never_the_token(httpx_mock):
     (httpx.ConnectTimeout("timed out"), "connection timed out after 5 s"),
 ])
 def test_no_server_is_unreachable_with_the_lms_hint(httpx_mock, exception, reason):
-    httpx_mock.add_exception(exception, url=MODELS_URL)
+    refuse(httpx_mock, MODELS_URL, exception=exception)
     with lmstudio() as provider, pytest.raises(UnreachableError) as caught:
         provider.list_models()
     assert caught.value.message == f"LM Studio is not responding at {BASE} ({reason})."
@@ -116,7 +116,7 @@ def test_identify_rejects_other_servers(httpx_mock, response):
 
 
 def test_identify_is_false_when_nothing_listens(httpx_mock):
-    httpx_mock.add_exception(httpx.ConnectError("refused"))
+    refuse(httpx_mock, "http://localhost:1234/lmstudio-greeting")
     with lmstudio() as provider:
         assert not provider.identify()
 

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from helpers import provider_settings
+from helpers import provider_settings, refuse
 from lmprep.errors import DownloadFailedError, ProtocolError, UnreachableError, WarmupFailedError
 from lmprep.events import Step, Transfer
 from lmprep.providers.ollama import Ollama, normalize_model_name
@@ -64,7 +64,7 @@ def test_non_ollama_answers_are_protocol_errors(httpx_mock, response, fragment):
 
 
 def test_refused_is_unreachable_with_the_ollama_hint(httpx_mock):
-    httpx_mock.add_exception(httpx.ConnectError("Connection refused"), url=f"{ROOT}/api/tags")
+    refuse(httpx_mock, f"{ROOT}/api/tags")
     with ollama() as provider, pytest.raises(UnreachableError) as caught:
         provider.list_models()
     assert caught.value.message == "Ollama is not responding at http://localhost:11434/v1 (connection refused)."
