@@ -53,7 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, LMStudioEmulator(downloaded=["openai/gpt-oss-20b"]) as server:
         python = make_venv(Path(scratch) / "venv")
         env = {**os.environ, "HOME": scratch, "XDG_CONFIG_HOME": scratch}
-        lmprep = [str(python.parent / "lmprep"), "-p", "lmstudio", "--base-url", server.base_url, "--warm-up", "off", "-q"]
+        lmprep = [str(python.parent / "lmprep"), "-p", "lmstudio", "--base-url", server.base_url, "--warm-up", "off"]
         baseline = [str(python), "-c", "import httpx, click"]
         for argv in (lmprep, baseline):  # warm the page cache and .pyc files
             time_run(argv, env)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .errors import NotConfiguredError
 from .hosts import normalize_base_url, parse_ollama_host
 from .providers.kinds import AUTO_DETECT_KINDS, KINDS
-
-T = TypeVar("T")
 
 WARM_UP_MODES = ("background", "wait", "off")
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -29,12 +27,14 @@ _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class Sourced(Generic[T]):
+class Sourced(NamedTuple):
     """A resolved value and where it came from (a flag, a variable, the file, a default)."""
 
-    value: T
+    value: Any
     source: str
+
+    def __class_getitem__(cls, item):  # Sourced[str] in annotations
+        return cls
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,18 @@ class Flags:
     config_path: str | None = None
 
 
-@dataclass(frozen=True)
-class ProviderSettings:
+class ProviderSettings(NamedTuple):
     name: str
     kind: str
     base_url: Sourced[str] | None
     model: Sourced[str] | None
     api_key_env: Sourced[str] | None
     lms_path: Sourced[str] | None
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields if name != "token")
+        return f"ProviderSettings({shown}, token={'<redacted>' if self.token else None})"
 
     @property
     def label(self) -> str:
@@ -67,8 +70,7 @@ class ProviderSettings:
         return builtin if self.name == self.kind else f"{self.name} ({builtin})"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     provider: Sourced[str] | None  # None: auto-detect
     providers: dict[str, ProviderSettings]
     warm_up: Sourced[str]
@@ -79,7 +81,7 @@ class Settings:
     config_loaded: bool
     warnings: tuple[str, ...] = ()
     # Providers whose environment variables are unusable, with the error to raise on use.
-    broken: dict[str, NotConfiguredError] = field(default_factory=dict)
+    broken: Mapping[str, NotConfiguredError] = MappingProxyType({})
     stall_timeout: Sourced[float] = Sourced(DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT)
 
     def provider_settings(self, name: str) -> ProviderSettings:
@@ -431,6 +433,8 @@ def _checked_base_url(base_url: Sourced[str]) -> str:
 
 
 def _unknown_provider(provider: Sourced[str], valid: list[str]) -> NotConfiguredError:
+    import difflib
+
     close = difflib.get_close_matches(provider.value, valid, n=1, cutoff=0.6)
     suggestion = f"Did you mean {close[0]!r}? " if close else ""
     return NotConfiguredError(

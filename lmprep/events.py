@@ -1,30 +1,29 @@
 """Progress events: what the pipeline tells its caller while it works.
 
 Core code emits these and never prints; a reporter (see progress.py) renders them.
+NamedTuples rather than dataclasses: they are created at every start-up, and cost a
+fraction of a dataclass to define.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """A phase starts or a notable thing happened ("Probing LM Studio at ...")."""
 
     message: str
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     """Something the user should know that does not stop the run."""
 
     message: str
 
 
-@dataclass(frozen=True)
-class Transfer:
+class Transfer(NamedTuple):
     """Bytes of a download so far; ``total`` is None while the size is unknown."""
 
     label: str
@@ -32,23 +31,20 @@ class Transfer:
     total: int | None
 
 
-@dataclass(frozen=True)
-class ChildOutput:
+class ChildOutput(NamedTuple):
     """Raw bytes a child process (``lms``) wrote to its stdout or stderr."""
 
     data: bytes
     stream: str  # "stdout" | "stderr"
 
 
-@dataclass(frozen=True)
-class WaitStarted:
+class WaitStarted(NamedTuple):
     """A blocking wait begins (model load); renderers show a spinner with elapsed time."""
 
     message: str
 
 
-@dataclass(frozen=True)
-class WaitEnded:
+class WaitEnded(NamedTuple):
     message: str
     seconds: float
     ok: bool

@@ -8,16 +8,15 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import ProviderSettings, Sourced
 from .errors import LmprepError
 from .providers.base import WARM_UP_READ_TIMEOUT
 
 
-@dataclass(frozen=True)
-class WarmUp:
+class WarmUp(NamedTuple):
     """What happened to the warm-up in this run."""
 
     mode: str  # background | wait | off
