@@ -1,0 +1,49 @@
+"""What the benchmarks share: a throwaway install of this checkout, and timing commands."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the emulators
+
+
+def make_venv(where: Path) -> Path:
+    """A venv on this interpreter, sharing its site-packages, with lmprep installed from this
+    checkout as users get it (not editable); returns the venv's python."""
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(where)], check=True)
+    python = where / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(REPO)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return python
+
+
+def isolated_env(scratch: str) -> dict:
+    """The caller's environment with HOME and the XDG dirs moved into ``scratch``."""
+    return {**os.environ, "HOME": scratch, "XDG_CONFIG_HOME": f"{scratch}/config",
+            "XDG_STATE_HOME": f"{scratch}/state", "XDG_CACHE_HOME": f"{scratch}/cache"}
+
+
+def time_run(argv: list[str], env: dict, expect: int = 0) -> float:
+    started = time.perf_counter()
+    completed = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    if completed.returncode != expect:
+        sys.exit(f"{argv} exited {completed.returncode}, expected {expect}")
+    return elapsed
+
+
+def alternate(commands: dict[str, tuple[list[str], int]], env: dict, runs: int) -> dict[str, float]:
+    """Median seconds of each command, run alternately after one warm-up run each."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for argv, expect in commands.values():
+        time_run(argv, env, expect)
+    for _ in range(runs):
+        for name, (argv, expect) in commands.items():
+            samples[name].append(time_run(argv, env, expect))
+    return {name: statistics.median(values) for name, values in samples.items()}
