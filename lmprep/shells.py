@@ -1,0 +1,81 @@
+"""Render environment variables so that a shell (or a dotenv reader) gets exactly these values.
+
+Every value is quoted so that nothing in it is interpreted: no expansion of ``$`` or
+backticks, no word splitting, no command substitution, newlines kept. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# PowerShell also ends a single-quoted string at the typographic single quotes.
+_POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
+def quote_sh(value: str) -> str:
+    """POSIX sh: inside single quotes nothing is special; a quote is closed, escaped, reopened."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def quote_fish(value: str) -> str:
+    """fish: single quotes know only ``\\\\`` and ``\\'``. Newlines and carriage returns are
+    written as ``\\n``/``\\r`` outside the quotes, so that every assignment stays on one line
+    (``eval (lmprep env --format fish)`` splits its input into lines)."""
+    quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return quoted.replace("\n", "'\\n'").replace("\r", "'\\r'")
+
+
+def quote_powershell(value: str) -> str:
+    """PowerShell: a verbatim single-quoted string; each quote character is doubled."""
+    return "'" + "".join(ch * 2 if ch in _POWERSHELL_QUOTES else ch for ch in value) + "'"
+
+
+def quote_dotenv(value: str) -> str:
+    """dotenv, as python-dotenv reads it (docker compose and node's dotenv agree on the
+    common cases): single quotes when the value has no quote, backslash or line break,
+    else double quotes with ``\\\\``, ``\\"``, ``\\n``, ``\\r`` escapes. A value that ends in a
+    backslash has no dotenv form that python-dotenv reads back: ValueError."""
+    if not any(ch in value for ch in "'\\\n\r"):
+        return "'" + value + "'"
+    if value.endswith("\\"):
+        raise ValueError("a value that ends in a backslash cannot be written in dotenv format")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + escaped + '"'
+
+
+def render(variables: Mapping[str, str], fmt: str) -> str:
+    """The text that sets ``variables`` in format ``fmt`` (one of FORMATS), ending in a newline."""
+    for name in variables:
+        if not _NAME.match(name):
+            raise ValueError(f"not a variable name: {name!r}")
+    if fmt == "json":
+        return json.dumps(dict(variables), indent=2) + "\n"
+    if fmt == "sh":
+        lines = [f"export {name}={quote_sh(value)}" for name, value in variables.items()]
+    elif fmt == "fish":
+        lines = [f"set -gx {name} {quote_fish(value)};" for name, value in variables.items()]
+    elif fmt == "powershell":
+        lines = [f"$env:{name} = {quote_powershell(value)}" for name, value in variables.items()]
+    elif fmt == "dotenv":
+        lines = []
+        for name, value in variables.items():
+            try:
+                lines.append(f"{name}={quote_dotenv(value)}")
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+    else:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def quote_argv(argv: list[str]) -> str:
+    """A command line for a human to copy into a POSIX shell (control characters made visible)."""
+    import shlex
+
+    text = shlex.join(argv)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -1,0 +1,162 @@
+"""What `lmprep env`/`exec` give each agent, per provider kind (pure functions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lmprep.agents import AGENTS, PLACEHOLDER_KEY, agent_setup, merged_no_proxy
+from lmprep.errors import NotConfiguredError
+
+LOOPBACK = "127.0.0.1,localhost,::1"
+LMS = dict(provider="lmstudio", kind="lmstudio", base_url="http://127.0.0.1:1234/v1", model="openai/gpt-oss-20b")
+OLLAMA = dict(provider="ollama", kind="ollama", base_url="http://127.0.0.1:11434/v1", model="gpt-oss:20b")
+LLAMA = dict(provider="llamacpp", kind="llamacpp", base_url="http://127.0.0.1:8080/v1", model="tiny")
+PROXY = dict(provider="gpu-box", kind="openai", base_url="http://10.0.0.5:8000/api/v1", model="Qwen/Qwen3-8B")
+
+
+def setup(agent, target, **extra):
+    return agent_setup(agent, **target, environ={}, **extra)
+
+
+def without_proxy(variables: dict) -> dict:
+    assert variables.pop("NO_PROXY") == variables.pop("no_proxy")
+    return variables
+
+
+def test_generic_openai_is_the_default_set():
+    result = setup("openai", LMS)
+    assert result.args == [] and result.notes == []
+    assert result.variables == {
+        "OPENAI_BASE_URL": "http://127.0.0.1:1234/v1",
+        "OPENAI_API_BASE": "http://127.0.0.1:1234/v1",
+        "OPENAI_API_KEY": PLACEHOLDER_KEY,
+        "OPENAI_MODEL": "openai/gpt-oss-20b",
+        "NO_PROXY": LOOPBACK,
+        "no_proxy": LOOPBACK,
+    }
+
+
+def test_the_token_is_the_key_when_there_is_one():
+    assert setup("openai", LMS, token="tok-1").variables["OPENAI_API_KEY"] == "tok-1"
+
+
+@pytest.mark.parametrize("target, local_provider", [(LMS, "lmstudio"), (OLLAMA, "ollama")])
+def test_codex_uses_its_oss_mode_for_lm_studio_and_ollama(target, local_provider):
+    result = setup("codex", target)
+    assert without_proxy(result.variables) == {"CODEX_OSS_BASE_URL": target["base_url"]}
+    assert result.args == ["--oss", "--local-provider", local_provider, "-m", target["model"]]
+
+
+def test_codex_elsewhere_gets_a_model_provider_through_config_overrides():
+    result = setup("codex", PROXY, token="tok-2")
+    assert without_proxy(result.variables) == {"LMPREP_CODEX_API_KEY": "tok-2"}
+    assert result.args == [
+        "-c", "model_provider=lmprep",
+        "-c", "model_providers.lmprep.name=lmprep",
+        "-c", 'model_providers.lmprep.base_url="http://10.0.0.5:8000/api/v1"',
+        "-c", "model_providers.lmprep.env_key=LMPREP_CODEX_API_KEY",
+        "-c", "model_providers.lmprep.wire_api=responses",
+        "-m", "Qwen/Qwen3-8B",
+    ]
+
+
+def test_aider_per_kind():
+    lms = setup("aider", LMS)
+    assert without_proxy(lms.variables) == {"LM_STUDIO_API_BASE": "http://127.0.0.1:1234/v1",
+                                            "LM_STUDIO_API_KEY": PLACEHOLDER_KEY}
+    assert lms.args == ["--model", "lm_studio/openai/gpt-oss-20b"]
+    ollama = setup("aider", OLLAMA)
+    assert without_proxy(ollama.variables) == {"OLLAMA_API_BASE": "http://127.0.0.1:11434"}
+    assert ollama.args == ["--model", "ollama_chat/gpt-oss:20b"]
+    other = setup("aider", LLAMA)
+    assert without_proxy(other.variables) == {"OPENAI_API_BASE": "http://127.0.0.1:8080/v1",
+                                              "OPENAI_API_KEY": PLACEHOLDER_KEY}
+    assert other.args == ["--model", "openai/tiny"]
+
+
+def test_claude_gets_the_server_root_and_every_model_slot():
+    result = setup("claude", OLLAMA)
+    assert without_proxy(result.variables) == {
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:11434",
+        "ANTHROPIC_AUTH_TOKEN": PLACEHOLDER_KEY,
+        "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": "gpt-oss:20b",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": "gpt-oss:20b",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "gpt-oss:20b",
+    }
+    assert result.args == ["--model", "gpt-oss:20b"]
+    assert "/v1/messages" in result.notes[0]
+
+
+def test_opencode_gets_an_inline_provider_block():
+    result = setup("opencode", LMS)
+    config = json.loads(result.variables["OPENCODE_CONFIG_CONTENT"])
+    assert config == {
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {"lmprep": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "lmstudio (lmprep)",
+            "options": {"baseURL": "http://127.0.0.1:1234/v1"},
+            "models": {"openai/gpt-oss-20b": {"name": "openai/gpt-oss-20b"}},
+        }},
+        "model": "lmprep/openai/gpt-oss-20b",
+    }
+    with_token = json.loads(setup("opencode", LMS, token="tok-3").variables["OPENCODE_CONFIG_CONTENT"])
+    assert with_token["provider"]["lmprep"]["options"]["apiKey"] == "tok-3"
+
+
+def test_qwen_code():
+    result = setup("qwen", LMS)
+    assert without_proxy(result.variables) == {"OPENAI_BASE_URL": "http://127.0.0.1:1234/v1",
+                                               "OPENAI_API_KEY": PLACEHOLDER_KEY,
+                                               "OPENAI_MODEL": "openai/gpt-oss-20b"}
+    assert result.args == ["--auth-type", "openai"]
+
+
+def test_goose_per_kind():
+    assert without_proxy(setup("goose", OLLAMA).variables) == {
+        "GOOSE_PROVIDER": "ollama", "OLLAMA_HOST": "http://127.0.0.1:11434", "GOOSE_MODEL": "gpt-oss:20b"}
+    assert without_proxy(setup("goose", PROXY).variables) == {
+        "GOOSE_PROVIDER": "openai", "OPENAI_HOST": "http://10.0.0.5:8000",
+        "OPENAI_BASE_PATH": "api/v1/chat/completions", "OPENAI_API_KEY": PLACEHOLDER_KEY,
+        "GOOSE_MODEL": "Qwen/Qwen3-8B"}
+
+
+def test_llm_per_kind_and_refused_where_only_its_config_file_would_do():
+    assert without_proxy(setup("llm", OLLAMA).variables) == {"OLLAMA_HOST": "http://127.0.0.1:11434"}
+    lms = setup("llm", LMS)
+    assert without_proxy(lms.variables) == {"LMSTUDIO_API_BASE": "http://127.0.0.1:1234"}
+    assert lms.args == ["-m", "openai/gpt-oss-20b"]
+    with pytest.raises(NotConfiguredError, match="extra-openai-models.yaml") as caught:
+        setup("llm", LLAMA)
+    assert caught.value.exit_code == 3 and "--for openai" in caught.value.hint
+
+
+def test_unknown_agent_is_not_configured():
+    with pytest.raises(NotConfiguredError, match="Unknown agent 'cursor'"):
+        setup("cursor", LMS)
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("target", [LMS, OLLAMA, LLAMA, PROXY])
+def test_every_agent_gets_loopback_in_both_no_proxy_spellings(agent, target):
+    try:
+        result = agent_setup(agent, **target, environ={"NO_PROXY": "corp.example", "no_proxy": "10.0.0.0/8"})
+    except NotConfiguredError:
+        assert agent == "llm"
+        return
+    expected = "corp.example,10.0.0.0/8," + LOOPBACK
+    assert result.variables["NO_PROXY"] == result.variables["no_proxy"] == expected
+    assert all(isinstance(v, str) for v in result.variables.values())
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, LOOPBACK),
+    ({"NO_PROXY": "localhost"}, "localhost,127.0.0.1,::1"),
+    ({"NO_PROXY": " a.com , ,b.com,", "no_proxy": "b.com,c.com"}, "a.com,b.com,c.com," + LOOPBACK),
+    ({"no_proxy": "*"}, "*," + LOOPBACK),
+])
+def test_merged_no_proxy(environ, expected):
+    assert merged_no_proxy(environ) == expected
