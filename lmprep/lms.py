@@ -91,3 +91,53 @@ def last_lines(text: str, count: int = 5) -> str:
     cleaner = TerminalLines()
     lines = [line for line, _ in cleaner.feed(text.encode()) + cleaner.close()]
     return " / ".join(lines[-count:])
+
+
+def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) -> dict[str, int]:
+    """Context length of each loaded model by `lms ps --json` (keys casefolded), or {} when
+    `lms` is missing or says nothing usable."""
+    import json
+    import subprocess
+
+    try:
+        lms = find_lms(configured)
+        completed = subprocess.run([str(lms), "ps", "--json"], stdin=subprocess.DEVNULL, capture_output=True,
+                                   timeout=timeout)
+        entries = json.loads(completed.stdout) if completed.returncode == 0 else []
+    except (DownloadFailedError, OSError, ValueError, subprocess.TimeoutExpired):
+        return {}
+    contexts: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        length = entry.get("contextLength")
+        if isinstance(length, int) and not isinstance(length, bool) and length > 0:
+            for key in (entry.get("modelKey"), entry.get("identifier")):
+                if isinstance(key, str):
+                    contexts[key.casefold()] = length
+    return contexts
+
+
+def lms_load(model: str, context_length: int, configured: Sourced[str] | None, timeout: float) -> None:
+    """`lms load MODEL -c N -y`: LM Studio before 0.4 has no HTTP route that sets the context."""
+    import subprocess
+
+    from .errors import WarmupFailedError
+
+    try:
+        lms = find_lms(configured)
+    except DownloadFailedError as exc:
+        raise WarmupFailedError(f"Cannot load {model!r} with a {context_length}-token context: {exc.message}",
+                                exc.hint) from None
+    try:
+        completed = subprocess.run([str(lms), "load", model, "-c", str(context_length), "-y"],
+                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise WarmupFailedError(f"`lms load {model}` did not finish within {timeout:g} s.",
+                                "Look at LM Studio's server log (`lms log stream`).") from None
+    except OSError as exc:
+        raise WarmupFailedError(f"Could not run {lms}: {exc.strerror or exc}.", INSTALL_HINT) from None
+    if completed.returncode != 0:
+        said = last_lines(completed.stderr.decode("utf-8", "replace")) or "no output"
+        raise WarmupFailedError(f"`lms load {model} -c {context_length}` failed: {said}",
+                                "Check `lms ls` for the exact model key, and the machine's free memory.")

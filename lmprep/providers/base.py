@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..config import DEFAULT_STALL_TIMEOUT, ProviderSettings
 from ..deadline import Deadline
@@ -11,7 +11,17 @@ from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
 
 IDENTIFY_READ_TIMEOUT = 2.0
+CONTEXT_READ_TIMEOUT = 10.0
 WARM_UP_READ_TIMEOUT = 600.0
+
+
+class ContextInfo(NamedTuple):
+    loaded: int | None  # the loaded model's effective context length; None: not loaded or unknown
+    maximum: int | None  # the most the model supports; None: unknown
+
+
+def positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 class Provider:
@@ -99,9 +109,22 @@ class Provider:
         """Fetch ``model`` onto the server's disk (kinds that can download only)."""
         raise NotImplementedError
 
-    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT) -> None:
-        """Make the server load ``model``; raises WarmupFailedError with the server's words."""
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None) -> None:
+        """Make the server load ``model`` (with ``context_length`` where the kind can set it);
+        raises WarmupFailedError with the server's words."""
         raise NotImplementedError
+
+    # -- context window ----------------------------------------------------------------------
+
+    can_set_context: ClassVar[bool] = False
+
+    def context(self, model: str) -> ContextInfo:
+        """The loaded model's effective context length and the model's maximum, where known."""
+        return ContextInfo(None, None)
+
+    def context_fix_hint(self, needed: int) -> str:
+        return f"Restart the server with a context window of at least {needed} tokens."
 
     # -- shared by OpenAI-compatible servers ------------------------------------------------
 
@@ -111,6 +134,10 @@ class Provider:
 
     def _openai_model_ids_from(self, response, doing: str) -> list[str]:
         """The ids of a /models answer, or a ProtocolError when it is not an OpenAI listing."""
+        return [item["id"] for item in self._openai_model_items_from(response, doing)]
+
+    def _openai_model_items_from(self, response, doing: str) -> list[dict]:
+        """The entries (with an ``id``) of a /models answer; ProtocolError when it is not one."""
         body = parse_json(response, self.label, doing) if response.status_code == 200 else None
         message = json_error_message(body)
         if response.status_code != 200 or message is not None:
@@ -125,14 +152,14 @@ class Provider:
                 f"{self.label} at {self.base_url} answered GET /models without a `data` list.",
                 f"Check that the base URL points at {self.label}'s OpenAI-compatible API (it usually ends in /v1).",
             )
-        return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
     def _openai_warm_up(self, model: str, read_timeout: float) -> None:
         """One output token through /responses, or /chat/completions where the server lacks it."""
         responses = self._post_warm_up(
             "/responses", {"model": model, "input": "", "max_output_tokens": 1}, read_timeout
         )
-        if responses is not None and not _unknown_route(*responses):
+        if responses is not None and not unknown_route(*responses):
             self._check_warm_up(model, "/responses", *responses)
             return
         chat = self._post_warm_up(
@@ -143,9 +170,12 @@ class Provider:
         self._check_warm_up(model, "/chat/completions", *chat)
 
     def _post_warm_up(self, path: str, payload: dict, read_timeout: float) -> tuple[int, Any, str]:
+        return self._post_warm_up_to(f"{self.base_url}{path}", path, payload, read_timeout)
+
+    def _post_warm_up_to(self, url: str, path: str, payload: dict, read_timeout: float) -> tuple[int, Any, str]:
         response = self.http.request(
             "POST",
-            f"{self.base_url}{path}",
+            url,
             json_body=payload,
             read_timeout=read_timeout,
             doing=f"loading the model (POST {path})",
@@ -153,7 +183,7 @@ class Provider:
         )
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             body = None
         return response.status_code, body, error_text(response)
 
@@ -170,7 +200,7 @@ class Provider:
         return f"Look at {self.label}'s log for why the model did not load."
 
 
-def _unknown_route(status: int, body: Any, text: str) -> bool:
+def unknown_route(status: int, body: Any, text: str) -> bool:
     """The server does not have the route (404/405, or LM Studio's 200 "Unexpected endpoint")."""
     if status in (404, 405, 501):
         message = (json_error_message(body) or text).lower()

@@ -10,7 +10,14 @@ from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFail
 from ..events import Step, Transfer
 from ..hosts import strip_v1
 from ..http import error_text, json_error_message, parse_json
-from .base import IDENTIFY_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, Provider
+from .base import (
+    CONTEXT_READ_TIMEOUT,
+    IDENTIFY_READ_TIMEOUT,
+    WARM_UP_READ_TIMEOUT,
+    ContextInfo,
+    Provider,
+    positive_int,
+)
 
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -19,7 +26,8 @@ DEFAULT_TAG = "latest"
 
 def normalize_model_name(name: str) -> str:
     """Ollama's full form of a model name: ``host/namespace/model:tag``, lower-cased."""
-    name = name.strip().lower()
+    # casefold, not lower: lower() turns a final "Σ" into "ς", so "aΣ" and "aΣ:latest" differed.
+    name = name.strip().casefold()
     parts = name.split("/")
     model, _, tag = parts[-1].partition(":")
     tag = tag or DEFAULT_TAG
@@ -101,21 +109,52 @@ class Ollama(Provider):
                 )
             PullTracker(model, self).follow(response.iter_lines())
 
+    can_set_context = True
+
+    def context(self, model: str) -> ContextInfo:
+        """Loaded context from /api/ps, maximum from /api/show's model_info."""
+        wanted = normalize_model_name(model)
+        loaded = maximum = None
+        try:
+            response = self.http.request("GET", f"{self.root}/api/ps", read_timeout=CONTEXT_READ_TIMEOUT,
+                                     doing="reading the context length")
+            running = response.json().get("models") if response.status_code == 200 else None
+            for entry in running if isinstance(running, list) else ():
+                name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
+                if isinstance(name, str) and normalize_model_name(name) == wanted:
+                    loaded = positive_int(entry.get("context_length"))
+            response = self.http.request("POST", f"{self.root}/api/show", json_body={"model": model},
+                                     read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the model's maximum context")
+            info = response.json().get("model_info") if response.status_code == 200 else None
+            if isinstance(info, dict):
+                maximum = next((positive_int(v) for k, v in info.items()
+                                if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
+        except (LmprepError, ValueError, AttributeError):
+            pass
+        return ContextInfo(loaded, maximum)
+
+    def context_fix_hint(self, needed: int) -> str:
+        return f"Set the context for the model in a Modelfile (`PARAMETER num_ctx {needed}`) or OLLAMA_CONTEXT_LENGTH."
+
     def _pull_hint(self, model: str) -> str:
         return f"Check the name at https://ollama.com/library, or run `ollama pull {model}` to see Ollama's own output."
 
-    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT) -> None:
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None) -> None:
+        payload: dict[str, Any] = {"model": model}
+        if context_length is not None:
+            payload["options"] = {"num_ctx": context_length}
         response = self.http.request(
             "POST",
             f"{self.root}/api/generate",
-            json_body={"model": model},
+            json_body=payload,
             read_timeout=read_timeout,
             doing="loading the model (POST /api/generate)",
             timeout_error=WarmupFailedError,
         )
         try:
             body: Any = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             body = None
         message = json_error_message(body)
         if response.status_code == 200 and message is None and isinstance(body, dict):
@@ -146,7 +185,7 @@ class PullTracker:
                 continue
             try:
                 item = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise DownloadFailedError(
                     f"Ollama's pull stream for {self.model!r} had a line that is not JSON: {line[:160]!r}.",
                     self.ollama._pull_hint(self.model),

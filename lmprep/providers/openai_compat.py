@@ -7,7 +7,15 @@ import time
 from ..errors import LmprepError, ProtocolError
 from ..events import WaitEnded, WaitStarted
 from ..http import json_error_message
-from .base import IDENTIFY_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, Provider
+from ..hosts import strip_v1
+from .base import (
+    CONTEXT_READ_TIMEOUT,
+    IDENTIFY_READ_TIMEOUT,
+    WARM_UP_READ_TIMEOUT,
+    ContextInfo,
+    Provider,
+    positive_int,
+)
 
 LOADING_POLL_INTERVAL = 0.5
 LOADING_WAIT_LIMIT = 600.0
@@ -24,6 +32,7 @@ class OpenAICompatible(Provider):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._served: list[str] = []
+        self._entries: list[dict] = []
 
     def missing_hint(self, model: str) -> str:
         served = ", ".join(repr(m) for m in self._served) or "nothing"
@@ -43,7 +52,7 @@ class OpenAICompatible(Provider):
             return isinstance(data, list) and any(
                 isinstance(item, dict) and item.get("owned_by") == self.owned_by for item in data
             )
-        except (LmprepError, ValueError, AttributeError):
+        except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
             return False
 
     def list_models(self) -> list[str]:
@@ -73,19 +82,26 @@ class OpenAICompatible(Provider):
         response = self.http.request("GET", f"{self.base_url}/models", doing=doing)
         if response.status_code == 503 and _is_loading(response):
             raise ServerLoading
-        return self._openai_model_ids_from(response, doing)
+        self._entries = self._openai_model_items_from(response, doing)
+        return [entry["id"] for entry in self._entries]
 
     def has_model(self, model: str, listing: list[str]) -> bool:
-        # llama-server names its model by --alias, else by the file's path: accept the file name too.
-        wanted = model.casefold()
-        return any(item.casefold() == wanted or item.replace("\\", "/").rsplit("/", 1)[-1].casefold() == wanted
-                   for item in listing)
+        return any(_serves_as(item, model) for item in listing)
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None
 
-    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT) -> None:
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None) -> None:
         self._openai_warm_up(model, read_timeout)
+
+    def _entry(self, model: str) -> dict:
+        if not self._entries:
+            self.list_models()
+        for entry in self._entries:
+            if _serves_as(entry["id"], model):
+                return entry
+        return self._entries[0] if len(self._entries) == 1 else {}
 
 
 class LlamaCpp(OpenAICompatible):
@@ -101,6 +117,25 @@ class LlamaCpp(OpenAICompatible):
                 f"`llama-server -m {model}.gguf --alias {model}`, or pass -m with the served name.")
 
 
+    def context(self, model: str) -> ContextInfo:
+        # One model, loaded for as long as the server runs; /props has the per-slot window.
+        meta = self._entry(model).get("meta") or {}
+        maximum = positive_int(meta.get("n_ctx_train")) if isinstance(meta, dict) else None
+        try:
+            response = self.http.request("GET", f"{strip_v1(self.base_url)}/props",
+                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
+            settings = response.json().get("default_generation_settings") if response.status_code == 200 else None
+            loaded = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+        except (LmprepError, ValueError, AttributeError):
+            loaded = None
+        if loaded is None and isinstance(meta, dict):
+            loaded = positive_int(meta.get("n_ctx"))
+        return ContextInfo(loaded, maximum)
+
+    def context_fix_hint(self, needed: int) -> str:
+        return f"llama-server cannot change its context window while running: restart it with `-c {needed}` (or more)."
+
+
 class VLLM(OpenAICompatible):
     kind = "vllm"
     owned_by = "vllm"
@@ -113,11 +148,23 @@ class VLLM(OpenAICompatible):
         served = ", ".join(repr(m) for m in self._served) or "nothing"
         return f"vLLM serves {served}: restart it with `vllm serve {model}`, or pass -m with a served name."
 
+    def context(self, model: str) -> ContextInfo:
+        return ContextInfo(positive_int(self._entry(model).get("max_model_len")), None)
+
+    def context_fix_hint(self, needed: int) -> str:
+        return f"vLLM fixes its context window at start: restart it with `--max-model-len {needed}` (or more)."
+
+
+def _serves_as(served_id: str, model: str) -> bool:
+    """llama-server names its model by --alias, else by the file's path: the file name counts too."""
+    wanted = model.casefold()
+    return served_id.casefold() == wanted or served_id.replace("\\", "/").rsplit("/", 1)[-1].casefold() == wanted
+
 
 def _is_loading(response) -> bool:
     try:
         message = json_error_message(response.json()) or ""
-    except ValueError:
+    except (ValueError, RecursionError):
         message = response.text
     return "loading model" in message.lower()
 
