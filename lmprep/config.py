@@ -17,12 +17,17 @@ from .providers.kinds import AUTO_DETECT_KINDS, KINDS
 WARM_UP_MODES = ("background", "wait", "off")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_STALL_TIMEOUT = 120.0
+# The longest timeout accepted: a socket timeout must fit the platform's time_t, and
+# `inf` or 1e300 s used to crash the first request with an OverflowError.
+MAX_TIMEOUT = 1e9
 SOURCE_DEFAULT = "default"
 SOURCE_AUTO = "auto-detected"
 
 # Variables that concern only some providers (the ecosystem's own).
 _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST"}
-_TOP_LEVEL_KEYS = {"oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout", "stall_timeout"}
+_TOP_LEVEL_KEYS = {
+    "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout", "stall_timeout", "min_context",
+}
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -49,6 +54,7 @@ class Flags:
     connect_timeout: float | None = None
     timeout: float | None = None
     config_path: str | None = None
+    min_context: int | None = None
 
 
 class ProviderSettings(NamedTuple):
@@ -83,6 +89,7 @@ class Settings(NamedTuple):
     # Providers whose environment variables are unusable, with the error to raise on use.
     broken: Mapping[str, NotConfiguredError] = MappingProxyType({})
     stall_timeout: Sourced[float] = Sourced(DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT)
+    min_context: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)  # tokens the loaded model must hold
 
     def provider_settings(self, name: str) -> ProviderSettings:
         if name in self.broken:
@@ -164,6 +171,10 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (config.top("stall_timeout", float, positive=True), file_source),
             (DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT),
         ),
+        min_context=_pick(
+            (flags.min_context, "--min-context"),
+            (config.top("min_context", int, positive=True), file_source),
+        ) or Sourced(None, SOURCE_DEFAULT),
     )
 
 
@@ -173,10 +184,16 @@ def _check_flags(flags: Flags) -> None:
         raise NotConfiguredError(
             f"Unknown warm-up mode {flags.warm_up!r}.", f"Use one of: {', '.join(WARM_UP_MODES)}."
         )
+    if flags.min_context is not None and (isinstance(flags.min_context, bool) or not isinstance(flags.min_context, int)
+                                          or flags.min_context <= 0):
+        raise NotConfiguredError(
+            f"min_context={flags.min_context!r} is not a number of tokens.", "Give a whole number above 0, e.g. 65536."
+        )
     for name, value in (("connect_timeout", flags.connect_timeout), ("timeout", flags.timeout)):
-        if value is not None and not value > 0:
+        if value is not None and not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
             raise NotConfiguredError(
-                f"{name}={value!r} is not a usable timeout.", "Give a number of seconds above 0, or leave it out."
+                f"{name}={value!r} is not a usable timeout.",
+                f"Give a number of seconds above 0 (at most {MAX_TIMEOUT:.0f}), or leave it out.",
             )
 
 
@@ -222,6 +239,11 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
             f"The config file {path.value} cannot be read: {exc.strerror or exc}.",
             "Check its permissions, or point --config/LMPREP_CONFIG elsewhere.",
         ) from None
+    except ValueError as exc:  # a path no file can have (a NUL byte)
+        raise NotConfiguredError(
+            f"The config file path {str(path.value)!r} (from {path.source}) is not usable: {exc}.",
+            "Point --config/LMPREP_CONFIG at an existing file.",
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -241,6 +263,25 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
         line, column = _decode_error_position(exc, text)
         reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)\s*$", "", str(exc))
         raise _bad_file(path.value, line, column, reason) from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        line, column = _position_of(text, r"(?:[\[{][^\[\]{}]*){64}", r"[\[{]")
+        raise _bad_file(path.value, line, column, "arrays or inline tables are nested too deeply") from None
+    except ValueError as exc:
+        # Not a TOMLDecodeError: int() refuses a number of more than 4300 digits.
+        line, column = _position_of(text, r"\d[\d_]{4300}")
+        raise _bad_file(path.value, line, column, str(exc).split(";")[0]) from None
+
+
+def _position_of(text: str, *patterns: str) -> tuple[int, int]:
+    """Line and column (1-based) of the first pattern found; else the end of the text."""
+    for pattern in patterns:
+        match = re.search(pattern, text)
+        if match:
+            before = text[: match.start()]
+            return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1
+    lines = text.splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
 
 
 def _decode_error_position(exc: Exception, text: str) -> tuple[int, int]:
@@ -303,12 +344,12 @@ class _ConfigFile:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            expected = {str: "a string", bool: "true or false", float: "a number"}[kind]
+            expected = {str: "a string", bool: "true or false", float: "a number", int: "a whole number"}[kind]
             raise self._type_error(table_path, key, expected)
         if choices is not None and value not in choices:
             raise self._type_error(table_path, key, "one of " + ", ".join(repr(c) for c in choices))
-        if positive and not value > 0:  # also refuses nan
-            raise self._type_error(table_path, key, "a number above 0")
+        if positive and not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
+            raise self._type_error(table_path, key, f"a number above 0 (at most {MAX_TIMEOUT:.0f})")
         return value
 
     def _type_error(self, table_path, key, expected) -> NotConfiguredError:
@@ -404,7 +445,8 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
         candidates.append((env.get("CODEX_OSS_BASE_URL") or None, "CODEX_OSS_BASE_URL"))
         port = (env.get("CODEX_OSS_PORT") or "").strip()
         if port:
-            if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+            # (the length check first: int() raises its own ValueError past 4300 digits)
+            if not (port.isascii() and port.isdigit() and len(port.lstrip("0")) <= 5) or not 0 < int(port) < 65536:
                 raise _ProviderVariableError(
                     f"CODEX_OSS_PORT={port!r} is not a port number.", "Set it to a number such as 1234, or unset it."
                 )

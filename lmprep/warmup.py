@@ -72,8 +72,9 @@ def read_states() -> list[dict]:
 
 
 def warm_up_and_record(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,
-                       read_timeout: float = WARM_UP_READ_TIMEOUT) -> dict:
-    """Load the model, writing "running" first and the outcome (ok or the error, seconds) after."""
+                       read_timeout: float = WARM_UP_READ_TIMEOUT, context_length: int | None = None) -> dict:
+    """Load the model (with ``context_length`` tokens of context, if given), writing "running"
+    first and the outcome (ok or the error, seconds) after."""
     from .providers import open_provider
 
     record = {
@@ -81,6 +82,7 @@ def warm_up_and_record(settings: ProviderSettings, model: str, state_file: Path,
         "base_url": settings.base_url.value if settings.base_url else None,
         "model": model,
         "status": "running",
+        "context_length": context_length,
         "started_at": time.time(),
         "pid": os.getpid(),
     }
@@ -88,7 +90,7 @@ def warm_up_and_record(settings: ProviderSettings, model: str, state_file: Path,
     started = time.monotonic()
     try:
         with open_provider(settings, connect_timeout=connect_timeout) as provider:
-            provider.warm_up(model, read_timeout)
+            provider.warm_up(model, read_timeout, context_length)
         record.update(status="ok", error=None)
     except LmprepError as exc:
         record.update(status="error", error=exc.message)
@@ -99,17 +101,19 @@ def warm_up_and_record(settings: ProviderSettings, model: str, state_file: Path,
     return record
 
 
-def start_in_thread(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float) -> threading.Thread:
+def start_in_thread(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,
+                    context_length: int | None = None) -> threading.Thread:
     """For in-process library use: a daemon thread does what the detached child would."""
     thread = threading.Thread(
         target=warm_up_and_record, args=(settings, model, state_file, connect_timeout),
-        name="lmprep-warm-up", daemon=True,
+        kwargs={"context_length": context_length}, name="lmprep-warm-up", daemon=True,
     )
     thread.start()
     return thread
 
 
-def start_detached(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float) -> int:
+def start_detached(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,
+                   context_length: int | None = None) -> int:
     """Start a child process that loads the model after we exit; returns its pid.
 
     The token is not passed: the child reads it from the same variable we did.
@@ -124,6 +128,8 @@ def start_detached(settings: ProviderSettings, model: str, state_file: Path, con
         "model": model,
         "state_file": str(state_file),
         "connect_timeout": connect_timeout,
+        "context_length": context_length,
+        "lms_path": settings.lms_path.value if settings.lms_path else None,
     }
     # Run from the folder holding this very copy of lmprep, so the child imports it and
     # not whatever a `lmprep` folder in the caller's working directory holds.
@@ -142,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         base_url=Sourced(job["base_url"], "parent"),
         model=Sourced(job["model"], "parent"),
         api_key_env=Sourced(api_key_env, "parent") if api_key_env else None,
-        lms_path=None,
+        lms_path=Sourced(job["lms_path"], "parent") if job.get("lms_path") else None,
         token=os.environ.get(api_key_env) if api_key_env else None,
     )
-    record = warm_up_and_record(settings, job["model"], Path(job["state_file"]), job["connect_timeout"])
+    record = warm_up_and_record(settings, job["model"], Path(job["state_file"]), job["connect_timeout"],
+                                context_length=job.get("context_length"))
     return 0 if record["status"] == "ok" else 1

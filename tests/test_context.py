@@ -1,0 +1,109 @@
+"""The loaded context window: read, raised where the provider allows it, refused where not."""
+
+from __future__ import annotations
+
+import pytest
+
+from lmprep import ensure_oss_ready
+from lmprep.errors import ContextTooSmallError
+
+MODEL = "openai/gpt-oss-20b"
+
+
+def lmstudio_ready(emulator, **options):
+    return ensure_oss_ready("lmstudio", MODEL, base_url=emulator.base_url, **options)
+
+
+def test_lm_studio_context_is_read_after_a_waited_warm_up(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    readiness = lmstudio_ready(lmstudio_emulator, warm_up="wait")
+    assert readiness.context_length == 4096  # the emulator's default load
+
+
+def test_lm_studio_reloads_a_small_window(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.loaded = {MODEL: 4096}
+    readiness = lmstudio_ready(lmstudio_emulator, warm_up="wait", min_context=32768)
+    assert readiness.context_length == 32768
+    [load] = lmstudio_emulator.requests_to("POST", "/api/v1/models/load")
+    assert load.json == {"model": MODEL, "context_length": 32768}
+
+
+def test_lm_studio_large_enough_window_is_left_alone(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.loaded = {MODEL: 65536}
+    readiness = lmstudio_ready(lmstudio_emulator, warm_up="off", min_context=32768)
+    assert readiness.context_length == 65536
+    assert readiness.warm_up.status == "off"
+    assert not lmstudio_emulator.requests_to("POST", "/api/v1/models/load")
+
+
+def test_lm_studio_model_whose_maximum_is_too_small_is_exit_11(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.max_context = {MODEL: 8192}
+    with pytest.raises(ContextTooSmallError) as caught:
+        lmstudio_ready(lmstudio_emulator, min_context=65536)
+    assert caught.value.exit_code == 11
+    assert caught.value.message == (f"'{MODEL}' supports at most 8192 tokens of context, fewer than the 65536 "
+                                    "required (from --min-context).")
+
+
+def test_lm_studio_background_warm_up_loads_with_the_context(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    readiness = lmstudio_ready(lmstudio_emulator, min_context=16384)
+    assert readiness.warm_up.status == "started"
+    load = lmstudio_emulator.wait_for_request("POST", "/api/v1/models/load", timeout=10)
+    assert load.json["context_length"] == 16384
+
+
+def test_lm_studio_before_0_4_falls_back_to_v0_for_reading(lmstudio_emulator, monkeypatch):
+    from lmprep.providers.lmstudio import LMStudio
+
+    monkeypatch.setattr(LMStudio, "_context_v1", lambda self, model: None)
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.loaded = {MODEL: 12000}
+    readiness = lmstudio_ready(lmstudio_emulator, warm_up="off", min_context=8000)
+    assert readiness.context_length == 12000
+
+
+def test_ollama_reloads_with_num_ctx(ollama_emulator):
+    ollama_emulator.models = {"llama3:latest": 1}
+    ollama_emulator.loaded = {"llama3:latest": 2048}
+    readiness = ensure_oss_ready("ollama", "llama3", base_url=ollama_emulator.base_url, warm_up="wait",
+                                 min_context=65536)
+    assert readiness.context_length == 65536
+    loads = ollama_emulator.requests_to("POST", "/api/generate")
+    assert loads[-1].json == {"model": "llama3", "options": {"num_ctx": 65536}}
+
+
+def test_ollama_context_is_read_after_wait(ollama_emulator):
+    ollama_emulator.models = {"llama3:latest": 1}
+    readiness = ensure_oss_ready("ollama", "llama3", base_url=ollama_emulator.base_url, warm_up="wait")
+    assert readiness.context_length == 4096
+
+
+def test_context_is_not_read_on_the_plain_ready_path(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    readiness = lmstudio_ready(lmstudio_emulator, warm_up="off")
+    assert readiness.context_length is None
+    assert [r.path for r in lmstudio_emulator.requests] == ["/v1/models"]
+
+
+def test_lm_studio_without_native_apis_reads_lms_ps_and_loads_with_lms(lmstudio_emulator, fake_lms, monkeypatch,
+                                                                       tmp_path):
+    from lmprep.providers.lmstudio import LMStudio
+
+    monkeypatch.setattr(LMStudio, "_context_v1", lambda self, model: None)
+    monkeypatch.setattr(LMStudio, "_context_v0", lambda self, model: None)
+    old_route = (200, {"error": "Unexpected endpoint or method. (POST /api/v1/models/load)"}, "")
+    monkeypatch.setattr(LMStudio, "_post_warm_up_to", lambda self, *args: old_route)
+    log = tmp_path / "lms.log"
+    monkeypatch.setenv("FAKE_LMS_LOG", str(log))
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.loaded = {MODEL: 4096}
+    readiness = lmstudio_ready(lmstudio_emulator, warm_up="wait", min_context=20000)
+    assert readiness.context_length == 20000
+    from emulators import read_invocations
+
+    assert ["load", MODEL, "-c", "20000", "-y"] in read_invocations(log)
+    assert ["ps", "--json"] in read_invocations(log)
