@@ -10,8 +10,8 @@ import traceback
 import click
 
 from . import __version__
-from .config import WARM_UP_MODES, Flags, resolve_settings
-from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError
+from .config import WARM_UP_MODES, Flags, Settings, resolve_settings
+from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError, NotConfiguredError
 from .events import Notice
 from .pipeline import Readiness, run_ensure
 from .progress import make_reporter, use_colour
@@ -27,10 +27,19 @@ class DefaultToEnsure(click.Group):
     """`lmprep [OPTIONS]` means `lmprep ensure [OPTIONS]`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names
-                        and args[0] != "--version"):
+        if not args or (args[0] not in self.commands and args[0] not in LAZY_COMMANDS
+                        and args[0] not in ctx.help_option_names and args[0] != "--version"):
             args = ["ensure", *args]
         return super().parse_args(ctx, args)
+
+    # Commands other than `ensure` are defined on first use (see LAZY_COMMANDS).
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_COMMANDS:
+            self.add_command(LAZY_COMMANDS[name]())
+        return super().get_command(ctx, name)
 
 
 def _positive(ctx, param, value):
@@ -39,27 +48,37 @@ def _positive(ctx, param, value):
     return value
 
 
-def ensure_options(command):
-    """The options every command that ensures readiness takes."""
+def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
+    """The options every command that ensures readiness takes (``exclude``: parameter names
+    to leave out, e.g. ``("as_json",)`` where stdout is not lmprep's)."""
     options = [
-        click.option("-p", "--local-provider", "provider", metavar="NAME",
-                     help="lmstudio, ollama, llamacpp, vllm, openai, or a [providers.NAME] entry."),
-        click.option("-m", "--model", metavar="ID", help="Model id (default: the provider's)."),
-        click.option("--base-url", metavar="URL", help="Server base URL, e.g. http://localhost:1234/v1."),
-        click.option("--warm-up", type=click.Choice(WARM_UP_MODES), default=None,
-                     help="Load the model in the background (default), wait for it, or skip it."),
-        click.option("--offline", is_flag=True, default=None, help="Never download; a missing model is an error."),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout, also on failure."),
-        click.option("-q", "--quiet", is_flag=True, help="No progress or success message."),
-        click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
-                     help="Seconds to wait for a connection (default 5)."),
-        click.option("--timeout", type=float, metavar="S", callback=_positive,
-                     help="Overall deadline in seconds (default: none)."),
-        click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`)."),
+        ("provider", click.option("-p", "--local-provider", "provider", metavar="NAME",
+                     help="lmstudio, ollama, llamacpp, vllm, openai, or a [providers.NAME] entry.")),
+        ("model", click.option("-m", "--model", metavar="ID", help="Model id (default: the provider's).")),
+        ("base_url", click.option("--base-url", metavar="URL",
+                                  help="Server base URL, e.g. http://localhost:1234/v1.")),
+        ("warm_up", click.option("--warm-up", type=click.Choice(WARM_UP_MODES), default=None,
+                     help="Load the model in the background (default), wait for it, or skip it.")),
+        ("offline", click.option("--offline", is_flag=True, default=None,
+                                 help="Never download; a missing model is an error.")),
+        ("as_json", click.option("--json", "as_json", is_flag=True,
+                                 help="Print one JSON object on stdout, also on failure.")),
+        ("quiet", click.option("-q", "--quiet", is_flag=True, help="No progress or success message.")),
+        ("connect_timeout", click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
+                     help="Seconds to wait for a connection (default 5).")),
+        ("timeout", click.option("--timeout", type=float, metavar="S", callback=_positive,
+                     help="Overall deadline in seconds (default: none).")),
+        ("config_path", click.option("--config", "config_path", metavar="PATH",
+                                     help="Config file (default: see `lmprep config path`).")),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command):
+        for name, option in reversed(options):
+            if name not in exclude:
+                command = option(command)
+        return command
+
+    return decorate if command is None else decorate(command)
 
 
 @click.group(cls=DefaultToEnsure, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,24 +94,26 @@ def cli() -> None:
 @ensure_options
 def ensure(**options) -> None:
     """Make the provider ready (the default command)."""
-    readiness, error = _ensure(options)
+    readiness, error, _ = _ensure(options)
     _finish(options, readiness, error)
 
 
 def _flags(options: dict) -> Flags:
     return Flags(
-        provider=options["provider"], model=options["model"], base_url=options["base_url"],
-        warm_up=options["warm_up"], offline=options["offline"], connect_timeout=options["connect_timeout"],
-        timeout=options["timeout"], config_path=options["config_path"],
+        provider=options.get("provider"), model=options.get("model"), base_url=options.get("base_url"),
+        warm_up=options.get("warm_up"), offline=options.get("offline"),
+        connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
+        config_path=options.get("config_path"),
     )
 
 
-def _ensure(options: dict) -> tuple[Readiness, LmprepError | None]:
+def _ensure(options: dict) -> tuple[Readiness, LmprepError | None, Settings | None]:
     """Run the pipeline with progress on stderr; never raises."""
-    quiet = options["quiet"] or options["as_json"]
+    quiet = options.get("quiet") or options.get("as_json")
     reporter = make_reporter(sys.stderr, quiet=quiet)
     readiness = Readiness()
     error: LmprepError | None = None
+    settings: Settings | None = None
     try:
         settings = resolve_settings(_flags(options))
         for warning in settings.warnings:
@@ -111,7 +132,7 @@ def _ensure(options: dict) -> tuple[Readiness, LmprepError | None]:
         reporter.close()
     if error is not None:
         readiness.state = error.state
-    return readiness, error
+    return readiness, error, settings
 
 
 def _finish(options: dict, readiness: Readiness, error: LmprepError | None) -> None:
@@ -168,6 +189,229 @@ def print_error(error: LmprepError) -> None:
     click.echo(f"{prefix} {error.message}", err=True, color=colour)
     if error.hint:
         click.echo(f"{error.hint}", err=True)
+
+
+# -- the other commands, built on first use -------------------------------------------------
+# `lmprep` alone (the ready path) never pays for defining them.
+
+AGENT_CHOICES = ("openai", "codex", "aider", "claude", "opencode", "qwen", "goose", "llm")
+FORMAT_CHOICES = ("sh", "fish", "powershell", "dotenv", "json")
+
+
+def _fail(error: LmprepError) -> None:
+    print_error(error)
+    raise SystemExit(int(error.exit_code))
+
+
+def _unexpected(exc: Exception) -> InternalError:
+    if os.environ.get("LMPREP_DEBUG"):
+        traceback.print_exc()
+    return InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", REPORT_BUG_HINT)
+
+
+def _agent_option(command):
+    return click.option(
+        "--for", "agent", type=click.Choice(AGENT_CHOICES), default="openai", show_default=True,
+        help="The agent to set up: generic OpenAI SDK variables (openai) or that agent's own.",
+    )(command)
+
+
+def _ready_for_agent(options: dict, agent: str):
+    """Ensure readiness, then the agent's setup; exits with lmprep's code on failure."""
+    from .agents import agent_setup
+
+    readiness, error, settings = _ensure(options)
+    if error is not None:
+        _fail(error)
+    chosen = settings.providers[readiness.provider]
+    try:
+        setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind, base_url=readiness.base_url,
+                            model=readiness.model, token=chosen.token, environ=os.environ)
+    except LmprepError as exc:
+        _fail(exc)
+    return readiness, setup
+
+
+def _announce(readiness: Readiness, setup, options: dict) -> None:
+    """The success line, then the arguments the agent needs (stderr; not with -q)."""
+    if options.get("quiet"):
+        return
+    from .shells import quote_argv
+
+    click.echo(success_line(readiness), err=True)
+    if setup.args:
+        click.echo(f"Arguments for {setup.agent}: {quote_argv(setup.args)}", err=True)
+    for note in setup.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _build_env() -> click.Command:
+    @click.command("env")
+    @ensure_options(exclude=("as_json",))
+    @_agent_option
+    @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="sh", show_default=True,
+                  help="sh (also bash, zsh), fish, powershell, dotenv or json.")
+    def env(agent: str, fmt: str, **options) -> None:
+        """Make the provider ready, then print the variables an agent needs.
+
+        \b
+        eval "$(lmprep env --for codex)"                    # sh, bash, zsh
+        lmprep env --for codex --format fish | source        # fish
+        lmprep env --format powershell | Out-String | Invoke-Expression
+
+        Only the variables go to stdout; progress, and the arguments the agent needs, go to stderr.
+        """
+        from .shells import render
+
+        readiness, setup = _ready_for_agent(options, agent)
+        try:
+            text = render(setup.variables, fmt)
+        except ValueError as exc:
+            _fail(NotConfiguredError(f"Cannot write the variables as {fmt}: {exc}.",
+                                     "Use another --format (sh and json carry every value)."))
+        _announce(readiness, setup, options)
+        click.echo(text, nl=False)
+
+    return env
+
+
+def _build_exec() -> click.Command:
+    @click.command("exec", context_settings={"allow_interspersed_args": False})
+    @ensure_options(exclude=("as_json",))
+    @_agent_option
+    @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] PROGRAM [ARGS]...")
+    def exec_(agent: str, command: tuple[str, ...], **options) -> None:
+        """Make the provider ready, then run PROGRAM in place of lmprep with the agent's variables.
+
+        \b
+        lmprep exec --for codex -- codex --oss -m openai/gpt-oss-20b
+
+        The exit status is PROGRAM's: 127 when it is not found, 126 when it cannot be run.
+        When lmprep fails, PROGRAM is not started and lmprep's own exit code is returned.
+        """
+        from .launch import replace_process
+
+        readiness, setup = _ready_for_agent(options, agent)
+        _announce(readiness, setup, options)
+        code, message = replace_process(command, {**os.environ, **setup.variables})
+        if message:
+            click.echo(f"lmprep: {message}", err=True)
+        raise SystemExit(code)
+
+    return exec_
+
+
+def _build_status() -> click.Command:
+    @click.command("status")
+    @click.option("-p", "--local-provider", "provider", metavar="NAME",
+                  help="The provider whose state decides the exit code (default: the one `lmprep` would use).")
+    @click.option("-m", "--model", metavar="ID", help="Model to look for on that provider.")
+    @click.option("--base-url", metavar="URL", help="Base URL of that provider.")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
+    @click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
+                  help="Seconds to wait for each connection (default 5).")
+    @click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
+    def status(provider, model, base_url, as_json, connect_timeout, config_path) -> None:
+        """Show every known and configured provider: state, models, last warm-up.
+
+        Sends only GET requests: nothing is downloaded, loaded or written. Exits 0 when the
+        chosen (or only running) provider is ready, else with that state's code.
+        """
+        from .status_report import StatusReport, status as collect
+        from .views import render_status
+
+        try:
+            report = collect(provider, model, base_url=base_url, config_path=config_path,
+                             connect_timeout=connect_timeout)
+        except (LmprepError, KeyboardInterrupt, Exception) as exc:
+            if isinstance(exc, LmprepError):
+                error = exc
+            elif isinstance(exc, KeyboardInterrupt):
+                error = InterruptedByUserError("Interrupted.", None)
+            else:
+                error = _unexpected(exc)
+            report = StatusReport([], None, None, str(_config_path(config_path).value), False, error=error)
+        if as_json:
+            click.echo(json.dumps(report.to_dict()))
+        else:
+            for warning in report.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            if report.providers:
+                click.echo(render_status(report, colour=use_colour(sys.stdout)))
+            decisive = report.decisive
+            failure = report.error or (decisive.error if decisive is not None and not report.ok else None)
+            if failure is not None:
+                print_error(failure)
+        raise SystemExit(report.exit_code)
+
+    return status
+
+
+def _config_path(config_path: str | None):
+    """Where the config file is looked for (--config, LMPREP_CONFIG, the default); never raises."""
+    from .config import _config_path as locate
+
+    return locate(Flags(config_path=config_path), os.environ)
+
+
+def _build_config() -> click.Group:
+    @click.group("config")
+    def config() -> None:
+        """Where the config file is, what each setting resolves to, a starter file."""
+
+    @config.command("path")
+    @click.option("--config", "config_path", metavar="PATH", help="Config file to use instead.")
+    def path(config_path: str | None) -> None:
+        """Print the config file lmprep reads; where that came from goes to stderr."""
+        where = _config_path(config_path)
+        click.echo(str(where.value))
+        state = "exists" if where.value.exists() else "not found: `lmprep config init` creates it"
+        click.echo(f"(from {where.source}; {state})", err=True)
+
+    @config.command("show")
+    @ensure_options(exclude=("quiet",))
+    def show(**options) -> None:
+        """Print every resolved setting and its source (tokens are never shown)."""
+        from .views import render_settings, settings_dict
+
+        try:
+            settings = resolve_settings(_flags(options))
+        except LmprepError as exc:
+            if options["as_json"]:
+                click.echo(json.dumps({"schema": 1, "ok": False, "error": {"message": exc.message, "hint": exc.hint}}))
+                raise SystemExit(int(exc.exit_code)) from None
+            _fail(exc)
+        if options["as_json"]:
+            click.echo(json.dumps(settings_dict(settings)))
+            return
+        for warning in settings.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(render_settings(settings))
+
+    @config.command("init")
+    @click.option("--config", "config_path", metavar="PATH", help="Write there instead of the default path.")
+    @click.option("--force", is_flag=True, help="Replace an existing file (the old one is kept as FILE.bak).")
+    def init(config_path: str | None, force: bool) -> None:
+        """Write a commented starter config file (every setting commented out)."""
+        from .starter_config import AlreadyExists, write_starter
+
+        target = _config_path(config_path).value
+        try:
+            backup = write_starter(target, force=force)
+        except AlreadyExists:
+            click.echo(f"Error: {target} already exists; not overwriting it.", err=True)
+            click.echo(f"Edit it, or run `lmprep config init --force` to replace it (the old file is kept as "
+                       f"{target.name}.bak).", err=True)
+            raise SystemExit(int(ExitCode.USAGE)) from None
+        except OSError as exc:
+            _fail(NotConfiguredError(f"Cannot write {target}: {exc.strerror or exc}.",
+                                     "Check the folder's permissions, or give another path with --config."))
+        click.echo(f"Wrote {target}" + (f" (the old file is now {backup})" if backup else ""), err=True)
+
+    return config
+
+
+LAZY_COMMANDS = {"config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
 
 
 def main() -> None:

@@ -1,0 +1,79 @@
+"""`lmprep config init`: a commented starter config file that changes nothing until edited."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STARTER_CONFIG = """\
+# lmprep configuration, written by `lmprep config init`.
+# Every setting is commented out: lmprep behaves as without this file until you edit it.
+# Precedence, highest first: command-line flags, LMPREP_* variables, the ecosystem's
+# variables (CODEX_OSS_BASE_URL, CODEX_OSS_PORT, OLLAMA_HOST, LM_API_TOKEN), this file,
+# built-in defaults. `lmprep config show` prints every value and where it came from.
+
+# Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep
+# probes LM Studio and Ollama at their default ports and uses the one that is running.
+# One of: lmstudio, ollama, llamacpp, vllm, openai, or the name of a [providers.NAME] entry.
+# oss_provider = "lmstudio"
+
+# How to load the model once it is present: "background" (default), "wait" or "off".
+# warm_up = "background"
+
+# true: never download; a missing model is an error (exit 6).
+# offline = false
+
+# Seconds to wait for a connection (default 5), and an overall deadline (default none).
+# connect_timeout = 5
+# timeout = 900
+
+# [providers.lmstudio]
+# base_url = "http://localhost:1234/v1"
+# model = "openai/gpt-oss-20b"
+# lms_path = "~/.lmstudio/bin/lms"
+# api_key_env = "LM_API_TOKEN"       # the NAME of the variable holding the token, never the token
+
+# [providers.ollama]
+# base_url = "http://localhost:11434/v1"
+# model = "gpt-oss:20b"
+
+# [providers.llamacpp]
+# base_url = "http://localhost:8080/v1"
+# model = "my-model"
+
+# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm or openai.
+# Select it with `--local-provider gpu-box` or `oss_provider = "gpu-box"`.
+# [providers.gpu-box]
+# kind = "openai"
+# base_url = "http://10.0.0.5:8000/v1"
+# model = "Qwen/Qwen3-8B"
+# api_key_env = "GPU_BOX_TOKEN"
+"""
+
+
+class AlreadyExists(Exception):
+    """The config file exists and replacing it was not asked for."""
+
+
+def write_starter(path: Path, *, force: bool = False) -> Path | None:
+    """Write the starter file at ``path`` (parents created); returns the backup of a replaced
+    file, if any. Raises AlreadyExists when ``path`` exists and ``force`` is false, OSError
+    when it cannot be written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not force:
+        try:
+            handle = open(path, "x", encoding="utf-8")  # never clobbers, even in a race
+        except FileExistsError:
+            raise AlreadyExists(str(path)) from None
+        with handle:
+            handle.write(STARTER_CONFIG)
+        return None
+    backup = None
+    if path.exists():
+        backup = path.with_name(path.name + ".bak")
+        os.replace(path, backup)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(STARTER_CONFIG, encoding="utf-8")
+    os.replace(temporary, path)
+    return backup

@@ -1,0 +1,401 @@
+"""`lmprep status`: every known and configured provider side by side, without side effects.
+
+Only GET requests are sent: nothing is downloaded, nothing is loaded, no file is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
+from .errors import AuthFailedError, ExitCode, LmprepError, NotConfiguredError, ProtocolError
+
+STATUS_SCHEMA_VERSION = 1
+#: Variables that set a value for whichever provider is chosen, not for every provider.
+_CHOSEN_ONLY_VARIABLES = ("LMPREP_BASE_URL", "LMPREP_MODEL")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    loaded: bool | None = None  # None: the server does not say
+    context_length: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "loaded": self.loaded, "context_length": self.context_length}
+
+
+@dataclass(frozen=True)
+class WarmUpRecord:
+    """The last background warm-up recorded for a provider (from its state file)."""
+
+    model: str | None
+    status: str  # running | ok | error | abandoned (the process died without recording an outcome)
+    seconds: float | None
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "seconds": self.seconds,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "error": self.error,
+        }
+
+
+@dataclass
+class ProviderStatus:
+    name: str
+    kind: str
+    label: str
+    state: str = "not_configured"
+    running: bool = False  # the server answered at all
+    base_url: str | None = None
+    base_url_source: str | None = None
+    model: str | None = None
+    model_source: str | None = None
+    model_present: bool | None = None
+    model_loaded: bool | None = None
+    models: list[ModelInfo] | None = None  # None: not listed (server not reached)
+    last_warm_up: WarmUpRecord | None = None
+    error: LmprepError | None = None
+    identified: bool = False  # answered this kind's own identity route (auto-detection)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else int(self.error.exit_code if self.error else ExitCode.NOT_CONFIGURED)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "label": self.label,
+            "state": self.state,
+            "running": self.running,
+            "base_url": self.base_url,
+            "base_url_source": self.base_url_source,
+            "model": self.model,
+            "model_source": self.model_source,
+            "model_present": self.model_present,
+            "model_loaded": self.model_loaded,
+            "models": None if self.models is None else [m.to_dict() for m in self.models],
+            "last_warm_up": self.last_warm_up.to_dict() if self.last_warm_up else None,
+            "error": _error_dict(self.error),
+        }
+
+
+@dataclass
+class StatusReport:
+    """The providers, and the one whose state decides the outcome (``chosen``)."""
+
+    providers: list[ProviderStatus]
+    chosen: str | None
+    chosen_source: str | None
+    config_path: str
+    config_loaded: bool
+    error: LmprepError | None = None  # why no provider decides (none or several running)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def decisive(self) -> ProviderStatus | None:
+        return next((p for p in self.providers if p.name == self.chosen), None)
+
+    @property
+    def state(self) -> str:
+        if self.error is not None:
+            return self.error.state
+        decisive = self.decisive
+        return decisive.state if decisive else "not_configured"
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return int(self.error.exit_code)
+        decisive = self.decisive
+        return decisive.exit_code if decisive else int(ExitCode.NOT_CONFIGURED)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": STATUS_SCHEMA_VERSION,
+            "ok": self.ok,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "chosen": self.chosen,
+            "chosen_source": self.chosen_source,
+            "config_path": self.config_path,
+            "config_loaded": self.config_loaded,
+            "providers": [p.to_dict() for p in self.providers],
+            "error": _error_dict(self.error),
+        }
+
+
+def status(
+    provider: str | None = None,
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    config_path: str | None = None,
+    connect_timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> StatusReport:
+    """Probe every known and configured provider (GET requests only) and report on each.
+
+    ``provider``/``model``/``base_url`` apply to the chosen provider only. Raises
+    NotConfiguredError when the configuration itself is unusable (bad file, unknown provider).
+    """
+    env = os.environ if env is None else env
+    flags = Flags(provider=provider, model=model, base_url=base_url, connect_timeout=connect_timeout,
+                  config_path=config_path)
+    settings = resolve_settings(flags, env)
+    if settings.provider is not None:
+        # A base URL or model meant for the chosen provider must not be probed on all the others.
+        others_env = {k: v for k, v in env.items() if k not in _CHOSEN_ONLY_VARIABLES}
+        others = resolve_settings(replace(flags, base_url=None, model=None), others_env)
+        entries = [
+            settings.providers[name] if name == settings.provider.value else others.providers[name]
+            for name in settings.providers
+        ]
+    else:
+        entries = list(settings.providers.values())
+    return collect_status(settings, entries)
+
+
+def collect_status(settings: Settings, entries: list[ProviderSettings]) -> StatusReport:
+    """Probe ``entries`` in parallel; ``settings`` says which provider is chosen."""
+    detect = settings.provider is None
+    candidates = {c.name for c in settings.auto_detect_candidates()} if detect else set()
+    records = _warm_up_records()
+    timeout = settings.connect_timeout.value
+
+    def probe(entry: ProviderSettings) -> ProviderStatus:
+        return probe_provider(entry, connect_timeout=timeout, identify=entry.name in candidates,
+                              records=records)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(entries)), thread_name_prefix="lmprep-status") as pool:
+        rows = list(pool.map(probe, entries))
+
+    report = StatusReport(
+        providers=rows, chosen=None, chosen_source=None, config_path=str(settings.config_path.value),
+        config_loaded=settings.config_loaded, warnings=list(settings.warnings),
+    )
+    if not detect:
+        report.chosen, report.chosen_source = settings.provider.value, settings.provider.source
+        return report
+    running = [row for row in rows if row.name in candidates and row.identified]
+    if len(running) == 1:
+        report.chosen, report.chosen_source = running[0].name, SOURCE_AUTO
+        return report
+    hint = ("Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set "
+            '`oss_provider = "NAME"` in the config file (`lmprep config path` shows where).')
+    if running:
+        names = " and ".join(f"{row.label} ({row.base_url})" for row in running)
+        report.error = NotConfiguredError(f"No provider was chosen, and several are running: {names}.", hint)
+    else:
+        looked = ", ".join(row.label for row in rows if row.name in candidates)
+        report.error = NotConfiguredError(f"No provider was chosen, and none is running (looked for {looked}).", hint)
+    return report
+
+
+def probe_provider(entry: ProviderSettings, *, connect_timeout: float, identify: bool = False,
+                   records: list[dict] | None = None) -> ProviderStatus:
+    """The status of one provider; never raises."""
+    from .providers import KINDS
+
+    row = ProviderStatus(name=entry.name, kind=entry.kind, label=entry.label)
+    if entry.model is not None:
+        row.model, row.model_source = entry.model.value, entry.model.source
+    if entry.base_url is None:
+        row.error = NotConfiguredError(
+            f"{entry.label} has no base URL.",
+            f"Set `base_url = ` under [providers.{entry.name}] in the config file, or give --base-url.",
+        )
+        return row
+    row.base_url, row.base_url_source = entry.base_url.value, entry.base_url.source
+    row.last_warm_up = _last_warm_up(records if records is not None else _warm_up_records(), entry)
+    try:
+        _probe(row, entry, connect_timeout, identify)
+    except LmprepError as exc:
+        row.state, row.error = exc.state, exc
+    except Exception as exc:  # one broken provider must not hide the others
+        from .errors import InternalError
+
+        row.state = "internal_error"
+        row.error = InternalError(f"Unexpected error: {type(exc).__name__}: {exc}",
+                                  "This is a bug in lmprep: please report it.")
+    if row.state == "model_missing" and row.error is None:
+        can_download = KINDS[entry.kind].can_download
+        row.error = _model_missing(row, can_download)
+    return row
+
+
+def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float, identify: bool) -> None:
+    from .providers import open_provider
+
+    try:
+        provider = open_provider(entry, connect_timeout=connect_timeout)
+    except (KeyError, ImportError):
+        raise NotConfiguredError(f"This version of lmprep cannot talk to {entry.label} yet.",
+                                 "Upgrade lmprep, or use the `openai` kind for any OpenAI-compatible server.") from None
+    with provider:
+        try:
+            listing = provider.list_models()
+        except (AuthFailedError, ProtocolError):
+            # The server answered, just not with a listing: auto-detection still sees it.
+            row.running = True
+            row.identified = identify and provider.identify()
+            raise
+        row.running = True
+        row.identified = identify and provider.identify()
+        loaded = loaded_models(provider)
+        loaded_ids = list(loaded) if loaded is not None else None
+        row.models = [
+            ModelInfo(
+                model_id,
+                None if loaded_ids is None else provider.has_model(model_id, loaded_ids),
+                _context_for(provider, model_id, loaded),
+            )
+            for model_id in listing
+        ]
+        if row.model is None:
+            row.state = "not_configured"
+            row.error = NotConfiguredError(
+                f"No model was chosen for {entry.label}, which has no default model.",
+                f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{entry.name}].",
+            )
+            return
+        row.model_present = provider.has_model(row.model, listing)
+        if loaded_ids is not None:
+            row.model_loaded = provider.has_model(row.model, loaded_ids)
+        row.state = "ready" if row.model_present else "model_missing"
+
+
+def _context_for(provider, model_id: str, loaded: dict[str, int | None] | None) -> int | None:
+    if not loaded:
+        return None
+    for loaded_id, context in loaded.items():
+        if provider.has_model(model_id, [loaded_id]):
+            return context
+    return None
+
+
+def loaded_models(provider) -> dict[str, int | None] | None:
+    """Loaded model id → its context length (None where unknown); None when the server does
+    not say which models are loaded. Best effort: never raises for what the server answers."""
+    from .hosts import origin_of, strip_v1
+
+    try:
+        if provider.kind == "lmstudio":
+            body = _get_json(provider, f"{origin_of(provider.base_url)}/api/v0/models")
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                return None
+            return {
+                item["id"]: _count(item.get("loaded_context_length"))
+                for item in data
+                if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("state") == "loaded"
+            }
+        if provider.kind == "ollama":
+            body = _get_json(provider, f"{strip_v1(provider.base_url)}/api/ps")
+            models = body.get("models") if isinstance(body, dict) else None
+            if not isinstance(models, list):
+                return None
+            loaded = {}
+            for item in models:
+                if isinstance(item, dict):
+                    name = item.get("name") or item.get("model")
+                    if isinstance(name, str):
+                        loaded[name] = _count(item.get("context_length"))
+            return loaded
+    except (LmprepError, ValueError):
+        return None
+    return None
+
+
+def _get_json(provider, url: str) -> Any:
+    import json
+
+    response = provider.http.request("GET", url, doing=f"reading {url}")
+    if response.status_code != 200:
+        return None
+    return json.loads(response.content)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:
+    from .errors import ModelMissingError
+
+    hint = ("Run `lmprep` to download it." if can_download
+            else "Start the server with that model, or choose one it serves with -m.")
+    return ModelMissingError(f"{row.label} at {row.base_url} does not have {row.model!r}.", hint)
+
+
+def _warm_up_records() -> list[dict]:
+    from .warmup import read_states
+
+    return read_states()
+
+
+def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord | None:
+    base_url = entry.base_url.value if entry.base_url else None
+    for record in records:  # newest first
+        if record.get("provider") != entry.name or record.get("base_url") != base_url:
+            continue
+        status = str(record.get("status") or "unknown")
+        if status == "running" and not _alive(record.get("pid")):
+            status = "abandoned"
+        return WarmUpRecord(
+            model=record.get("model") if isinstance(record.get("model"), str) else None,
+            status=status,
+            seconds=_number(record.get("seconds")),
+            started_at=_number(record.get("started_at")),
+            finished_at=_number(record.get("finished_at")),
+            error=record.get("error") if isinstance(record.get("error"), str) else None,
+        )
+    return None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or sys.platform == "win32":
+        return True  # cannot tell (and signal 0 means something else on Windows)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _error_dict(error: LmprepError | None) -> dict | None:
+    return {"message": error.message, "hint": error.hint} if error else None

@@ -1,0 +1,165 @@
+"""Text and JSON views of `lmprep status` and `lmprep config show` (pure: strings in, strings out)."""
+
+from __future__ import annotations
+
+import time
+
+CONFIG_SCHEMA_VERSION = 1
+_GREEN, _RED, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
+
+
+# -- status ---------------------------------------------------------------------------------
+
+def render_status(report, *, colour: bool = False, now: float | None = None) -> str:
+    """The providers as a table (``*`` marks the one that decides), then each running
+    provider's models and problems, then the verdict."""
+    now = time.time() if now is None else now
+    headers = ["", "PROVIDER", "STATE", "BASE URL", "FROM", "MODEL", "PRESENT", "LOADED", "LAST WARM-UP"]
+    rows = [
+        [
+            "*" if row.name == report.chosen else "",
+            row.name,
+            row.state,
+            row.base_url or "-",
+            row.base_url_source or "-",
+            row.model or "-",
+            _yes_no(row.model_present),
+            _yes_no(row.model_loaded),
+            describe_warm_up(row.last_warm_up, now),
+        ]
+        for row in report.providers
+    ]
+    widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str], paint: bool) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            text = cell.ljust(widths[i])
+            if paint and colour and i == 2 and cell not in ("unreachable", "not_configured"):
+                text = (_GREEN if cell == "ready" else _RED) + text + _RESET
+            parts.append(text)
+        return " ".join(parts).rstrip()
+
+    lines = [line(headers, False)] + [line(cells, True) for cells in rows]
+    details = []
+    for row in report.providers:
+        if row.models is not None:
+            details.append(f"{row.name} models: {', '.join(describe_model(m) for m in row.models) or 'none'}")
+        if row.running and row.error is not None:
+            details.append(f"{row.name}: {row.error.message}")
+    if details:
+        lines += ["", *details]
+    if report.chosen:
+        lines += ["", f"Chosen: {report.chosen} ({report.chosen_source}): {report.state}"]
+    return "\n".join(lines)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def describe_model(model) -> str:
+    facts = (["loaded"] if model.loaded else []) + ([f"context {model.context_length}"] if model.context_length else [])
+    return f"{model.id} ({', '.join(facts)})" if facts else model.id
+
+
+def describe_warm_up(record, now: float) -> str:
+    if record is None:
+        return "-"
+    text = record.status
+    if record.seconds is not None:
+        text += f" in {record.seconds:.1f} s"
+    when = record.finished_at or record.started_at
+    if when is not None:
+        text += f", {ago(now - when)}"
+    if record.model:
+        text += f" ({record.model})"
+    return text
+
+
+def ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+# -- config show ----------------------------------------------------------------------------
+
+def _sourced(value) -> dict | None:
+    if value is None:
+        return None
+    inner = value.value
+    return {"value": inner if inner is None or isinstance(inner, (str, bool, int, float)) else str(inner),
+            "source": value.source}
+
+
+def settings_dict(settings) -> dict:
+    """`lmprep config show --json`: every value with its source; a token only as set or not."""
+    return {
+        "schema": CONFIG_SCHEMA_VERSION,
+        "ok": True,
+        "config_path": {**_sourced(settings.config_path), "exists": settings.config_path.value.exists(),
+                        "loaded": settings.config_loaded},
+        "oss_provider": _sourced(settings.provider),
+        "warm_up": _sourced(settings.warm_up),
+        "offline": _sourced(settings.offline),
+        "connect_timeout": _sourced(settings.connect_timeout),
+        "timeout": _sourced(settings.timeout),
+        "providers": {
+            name: {
+                "kind": entry.kind,
+                "base_url": _sourced(entry.base_url),
+                "model": _sourced(entry.model),
+                "api_key_env": _sourced(entry.api_key_env),
+                "token_set": entry.token is not None,
+                "lms_path": _sourced(entry.lms_path),
+            }
+            for name, entry in settings.providers.items()
+        },
+        "warnings": list(settings.warnings),
+    }
+
+
+def _show(value, empty: str = "not set") -> str:
+    if value is None:
+        return f"({empty})"
+    inner = value.value
+    if inner is None:
+        text = "none"
+    elif isinstance(inner, bool):
+        text = str(inner).lower()
+    elif isinstance(inner, float):
+        text = f"{inner:g}"
+    else:
+        text = str(inner)
+    return f"{text} ({value.source})"
+
+
+def render_settings(settings) -> str:
+    """`lmprep config show`: each setting, its value and where it came from; tokens hidden."""
+    path = settings.config_path
+    found = "loaded" if settings.config_loaded else "not found"
+    auto = ", ".join(c.name for c in settings.auto_detect_candidates())
+    lines = [
+        f"config file      {path.value} ({path.source}; {found})",
+        f"oss_provider     {_show(settings.provider, f'not set: auto-detect among {auto}')}",
+        f"warm_up          {_show(settings.warm_up)}",
+        f"offline          {_show(settings.offline)}",
+        f"connect_timeout  {_show(settings.connect_timeout)}",
+        f"timeout          {_show(settings.timeout)}",
+    ]
+    for name, entry in settings.providers.items():
+        lines += ["", f"[providers.{name}]  {entry.label}"]
+        lines.append(f"  base_url       {_show(entry.base_url)}")
+        lines.append(f"  model          {_show(entry.model)}")
+        if entry.api_key_env is not None:
+            token = "token set (value hidden)" if entry.token else "no token set"
+            lines.append(f"  api_key_env    {_show(entry.api_key_env)}: {token}")
+        if entry.kind == "lmstudio":
+            lines.append(f"  lms_path       {_show(entry.lms_path, 'not set: PATH, then the LM Studio home')}")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""`lmprep config path|show|init`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from lmprep.cli import cli
+from lmprep.config import Flags, resolve_settings
+from lmprep.starter_config import STARTER_CONFIG
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, ["config", *args], env=env, catch_exceptions=False)
+
+
+def default_path(home):
+    return home / ".config" / "lmprep" / "config.toml"
+
+
+# -- path -----------------------------------------------------------------------------------
+
+def test_path_prints_the_default_path_and_says_it_is_missing(isolated_home):
+    result = run("path")
+    assert result.exit_code == 0
+    assert result.stdout == f"{default_path(isolated_home)}\n"
+    assert result.stderr == "(from default; not found: `lmprep config init` creates it)\n"
+
+
+def test_path_follows_the_variable_then_the_flag(tmp_path):
+    existing = tmp_path / "mine.toml"
+    existing.write_text("")
+    result = run("path", env={"LMPREP_CONFIG": str(existing)})
+    assert (result.stdout, result.stderr) == (f"{existing}\n", "(from LMPREP_CONFIG; exists)\n")
+    flagged = run("path", "--config", str(tmp_path / "other.toml"), env={"LMPREP_CONFIG": str(existing)})
+    assert flagged.stdout == f"{tmp_path / 'other.toml'}\n"
+    assert flagged.stderr.startswith("(from --config; not found")
+
+
+# -- show -----------------------------------------------------------------------------------
+
+def test_show_prints_every_value_with_its_source(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('oss_provider = "ollama"\nwarm_up = "wait"\n[providers.ollama]\nmodel = "llama3"\n'
+                      '[providers.box]\nkind = "openai"\nbase_url = "http://10.0.0.5:8000/v1"\nmodel = "m"\n'
+                      'api_key_env = "BOX_TOKEN"\n')
+    result = run("show", "--config", str(config), "--timeout", "30",
+                 env={"OLLAMA_HOST": "127.0.0.1:9999", "BOX_TOKEN": "tok-SECRET", "LM_API_TOKEN": "tok-LMS"})
+    assert result.exit_code == 0
+    assert "tok-SECRET" not in result.stdout + result.stderr and "tok-LMS" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:6] == [
+        f"config file      {config} (--config; loaded)",
+        f"oss_provider     ollama (config {config})",
+        f"warm_up          wait (config {config})",
+        "offline          false (default)",
+        "connect_timeout  5 (default)",
+        "timeout          30 (--timeout)",
+    ]
+    text = result.stdout
+    assert "[providers.lmstudio]  LM Studio\n  base_url       http://localhost:1234/v1 (default)\n" in text
+    assert "  api_key_env    LM_API_TOKEN (default): token set (value hidden)\n" in text
+    assert "[providers.ollama]  Ollama\n  base_url       http://127.0.0.1:9999/v1 (OLLAMA_HOST)\n" in text
+    assert f"  model          llama3 (config {config})\n" in text
+    assert f"[providers.box]  box (OpenAI-compatible server)\n  base_url       http://10.0.0.5:8000/v1 (config {config})" in text
+    assert f"  api_key_env    BOX_TOKEN (config {config}): token set (value hidden)" in text
+    assert "  lms_path       (not set: PATH, then the LM Studio home)" in text
+
+
+def test_show_json_redacts_tokens(tmp_path):
+    result = run("show", "--json", "-p", "lmstudio", "-m", "qwen/qwen3-8b", env={"LM_API_TOKEN": "tok-SECRET"})
+    assert result.exit_code == 0
+    assert "tok-SECRET" not in result.stdout
+    payload = json.loads(result.stdout)
+    assert payload["schema"] == 1 and payload["ok"] is True
+    assert payload["oss_provider"] == {"value": "lmstudio", "source": "--local-provider"}
+    assert payload["config_path"]["source"] == "default" and payload["config_path"]["exists"] is False
+    assert payload["timeout"] == {"value": None, "source": "default"}
+    lms = payload["providers"]["lmstudio"]
+    assert lms["model"] == {"value": "qwen/qwen3-8b", "source": "--model"}
+    assert lms["api_key_env"] == {"value": "LM_API_TOKEN", "source": "default"}
+    assert lms["token_set"] is True
+    assert payload["providers"]["openai"]["base_url"] is None
+    assert payload["providers"]["ollama"]["token_set"] is False
+
+
+def test_show_unknown_key_is_a_warning_on_stderr(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("colour = true\n")
+    result = run("show", "--config", str(config))
+    assert result.exit_code == 0
+    assert result.stderr == f"warning: {config}:1: unknown key `colour` (ignored)\n"
+
+
+def test_show_bad_file_is_exit_3(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("warm_up = 'soon'\n")
+    result = run("show", "--config", str(config))
+    assert result.exit_code == 3
+    assert f"Error: The config file {config} is invalid at line 1" in result.stderr
+    as_json = run("show", "--config", str(config), "--json")
+    assert as_json.exit_code == 3
+    payload = json.loads(as_json.stdout)
+    assert payload["ok"] is False and "invalid at line 1" in payload["error"]["message"]
+
+
+# -- init -----------------------------------------------------------------------------------
+
+def test_init_writes_a_starter_that_changes_nothing(isolated_home):
+    result = run("init")
+    path = default_path(isolated_home)
+    assert result.exit_code == 0
+    assert result.stderr == f"Wrote {path}\n"
+    assert path.read_text() == STARTER_CONFIG
+    settings = resolve_settings(Flags(), {})
+    assert settings.config_loaded and settings.warnings == ()
+    assert settings.provider is None and settings.warm_up.source == "default"
+    # Every commented line, uncommented, is a valid key: the starter documents real settings.
+    setting = re.compile(r"^# ([a-z_]+ = |\[providers\.)")
+    uncommented = "\n".join(line[2:] for line in STARTER_CONFIG.splitlines() if setting.match(line))
+    assert "oss_provider" in uncommented and "[providers.gpu-box]" in uncommented
+    path.write_text(uncommented)
+    assert resolve_settings(Flags(), {}).warnings == ()
+
+
+def test_init_refuses_to_overwrite_without_force(isolated_home):
+    path = default_path(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text('oss_provider = "ollama"\n')
+    result = run("init")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path} already exists; not overwriting it.\n"
+        "Edit it, or run `lmprep config init --force` to replace it (the old file is kept as config.toml.bak).\n"
+    )
+    assert path.read_text() == 'oss_provider = "ollama"\n'
+    forced = run("init", "--force")
+    assert forced.exit_code == 0
+    assert forced.stderr == f"Wrote {path} (the old file is now {path}.bak)\n"
+    assert path.read_text() == STARTER_CONFIG
+    assert (path.parent / "config.toml.bak").read_text() == 'oss_provider = "ollama"\n'
+
+
+def test_init_at_the_variable_or_flag_path(tmp_path):
+    target = tmp_path / "deep" / "dir" / "lmprep.toml"
+    assert run("init", env={"LMPREP_CONFIG": str(target)}).exit_code == 0
+    assert target.read_text() == STARTER_CONFIG
+    other = tmp_path / "other.toml"
+    assert run("init", "--config", str(other)).exit_code == 0
+    assert other.exists()
+
+
+def test_init_where_it_cannot_write_is_exit_3(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("init", "--config", str(blocker / "config.toml"))
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"Error: Cannot write {blocker / 'config.toml'}:")

@@ -1,0 +1,277 @@
+"""`lmprep env` and `lmprep exec`: CliRunner for the surface, real processes end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from e2e import lmprep_argv, run_lmprep
+from helpers import refuse
+from lmprep.agents import PLACEHOLDER_KEY
+from lmprep.cli import cli
+
+LMS = "http://localhost:1234"
+MODEL = "openai/gpt-oss-20b"
+LOOPBACK = "127.0.0.1,localhost,::1"
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def lmstudio_lists(httpx_mock, *ids):
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model"} for i in ids]})
+
+
+# -- env ----------------------------------------------------------------------------------
+
+def test_env_prints_only_the_variables_on_stdout(httpx_mock):
+    lmstudio_lists(httpx_mock, MODEL)
+    result = run("env", "-p", "lmstudio", "--warm-up", "off")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"export OPENAI_BASE_URL='{LMS}/v1'\n"
+        f"export OPENAI_API_BASE='{LMS}/v1'\n"
+        f"export OPENAI_API_KEY='{PLACEHOLDER_KEY}'\n"
+        f"export OPENAI_MODEL='{MODEL}'\n"
+        f"export NO_PROXY='{LOOPBACK}'\n"
+        f"export no_proxy='{LOOPBACK}'\n"
+    )
+    assert result.stderr == (
+        f"Checking LM Studio at {LMS}/v1\n"
+        f"Ready: {MODEL} on LM Studio at {LMS}/v1\n"
+    )
+
+
+def test_env_for_codex_puts_the_agent_arguments_on_stderr(httpx_mock):
+    lmstudio_lists(httpx_mock, MODEL)
+    result = run("env", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--format", "fish",
+                 env={"NO_PROXY": "corp.example"})
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"set -gx CODEX_OSS_BASE_URL '{LMS}/v1';\n"
+        f"set -gx NO_PROXY 'corp.example,{LOOPBACK}';\n"
+        f"set -gx no_proxy 'corp.example,{LOOPBACK}';\n"
+    )
+    assert result.stderr.endswith(f"Arguments for codex: --oss --local-provider lmstudio -m {MODEL}\n")
+
+
+def test_env_quiet_prints_nothing_but_the_variables(httpx_mock):
+    lmstudio_lists(httpx_mock, MODEL)
+    result = run("env", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "-q", "--format", "json")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert json.loads(result.stdout) == {"CODEX_OSS_BASE_URL": f"{LMS}/v1", "NO_PROXY": LOOPBACK,
+                                         "no_proxy": LOOPBACK}
+
+
+def test_env_hands_the_token_only_to_the_variable_that_needs_it(httpx_mock):
+    lmstudio_lists(httpx_mock, MODEL)
+    result = run("env", "-p", "lmstudio", "--warm-up", "off", "--format", "dotenv", env={"LM_API_TOKEN": "tok-SECRET"})
+    assert result.exit_code == 0
+    assert "OPENAI_API_KEY='tok-SECRET'\n" in result.stdout
+    assert result.stdout.count("tok-SECRET") == 1
+    assert "tok-SECRET" not in result.stderr
+
+
+def test_env_failure_prints_no_variables_and_returns_lmpreps_code(httpx_mock):
+    refuse(httpx_mock, f"{LMS}/v1/models")
+    result = run("env", "-p", "lmstudio")
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert result.stderr.endswith(
+        f"Error: LM Studio is not responding at {LMS}/v1 (connection refused).\n"
+        "Start it with `lms server start`, or install it from https://lmstudio.ai/download.\n"
+    )
+
+
+def test_env_for_an_agent_that_cannot_use_the_server_is_exit_3(httpx_mock, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[providers.box]\nkind = "openai"\nbase_url = "http://localhost:1234/v1"\nmodel = "m"\n')
+    lmstudio_lists(httpx_mock, "m")
+    result = run("env", "--for", "llm", "-p", "box", "--warm-up", "off", "--config", str(config))
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert "Error: llm cannot be pointed at this server with variables" in result.stderr
+
+
+def test_env_value_that_dotenv_cannot_carry_is_exit_3_before_anything_is_printed(httpx_mock):
+    lmstudio_lists(httpx_mock, MODEL)
+    result = run("env", "-p", "lmstudio", "--warm-up", "off", "--format", "dotenv", env={"LM_API_TOKEN": "tok\\"})
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert "Cannot write the variables as dotenv: OPENAI_API_KEY: a value that ends in a backslash" in result.stderr
+    assert "Ready:" not in result.stderr
+
+
+def test_env_has_no_json_option_since_stdout_is_the_variables():
+    result = run("env", "--json")
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr and "--json" in result.stderr
+
+
+def test_env_unknown_format_and_agent_are_usage_errors():
+    assert run("env", "--format", "csh").exit_code == 2
+    assert run("env", "--for", "cursor").exit_code == 2
+
+
+# -- exec ---------------------------------------------------------------------------------
+
+class ExecCalled(Exception):
+    pass
+
+
+@pytest.fixture
+def fake_exec(monkeypatch):
+    """Replaces os.execvpe: records the call instead of replacing the test process."""
+    calls = []
+
+    def execvpe(file, args, env):
+        calls.append((file, list(args), dict(env)))
+        raise ExecCalled
+
+    monkeypatch.setattr(os, "execvpe", execvpe)
+    return calls
+
+
+def test_exec_replaces_the_process_with_the_variables_set(httpx_mock, fake_exec):
+    lmstudio_lists(httpx_mock, MODEL)
+    with pytest.raises(ExecCalled):
+        run("exec", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--", "codex", "--oss", "-m", MODEL)
+    [(file, args, env)] = fake_exec
+    assert file == "codex"
+    assert args == ["codex", "--oss", "-m", MODEL]
+    assert env["CODEX_OSS_BASE_URL"] == f"{LMS}/v1"
+    assert env["NO_PROXY"] == env["no_proxy"] == LOOPBACK
+    assert env["PATH"] == os.environ["PATH"]
+
+
+def test_exec_options_after_the_program_belong_to_the_program(httpx_mock, fake_exec):
+    lmstudio_lists(httpx_mock, MODEL)
+    with pytest.raises(ExecCalled):
+        run("exec", "-p", "lmstudio", "--warm-up", "off", "python", "-c", "pass", "--json")
+    assert fake_exec[0][1] == ["python", "-c", "pass", "--json"]
+
+
+def test_exec_program_not_found_is_127(httpx_mock, monkeypatch):
+    lmstudio_lists(httpx_mock, MODEL)
+
+    def missing(file, args, env):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(os, "execvpe", missing)
+    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", "no-such-program")
+    assert result.exit_code == 127
+    assert result.stderr == "lmprep: no-such-program: command not found\n"
+
+
+def test_exec_program_not_executable_is_126(httpx_mock, monkeypatch):
+    lmstudio_lists(httpx_mock, MODEL)
+
+    def denied(file, args, env):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "execvpe", denied)
+    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", "./script.sh")
+    assert result.exit_code == 126
+    assert result.stderr == "lmprep: ./script.sh: cannot run it: Permission denied\n"
+
+
+def test_exec_when_lmprep_fails_the_program_is_not_started(httpx_mock, fake_exec):
+    httpx_mock.add_response(url=f"{LMS}/v1/models", status_code=401, json={"error": {"message": "no token"}})
+    result = run("exec", "-p", "lmstudio", "--", "true")
+    assert result.exit_code == 5
+    assert fake_exec == []
+    assert "Error: LM Studio at http://localhost:1234/v1 refused the request" in result.stderr
+
+
+def test_exec_needs_a_program():
+    result = run("exec", "-p", "lmstudio")
+    assert result.exit_code == 2
+    assert "Missing argument" in result.stderr
+
+
+# -- end to end: the installed lmprep, real processes, the emulators -------------------------
+
+@pytest.mark.e2e
+def test_e2e_env_for_codex_evaluates_in_sh(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    result = run_lmprep("env", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                        "--warm-up", "off", env={"NO_PROXY": "it's $HOME"})
+    assert result.returncode == 0, result.stderr
+    assert f"Arguments for codex: --oss --local-provider lmstudio -m {MODEL}\n" in result.stderr
+    shown = subprocess.run(
+        ["sh", "-c", 'eval "$1"; printf "%s|%s|%s" "$CODEX_OSS_BASE_URL" "$NO_PROXY" "$no_proxy"', "sh", result.stdout],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    no_proxy = f"it's $HOME,{LOOPBACK}"
+    assert shown == f"{lmstudio_emulator.base_url}|{no_proxy}|{no_proxy}"
+
+
+@pytest.mark.e2e
+def test_e2e_env_with_a_hostile_model_id_evaluates_to_the_exact_id(lmstudio_emulator, tmp_path):
+    model = "we'ird \"id\" $(touch pwned) `touch pwned2` $HOME"
+    lmstudio_emulator.downloaded = [model]
+    result = run_lmprep("env", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", model,
+                        "--warm-up", "off", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    shown = subprocess.run(["sh", "-c", 'eval "$1"; printf %s "$OPENAI_MODEL"', "sh", result.stdout],
+                           capture_output=True, text=True, check=True, cwd=workdir).stdout
+    assert shown == model
+    assert list(workdir.iterdir()) == []  # nothing in the value was run
+
+
+@pytest.mark.e2e
+def test_e2e_exec_runs_the_program_in_place_of_lmprep(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    script = "import os, sys; print(os.environ['CODEX_OSS_BASE_URL']); print(os.getpid()); sys.exit(7)"
+    process = subprocess.Popen(
+        lmprep_argv() + ["exec", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                         "--warm-up", "off", "--", sys.executable, "-c", script],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 7, stderr
+    base_url, pid = stdout.splitlines()
+    assert base_url == lmstudio_emulator.base_url
+    assert int(pid) == process.pid  # the same process: lmprep was replaced, no wrapper left behind
+
+
+@pytest.mark.e2e
+def test_e2e_exec_missing_program_is_127(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    result = run_lmprep("exec", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "--warm-up", "off",
+                        "-q", "--", "lmprep-no-such-program-xyz")
+    assert result.returncode == 127
+    assert result.stderr == "lmprep: lmprep-no-such-program-xyz: command not found\n"
+
+
+@pytest.mark.e2e
+def test_e2e_exec_non_executable_file_is_126(lmstudio_emulator, tmp_path):
+    lmstudio_emulator.downloaded = [MODEL]
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    result = run_lmprep("exec", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "--warm-up", "off",
+                        "-q", "--", str(script))
+    assert result.returncode == 126
+    assert result.stderr == f"lmprep: {script}: cannot run it: Permission denied\n"
+
+
+@pytest.mark.e2e
+def test_e2e_exec_when_lmprep_fails_returns_its_code_and_never_runs_the_program(unused_port, tmp_path):
+    marker = tmp_path / "ran"
+    result = run_lmprep("exec", "-p", "ollama", "--base-url", f"http://127.0.0.1:{unused_port}/v1", "--",
+                        sys.executable, "-c", f"open({str(marker)!r}, 'w').close()")
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert "Error: Ollama is not responding" in result.stderr
+    assert not marker.exists()
