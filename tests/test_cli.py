@@ -133,6 +133,8 @@ def test_ollama_pull_then_ready_with_wait(httpx_mock):
         b'{"status":"success"}\n'))
     httpx_mock.add_response(url=f"{OLLAMA}/api/tags", json={"models": [{"name": "llama3:latest"}]})
     httpx_mock.add_response(method="POST", url=f"{OLLAMA}/api/generate", json={"done": True, "done_reason": "load"})
+    httpx_mock.add_response(url=f"{OLLAMA}/api/ps", json={"models": [{"name": "llama3:latest", "context_length": 8192}]})
+    httpx_mock.add_response(method="POST", url=f"{OLLAMA}/api/show", json={"model_info": {"llama.context_length": 131072}})
     result = run("-p", "ollama", "-m", "llama3", "--warm-up", "wait", "--json")
     payload = json.loads(result.stdout)
     assert result.exit_code == 0, result.stderr
