@@ -60,3 +60,17 @@ def test_openai_kind_and_custom_entry(llama_server, tmp_path):
     result = run_lmprep("-p", "box", "--config", str(config), "--warm-up", "wait", "--json")
     assert result.returncode == 0, result.stderr
     assert (result.json["provider"], result.json["model_source"]) == ("box", f"config {config}")
+
+
+def test_context_window_too_small_is_exit_11_with_the_fix(llama_server):
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--min-context", "4096")
+    assert result.returncode == 11
+    assert ("Error: llama.cpp server has 'tiny' loaded with a 2048-token context window; 4096 are required "
+            "(from --min-context).") in result.stderr
+    assert "restart it with `-c 4096`" in result.stderr
+
+
+def test_context_window_large_enough_passes_and_is_reported(llama_server):
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--min-context", "1024", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.json["context_length"] == 2048

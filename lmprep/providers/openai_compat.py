@@ -119,8 +119,8 @@ class LlamaCpp(OpenAICompatible):
 
     def context(self, model: str) -> ContextInfo:
         # One model, loaded for as long as the server runs; /props has the per-slot window.
+        # n_ctx_train is no ceiling: llama-server accepts a larger -c.
         meta = self._entry(model).get("meta") or {}
-        maximum = positive_int(meta.get("n_ctx_train")) if isinstance(meta, dict) else None
         try:
             response = self.http.request("GET", f"{strip_v1(self.base_url)}/props",
                                          read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
@@ -130,7 +130,7 @@ class LlamaCpp(OpenAICompatible):
             loaded = None
         if loaded is None and isinstance(meta, dict):
             loaded = positive_int(meta.get("n_ctx"))
-        return ContextInfo(loaded, maximum)
+        return ContextInfo(loaded, None)
 
     def context_fix_hint(self, needed: int) -> str:
         return f"llama-server cannot change its context window while running: restart it with `-c {needed}` (or more)."
