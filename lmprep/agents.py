@@ -52,12 +52,14 @@ def agent_setup(
     base_url: str,
     model: str,
     token: str | None = None,
+    context_length: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> AgentSetup:
     """The setup for ``agent`` against the ready ``provider`` (its ``kind``, ``base_url``, ``model``).
 
     ``token`` is the provider's API token when one is configured; it is handed to the agent in
-    the variable that agent reads, and nowhere else. Raises NotConfiguredError for an unknown
+    the variable that agent reads, and nowhere else. ``context_length`` is the loaded model's
+    context window where known (opencode is told it). Raises NotConfiguredError for an unknown
     agent, or one that cannot be pointed at this kind of server by variables and arguments.
     """
     if agent not in AGENTS:
@@ -67,7 +69,8 @@ def agent_setup(
     v1 = base_url  # ``H/v1``: the OpenAI-compatible base URL as configured
     key = token or PLACEHOLDER_KEY
     build = _BUILDERS[agent]
-    setup = build(provider=provider, kind=kind, host=host, v1=v1, model=model, key=key, token=token)
+    setup = build(provider=provider, kind=kind, host=host, v1=v1, model=model, key=key, token=token,
+                  context_length=context_length)
     no_proxy = merged_no_proxy(environ)
     setup.variables["NO_PROXY"] = no_proxy
     setup.variables["no_proxy"] = no_proxy
@@ -124,10 +127,13 @@ def _claude(*, kind, host, model, key, **_) -> AgentSetup:
     return AgentSetup("claude", variables, ["--model", model], notes)
 
 
-def _opencode(*, provider, v1, model, token, **_) -> AgentSetup:
+def _opencode(*, provider, v1, model, token, context_length, **_) -> AgentSetup:
     options: dict[str, str] = {"baseURL": v1}
     if token:
         options["apiKey"] = token
+    entry: dict = {"name": model}
+    if context_length:
+        entry["limit"] = {"context": context_length, "output": min(context_length // 2, 16384)}
     config = {
         "$schema": "https://opencode.ai/config.json",
         "provider": {
@@ -135,7 +141,7 @@ def _opencode(*, provider, v1, model, token, **_) -> AgentSetup:
                 "npm": "@ai-sdk/openai-compatible",
                 "name": f"{provider} (lmprep)",
                 "options": options,
-                "models": {model: {"name": model}},
+                "models": {model: entry},
             }
         },
         "model": f"lmprep/{model}",

@@ -226,7 +226,8 @@ def _ready_for_agent(options: dict, agent: str):
     chosen = settings.providers[readiness.provider]
     try:
         setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind, base_url=readiness.base_url,
-                            model=readiness.model, token=chosen.token, environ=os.environ)
+                            model=readiness.model, token=chosen.token, environ=os.environ,
+                            context_length=getattr(readiness, "context_length", None))
     except LmprepError as exc:
         _fail(exc)
     return readiness, setup

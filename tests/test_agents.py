@@ -13,6 +13,7 @@ LOOPBACK = "127.0.0.1,localhost,::1"
 LMS = dict(provider="lmstudio", kind="lmstudio", base_url="http://127.0.0.1:1234/v1", model="openai/gpt-oss-20b")
 OLLAMA = dict(provider="ollama", kind="ollama", base_url="http://127.0.0.1:11434/v1", model="gpt-oss:20b")
 LLAMA = dict(provider="llamacpp", kind="llamacpp", base_url="http://127.0.0.1:8080/v1", model="tiny")
+MODEL_ID = "openai/gpt-oss-20b"
 PROXY = dict(provider="gpu-box", kind="openai", base_url="http://10.0.0.5:8000/api/v1", model="Qwen/Qwen3-8B")
 
 
@@ -105,6 +106,8 @@ def test_opencode_gets_an_inline_provider_block():
     }
     with_token = json.loads(setup("opencode", LMS, token="tok-3").variables["OPENCODE_CONFIG_CONTENT"])
     assert with_token["provider"]["lmprep"]["options"]["apiKey"] == "tok-3"
+    sized = json.loads(setup("opencode", LMS, context_length=65536).variables["OPENCODE_CONFIG_CONTENT"])
+    assert sized["provider"]["lmprep"]["models"][MODEL_ID]["limit"] == {"context": 65536, "output": 16384}
 
 
 def test_qwen_code():
