@@ -70,6 +70,9 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
                      help="Overall deadline in seconds (default: none).")),
         ("config_path", click.option("--config", "config_path", metavar="PATH",
                                      help="Config file (default: see `lmprep config path`).")),
+        ("min_context", click.option("--min-context", type=int, metavar="TOKENS", callback=_positive,
+                                     help="Context window the loaded model must have (raised where the "
+                                          "provider allows it, else exit 11).")),
     ]
 
     def decorate(command):
@@ -103,7 +106,7 @@ def _flags(options: dict) -> Flags:
         provider=options.get("provider"), model=options.get("model"), base_url=options.get("base_url"),
         warm_up=options.get("warm_up"), offline=options.get("offline"),
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
-        config_path=options.get("config_path"),
+        config_path=options.get("config_path"), min_context=options.get("min_context"),
     )
 
 
@@ -163,6 +166,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
             "status": warm_up.status if warm_up else "not_started",
             "seconds": warm_up.seconds if warm_up else None,
         },
+        "context_length": readiness.context_length,
         "timings_ms": readiness.timings_ms,
         "error": {"message": error.message, "hint": error.hint} if error else None,
     }

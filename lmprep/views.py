@@ -110,6 +110,7 @@ def settings_dict(settings) -> dict:
         "offline": _sourced(settings.offline),
         "connect_timeout": _sourced(settings.connect_timeout),
         "timeout": _sourced(settings.timeout),
+        "min_context": _sourced(getattr(settings, "min_context", None)),
         "providers": {
             name: {
                 "kind": entry.kind,
@@ -153,6 +154,8 @@ def render_settings(settings) -> str:
         f"connect_timeout  {_show(settings.connect_timeout)}",
         f"timeout          {_show(settings.timeout)}",
     ]
+    if hasattr(settings, "min_context"):
+        lines.append(f"min_context      {_show(settings.min_context)}")
     for name, entry in settings.providers.items():
         lines += ["", f"[providers.{name}]  {entry.label}"]
         lines.append(f"  base_url       {_show(entry.base_url)}")

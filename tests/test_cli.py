@@ -16,7 +16,7 @@ from lmprep.errors import ExitCode
 LMS = "http://localhost:1234"
 OLLAMA = "http://localhost:11434"
 JSON_KEYS = ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url", "model",
-             "model_source", "downloaded", "warm_up", "timings_ms", "error"]
+             "model_source", "downloaded", "warm_up", "context_length", "timings_ms", "error"]
 
 
 def run(*args, env=None):
