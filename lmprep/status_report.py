@@ -264,7 +264,7 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
             raise
         row.running = True
         row.identified = identify and provider.identify()
-        loaded = loaded_models(provider)
+        loaded = loaded_models(provider, listing)
         loaded_ids = list(loaded) if loaded is not None else None
         row.models = [
             ModelInfo(
@@ -275,12 +275,18 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
             for model_id in listing
         ]
         if row.model is None:
-            row.state = "not_configured"
-            row.error = NotConfiguredError(
-                f"No model was chosen for {entry.label}, which has no default model.",
-                f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{entry.name}].",
-            )
-            return
+            # As `lmprep` does: a server that serves exactly one model decides.
+            only_model = getattr(provider, "only_model", None)
+            served = only_model(listing) if only_model is not None else None
+            if served is None:
+                row.state = "not_configured"
+                listed = ", ".join(repr(m) for m in listing) or "no model"
+                row.error = NotConfiguredError(
+                    f"No model was chosen, and {entry.label} at {entry.base_url.value} serves {listed}.",
+                    f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{entry.name}].",
+                )
+                return
+            row.model, row.model_source = served, "served"
         row.model_present = provider.has_model(row.model, listing)
         if loaded_ids is not None:
             row.model_loaded = provider.has_model(row.model, loaded_ids)
@@ -296,12 +302,17 @@ def _context_for(provider, model_id: str, loaded: dict[str, int | None] | None) 
     return None
 
 
-def loaded_models(provider) -> dict[str, int | None] | None:
+def loaded_models(provider, listing: list[str]) -> dict[str, int | None] | None:
     """Loaded model id → its context length (None where unknown); None when the server does
-    not say which models are loaded. Best effort: never raises for what the server answers."""
+    not say which models are loaded. Best effort, GET requests only: never raises for what
+    the server answers."""
     from .hosts import origin_of, strip_v1
 
     try:
+        if provider.kind in ("llamacpp", "vllm"):
+            # These serve exactly what they have loaded; the window is read like `lmprep` does.
+            context = getattr(provider, "context", None)
+            return {model: (context(model).loaded if context is not None else None) for model in listing}
         if provider.kind == "lmstudio":
             body = _get_json(provider, f"{origin_of(provider.base_url)}/api/v0/models")
             data = body.get("data") if isinstance(body, dict) else None
@@ -324,7 +335,7 @@ def loaded_models(provider) -> dict[str, int | None] | None:
                     if isinstance(name, str):
                         loaded[name] = _count(item.get("context_length"))
             return loaded
-    except (LmprepError, ValueError):
+    except Exception:  # best effort: the listing alone still makes a status
         return None
     return None
 

@@ -316,3 +316,12 @@ def test_e2e_status_shows_the_background_warm_up_that_landed(lmstudio_emulator, 
     text = run_lmprep("status")  # both running and none chosen: exit 3, with the table
     assert text.returncode == 3
     assert "PROVIDER" in text.stdout and "several are running" in text.stderr
+
+
+@pytest.mark.real_server
+def test_real_llama_server_status_shows_its_one_loaded_model(llama_server):
+    result = run_lmprep("status", "-p", "llamacpp", "--base-url", llama_server.base_url, "--json")
+    assert result.returncode == 0, result.stderr
+    row = rows(result.json)["llamacpp"]
+    assert (row["state"], row["model"], row["model_source"], row["model_loaded"]) == ("ready", "tiny", "served", True)
+    assert row["models"] == [{"id": "tiny", "loaded": True, "context_length": 2048}]
