@@ -275,3 +275,15 @@ def test_e2e_exec_when_lmprep_fails_returns_its_code_and_never_runs_the_program(
     assert result.stdout == ""
     assert "Error: Ollama is not responding" in result.stderr
     assert not marker.exists()
+
+
+@pytest.mark.e2e
+def test_e2e_env_returns_while_the_model_still_loads_in_the_background(lmstudio_emulator):
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.load_seconds = 60
+    # `eval "$(lmprep env)"` reads stdout to its end: the warm-up child must not hold it.
+    result = run_lmprep("env", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-q", timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert f"export OPENAI_BASE_URL='{lmstudio_emulator.base_url}'\n" in result.stdout
+    lmstudio_emulator.wait_for_request("POST", "/v1/responses", timeout=15)
+    assert MODEL not in lmstudio_emulator.loaded
