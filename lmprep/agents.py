@@ -20,6 +20,9 @@ DEFAULT_AGENT = "openai"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: The API key agents get when the server needs none (most SDKs refuse an empty key).
 PLACEHOLDER_KEY = "lmprep-no-key"
+#: The context window each agent needs, in tokens: `env`/`exec --for AGENT` default
+#: --min-context to it (Codex and opencode by Ollama's guidance; Claude Code's prompts run ~100k).
+AGENT_MIN_CONTEXT = {"codex": 65536, "opencode": 65536, "claude": 100_000}
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,16 @@ def _openai(*, v1, model, key, **_) -> AgentSetup:
     })
 
 
-def _codex(*, kind, v1, model, token, **_) -> AgentSetup:
+def _codex(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
+    # Codex cannot ask a local server for its window: tell it, or it assumes its default.
+    window = ["-c", f"model_context_window={context_length}"] if context_length else []
     if kind in ("lmstudio", "ollama"):
         variables = {"CODEX_OSS_BASE_URL": v1}
         notes = []
         if token:
             notes.append("Codex's --oss sends no API token: turn authentication off in LM Studio, "
                          "or use a custom model provider in ~/.codex/config.toml.")
-        return AgentSetup("codex", variables, ["--oss", "--local-provider", kind, "-m", model], notes)
+        return AgentSetup("codex", variables, ["--oss", "--local-provider", kind, "-m", model, *window], notes)
     # Any other OpenAI-compatible server: a model provider given with -c overrides.
     prefix = "model_providers.lmprep"
     args = [
@@ -99,6 +104,7 @@ def _codex(*, kind, v1, model, token, **_) -> AgentSetup:
         "-c", f"{prefix}.base_url={json.dumps(v1)}",
         "-c", f"{prefix}.env_key=LMPREP_CODEX_API_KEY",
         "-c", f"{prefix}.wire_api=responses",
+        *window,
         "-m", model,
     ]
     return AgentSetup("codex", {"LMPREP_CODEX_API_KEY": token or PLACEHOLDER_KEY}, args)
@@ -113,7 +119,7 @@ def _aider(*, kind, host, v1, model, key, **_) -> AgentSetup:
     return AgentSetup("aider", {"OPENAI_API_BASE": v1, "OPENAI_API_KEY": key}, ["--model", f"openai/{model}"])
 
 
-def _claude(*, kind, host, model, key, **_) -> AgentSetup:
+def _claude(*, kind, host, model, key, context_length, **_) -> AgentSetup:
     variables = {
         "ANTHROPIC_BASE_URL": host,
         "ANTHROPIC_AUTH_TOKEN": key,
@@ -122,6 +128,9 @@ def _claude(*, kind, host, model, key, **_) -> AgentSetup:
         "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
     }
+    if context_length:
+        # Compact before the local window overflows, not at Claude's own 200k.
+        variables["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(context_length)
     notes = ["Claude Code needs the Anthropic API (/v1/messages): LM Studio 0.4.1 or later, Ollama 0.14 or "
              "later, or llama-server."]
     return AgentSetup("claude", variables, ["--model", model], notes)
@@ -154,14 +163,15 @@ def _qwen(*, v1, model, key, **_) -> AgentSetup:
                       ["--auth-type", "openai"])
 
 
-def _goose(*, kind, host, v1, model, key, **_) -> AgentSetup:
+def _goose(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
+    limit = {"GOOSE_INPUT_LIMIT": str(context_length)} if context_length else {}
     if kind == "ollama":
-        return AgentSetup("goose", {"GOOSE_PROVIDER": "ollama", "OLLAMA_HOST": host, "GOOSE_MODEL": model})
+        return AgentSetup("goose", {"GOOSE_PROVIDER": "ollama", "OLLAMA_HOST": host, "GOOSE_MODEL": model, **limit})
     parts = urlsplit(v1)
     base_path = (parts.path.strip("/") + "/chat/completions").lstrip("/")
     return AgentSetup("goose", {
         "GOOSE_PROVIDER": "openai", "OPENAI_HOST": origin_of(v1), "OPENAI_BASE_PATH": base_path,
-        "OPENAI_API_KEY": key, "GOOSE_MODEL": model,
+        "OPENAI_API_KEY": key, "GOOSE_MODEL": model, **limit,
     })
 
 

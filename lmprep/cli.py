@@ -10,7 +10,7 @@ import traceback
 import click
 
 from . import __version__
-from .config import WARM_UP_MODES, Flags, Settings, resolve_settings
+from .config import WARM_UP_MODES, Flags, Settings, Sourced, resolve_settings
 from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError, NotConfiguredError
 from .events import Notice
 from .pipeline import Readiness, run_ensure
@@ -110,8 +110,10 @@ def _flags(options: dict) -> Flags:
     )
 
 
-def _ensure(options: dict) -> tuple[Readiness, LmprepError | None, Settings | None]:
-    """Run the pipeline with progress on stderr; never raises."""
+def _ensure(options: dict, min_context_default: Sourced | None = None
+            ) -> tuple[Readiness, LmprepError | None, Settings | None]:
+    """Run the pipeline with progress on stderr; never raises. ``min_context_default`` applies
+    where neither --min-context nor the config file sets one (an agent's own minimum)."""
     quiet = options.get("quiet") or options.get("as_json")
     reporter = make_reporter(sys.stderr, quiet=quiet)
     readiness = Readiness()
@@ -119,6 +121,8 @@ def _ensure(options: dict) -> tuple[Readiness, LmprepError | None, Settings | No
     settings: Settings | None = None
     try:
         settings = resolve_settings(_flags(options))
+        if settings.min_context.value is None and min_context_default is not None:
+            settings = settings._replace(min_context=min_context_default)
         for warning in settings.warnings:
             reporter(Notice(warning))
         readiness.warm_up = None
@@ -182,6 +186,8 @@ def success_line(readiness: Readiness) -> str:
         line += " (loading in the background; `lmprep status` shows when it is done)"
     elif warm_up and warm_up.status == "ok":
         line += f" (loaded in {warm_up.seconds:.1f} s)"
+    if readiness.context_length:
+        line += f"; context window {readiness.context_length} tokens"
     if readiness.downloaded:
         line += "; downloaded just now"
     return line
@@ -222,16 +228,19 @@ def _agent_option(command):
 
 def _ready_for_agent(options: dict, agent: str):
     """Ensure readiness, then the agent's setup; exits with lmprep's code on failure."""
-    from .agents import agent_setup
+    from .agents import AGENT_MIN_CONTEXT, agent_setup
 
-    readiness, error, settings = _ensure(options)
+    minimum = AGENT_MIN_CONTEXT.get(agent)
+    readiness, error, settings = _ensure(options, Sourced(minimum, f"--for {agent}") if minimum else None)
     if error is not None:
         _fail(error)
     chosen = settings.providers[readiness.provider]
+    # The window read from the server, else the one lmprep just had the model loaded with.
+    context_length = readiness.context_length or settings.min_context.value
     try:
         setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind, base_url=readiness.base_url,
                             model=readiness.model, token=chosen.token, environ=os.environ,
-                            context_length=getattr(readiness, "context_length", None))
+                            context_length=context_length)
     except LmprepError as exc:
         _fail(exc)
     return readiness, setup

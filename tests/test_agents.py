@@ -163,3 +163,31 @@ def test_every_agent_gets_loopback_in_both_no_proxy_spellings(agent, target):
 ])
 def test_merged_no_proxy(environ, expected):
     assert merged_no_proxy(environ) == expected
+
+
+# -- context windows ------------------------------------------------------------------------
+
+def test_agents_that_need_a_large_window_have_a_minimum():
+    from lmprep.agents import AGENT_MIN_CONTEXT
+
+    assert AGENT_MIN_CONTEXT == {"codex": 65536, "opencode": 65536, "claude": 100_000}
+
+
+def test_context_window_is_exported_where_the_agent_has_a_setting():
+    target = dict(provider="lmstudio", kind="lmstudio", base_url="http://127.0.0.1:1234/v1", model="m",
+                  context_length=65536)
+    codex = agent_setup("codex", **target)
+    assert codex.args[-2:] == ["-c", "model_context_window=65536"]
+    assert agent_setup("claude", **target).variables["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "65536"
+    assert agent_setup("goose", **target).variables["GOOSE_INPUT_LIMIT"] == "65536"
+    opencode = json.loads(agent_setup("opencode", **target).variables["OPENCODE_CONFIG_CONTENT"])
+    assert opencode["provider"]["lmprep"]["models"]["m"]["limit"]["context"] == 65536
+    elsewhere = agent_setup("codex", **{**target, "kind": "llamacpp"})
+    assert "model_context_window=65536" in elsewhere.args
+
+
+def test_no_window_setting_without_a_known_window():
+    target = dict(provider="ollama", kind="ollama", base_url="http://127.0.0.1:11434/v1", model="m")
+    assert not any("model_context_window" in arg for arg in agent_setup("codex", **target).args)
+    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in agent_setup("claude", **target).variables
+    assert "GOOSE_INPUT_LIMIT" not in agent_setup("goose", **target).variables

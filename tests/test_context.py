@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lmprep import ensure_oss_ready
@@ -107,3 +109,32 @@ def test_lm_studio_without_native_apis_reads_lms_ps_and_loads_with_lms(lmstudio_
 
     assert ["load", MODEL, "-c", "20000", "-y"] in read_invocations(log)
     assert ["ps", "--json"] in read_invocations(log)
+
+
+def test_vllm_window_comes_from_max_model_len_and_cannot_be_raised(httpx_mock):
+    from click.testing import CliRunner
+
+    from lmprep.cli import cli
+
+    httpx_mock.add_response(url="http://localhost:8000/v1/models", json={"object": "list", "data": [
+        {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 4096}]})
+    result = CliRunner().invoke(cli, ["-p", "vllm", "--min-context", "8192"])
+    assert result.exit_code == 11
+    assert result.stderr == (
+        "Checking vLLM at http://localhost:8000/v1\n"
+        "Error: vLLM has 'Qwen/Qwen3-8B' loaded with a 4096-token context window; 8192 are required "
+        "(from --min-context).\n"
+        "vLLM fixes its context window at start: restart it with `--max-model-len 8192` (or more).\n"
+    )
+
+
+def test_vllm_large_enough_window_is_reported_in_json(httpx_mock):
+    from click.testing import CliRunner
+
+    from lmprep.cli import cli
+
+    httpx_mock.add_response(url="http://localhost:8000/v1/models", json={"object": "list", "data": [
+        {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 32768}]})
+    result = CliRunner().invoke(cli, ["-p", "vllm", "--min-context", "8192", "--warm-up", "off", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["context_length"] == 32768

@@ -28,6 +28,14 @@ def lmstudio_lists(httpx_mock, *ids):
     httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model"} for i in ids]})
 
 
+def lmstudio_has_loaded(httpx_mock, model=MODEL, context_length=131072):
+    """LM Studio's native listing with ``model`` loaded (read for an agent's minimum context)."""
+    httpx_mock.add_response(url=f"{LMS}/api/v1/models", json={"models": [{
+        "type": "llm", "key": model, "max_context_length": 131072,
+        "loaded_instances": [{"id": model, "config": {"context_length": context_length}}],
+    }]})
+
+
 # -- env ----------------------------------------------------------------------------------
 
 def test_env_prints_only_the_variables_on_stdout(httpx_mock):
@@ -50,6 +58,7 @@ def test_env_prints_only_the_variables_on_stdout(httpx_mock):
 
 def test_env_for_codex_puts_the_agent_arguments_on_stderr(httpx_mock):
     lmstudio_lists(httpx_mock, MODEL)
+    lmstudio_has_loaded(httpx_mock)
     result = run("env", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--format", "fish",
                  env={"NO_PROXY": "corp.example"})
     assert result.exit_code == 0
@@ -58,11 +67,13 @@ def test_env_for_codex_puts_the_agent_arguments_on_stderr(httpx_mock):
         f"set -gx NO_PROXY 'corp.example,{LOOPBACK}';\n"
         f"set -gx no_proxy 'corp.example,{LOOPBACK}';\n"
     )
-    assert result.stderr.endswith(f"Arguments for codex: --oss --local-provider lmstudio -m {MODEL}\n")
+    assert result.stderr.endswith(
+        f"Arguments for codex: --oss --local-provider lmstudio -m {MODEL} -c model_context_window=131072\n")
 
 
 def test_env_quiet_prints_nothing_but_the_variables(httpx_mock):
     lmstudio_lists(httpx_mock, MODEL)
+    lmstudio_has_loaded(httpx_mock)
     result = run("env", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "-q", "--format", "json")
     assert result.exit_code == 0
     assert result.stderr == ""
@@ -141,6 +152,7 @@ def fake_exec(monkeypatch):
 
 def test_exec_replaces_the_process_with_the_variables_set(httpx_mock, fake_exec):
     lmstudio_lists(httpx_mock, MODEL)
+    lmstudio_has_loaded(httpx_mock)
     with pytest.raises(ExecCalled):
         run("exec", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--", "codex", "--oss", "-m", MODEL)
     [(file, args, env)] = fake_exec
@@ -204,7 +216,10 @@ def test_e2e_env_for_codex_evaluates_in_sh(lmstudio_emulator):
     result = run_lmprep("env", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
                         "--warm-up", "off", env={"NO_PROXY": "it's $HOME"})
     assert result.returncode == 0, result.stderr
-    assert f"Arguments for codex: --oss --local-provider lmstudio -m {MODEL}\n" in result.stderr
+    # Codex needs 64k tokens: the model was loaded with that window, and Codex is told so.
+    assert (f"Arguments for codex: --oss --local-provider lmstudio -m {MODEL} -c model_context_window=65536\n"
+            in result.stderr)
+    assert lmstudio_emulator.requests_to("POST", "/api/v1/models/load")[0].json["context_length"] == 65536
     shown = subprocess.run(
         ["sh", "-c", 'eval "$1"; printf "%s|%s|%s" "$CODEX_OSS_BASE_URL" "$NO_PROXY" "$no_proxy"', "sh", result.stdout],
         capture_output=True, text=True, check=True,

@@ -74,3 +74,24 @@ def test_context_window_large_enough_passes_and_is_reported(llama_server):
     result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--min-context", "1024", "--json")
     assert result.returncode == 0, result.stderr
     assert result.json["context_length"] == 2048
+
+
+def test_env_for_codex_needs_its_64k_window(llama_server):
+    result = run_lmprep("env", "--for", "codex", "-p", "llamacpp", "--base-url", llama_server.base_url)
+    assert result.returncode == 11
+    assert result.stdout == ""
+    assert "65536 are required (from --for codex)" in result.stderr
+    assert "restart it with `-c 65536`" in result.stderr
+
+
+def test_explicit_min_context_overrides_the_agents_default(llama_server):
+    result = run_lmprep("env", "--for", "codex", "-p", "llamacpp", "--base-url", llama_server.base_url,
+                        "--min-context", "1024")
+    assert result.returncode == 0, result.stderr
+    assert "-c model_context_window=2048" in result.stderr
+
+
+def test_text_output_shows_the_context_window(llama_server):
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--warm-up", "wait")
+    assert result.returncode == 0, result.stderr
+    assert "; context window 2048 tokens\n" in result.stderr
