@@ -1,7 +1,5 @@
 """Flags + environment + config file + defaults → Settings, each value with its source."""
 
-from __future__ import annotations
-
 import os
 import re
 from collections.abc import Mapping
@@ -38,6 +36,7 @@ class Sourced(NamedTuple):
     value: Any
     source: str
 
+    @classmethod
     def __class_getitem__(cls, item):  # Sourced[str] in annotations
         return cls
 
@@ -216,11 +215,20 @@ def _pick(*candidates: tuple[Any, str]) -> Sourced | None:
     return None
 
 
+def expand_user(path: str) -> Path:
+    """``Path(path).expanduser()``, but a ``~name`` of no known user stays as written
+    (pathlib raises RuntimeError for it) and then simply names no file."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
 def _config_path(flags: Flags, env: Mapping[str, str]) -> Sourced[Path]:
     if flags.config_path:
-        return Sourced(Path(flags.config_path).expanduser(), "--config")
+        return Sourced(expand_user(flags.config_path), "--config")
     if env.get("LMPREP_CONFIG"):
-        return Sourced(Path(env["LMPREP_CONFIG"]).expanduser(), "LMPREP_CONFIG")
+        return Sourced(expand_user(env["LMPREP_CONFIG"]), "LMPREP_CONFIG")
     return Sourced(default_config_path(), SOURCE_DEFAULT)
 
 
@@ -280,7 +288,7 @@ def _position_of(text: str, *patterns: str) -> tuple[int, int]:
         if match:
             before = text[: match.start()]
             return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1
-    lines = text.splitlines() or [""]
+    lines = text.split("\n")
     return len(lines), len(lines[-1]) + 1
 
 
@@ -370,13 +378,33 @@ def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, i
     """Line and column (1-based) of ``key = ...`` inside the table ``table_path``.
 
     tomllib reports positions only for syntax errors, so type errors are located by
-    scanning headers and keys. Falls back to the table header, then to line 1.
+    scanning headers and keys. Falls back to the table header, else to where the table
+    itself is written as a key (``providers = {lmstudio = ...}``), then to line 1.
     """
+    found, subtable_line, header_line = _scan_key(text, table_path, key)
+    if found is not None:
+        return found
+    if subtable_line is not None:
+        return subtable_line, 1
+    if header_line is not None:
+        return header_line, 1
+    for depth in range(len(table_path), 0, -1):
+        found = _scan_key(text, table_path[: depth - 1], table_path[depth - 1])[0]
+        if found is not None:
+            return found
+    return 1, 1
+
+
+def _scan_key(text: str, table_path: tuple[str, ...], key: str):
+    """(line, column) of ``key =`` in the table (or None), the line of a [table_path.key...]
+    header (or None), and the line of the table's own header (or None)."""
     current: tuple[str, ...] = ()
-    header_line = 1
+    header_line = None
     subtable_line = None  # a [table_path.key] or [table_path.key.*] header: the key is a table
     key_pattern = re.compile(r"^(\s*)(?:" + re.escape(key) + r'|"' + re.escape(key) + r'"|\'' + re.escape(key) + r"')\s*=\s*")
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split("\n"), not splitlines(): TOML lines end at "\n" only, and a string may hold
+    # "\u2028" that splitlines() would count as a line break.
+    for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER.match(line)
         if header:
             current = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
@@ -388,8 +416,8 @@ def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, i
         if current == table_path:
             match = key_pattern.match(line)
             if match:
-                return number, match.end() + 1
-    return (subtable_line, 1) if subtable_line is not None else (header_line, 1)
+                return (number, match.end() + 1), subtable_line, header_line
+    return None, subtable_line, header_line
 
 
 def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> ProviderSettings:

@@ -5,8 +5,6 @@ NamedTuples rather than dataclasses: they are created at every start-up, and cos
 fraction of a dataclass to define.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import NamedTuple
 

@@ -1,7 +1,5 @@
 """Warm-up outcomes: the state files, the detached child that loads the model, and reading them back."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import os

@@ -4,8 +4,6 @@ Kept free of imports so that configuration can be resolved without loading
 any provider implementation.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 
