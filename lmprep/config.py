@@ -288,7 +288,7 @@ def _position_of(text: str, *patterns: str) -> tuple[int, int]:
         if match:
             before = text[: match.start()]
             return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1
-    lines = text.split("\n")
+    lines = text.rstrip("\n").split("\n")
     return len(lines), len(lines[-1]) + 1
 
 
@@ -300,7 +300,8 @@ def _decode_error_position(exc: Exception, text: str) -> tuple[int, int]:
     match = re.search(r"line (\d+), column (\d+)", str(exc))
     if match:
         return int(match.group(1)), int(match.group(2))
-    lines = text.splitlines() or [""]
+    # "at end of document": the last line with text (split at "\n" only, as TOML does).
+    lines = text.rstrip("\n").split("\n")
     return len(lines), len(lines[-1]) + 1
 
 
@@ -372,6 +373,7 @@ class _ConfigFile:
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_HEADER_PART = re.compile(r'\s*("[^"]*"|\'[^\']*\'|[^.]+)\s*(?:\.|$)')  # "a.b" quoted keys keep their dots
 
 
 def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, int]:
@@ -407,7 +409,7 @@ def _scan_key(text: str, table_path: tuple[str, ...], key: str):
     for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER.match(line)
         if header:
-            current = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
+            current = tuple(part.strip().strip("\"'") for part in _HEADER_PART.findall(header.group(1)))
             if current == table_path:
                 header_line = number
             elif subtable_line is None and current[: len(table_path) + 1] == (*table_path, key):

@@ -38,7 +38,8 @@ def parse_ollama_host(value: str) -> str:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"{scheme}://{host}:{port}{path}"
+    # Also refuses (ValueError) a host or path no URL can hold: "h?x", "a:b:c", "xn--".
+    return normalize_base_url(f"{scheme}://{host}:{port}{path}")
 
 
 def _split_host_port(hostport: str) -> tuple[str, int | None]:
@@ -56,7 +57,9 @@ def _split_host_port(hostport: str) -> tuple[str, int | None]:
         host, _, port_text = hostport.partition(":")
     if not port_text:
         return host, None
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+    # The length check comes first: int() refuses more than 4300 digits with a ValueError of its own.
+    if not (port_text.isascii() and port_text.isdigit() and len(port_text.lstrip("0")) <= 5) \
+            or not 0 < int(port_text) < 65536:
         raise ValueError(f"invalid port {port_text!r}")
     return host, int(port_text)
 
@@ -78,7 +81,20 @@ def normalize_base_url(url: str) -> str:
         raise ValueError(f"it has an invalid port ({exc})") from None
     if parts.query or parts.fragment:
         raise ValueError("it must not have a query or fragment")
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
+    base = urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
+    _check_sendable(base)
+    return base
+
+
+def _check_sendable(url: str) -> None:
+    """Refuse what urlsplit lets through but httpx cannot send to (a bad IDNA host such as
+    ``xn--``, control characters): found late, those surfaced as an internal error."""
+    import httpx  # lazily: resolving settings must not pay for it when no request follows
+
+    try:
+        httpx.Request("GET", url)
+    except (httpx.InvalidURL, ValueError) as exc:  # idna's IDNAError is a ValueError
+        raise ValueError(f"it is not a URL lmprep can send to ({exc})") from None
 
 
 def origin_of(base_url: str) -> str:

@@ -202,7 +202,7 @@ def _reason(exc: Exception) -> str:
 def parse_json(response: httpx.Response, label: str, doing: str) -> Any:
     try:
         return json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
         raise ProtocolError(
             f"{label} at {response.request.url} answered with something that is not JSON while {doing} "
             f"(HTTP {response.status_code}, {_snippet(response)}).",
@@ -214,19 +214,22 @@ def error_text(response: httpx.Response) -> str:
     """The server's own error message, from a JSON error body or the start of the text."""
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _snippet(response)
     return json_error_message(body) or _snippet(response)
 
 
 def json_error_message(body: Any) -> str | None:
-    """The message of an ``{"error": "..."}`` or ``{"error": {"message": "..."}}`` body."""
+    """The message of an ``{"error": "..."}`` or ``{"error": {"message": "..."}}`` body,
+    as one clean line (it ends up in lmprep's own messages: no newlines, escapes, floods)."""
     if not isinstance(body, dict) or "error" not in body:
         return None
+    from .termtext import one_line
+
     error = body["error"]
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("code") or error)
-    return str(error)
+        error = error.get("message") or error.get("code") or error
+    return one_line(str(error))
 
 
 def _snippet(response: httpx.Response) -> str:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import Sourced
+from .config import Sourced, expand_user
 from .deadline import Deadline
 from .errors import DownloadFailedError
 from .events import ChildOutput, Reporter, Step
@@ -31,7 +31,7 @@ def lmstudio_homes(home: Path) -> list[Path]:
     except (OSError, UnicodeDecodeError):
         target = ""
     if target:
-        homes.append(Path(target).expanduser())
+        homes.append(expand_user(target))
     homes += [home / ".lmstudio", home / ".cache" / "lm-studio"]
     return homes
 
@@ -42,7 +42,7 @@ def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None 
     Raises DownloadFailedError when none is an executable file.
     """
     if configured is not None:
-        path = Path(configured.value).expanduser()
+        path = expand_user(configured.value)
         if is_executable_file(path):
             return path
         raise DownloadFailedError(
@@ -104,7 +104,7 @@ def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) 
         completed = subprocess.run([str(lms), "ps", "--json"], stdin=subprocess.DEVNULL, capture_output=True,
                                    timeout=timeout)
         entries = json.loads(completed.stdout) if completed.returncode == 0 else []
-    except (DownloadFailedError, OSError, ValueError, subprocess.TimeoutExpired):
+    except (DownloadFailedError, OSError, ValueError, RecursionError, subprocess.TimeoutExpired):
         return {}
     contexts: dict[str, int] = {}
     for entry in entries if isinstance(entries, list) else ():

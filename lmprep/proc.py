@@ -26,7 +26,11 @@ class ChildResult:
 
 
 def is_executable_file(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
+    """An executable regular file; a path the OS refuses (too long, NUL byte) is not one."""
+    try:
+        return path.is_file() and os.access(path, os.X_OK)
+    except (OSError, ValueError):
+        return False
 
 
 def run_streaming(

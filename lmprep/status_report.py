@@ -346,7 +346,10 @@ def _get_json(provider, url: str) -> Any:
     response = provider.http.request("GET", url, doing=f"reading {url}")
     if response.status_code != 200:
         return None
-    return json.loads(response.content)
+    try:
+        return json.loads(response.content)
+    except RecursionError:  # nested too deeply to be any real server's answer
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _count(value: Any) -> int | None:

@@ -17,6 +17,13 @@ def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """Text from a server made safe to print inside lmprep's own messages: ANSI codes and
+    control characters removed, whitespace (``\\r``, ``\\n``) collapsed, cut to ``limit``."""
+    text = " ".join(strip_ansi(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class TerminalLines:
     """Feed raw bytes; get back finished lines.
 

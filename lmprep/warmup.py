@@ -66,7 +66,13 @@ def read_states() -> list[dict]:
             continue
         if isinstance(record, dict):
             records.append(record)
-    return sorted(records, key=lambda r: r.get("started_at") or 0, reverse=True)
+    return sorted(records, key=_started_at, reverse=True)
+
+
+def _started_at(record: dict) -> float:
+    """When a recorded warm-up started; 0 for a file that does not say (or says nonsense)."""
+    value = record.get("started_at")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def warm_up_and_record(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,

@@ -325,3 +325,11 @@ def test_real_llama_server_status_shows_its_one_loaded_model(llama_server):
     row = rows(result.json)["llamacpp"]
     assert (row["state"], row["model"], row["model_source"], row["model_loaded"]) == ("ready", "tiny", "served", True)
     assert row["models"] == [{"id": "tiny", "loaded": True, "context_length": 2048}]
+
+
+def test_state_files_with_nonsense_start_times_are_still_read(isolated_home):
+    from lmprep.warmup import read_states, state_dir, write_state
+
+    write_state(state_dir() / "a.json", {"model": "a", "status": "ok", "started_at": "yesterday"})
+    write_state(state_dir() / "b.json", {"model": "b", "status": "ok", "started_at": 5.0})
+    assert [record["model"] for record in read_states()] == ["b", "a"]

@@ -70,7 +70,7 @@ class LMStudio(Provider):
             response = self.http.request("GET", f"{origin_of(self.base_url)}{path}",
                                          read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
             body = response.json() if response.status_code == 200 else None
-        except (LmprepError, ValueError):
+        except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return None
         return None if json_error_message(body) else body
 

@@ -10,6 +10,7 @@ from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFail
 from ..events import Step, Transfer
 from ..hosts import strip_v1
 from ..http import error_text, json_error_message, parse_json
+from ..termtext import one_line
 from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
@@ -129,7 +130,7 @@ class Ollama(Provider):
             if isinstance(info, dict):
                 maximum = next((positive_int(v) for k, v in info.items()
                                 if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
-        except (LmprepError, ValueError, AttributeError):
+        except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
             pass
         return ContextInfo(loaded, maximum)
 
@@ -194,14 +195,15 @@ class PullTracker:
                 continue
             if "error" in item:
                 raise DownloadFailedError(
-                    f"Ollama could not pull {self.model!r}: {json_error_message(item)}.",
+                    f"Ollama could not pull {self.model!r}: {json_error_message(item) or 'no reason given'}.",
                     self.ollama._pull_hint(self.model),
                 )
             status = item.get("status")
             if status == "success":
                 return
             self._track(item)
-            if isinstance(status, str) and status != self.last_status and not status.startswith("pulling "):
+            status = one_line(status) if isinstance(status, str) else None  # server text: one clean line
+            if status and status != self.last_status and not status.startswith("pulling "):
                 self.last_status = status
                 self.ollama.report(Step(f"Ollama: {status}"))
         raise DownloadFailedError(
@@ -231,7 +233,10 @@ class PullTracker:
         if not isinstance(digest, str):
             return
         completed = completed if _is_count(completed) else 0
-        self.layers[digest] = (completed, total if _is_count(total) else None)
+        total = total if _is_count(total) else None
+        if total is not None:
+            completed = min(completed, total)  # progress never shows more than the whole
+        self.layers[digest] = (completed, total)
         totals = [t for _, t in self.layers.values()]
         done = sum(c for c, _ in self.layers.values())
         known_total = sum(t for t in totals if t) if all(totals) else None

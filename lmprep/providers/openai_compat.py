@@ -126,7 +126,7 @@ class LlamaCpp(OpenAICompatible):
                                          read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
             settings = response.json().get("default_generation_settings") if response.status_code == 200 else None
             loaded = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
-        except (LmprepError, ValueError, AttributeError):
+        except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
             loaded = None
         if loaded is None and isinstance(meta, dict):
             loaded = positive_int(meta.get("n_ctx"))
