@@ -56,7 +56,7 @@ class Http:
             # A proxy from the environment must never capture loopback traffic.
             trust_env=not loopback,
             follow_redirects=False,
-            transport=_plain_loopback_transport() if loopback and parts.scheme == "http" else None,
+            transport=loopback_transport() if loopback and parts.scheme == "http" else None,
         )
 
     def close(self) -> None:
@@ -171,19 +171,11 @@ class Http:
             )
 
 
-def _plain_loopback_transport() -> httpx.HTTPTransport:
-    """httpx's own transport for plain http to loopback, without the TLS context it would
-    build first: that costs a certifi import and a context (~6 ms of every start-up, the
-    ready path's largest avoidable cost), and a loopback http server never uses it.
+def loopback_transport() -> httpx.BaseTransport:
+    """The transport for plain http to loopback (see loopback.py)."""
+    from .loopback import LoopbackTransport
 
-    It is still an httpx.HTTPTransport whose requests go through httpcore's pool, so
-    behaviour (and test mocking of HTTPTransport.handle_request) is unchanged.
-    """
-    import httpcore
-
-    transport = httpx.HTTPTransport.__new__(httpx.HTTPTransport)
-    transport._pool = httpcore.ConnectionPool(ssl_context=None, max_connections=10, max_keepalive_connections=5)
-    return transport
+    return LoopbackTransport()
 
 
 def _to_ipv4_loopback(url: str) -> str:

@@ -39,3 +39,15 @@ def unused_port() -> int:
 
 
 from realserver.fixtures import llama_server, llama_server_binary, tiny_gguf  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True)
+def mockable_loopback_transport(request, monkeypatch):
+    """Tests that mock HTTP with pytest-httpx get httpx's standard transport, which it hooks;
+    every other test (emulators, real servers, subprocesses) uses lmprep's own."""
+    if "httpx_mock" in request.fixturenames:
+        import httpx
+
+        import lmprep.http
+
+        monkeypatch.setattr(lmprep.http, "loopback_transport", httpx.HTTPTransport)

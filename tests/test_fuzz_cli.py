@@ -120,8 +120,15 @@ def command_lines(draw, providers=PROVIDERS, wild=True) -> list[str]:
 
 
 @pytest.fixture
-def routes(httpx_mock):
-    """Every request is answered from ``routes[path]``; unknown paths get a 404."""
+def routes(httpx_mock, monkeypatch):
+    """Every request is answered from ``routes[path]``; unknown paths get a 404.
+
+    A llama-server answering 503 "Loading model" forever is waited for up to 10 minutes;
+    here that wait is cut to a fraction of a second (it ends in exit 8 all the same)."""
+    import lmprep.providers.openai_compat as openai_compat
+
+    monkeypatch.setattr(openai_compat, "LOADING_WAIT_LIMIT", 0.2)
+    monkeypatch.setattr(openai_compat, "LOADING_POLL_INTERVAL", 0.01)
     answers: dict[str, tuple[int, bytes]] = {}
 
     def answer(request: httpx.Request) -> httpx.Response:
