@@ -264,7 +264,10 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
             raise
         row.running = True
         row.identified = identify and provider.identify()
-        loaded = loaded_models(provider, listing)
+        try:
+            loaded = provider.loaded_models(listing)
+        except Exception:  # best effort: the listing alone still makes a status
+            loaded = None
         loaded_ids = list(loaded) if loaded is not None else None
         row.models = [
             ModelInfo(
@@ -276,8 +279,7 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
         ]
         if row.model is None:
             # As `lmprep` does: a server that serves exactly one model decides.
-            only_model = getattr(provider, "only_model", None)
-            served = only_model(listing) if only_model is not None else None
+            served = provider.only_model(listing)
             if served is None:
                 row.state = "not_configured"
                 listed = ", ".join(repr(m) for m in listing) or "no model"
@@ -300,60 +302,6 @@ def _context_for(provider, model_id: str, loaded: dict[str, int | None] | None) 
         if provider.has_model(model_id, [loaded_id]):
             return context
     return None
-
-
-def loaded_models(provider, listing: list[str]) -> dict[str, int | None] | None:
-    """Loaded model id → its context length (None where unknown); None when the server does
-    not say which models are loaded. Best effort, GET requests only: never raises for what
-    the server answers."""
-    from .hosts import origin_of, strip_v1
-
-    try:
-        if provider.kind in ("llamacpp", "vllm"):
-            # These serve exactly what they have loaded; the window is read like `lmprep` does.
-            context = getattr(provider, "context", None)
-            return {model: (context(model).loaded if context is not None else None) for model in listing}
-        if provider.kind == "lmstudio":
-            body = _get_json(provider, f"{origin_of(provider.base_url)}/api/v0/models")
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
-                return None
-            return {
-                item["id"]: _count(item.get("loaded_context_length"))
-                for item in data
-                if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("state") == "loaded"
-            }
-        if provider.kind == "ollama":
-            body = _get_json(provider, f"{strip_v1(provider.base_url)}/api/ps")
-            models = body.get("models") if isinstance(body, dict) else None
-            if not isinstance(models, list):
-                return None
-            loaded = {}
-            for item in models:
-                if isinstance(item, dict):
-                    name = item.get("name") or item.get("model")
-                    if isinstance(name, str):
-                        loaded[name] = _count(item.get("context_length"))
-            return loaded
-    except Exception:  # best effort: the listing alone still makes a status
-        return None
-    return None
-
-
-def _get_json(provider, url: str) -> Any:
-    import json
-
-    response = provider.http.request("GET", url, doing=f"reading {url}")
-    if response.status_code != 200:
-        return None
-    try:
-        return json.loads(response.content)
-    except RecursionError:  # nested too deeply to be any real server's answer
-        raise ValueError("JSON nested too deeply") from None
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:

@@ -126,6 +126,12 @@ class Provider:
     def context_fix_hint(self, needed: int) -> str:
         return f"Restart the server with a context window of at least {needed} tokens."
 
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        """Loaded model id → its context length (None where unknown), or None when the server
+        does not say which models are loaded. GET requests only; never raises for what the
+        server answers."""
+        return None
+
     # -- shared by OpenAI-compatible servers ------------------------------------------------
 
     def _openai_model_ids(self, doing: str = "listing models") -> list[str]:

@@ -86,14 +86,27 @@ class LMStudio(Provider):
                 return ContextInfo(max(lengths) if lengths else None, positive_int(entry.get("max_context_length")))
         return None
 
-    def _context_v0(self, model: str) -> ContextInfo | None:
+    def _v0_entries(self) -> list[dict] | None:
+        """The entries (with a string `id`) of /api/v0/models; None where there is no such list."""
         body = self._native("/api/v0/models")
         entries = body.get("data") if isinstance(body, dict) else None
-        for entry in entries if isinstance(entries, list) else ():
-            if isinstance(entry, dict) and str(entry.get("id", "")).casefold() == model.casefold():
+        if not isinstance(entries, list):
+            return None
+        return [entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+
+    def _context_v0(self, model: str) -> ContextInfo | None:
+        for entry in self._v0_entries() or ():
+            if entry["id"].casefold() == model.casefold():
                 loaded = positive_int(entry.get("loaded_context_length")) if entry.get("state") == "loaded" else None
                 return ContextInfo(loaded, positive_int(entry.get("max_context_length")))
         return None
+
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        entries = self._v0_entries()
+        if entries is None:
+            return None
+        return {entry["id"]: positive_int(entry.get("loaded_context_length"))
+                for entry in entries if entry.get("state") == "loaded"}
 
     def _context_lms(self, model: str) -> ContextInfo | None:
         from ..lms import lms_loaded_contexts

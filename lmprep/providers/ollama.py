@@ -112,26 +112,38 @@ class Ollama(Provider):
 
     can_set_context = True
 
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        """From /api/ps: every loaded model by name, with its context length."""
+        try:
+            response = self.http.request("GET", f"{self.root}/api/ps", read_timeout=CONTEXT_READ_TIMEOUT,
+                                         doing="reading the loaded models")
+            running = response.json().get("models") if response.status_code == 200 else None
+        except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
+            return None
+        if not isinstance(running, list):
+            return None
+        loaded: dict[str, int | None] = {}
+        for entry in running:
+            name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                loaded[name] = positive_int(entry.get("context_length"))
+        return loaded
+
     def context(self, model: str) -> ContextInfo:
         """Loaded context from /api/ps, maximum from /api/show's model_info."""
         wanted = normalize_model_name(model)
-        loaded = maximum = None
+        loaded = next((length for name, length in (self.loaded_models([]) or {}).items()
+                       if normalize_model_name(name) == wanted), None)
+        maximum = None
         try:
-            response = self.http.request("GET", f"{self.root}/api/ps", read_timeout=CONTEXT_READ_TIMEOUT,
-                                     doing="reading the context length")
-            running = response.json().get("models") if response.status_code == 200 else None
-            for entry in running if isinstance(running, list) else ():
-                name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
-                if isinstance(name, str) and normalize_model_name(name) == wanted:
-                    loaded = positive_int(entry.get("context_length"))
             response = self.http.request("POST", f"{self.root}/api/show", json_body={"model": model},
-                                     read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the model's maximum context")
+                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the model's maximum context")
             info = response.json().get("model_info") if response.status_code == 200 else None
-            if isinstance(info, dict):
-                maximum = next((positive_int(v) for k, v in info.items()
-                                if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
         except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
-            pass
+            info = None
+        if isinstance(info, dict):
+            maximum = next((positive_int(v) for k, v in info.items()
+                            if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
         return ContextInfo(loaded, maximum)
 
     def context_fix_hint(self, needed: int) -> str:

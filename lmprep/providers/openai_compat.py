@@ -95,6 +95,12 @@ class OpenAICompatible(Provider):
                 context_length: int | None = None) -> None:
         self._openai_warm_up(model, read_timeout)
 
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        if self.owned_by is None:
+            return None  # an unknown server says nothing about what it has loaded
+        # llama-server and vLLM serve exactly what they have loaded.
+        return {model: self.context(model).loaded for model in listing}
+
     def _entry(self, model: str) -> dict:
         if not self._entries:
             self.list_models()
