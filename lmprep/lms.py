@@ -12,7 +12,7 @@ from .config import Sourced, expand_user
 from .deadline import Deadline
 from .errors import DownloadFailedError
 from .events import ChildOutput, Reporter, Step
-from .proc import is_executable_file, run_streaming
+from .proc import is_executable_file, run_captured, run_streaming
 from .termtext import TerminalLines
 
 LMS_NAME = "lms.exe" if sys.platform == "win32" else "lms"
@@ -97,21 +97,20 @@ def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) 
     """Context length of each loaded model by `lms ps --json` (keys casefolded), or {} when
     `lms` is missing or says nothing usable."""
     import json
-    import subprocess
+
+    from .providers.base import positive_int
 
     try:
-        lms = find_lms(configured)
-        completed = subprocess.run([str(lms), "ps", "--json"], stdin=subprocess.DEVNULL, capture_output=True,
-                                   timeout=timeout)
+        completed = run_captured([str(find_lms(configured)), "ps", "--json"], timeout=timeout)
         entries = json.loads(completed.stdout) if completed.returncode == 0 else []
-    except (DownloadFailedError, OSError, ValueError, RecursionError, subprocess.TimeoutExpired):
+    except (DownloadFailedError, OSError, ValueError, RecursionError):  # TimeoutError is an OSError
         return {}
     contexts: dict[str, int] = {}
     for entry in entries if isinstance(entries, list) else ():
         if not isinstance(entry, dict):
             continue
-        length = entry.get("contextLength")
-        if isinstance(length, int) and not isinstance(length, bool) and length > 0:
+        length = positive_int(entry.get("contextLength"))
+        if length:
             for key in (entry.get("modelKey"), entry.get("identifier")):
                 if isinstance(key, str):
                     contexts[key.casefold()] = length
@@ -120,8 +119,6 @@ def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) 
 
 def lms_load(model: str, context_length: int, configured: Sourced[str] | None, timeout: float) -> None:
     """`lms load MODEL -c N -y`: LM Studio before 0.4 has no HTTP route that sets the context."""
-    import subprocess
-
     from .errors import WarmupFailedError
 
     try:
@@ -130,9 +127,8 @@ def lms_load(model: str, context_length: int, configured: Sourced[str] | None, t
         raise WarmupFailedError(f"Cannot load {model!r} with a {context_length}-token context: {exc.message}",
                                 exc.hint) from None
     try:
-        completed = subprocess.run([str(lms), "load", model, "-c", str(context_length), "-y"],
-                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+        completed = run_captured([str(lms), "load", model, "-c", str(context_length), "-y"], timeout=timeout)
+    except TimeoutError:
         raise WarmupFailedError(f"`lms load {model}` did not finish within {timeout:g} s.",
                                 "Look at LM Studio's server log (`lms log stream`).") from None
     except OSError as exc:

@@ -94,6 +94,18 @@ def run_streaming(
     return ChildResult(process.returncode, text("stdout"), text("stderr"))
 
 
+def run_captured(argv: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``argv`` to completion with stdin closed and its output captured.
+
+    Raises OSError when it cannot be started, TimeoutError when it outlives ``timeout``
+    (it is killed first).
+    """
+    try:
+        return subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s") from None
+
+
 def stop(process: subprocess.Popen, grace: float = 3.0) -> None:
     """Ask a child to stop like Ctrl-C would, then insist."""
     if process.poll() is not None:
