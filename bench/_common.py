@@ -47,3 +47,12 @@ def alternate(commands: dict[str, tuple[list[str], int]], env: dict, runs: int) 
         for name, (argv, expect) in commands.items():
             samples[name].append(time_run(argv, env, expect))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def print_ratio(medians: dict[str, float], runs: int, target: str) -> None:
+    """Each median, then the first command's over the second's."""
+    width = max(map(len, medians))
+    for name, seconds in medians.items():
+        print(f"{name:{width}} median {seconds * 1000:6.1f} ms over {runs} runs")
+    first, second = medians.values()
+    print(f"ratio: {first / second:.2f}x (target <= {target})")

@@ -14,7 +14,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from _common import alternate, isolated_env, make_venv
+from _common import alternate, isolated_env, make_venv, print_ratio
 
 
 def closed_port() -> int:
@@ -39,10 +39,7 @@ def main() -> None:
             "auto-detect, all down": (lmprep, 3),
             "-p lmstudio, down": (lmprep + ["-p", "lmstudio"], 4),
         }, isolated_env(scratch), args.runs)
-    for name, seconds in medians.items():
-        print(f"{name:22} median {seconds * 1000:6.1f} ms over {args.runs} runs")
-    detect, one = medians.values()
-    print(f"ratio: {detect / one:.2f}x (target <= 1.2x)")
+    print_ratio(medians, args.runs, "1.2x")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import alternate, isolated_env, make_venv
+from _common import alternate, isolated_env, make_venv, print_ratio
 
 from emulators import LMStudioEmulator
 
@@ -29,11 +29,8 @@ def main() -> None:
             "--warm-up off": (base + ["--warm-up", "off"], 0),
         }, isolated_env(scratch), args.runs)
         loads = len(server.requests_to("POST", "/v1/responses"))
-    for name, seconds in medians.items():
-        print(f"{name:22} median {seconds * 1000:6.1f} ms over {args.runs} runs")
-    background, off = medians.values()
     print(f"background warm-up requests that reached the server: {loads}")
-    print(f"ratio: {background / off:.2f}x (target <= 1.10x)")
+    print_ratio(medians, args.runs, "1.10x")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import alternate, isolated_env, make_venv
+from _common import alternate, isolated_env, make_venv, print_ratio
 
 from emulators import LMStudioEmulator
 
@@ -29,10 +29,7 @@ def main() -> None:
             "lmprep --warm-up off": (lmprep, 0),
             'python -c "import httpx, click"': ([str(python), "-c", "import httpx, click"], 0),
         }, isolated_env(scratch), args.runs)
-    for name, seconds in medians.items():
-        print(f"{name:34} median {seconds * 1000:6.1f} ms over {args.runs} runs")
-    ours, baseline = medians.values()
-    print(f"ratio: {ours / baseline:.2f}x (target <= 1.3x)")
+    print_ratio(medians, args.runs, "1.3x")
 
 
 if __name__ == "__main__":
