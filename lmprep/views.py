@@ -110,7 +110,8 @@ def settings_dict(settings) -> dict:
         "offline": _sourced(settings.offline),
         "connect_timeout": _sourced(settings.connect_timeout),
         "timeout": _sourced(settings.timeout),
-        "min_context": _sourced(getattr(settings, "min_context", None)),
+        "stall_timeout": _sourced(settings.stall_timeout),
+        "min_context": _sourced(settings.min_context),
         "providers": {
             name: {
                 "kind": entry.kind,
@@ -153,9 +154,9 @@ def render_settings(settings) -> str:
         f"offline          {_show(settings.offline)}",
         f"connect_timeout  {_show(settings.connect_timeout)}",
         f"timeout          {_show(settings.timeout)}",
+        f"stall_timeout    {_show(settings.stall_timeout)}",
+        f"min_context      {_show(settings.min_context)}",
     ]
-    if hasattr(settings, "min_context"):
-        lines.append(f"min_context      {_show(settings.min_context)}")
     for name, entry in settings.providers.items():
         lines += ["", f"[providers.{name}]  {entry.label}"]
         lines.append(f"  base_url       {_show(entry.base_url)}")
