@@ -165,7 +165,7 @@ def test_show_includes_the_stall_timeout_and_minimum_context(tmp_path):
     config.write_text("stall_timeout = 30\nmin_context = 32768\n")
     text = run("show", "--config", str(config))
     assert text.exit_code == 0
-    assert f"stall_timeout    30.0 (config {config})\n" in text.stdout
+    assert f"stall_timeout    30 (config {config})\n" in text.stdout
     assert f"min_context      32768 (config {config})\n" in text.stdout
     shown = json.loads(run("show", "--json", "--config", str(config)).stdout)
     assert shown["stall_timeout"] == {"value": 30.0, "source": f"config {config}"}
