@@ -13,13 +13,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the emulators
 
 
-def make_venv(where: Path) -> Path:
-    """A venv on this interpreter, sharing its site-packages, with lmprep installed from this
-    checkout as users get it (not editable); returns the venv's python."""
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(where)], check=True)
+def make_venv(where: Path, checkout: Path = REPO) -> Path:
+    """A fresh venv on this interpreter with lmprep installed from ``checkout`` (this one by
+    default) and its dependencies, as users get it (not editable); returns the venv's python."""
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
     python = where / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(REPO)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(checkout)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return python
 
 

@@ -1,10 +1,13 @@
-"""Ready-path cost: `lmprep --warm-up off` against a running server with the model present,
-compared with `python -c "import httpx, click"` on the same interpreter (target <= 1.3x).
+"""Ready-path cost, against an LM Studio emulator with the model on disk and loaded:
 
-Installs this checkout into a throwaway venv, runs both commands alternately and prints
-the medians and their ratio from one run (the machines are noisy: read the ratio).
+- default `lmprep` (background warm-up) compared with `python -c "import click"`;
+- `lmprep --warm-up off` compared with `python -c "import httpx, click"` (target <= 1.3x).
 
-    python bench/ready_path.py [--runs 31]
+Installs this checkout (or the one given with --checkout) into a throwaway venv, runs the
+commands alternately and prints the medians and the ratios from one run (the machines are
+noisy: read the ratios).
+
+    python bench/ready_path.py [--runs 31] [--checkout PATH]
 """
 
 from __future__ import annotations
@@ -13,23 +16,30 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import alternate, isolated_env, make_venv, print_ratio
+from _common import REPO, alternate, isolated_env, make_venv, print_ratio
 
 from emulators import LMStudioEmulator
+
+MODEL = "openai/gpt-oss-20b"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=31)
+    parser.add_argument("--checkout", type=Path, default=REPO, help="the lmprep source tree to measure")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch, LMStudioEmulator(downloaded=["openai/gpt-oss-20b"]) as server:
-        python = make_venv(Path(scratch) / "venv")
-        lmprep = [str(python.parent / "lmprep"), "-p", "lmstudio", "--base-url", server.base_url, "--warm-up", "off"]
+    with tempfile.TemporaryDirectory() as scratch, \
+            LMStudioEmulator(downloaded=[MODEL], loaded={MODEL: 65536}) as server:
+        python = make_venv(Path(scratch) / "venv", args.checkout)
+        lmprep = [str(python.parent / "lmprep"), "-p", "lmstudio", "--base-url", server.base_url]
         medians = alternate({
-            "lmprep --warm-up off": (lmprep, 0),
+            "lmprep (model loaded)": (lmprep, 0),
+            'python -c "import click"': ([str(python), "-c", "import click"], 0),
+            "lmprep --warm-up off": ([*lmprep, "--warm-up", "off"], 0),
             'python -c "import httpx, click"': ([str(python), "-c", "import httpx, click"], 0),
         }, isolated_env(scratch), args.runs)
-    print_ratio(medians, args.runs, "1.3x")
+    print_ratio(dict(list(medians.items())[:2]), args.runs, "1.5x")
+    print_ratio(dict(list(medians.items())[2:]), args.runs, "1.3x")
 
 
 if __name__ == "__main__":

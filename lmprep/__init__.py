@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import (
+    AgentUnsupportedError,
     AuthFailedError,
     ContextTooSmallError,
     DownloadFailedError,
@@ -63,6 +64,7 @@ __all__ = [
     "WarmupFailedError",
     "TimedOutError",
     "ContextTooSmallError",
+    "AgentUnsupportedError",
     "InterruptedByUserError",
 ]
 

@@ -10,7 +10,9 @@ import traceback
 import click
 
 from . import __version__
-from .config import WARM_UP_MODES, Flags, Settings, Sourced, resolve_settings
+from .agents import AGENTS as AGENT_CHOICES
+from .agents import DEFAULT_AGENT
+from .config import WARM_UP_MODES, Flags, Settings, resolve_settings
 from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError, NotConfiguredError
 from .events import Notice
 from .pipeline import Readiness, run_ensure
@@ -48,6 +50,17 @@ def _positive(ctx, param, value):
     return value
 
 
+def _duration(ctx, param, value):
+    if value is not None:
+        from .config import parse_keep_alive
+
+        try:
+            parse_keep_alive(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"{exc}: give 30m, 2h, 90s, a number of seconds, or -1 for ever") from None
+    return value
+
+
 def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
     """The options every command that ensures readiness takes (``exclude``: parameter names
     to leave out, e.g. ``("as_json",)`` where stdout is not lmprep's)."""
@@ -73,6 +86,12 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         ("min_context", click.option("--min-context", type=int, metavar="TOKENS", callback=_positive,
                                      help="Context window the loaded model must have (raised where the "
                                           "provider allows it, else exit 11).")),
+        ("keep_alive", click.option("--keep-alive", metavar="DURATION", callback=_duration,
+                                    help="How long the server keeps the model loaded: 30m, 2h, seconds, "
+                                         "or -1 for ever (default: the server's own).")),
+        ("agent", click.option("--for", "agent", type=click.Choice(AGENT_CHOICES), default=None,
+                               help="The agent that starts next: ready means its first request works "
+                                    "(its route, tools, streaming and context window).")),
     ]
 
     def decorate(command):
@@ -107,13 +126,13 @@ def _flags(options: dict) -> Flags:
         warm_up=options.get("warm_up"), offline=options.get("offline"),
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
         config_path=options.get("config_path"), min_context=options.get("min_context"),
+        agent=options.get("agent"), keep_alive=options.get("keep_alive"),
     )
 
 
-def _ensure(options: dict, min_context_default: Sourced | None = None
-            ) -> tuple[Readiness, LmprepError | None, Settings | None]:
-    """Run the pipeline with progress on stderr; never raises. ``min_context_default`` applies
-    where neither --min-context nor the config file sets one (an agent's own minimum)."""
+def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepError | None, Settings | None]:
+    """Run the pipeline with progress on stderr; never raises. ``hand_off``: an agent is told
+    the window next (env, exec)."""
     quiet = options.get("quiet") or options.get("as_json")
     reporter = make_reporter(sys.stderr, quiet=quiet)
     readiness = Readiness()
@@ -121,12 +140,10 @@ def _ensure(options: dict, min_context_default: Sourced | None = None
     settings: Settings | None = None
     try:
         settings = resolve_settings(_flags(options))
-        if settings.min_context.value is None and min_context_default is not None:
-            settings = settings._replace(min_context=min_context_default)
         for warning in settings.warnings:
             reporter(Notice(warning))
         readiness.warm_up = None
-        run_ensure(settings, report=reporter, readiness=readiness)
+        run_ensure(settings, report=reporter, readiness=readiness, hand_off=hand_off)
     except LmprepError as exc:
         error = exc
     except KeyboardInterrupt:
@@ -164,6 +181,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
         "base_url": readiness.base_url,
         "model": readiness.model,
         "model_source": readiness.model_source,
+        "agent": readiness.agent,
         "downloaded": readiness.downloaded,
         "warm_up": {
             "mode": warm_up.mode if warm_up else options.get("warm_up") or "background",
@@ -180,12 +198,15 @@ def success_line(readiness: Readiness) -> str:
     from .providers import KINDS
 
     label = KINDS[readiness.kind].label if readiness.provider == readiness.kind else readiness.provider
-    line = f"Ready: {readiness.model} on {label} at {readiness.base_url}"
+    ready = f"Ready for {agent_label(readiness.agent)}" if readiness.agent else "Ready"
+    line = f"{ready}: {readiness.model} on {label} at {readiness.base_url}"
     warm_up = readiness.warm_up
     if warm_up and warm_up.status == "started":
         line += " (loading in the background; `lmprep status` shows when it is done)"
     elif warm_up and warm_up.status == "ok":
         line += f" (loaded in {warm_up.seconds:.1f} s)"
+    elif warm_up and warm_up.status == "loaded":
+        line += " (already loaded)"
     if readiness.context_length:
         line += f"; context window {readiness.context_length} tokens"
     if readiness.downloaded:
@@ -201,10 +222,15 @@ def print_error(error: LmprepError) -> None:
         click.echo(f"{error.hint}", err=True)
 
 
+def agent_label(agent: str) -> str:
+    from .agents import agent_module
+
+    return agent_module(agent).LABEL
+
+
 # -- the other commands, built on first use -------------------------------------------------
 # `lmprep` alone (the ready path) never pays for defining them.
 
-AGENT_CHOICES = ("openai", "codex", "aider", "claude", "opencode", "qwen", "goose", "llm")
 FORMAT_CHOICES = ("sh", "fish", "powershell", "dotenv", "json")
 
 
@@ -219,28 +245,20 @@ def _unexpected(exc: Exception) -> InternalError:
     return InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", REPORT_BUG_HINT)
 
 
-def _agent_option(command):
-    return click.option(
-        "--for", "agent", type=click.Choice(AGENT_CHOICES), default="openai", show_default=True,
-        help="The agent to set up: generic OpenAI SDK variables (openai) or that agent's own.",
-    )(command)
+def _ready_for_agent(options: dict):
+    """Ensure readiness, then the agent's setup (generic OpenAI variables without --for);
+    exits with lmprep's code on failure."""
+    from .agents import agent_setup
 
-
-def _ready_for_agent(options: dict, agent: str):
-    """Ensure readiness, then the agent's setup; exits with lmprep's code on failure."""
-    from .agents import AGENT_MIN_CONTEXT, agent_setup
-
-    minimum = AGENT_MIN_CONTEXT.get(agent)
-    readiness, error, settings = _ensure(options, Sourced(minimum, f"--for {agent}") if minimum else None)
+    readiness, error, settings = _ensure(options, hand_off=True)
     if error is not None:
         _fail(error)
     chosen = settings.providers[readiness.provider]
-    # The window read from the server, else the one lmprep just had the model loaded with.
-    context_length = readiness.context_length or settings.min_context.value
     try:
-        setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind, base_url=readiness.base_url,
-                            model=readiness.model, token=chosen.token, environ=os.environ,
-                            context_length=context_length)
+        # Only the window read back from the server: never the one asked for, never a stale one.
+        setup = agent_setup(options.get("agent") or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
+                            base_url=readiness.base_url, model=readiness.model, token=chosen.token,
+                            environ=os.environ, context_length=readiness.context_length)
     except LmprepError as exc:
         _fail(exc)
     return readiness, setup
@@ -262,10 +280,9 @@ def _announce(readiness: Readiness, setup, options: dict) -> None:
 def _build_env() -> click.Command:
     @click.command("env")
     @ensure_options(exclude=("as_json",))
-    @_agent_option
     @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="sh", show_default=True,
                   help="sh (also bash, zsh), fish, powershell, dotenv or json.")
-    def env(agent: str, fmt: str, **options) -> None:
+    def env(fmt: str, **options) -> None:
         """Make the provider ready, then print the variables an agent needs.
 
         \b
@@ -277,7 +294,7 @@ def _build_env() -> click.Command:
         """
         from .shells import render
 
-        readiness, setup = _ready_for_agent(options, agent)
+        readiness, setup = _ready_for_agent(options)
         try:
             text = render(setup.variables, fmt)
         except ValueError as exc:
@@ -292,9 +309,8 @@ def _build_env() -> click.Command:
 def _build_exec() -> click.Command:
     @click.command("exec", context_settings={"allow_interspersed_args": False})
     @ensure_options(exclude=("as_json",))
-    @_agent_option
     @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] PROGRAM [ARGS]...")
-    def exec_(agent: str, command: tuple[str, ...], **options) -> None:
+    def exec_(command: tuple[str, ...], **options) -> None:
         """Make the provider ready, then run PROGRAM in place of lmprep with the agent's variables.
 
         \b
@@ -305,7 +321,7 @@ def _build_exec() -> click.Command:
         """
         from .launch import replace_process
 
-        readiness, setup = _ready_for_agent(options, agent)
+        readiness, setup = _ready_for_agent(options)
         _announce(readiness, setup, options)
         code, message = replace_process(command, {**os.environ, **setup.variables})
         if message:

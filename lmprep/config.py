@@ -25,6 +25,7 @@ SOURCE_AUTO = "auto-detected"
 _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST"}
 _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout", "stall_timeout", "min_context",
+    "keep_alive",
 }
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -54,6 +55,8 @@ class Flags:
     timeout: float | None = None
     config_path: str | None = None
     min_context: int | None = None
+    agent: str | None = None  # --for AGENT
+    keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
 
 
 class ProviderSettings(NamedTuple):
@@ -89,6 +92,8 @@ class Settings(NamedTuple):
     broken: Mapping[str, NotConfiguredError] = MappingProxyType({})
     stall_timeout: Sourced[float] = Sourced(DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT)
     min_context: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)  # tokens the loaded model must hold
+    agent: Sourced[str] | None = None  # the agent that starts next (--for), whose requests must work
+    keep_alive: Sourced[float | None] = Sourced(None, SOURCE_DEFAULT)  # seconds; FOREVER; None: the server's
 
     def provider_settings(self, name: str) -> ProviderSettings:
         if name in self.broken:
@@ -155,6 +160,13 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         (flags.timeout, "--timeout"),
         (config.top("timeout", float, positive=True), file_source),
     ) or Sourced(None, SOURCE_DEFAULT)
+    agent = None
+    if flags.agent is not None:
+        from .agents import AGENTS
+
+        if flags.agent not in AGENTS:
+            raise NotConfiguredError(f"Unknown agent {flags.agent!r}.", f"Use one of: {', '.join(AGENTS)}.")
+        agent = Sourced(flags.agent, "--for")
     return Settings(
         provider=provider,
         providers=providers,
@@ -173,8 +185,69 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         min_context=_pick(
             (flags.min_context, "--min-context"),
             (config.top("min_context", int, positive=True), file_source),
+            (_agent_min_context(agent), f"--for {agent.value}" if agent else ""),
         ) or Sourced(None, SOURCE_DEFAULT),
+        agent=agent,
+        keep_alive=_keep_alive(flags, config, file_source),
     )
+
+
+def _agent_min_context(agent: Sourced[str] | None) -> int | None:
+    """The window the agent needs, unless --min-context or the file says otherwise."""
+    if agent is None:
+        return None
+    from .agents import min_context
+
+    return min_context(agent.value)
+
+
+#: --keep-alive for ever (Ollama's -1; LM Studio: loaded without a TTL).
+FOREVER = -1.0
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_keep_alive(value: Any) -> float:
+    """Seconds from ``30m``, ``2h``, ``1h30m``, ``90s``, a number of seconds, or FOREVER for
+    ``-1`` (any negative number, as Ollama reads it). ValueError for anything else, and for 0,
+    which would unload the model as soon as it is loaded."""
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or "".join(number + unit for number, unit in parts) != text:
+                raise ValueError(f"{value!r} is not a duration") from None
+            seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # nan, inf
+        raise ValueError(f"{value!r} is not a duration")
+    if seconds < 0:
+        return FOREVER
+    if seconds == 0:
+        raise ValueError("0 would unload the model at once")
+    if seconds > MAX_TIMEOUT:
+        raise ValueError(f"{value!r} is longer than {MAX_TIMEOUT:.0f} s; use -1 for ever")
+    return seconds
+
+
+def _keep_alive(flags: Flags, config: "_ConfigFile", file_source: str) -> Sourced[float | None]:
+    hint = "Give a duration such as 30m, 2h or 90s, a number of seconds, or -1 to keep it loaded for ever."
+    if flags.keep_alive is not None:
+        try:
+            return Sourced(parse_keep_alive(flags.keep_alive), "--keep-alive")
+        except ValueError as exc:
+            raise NotConfiguredError(f"--keep-alive {flags.keep_alive!r} is not usable: {exc}.", hint) from None
+    if "keep_alive" in config.document:
+        try:
+            return Sourced(parse_keep_alive(config.document["keep_alive"]), file_source)
+        except ValueError as exc:
+            raise config._type_error((), "keep_alive", f"a duration ({exc})") from None
+    return Sourced(None, SOURCE_DEFAULT)
 
 
 def _check_flags(flags: Flags) -> None:

@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     WARMUP_FAILED = 9
     TIMED_OUT = 10
     CONTEXT_TOO_SMALL = 11
+    AGENT_UNSUPPORTED = 12
     INTERRUPTED = 130
 
 
@@ -94,6 +95,13 @@ class ContextTooSmallError(LmprepError):
     exit_code = ExitCode.CONTEXT_TOO_SMALL
 
 
+class AgentUnsupportedError(LmprepError):
+    """The server lacks the route or request shape the agent sends (``--for AGENT``)."""
+
+    state = "agent_unsupported"
+    exit_code = ExitCode.AGENT_UNSUPPORTED
+
+
 class InterruptedByUserError(LmprepError):
     """Raised in place of KeyboardInterrupt where a caller wants a typed error."""
 
@@ -114,6 +122,7 @@ ERRORS_BY_STATE: dict[str, type[LmprepError]] = {
         WarmupFailedError,
         TimedOutError,
         ContextTooSmallError,
+        AgentUnsupportedError,
         InterruptedByUserError,
     )
 }

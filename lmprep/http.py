@@ -77,12 +77,14 @@ class Http:
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; 401/403 and transport failures raise, other statuses return."""
         timeout = self._timeout(read_timeout, doing)
         with self._translated(url, doing, timeout_error):
             response = self._with_localhost_fallback(
-                url, lambda target: self._client.request(method, target, json=json_body, timeout=timeout)
+                url, lambda target: self._client.request(method, target, json=json_body, timeout=timeout,
+                                                         headers=headers)
             )
         self._check_auth(response)
         return response
@@ -97,6 +99,7 @@ class Http:
         read_timeout: float | None,
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
+        headers: dict[str, str] | None = None,
     ) -> Iterator[httpx.Response]:
         """Like request(), but the body is read by the caller; errors while reading
         (a stalled or cut stream) are translated too."""
@@ -105,7 +108,7 @@ class Http:
             response = self._with_localhost_fallback(
                 url,
                 lambda target: stack.enter_context(
-                    self._client.stream(method, target, json=json_body, timeout=timeout)
+                    self._client.stream(method, target, json=json_body, timeout=timeout, headers=headers)
                 ),
             )
             if response.status_code in (401, 403):

@@ -117,23 +117,25 @@ def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) 
     return contexts
 
 
-def lms_load(model: str, context_length: int, configured: Sourced[str] | None, timeout: float) -> None:
-    """`lms load MODEL -c N -y`: LM Studio before 0.4 has no HTTP route that sets the context."""
+def lms_load(model: str, context_length: int | None, configured: Sourced[str] | None, timeout: float) -> None:
+    """`lms load MODEL [-c N] -y`: LM Studio before 0.4 has no HTTP route that loads a model.
+    A model loaded by `lms load` has no idle TTL: it stays until it is unloaded."""
     from .errors import WarmupFailedError
 
+    window = [] if context_length is None else ["-c", str(context_length)]
+    described = f"`lms load {model}" + (f" -c {context_length}`" if window else "`")
     try:
         lms = find_lms(configured)
     except DownloadFailedError as exc:
-        raise WarmupFailedError(f"Cannot load {model!r} with a {context_length}-token context: {exc.message}",
-                                exc.hint) from None
+        raise WarmupFailedError(f"Cannot run {described}: {exc.message}", exc.hint) from None
     try:
-        completed = run_captured([str(lms), "load", model, "-c", str(context_length), "-y"], timeout=timeout)
+        completed = run_captured([str(lms), "load", model, *window, "-y"], timeout=timeout)
     except TimeoutError:
-        raise WarmupFailedError(f"`lms load {model}` did not finish within {timeout:g} s.",
+        raise WarmupFailedError(f"{described} did not finish within {timeout:g} s.",
                                 "Look at LM Studio's server log (`lms log stream`).") from None
     except OSError as exc:
         raise WarmupFailedError(f"Could not run {lms}: {exc.strerror or exc}.", INSTALL_HINT) from None
     if completed.returncode != 0:
         said = last_lines(completed.stderr.decode("utf-8", "replace")) or "no output"
-        raise WarmupFailedError(f"`lms load {model} -c {context_length}` failed: {said}",
+        raise WarmupFailedError(f"{described} failed: {said}",
                                 "Check `lms ls` for the exact model key, and the machine's free memory.")

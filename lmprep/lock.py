@@ -1,7 +1,8 @@
-"""One download at a time per (provider, base URL, model), across processes.
+"""One download, and one load, at a time per (provider, base URL, model), across processes.
 
 An advisory lock on a file in the platform cache directory: the OS drops it when its
-holder exits, however it exits, so a crashed lmprep never blocks the next one.
+holder exits, however it exits, so a crashed lmprep never blocks the next one. A load lock
+can be handed to the detached warm-up child, which then holds it until it has finished.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from .deadline import Deadline
 POLL_INTERVAL = 0.2
 
 
-def lock_path(provider: str, base_url: str, model: str) -> Path:
+def lock_path(provider: str, base_url: str, model: str, purpose: str = "download") -> Path:
     from platformdirs import user_cache_path
 
     key = hashlib.sha256(f"{provider}\0{base_url}\0{model}".encode()).hexdigest()[:16]
-    return user_cache_path("lmprep") / "locks" / f"download-{key}.lock"
+    return user_cache_path("lmprep") / "locks" / f"{purpose}-{key}.lock"
 
 
-class DownloadLock:
+class FileLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
@@ -36,20 +37,34 @@ class DownloadLock:
 
         Polls instead of blocking so that Ctrl-C and the deadline still work while waiting.
         """
+        told = False
+        while not self.try_acquire():
+            if not told:
+                on_wait()
+                told = True
+            time.sleep(deadline.cap(POLL_INTERVAL, doing))
+        return told
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; never waits."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            told = False
-            while not _try_lock(fd):
-                if not told:
-                    on_wait()
-                    told = True
-                time.sleep(deadline.cap(POLL_INTERVAL, doing))
-        except BaseException:
+        if not _try_lock(fd):
             os.close(fd)
-            raise
+            return False
         self._fd = fd
-        return told
+        return True
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
+    def hand_over(self) -> None:
+        """Close our descriptor without unlocking: a child that inherited it holds the lock
+        until it exits (flock belongs to the open file, which the child shares)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def release(self) -> None:
         if self._fd is not None:
@@ -57,7 +72,7 @@ class DownloadLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> DownloadLock:
+    def __enter__(self) -> FileLock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass, field
 
 from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
 from .deadline import Deadline
-from .errors import ContextTooSmallError, LmprepError, ModelMissingError, NotConfiguredError, WarmupFailedError
-from .events import Notice, Reporter, Step, WaitEnded, WaitStarted, ignore
+from .errors import LmprepError, ModelMissingError, NotConfiguredError
+from .events import Notice, Reporter, Step, ignore
 from .hosts import is_loopback_url
+from .loading import ensure_loaded
 from .providers import KINDS, open_provider
-from .providers.base import WARM_UP_READ_TIMEOUT
 from .warmup import WarmUp
 
 
@@ -30,7 +30,8 @@ class Readiness:
     state: str = "ready"
     downloaded: bool = False
     warm_up: WarmUp | None = None
-    context_length: int | None = None  # the loaded model's context window, where it was read
+    context_length: int | None = None  # the window the server has the model loaded with, where it was read
+    agent: str | None = None  # --for: the agent whose first request was checked
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -53,10 +54,14 @@ def ensure_oss_ready(
     connect_timeout: float | None = None,
     timeout: float | None = None,
     min_context: int | None = None,
+    agent: str | None = None,
+    keep_alive: str | float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Readiness:
     """Make a local provider ready: server answering, model on disk, model loading or loaded
-    (with at least ``min_context`` tokens of context window, where given).
+    (with at least ``min_context`` tokens of context window, where given). With ``agent``
+    ("codex", "claude", ...), ready for that agent: its minimum window, and the route and
+    request shape it sends. ``keep_alive`` ("30m", "2h", seconds, -1 for ever) goes with the load.
 
     Raises an LmprepError subclass (with ``.state``, ``.exit_code``, ``.hint``) when it cannot.
     A background warm-up runs in a daemon thread of this process.
@@ -64,6 +69,7 @@ def ensure_oss_ready(
     flags = Flags(
         provider=provider, model=model, base_url=base_url, warm_up=warm_up, offline=offline or None,
         connect_timeout=connect_timeout, timeout=timeout, config_path=config_path, min_context=min_context,
+        agent=agent, keep_alive=keep_alive,
     )
     settings = resolve_settings(flags, env)
     return run_ensure(settings, report=on_progress or ignore, background="thread")
@@ -75,10 +81,13 @@ def run_ensure(
     report: Reporter = ignore,
     background: str = "process",
     readiness: Readiness | None = None,
+    hand_off: bool = False,
 ) -> Readiness:
     """The pipeline on resolved settings. ``readiness`` is filled in as it goes, so a caller
-    that catches the error still knows how far it got."""
+    that catches the error still knows how far it got. ``hand_off``: the caller tells an agent
+    the window next (env, exec), so a load that decides it is waited for."""
     readiness = readiness if readiness is not None else Readiness()
+    readiness.agent = settings.agent.value if settings.agent else None
     started = time.perf_counter()
     deadline = Deadline(settings.timeout.value)
     timings = readiness.timings_ms
@@ -101,7 +110,8 @@ def run_ensure(
             if not provider.has_model(model, listing):
                 _obtain_model(provider, model, settings, report, readiness)
                 mark = lap("download", mark)
-            readiness.warm_up = _warm_up(provider, chosen, model, settings, report, deadline, background, readiness)
+            readiness.warm_up = ensure_loaded(provider, chosen, model, settings, report, deadline, background,
+                                              readiness, hand_off)
             lap("warm_up", mark)
     except LmprepError as exc:
         readiness.state = exc.state
@@ -167,9 +177,9 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
             f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}.",
             "Run lmprep without --offline to download it." if can_download else provider.missing_hint(model),
         )
-    from .lock import DownloadLock, lock_path
+    from .lock import FileLock, lock_path
 
-    with DownloadLock(lock_path(provider.settings.name, provider.base_url, model)) as lock:
+    with FileLock(lock_path(provider.settings.name, provider.base_url, model)) as lock:
         waited = lock.acquire(
             provider.deadline, f"waiting for another lmprep to download {model}",
             on_wait=lambda: report(Notice(f"Another lmprep is downloading {model}; waiting for it to finish")),
@@ -186,74 +196,3 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
             provider.missing_hint(model),
         )
     report(Step(f"Downloaded {model}"))
-
-
-def _warm_up(provider, chosen: ProviderSettings, model: str, settings: Settings, report: Reporter,
-             deadline: Deadline, background: str, readiness: Readiness) -> WarmUp:
-    mode = settings.warm_up.value
-    needed = settings.min_context.value
-    load_context = _context_to_load(provider, model, needed, settings.min_context.source, readiness, report) \
-        if needed else None
-    if mode == "off" and load_context is None:
-        return WarmUp(mode, "off")
-    if mode in ("wait", "off"):
-        # --min-context needs the model (re)loaded with a larger window: even with the
-        # warm-up off, that load is done here, since nothing else would do it.
-        report(WaitStarted(f"Loading {model}" + (f" with {load_context} tokens of context" if load_context else "")))
-        started = time.monotonic()
-        try:
-            provider.warm_up(model, deadline.cap(WARM_UP_READ_TIMEOUT, f"loading {model}"), load_context)
-        except WarmupFailedError:
-            report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
-            raise
-        seconds = time.monotonic() - started
-        report(WaitEnded(f"Loaded {model}", seconds, ok=True))
-        _check_loaded_context(provider, model, needed, settings.min_context.source, readiness)
-        return WarmUp(mode, "ok", round(seconds, 3))
-    from .warmup import start_detached, start_in_thread, state_file_for
-
-    state_file = state_file_for(chosen.name, chosen.base_url.value, model)
-    start = start_in_thread if background == "thread" else start_detached
-    start(chosen, model, state_file, settings.connect_timeout.value, context_length=load_context)
-    return WarmUp(mode, "started", None, str(state_file))
-
-
-def _context_to_load(provider, model: str, needed: int, source: str, readiness: Readiness,
-                     report: Reporter) -> int | None:
-    """Before the warm-up: the context length to load the model with (None: as it is), or
-    ContextTooSmallError where the window is too small and cannot be changed here."""
-    info = provider.context(model)
-    readiness.context_length = info.loaded
-    if info.maximum is not None and info.maximum < needed:
-        raise ContextTooSmallError(
-            f"{model!r} supports at most {info.maximum} tokens of context, fewer than the {needed} required "
-            f"(from {source}).",
-            "Choose a model with a larger context window, or lower --min-context.",
-        )
-    if info.loaded is not None and info.loaded >= needed:
-        return None
-    if not provider.can_set_context:
-        if info.loaded is None:
-            report(Notice(f"{provider.label} does not report the context window of {model!r}; "
-                          f"cannot check that it holds {needed} tokens."))
-            return None
-        raise _too_small(provider, model, info.loaded, needed, source)
-    if info.loaded is not None:
-        report(Step(f"{model} is loaded with {info.loaded} tokens of context; reloading it with {needed}"))
-    return needed
-
-
-def _check_loaded_context(provider, model: str, needed: int | None, source: str, readiness: Readiness) -> None:
-    """After a load we waited for: read the window the server really gave the model."""
-    loaded = provider.context(model).loaded
-    readiness.context_length = loaded
-    if needed and loaded is not None and loaded < needed:
-        raise _too_small(provider, model, loaded, needed, source)
-
-
-def _too_small(provider, model: str, loaded: int, needed: int, source: str) -> ContextTooSmallError:
-    return ContextTooSmallError(
-        f"{provider.label} has {model!r} loaded with a {loaded}-token context window; {needed} are required "
-        f"(from {source}).",
-        provider.context_fix_hint(needed),
-    )

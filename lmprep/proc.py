@@ -127,8 +127,9 @@ def stop(process: subprocess.Popen, grace: float = 3.0) -> None:
     process.wait()
 
 
-def spawn_detached(argv: Sequence[str], *, cwd: str | None = None) -> int:
-    """Start ``argv`` so that it outlives us and holds none of our stdio; returns its pid."""
+def spawn_detached(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Sequence[int] = ()) -> int:
+    """Start ``argv`` so that it outlives us and holds none of our stdio (only ``pass_fds``
+    of our descriptors); returns its pid."""
     options: dict = {}
     if sys.platform == "win32":
         options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
@@ -140,6 +141,7 @@ def spawn_detached(argv: Sequence[str], *, cwd: str | None = None) -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         close_fds=True,
+        pass_fds=tuple(pass_fds),
         cwd=cwd,
         **options,
     )

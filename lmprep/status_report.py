@@ -6,7 +6,6 @@ Only GET requests are sent: nothing is downloaded, nothing is loaded, no file is
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,7 +35,7 @@ class WarmUpRecord:
     """The last background warm-up recorded for a provider (from its state file)."""
 
     model: str | None
-    status: str  # running | ok | error | abandoned (the process died without recording an outcome)
+    status: str  # running | ok | error | interrupted | abandoned (its process died without recording an outcome)
     seconds: float | None
     started_at: float | None
     finished_at: float | None
@@ -323,9 +322,9 @@ def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord 
     for record in records:  # newest first
         if record.get("provider") != entry.name or record.get("base_url") != base_url:
             continue
-        status = str(record.get("status") or "unknown")
-        if status == "running" and not _alive(record.get("pid")):
-            status = "abandoned"
+        from .warmup import outcome
+
+        status = outcome(record)
         return WarmUpRecord(
             model=record.get("model") if isinstance(record.get("model"), str) else None,
             status=status,
@@ -335,18 +334,6 @@ def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord 
             error=record.get("error") if isinstance(record.get("error"), str) else None,
         )
     return None
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or sys.platform == "win32":
-        return True  # cannot tell (and signal 0 means something else on Windows)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _number(value: Any) -> float | None:

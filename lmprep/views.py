@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 CONFIG_SCHEMA_VERSION = 1
+#: How much of a failed warm-up's reason the table shows (the lines below it show all of it).
+WARM_UP_REASON_WIDTH = 60
 _GREEN, _RED, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
 
 
@@ -47,6 +49,9 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
             details.append(f"{row.name} models: {', '.join(describe_model(m) for m in row.models) or 'none'}")
         if row.running and row.error is not None:
             details.append(f"{row.name}: {row.error.message}")
+        warm_up = row.last_warm_up
+        if warm_up is not None and warm_up.status == "error" and warm_up.error:
+            details.append(f"{row.name}: the last warm-up of {warm_up.model or 'the model'} failed: {warm_up.error}")
     if details:
         lines += ["", *details]
     if report.chosen:
@@ -74,7 +79,13 @@ def describe_warm_up(record, now: float) -> str:
         text += f", {ago(now - when)}"
     if record.model:
         text += f" ({record.model})"
+    if record.status == "error" and record.error:
+        text += f": {_shortened(record.error, WARM_UP_REASON_WIDTH)}"
     return text
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def ago(seconds: float) -> str:
@@ -112,6 +123,8 @@ def settings_dict(settings) -> dict:
         "timeout": _sourced(settings.timeout),
         "stall_timeout": _sourced(settings.stall_timeout),
         "min_context": _sourced(settings.min_context),
+        "keep_alive": _sourced(settings.keep_alive),
+        "agent": _sourced(settings.agent),
         "providers": {
             name: {
                 "kind": entry.kind,
@@ -142,6 +155,14 @@ def _show(value, empty: str = "not set") -> str:
     return f"{text} ({value.source})"
 
 
+def _show_keep_alive(value) -> str:
+    from .config import FOREVER
+
+    if value.value is None:
+        return f"the server's own ({value.source})"
+    return f"{'for ever' if value.value == FOREVER else f'{value.value:g} s'} ({value.source})"
+
+
 def render_settings(settings) -> str:
     """`lmprep config show`: each setting, its value and where it came from; tokens hidden."""
     path = settings.config_path
@@ -156,7 +177,10 @@ def render_settings(settings) -> str:
         f"timeout          {_show(settings.timeout)}",
         f"stall_timeout    {_show(settings.stall_timeout)}",
         f"min_context      {_show(settings.min_context)}",
+        f"keep_alive       {_show_keep_alive(settings.keep_alive)}",
     ]
+    if settings.agent is not None:
+        lines.append(f"for              {_show(settings.agent)}")
     for name, entry in settings.providers.items():
         lines += ["", f"[providers.{name}]  {entry.label}"]
         lines.append(f"  base_url       {_show(entry.base_url)}")

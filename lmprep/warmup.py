@@ -1,11 +1,15 @@
-"""Warm-up outcomes: the state files, the detached child that loads the model, and reading them back."""
+"""Warm-up records and the background load: the state files, the detached child that loads
+the model after lmprep has returned, and reading what the last load came to."""
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,14 +17,28 @@ from .config import ProviderSettings, Sourced
 from .errors import LmprepError
 from .providers.base import WARM_UP_READ_TIMEOUT
 
+#: Outcomes after which the next run does not trust the model to be loading or loaded.
+FAILED = ("error", "abandoned")
+
 
 class WarmUp(NamedTuple):
     """What happened to the warm-up in this run."""
 
     mode: str  # background | wait | off
-    status: str  # started | ok | failed | off
+    status: str  # started | ok | loaded | off
     seconds: float | None = None
     state_file: str | None = None
+
+
+class LoadJob(NamedTuple):
+    """One load, as the foreground and the background child both run it."""
+
+    model: str
+    context_length: int | None = None  # load with this window (kinds that can set one)
+    keep_alive: float | None = None  # seconds, FOREVER, or None: the server's default
+    needed: int | None = None  # the window the model must have once loaded
+    needed_source: str = ""
+    agent: str | None = None  # --for: whose first request is checked once it is loaded
 
 
 def state_dir() -> Path:
@@ -31,7 +49,9 @@ def state_dir() -> Path:
 
 def state_file_for(provider: str, base_url: str, model: str) -> Path:
     key = hashlib.sha256(f"{provider}\0{base_url}\0{model}".encode()).hexdigest()[:16]
-    return state_dir() / f"{provider}-{key}.json"
+    # The name from the config file only labels the file: it never chooses where it goes.
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", provider).strip(".")[:40] or "provider"
+    return state_dir() / f"{label}-{key}.json"
 
 
 def write_state(path: Path, record: dict) -> None:
@@ -52,21 +72,49 @@ def write_state(path: Path, record: dict) -> None:
         raise
 
 
+def read_state(path: Path) -> dict | None:
+    """One recorded warm-up, or None (no file, or one that is not a record)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_states() -> list[dict]:
     """Every recorded warm-up, newest first; unreadable files are skipped."""
-    records = []
     try:
         paths = list(state_dir().glob("*.json"))
     except OSError:
         return []
-    for path in paths:
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict):
-            records.append(record)
+    records = [record for record in map(read_state, paths) if record is not None]
     return sorted(records, key=_started_at, reverse=True)
+
+
+def outcome(record: dict) -> str:
+    """The record's status, with "abandoned" for a load whose process died without saying."""
+    status = str(record.get("status") or "unknown")
+    return "abandoned" if status == "running" and not _alive(record.get("pid")) else status
+
+
+def previous_failure(state_file: Path, model: str) -> dict | None:
+    """The last load of ``model`` recorded here, if it failed (or its process died)."""
+    record = read_state(state_file)
+    if record is None or record.get("model") != model or outcome(record) not in FAILED:
+        return None
+    return record
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or sys.platform == "win32":
+        return True  # cannot tell (and signal 0 means something else on Windows)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _started_at(record: dict) -> float:
@@ -75,86 +123,125 @@ def _started_at(record: dict) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
-def warm_up_and_record(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,
-                       read_timeout: float = WARM_UP_READ_TIMEOUT, context_length: int | None = None) -> dict:
-    """Load the model (with ``context_length`` tokens of context, if given), writing "running"
-    first and the outcome (ok or the error, seconds) after."""
-    from .providers import open_provider
-
+@contextlib.contextmanager
+def recorded(state_file: Path, settings: ProviderSettings, job: LoadJob, mode: str) -> Iterator[dict]:
+    """Record a load: "running" first, then its outcome (ok, or the error with its state and
+    hint, and the seconds it took). The body sets ``record["context_length"]``."""
     record = {
         "provider": settings.name,
         "base_url": settings.base_url.value if settings.base_url else None,
-        "model": model,
+        "model": job.model,
+        "mode": mode,
         "status": "running",
-        "context_length": context_length,
+        "requested_context": job.context_length,
+        "context_length": None,
         "started_at": time.time(),
         "pid": os.getpid(),
     }
-    write_state(state_file, record)
+    _write_quietly(state_file, record)
     started = time.monotonic()
     try:
-        with open_provider(settings, connect_timeout=connect_timeout) as provider:
-            provider.warm_up(model, read_timeout, context_length)
+        yield record
         record.update(status="ok", error=None)
     except LmprepError as exc:
-        record.update(status="error", error=exc.message)
+        record.update(status="error", error=exc.message, error_state=exc.state, hint=exc.hint)
+        raise
     except Exception as exc:  # the outcome must be recorded whatever went wrong
-        record.update(status="error", error=f"{type(exc).__name__}: {exc}")
-    record.update(seconds=round(time.monotonic() - started, 3), finished_at=time.time())
-    write_state(state_file, record)
-    return record
+        record.update(status="error", error=f"{type(exc).__name__}: {exc}", error_state="internal_error")
+        raise
+    except BaseException:
+        record.update(status="interrupted", error=None)
+        raise
+    finally:
+        record.update(seconds=round(time.monotonic() - started, 3), finished_at=time.time())
+        _write_quietly(state_file, record)
 
 
-def start_in_thread(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,
-                    context_length: int | None = None) -> threading.Thread:
-    """For in-process library use: a daemon thread does what the detached child would."""
-    thread = threading.Thread(
-        target=warm_up_and_record, args=(settings, model, state_file, connect_timeout),
-        kwargs={"context_length": context_length}, name="lmprep-warm-up", daemon=True,
-    )
+def _write_quietly(state_file: Path, record: dict) -> None:
+    try:
+        write_state(state_file, record)
+    except OSError:
+        pass  # a record that cannot be written must not stop the load itself
+
+
+def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
+                       read_timeout: float = WARM_UP_READ_TIMEOUT) -> dict:
+    """The body of the background load (child process or thread): load, verify, record."""
+    from .loading import load_and_verify
+    from .providers import open_provider
+
+    try:
+        with recorded(state_file, settings, job, "background") as record, \
+                open_provider(settings, connect_timeout=connect_timeout) as provider:
+            record["context_length"] = load_and_verify(provider, job, read_timeout)
+    except Exception:
+        pass  # recorded: the next run reads it
+    return read_state(state_file) or {"status": "error"}
+
+
+def start_in_thread(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
+                    lock=None) -> threading.Thread:
+    """For in-process library use: a daemon thread does what the detached child would,
+    holding ``lock`` (the load lock) until it is done."""
+
+    def run() -> None:
+        try:
+            load_in_background(settings, job, state_file, connect_timeout)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    thread = threading.Thread(target=run, name="lmprep-warm-up", daemon=True)
     thread.start()
     return thread
 
 
-def start_detached(settings: ProviderSettings, model: str, state_file: Path, connect_timeout: float,
-                   context_length: int | None = None) -> int:
-    """Start a child process that loads the model after we exit; returns its pid.
+def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
+                   lock=None) -> int:
+    """Start a child process that loads the model after we exit; returns its pid. The child
+    inherits ``lock`` (the load lock) and holds it until it exits.
 
     The token is not passed: the child reads it from the same variable we did.
     """
     from .proc import spawn_detached
 
-    job = {
+    payload = {
         "name": settings.name,
         "kind": settings.kind,
         "base_url": settings.base_url.value if settings.base_url else None,
         "api_key_env": settings.api_key_env.value if settings.api_key_env else None,
-        "model": model,
+        "lms_path": settings.lms_path.value if settings.lms_path else None,
         "state_file": str(state_file),
         "connect_timeout": connect_timeout,
-        "context_length": context_length,
-        "lms_path": settings.lms_path.value if settings.lms_path else None,
+        "job": job._asdict(),
     }
     # Run from the folder holding this very copy of lmprep, so the child imports it and
     # not whatever a `lmprep` folder in the caller's working directory holds.
     package_parent = str(Path(__file__).resolve().parent.parent)
-    argv = [sys.executable, "-c", "import sys; from lmprep.warmup import main; sys.exit(main())", json.dumps(job)]
-    return spawn_detached(argv, cwd=package_parent)
+    argv = [sys.executable, "-c", "import sys; from lmprep.warmup import main; sys.exit(main())",
+            json.dumps(payload)]
+    held = [lock.fd] if lock is not None and lock.fd is not None and sys.platform != "win32" else []
+    pid = spawn_detached(argv, cwd=package_parent, pass_fds=held)
+    if held:
+        lock.hand_over()
+    elif lock is not None:
+        lock.release()
+    return pid
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the detached child started by start_detached()."""
-    job = json.loads((argv if argv is not None else sys.argv[1:])[0])
-    api_key_env = job.get("api_key_env")
+    payload = json.loads((argv if argv is not None else sys.argv[1:])[0])
+    api_key_env = payload.get("api_key_env")
+    job = LoadJob(**payload["job"])
     settings = ProviderSettings(
-        name=job["name"],
-        kind=job["kind"],
-        base_url=Sourced(job["base_url"], "parent"),
-        model=Sourced(job["model"], "parent"),
+        name=payload["name"],
+        kind=payload["kind"],
+        base_url=Sourced(payload["base_url"], "parent"),
+        model=Sourced(job.model, "parent"),
         api_key_env=Sourced(api_key_env, "parent") if api_key_env else None,
-        lms_path=Sourced(job["lms_path"], "parent") if job.get("lms_path") else None,
+        lms_path=Sourced(payload["lms_path"], "parent") if payload.get("lms_path") else None,
         token=os.environ.get(api_key_env) if api_key_env else None,
     )
-    record = warm_up_and_record(settings, job["model"], Path(job["state_file"]), job["connect_timeout"],
-                                context_length=job.get("context_length"))
-    return 0 if record["status"] == "ok" else 1
+    record = load_in_background(settings, job, Path(payload["state_file"]), payload["connect_timeout"])
+    return 0 if record.get("status") == "ok" else 1

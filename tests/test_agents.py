@@ -168,9 +168,49 @@ def test_merged_no_proxy(environ, expected):
 # -- context windows ------------------------------------------------------------------------
 
 def test_agents_that_need_a_large_window_have_a_minimum():
-    from lmprep.agents import AGENT_MIN_CONTEXT
+    from lmprep.agents import min_context
 
-    assert AGENT_MIN_CONTEXT == {"codex": 65536, "opencode": 65536, "claude": 100_000}
+    assert {agent: min_context(agent) for agent in AGENTS if min_context(agent)} == {
+        "codex": 65536, "opencode": 65536, "claude": 100_000}
+
+
+def test_each_agent_is_one_module_with_the_same_interface():
+    from pathlib import Path
+
+    import lmprep.agents
+    from lmprep.agents import agent_module
+
+    modules = {path.stem for path in Path(lmprep.agents.__file__).parent.glob("*.py")} - {"__init__"}
+    assert modules == set(AGENTS)
+    for agent in AGENTS:
+        module = agent_module(agent)
+        assert isinstance(module.LABEL, str) and callable(module.needs) and callable(module.setup)
+
+
+@pytest.mark.parametrize("agent, route, tools", [
+    ("codex", "/responses", True), ("claude", "/v1/messages", True), ("opencode", "/chat/completions", True),
+    ("qwen", "/chat/completions", True), ("goose", "/chat/completions", True), ("openai", "/chat/completions", True),
+    ("aider", "/chat/completions", False), ("llm", "/chat/completions", False),
+])
+def test_what_each_agent_sends(agent, route, tools):
+    from lmprep.agents import agent_needs
+
+    needs = agent_needs(agent, "llamacpp")
+    assert (needs.protocol.path, needs.tools) == (route, tools)
+
+
+def test_agents_on_ollamas_native_api_need_no_check():
+    from lmprep.agents import agent_needs
+
+    assert agent_needs("aider", "ollama") is None and agent_needs("llm", "ollama") is None
+    assert agent_needs("codex", "ollama").protocol.name == "responses"
+
+
+def test_unknown_agent():
+    from lmprep.agents import agent_module
+
+    with pytest.raises(NotConfiguredError, match="Unknown agent 'cline'"):
+        agent_module("cline")
 
 
 def test_context_window_is_exported_where_the_agent_has_a_setting():

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from helpers import refuse
+from helpers import lmstudio_native, refuse
 from lmprep.cli import cli
 from lmprep.errors import ExitCode
 
 LMS = "http://localhost:1234"
 OLLAMA = "http://localhost:11434"
 JSON_KEYS = ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url", "model",
-             "model_source", "downloaded", "warm_up", "context_length", "timings_ms", "error"]
+             "model_source", "agent", "downloaded", "warm_up", "context_length", "timings_ms", "error"]
 
 
 def run(*args, env=None):
@@ -132,15 +132,17 @@ def test_ollama_pull_then_ready_with_wait(httpx_mock):
         b'{"status":"pulling manifest"}\n{"status":"pulling 1","digest":"d","total":10,"completed":10}\n'
         b'{"status":"success"}\n'))
     httpx_mock.add_response(url=f"{OLLAMA}/api/tags", json={"models": [{"name": "llama3:latest"}]})
+    httpx_mock.add_response(url=f"{OLLAMA}/api/ps", json={"models": []})
+    httpx_mock.add_response(method="POST", url=f"{OLLAMA}/api/show", json={"model_info": {"llama.context_length": 131072}})
     httpx_mock.add_response(method="POST", url=f"{OLLAMA}/api/generate", json={"done": True, "done_reason": "load"})
     httpx_mock.add_response(url=f"{OLLAMA}/api/ps", json={"models": [{"name": "llama3:latest", "context_length": 8192}]})
-    httpx_mock.add_response(method="POST", url=f"{OLLAMA}/api/show", json={"model_info": {"llama.context_length": 131072}})
     result = run("-p", "ollama", "-m", "llama3", "--warm-up", "wait", "--json")
     payload = json.loads(result.stdout)
     assert result.exit_code == 0, result.stderr
     assert payload["downloaded"] is True
     assert payload["warm_up"]["mode"] == "wait" and payload["warm_up"]["status"] == "ok"
     assert isinstance(payload["warm_up"]["seconds"], float)
+    assert payload["context_length"] == 8192  # read back after the load
 
 
 def test_plain_progress_has_no_carriage_returns_or_colour(httpx_mock):
@@ -166,6 +168,7 @@ def test_still_missing_after_download_is_exit_6(httpx_mock):
 
 def test_warm_up_wait_failure_is_exit_9(httpx_mock):
     lmstudio_lists(httpx_mock, "openai/gpt-oss-20b")
+    lmstudio_native(httpx_mock)
     httpx_mock.add_response(method="POST", url=f"{LMS}/v1/responses", status_code=500,
                             json={"error": {"message": "Failed to load model: out of memory"}})
     result = run("-p", "lmstudio", "--warm-up", "wait")

@@ -36,7 +36,7 @@ def test_lm_studio_large_enough_window_is_left_alone(lmstudio_emulator):
     lmstudio_emulator.loaded = {MODEL: 65536}
     readiness = lmstudio_ready(lmstudio_emulator, warm_up="off", min_context=32768)
     assert readiness.context_length == 65536
-    assert readiness.warm_up.status == "off"
+    assert readiness.warm_up.status == "loaded"
     assert not lmstudio_emulator.requests_to("POST", "/api/v1/models/load")
 
 
@@ -61,21 +61,47 @@ def test_lm_studio_background_warm_up_loads_with_the_context(lmstudio_emulator):
 def test_lm_studio_before_0_4_falls_back_to_v0_for_reading(lmstudio_emulator, monkeypatch):
     from lmprep.providers.lmstudio import LMStudio
 
-    monkeypatch.setattr(LMStudio, "_context_v1", lambda self, model: None)
+    monkeypatch.setattr(LMStudio, "_state_v1", lambda self, model: None)
     lmstudio_emulator.downloaded = [MODEL]
     lmstudio_emulator.loaded = {MODEL: 12000}
     readiness = lmstudio_ready(lmstudio_emulator, warm_up="off", min_context=8000)
     assert readiness.context_length == 12000
 
 
-def test_ollama_reloads_with_num_ctx(ollama_emulator):
+def test_ollama_is_loaded_as_agents_find_it_and_the_window_read_back(ollama_emulator):
+    """Agents' requests carry no num_ctx, and Ollama reloads a model loaded with another window
+    (sched.go needsReload): lmprep loads without one, and reads what the server gave."""
     ollama_emulator.models = {"llama3:latest": 1}
-    ollama_emulator.loaded = {"llama3:latest": 2048}
+    ollama_emulator.default_num_ctx = 65536  # OLLAMA_CONTEXT_LENGTH=65536 on the server
     readiness = ensure_oss_ready("ollama", "llama3", base_url=ollama_emulator.base_url, warm_up="wait",
                                  min_context=65536)
-    assert readiness.context_length == 65536
-    loads = ollama_emulator.requests_to("POST", "/api/generate")
-    assert loads[-1].json == {"model": "llama3", "options": {"num_ctx": 65536}}
+    assert readiness.context_length == 65536 and readiness.warm_up.status == "ok"
+    assert ollama_emulator.requests_to("POST", "/api/generate")[-1].json == {"model": "llama3"}
+    # The agent's first request finds the model as it is: no reload.
+    loads_before = ollama_emulator.load_count
+    import httpx
+
+    httpx.post(f"{ollama_emulator.base_url}/chat/completions", json={
+        "model": "llama3", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1})
+    assert ollama_emulator.load_count == loads_before and ollama_emulator.loaded == {"llama3:latest": 65536}
+
+
+def test_ollama_default_window_too_small_is_exit_11_with_the_servers_setting(ollama_emulator):
+    ollama_emulator.models = {"llama3:latest": 1}
+    with pytest.raises(ContextTooSmallError) as caught:
+        ensure_oss_ready("ollama", "llama3", base_url=ollama_emulator.base_url, warm_up="wait", min_context=65536)
+    assert caught.value.message == ("Ollama has 'llama3' loaded with a 4096-token context window; 65536 are required "
+                                    "(from --min-context).")
+    assert "OLLAMA_CONTEXT_LENGTH=65536 ollama serve" in caught.value.hint
+    assert "PARAMETER num_ctx 65536" in caught.value.hint
+
+
+def test_ollama_loaded_with_too_small_a_window_is_exit_11_without_a_reload(ollama_emulator):
+    ollama_emulator.models = {"llama3:latest": 1}
+    ollama_emulator.loaded = {"llama3:latest": 4096}
+    with pytest.raises(ContextTooSmallError):
+        ensure_oss_ready("ollama", "llama3", base_url=ollama_emulator.base_url, min_context=65536)
+    assert not ollama_emulator.requests_to("POST", "/api/generate")
 
 
 def test_ollama_context_is_read_after_wait(ollama_emulator):
@@ -95,8 +121,8 @@ def test_lm_studio_without_native_apis_reads_lms_ps_and_loads_with_lms(lmstudio_
                                                                        tmp_path):
     from lmprep.providers.lmstudio import LMStudio
 
-    monkeypatch.setattr(LMStudio, "_context_v1", lambda self, model: None)
-    monkeypatch.setattr(LMStudio, "_context_v0", lambda self, model: None)
+    monkeypatch.setattr(LMStudio, "_state_v1", lambda self, model: None)
+    monkeypatch.setattr(LMStudio, "_state_v0", lambda self, model: None)
     old_route = (200, {"error": "Unexpected endpoint or method. (POST /api/v1/models/load)"}, "")
     monkeypatch.setattr(LMStudio, "_post_warm_up_to", lambda self, *args: old_route)
     log = tmp_path / "lms.log"

@@ -11,7 +11,7 @@ import pytest
 from e2e import lmprep_argv, wait_for
 from lmprep.deadline import Deadline
 from lmprep.errors import TimedOutError
-from lmprep.lock import DownloadLock, lock_path
+from lmprep.lock import FileLock, lock_path
 
 pytestmark = pytest.mark.e2e
 MODEL = "openai/gpt-oss-20b"
@@ -48,17 +48,17 @@ def test_a_killed_holder_does_not_block_the_next_run(lmstudio_emulator, fake_lms
 
 def test_waiting_for_the_lock_is_bounded_by_the_deadline(tmp_path):
     path = lock_path("lmstudio", "http://x/v1", MODEL)
-    with DownloadLock(path) as held:
+    with FileLock(path) as held:
         held.acquire(Deadline(None), "taking", on_wait=lambda: None)
         waits = []
-        with DownloadLock(path) as second, pytest.raises(TimedOutError, match="while waiting for the other"):
+        with FileLock(path) as second, pytest.raises(TimedOutError, match="while waiting for the other"):
             second.acquire(Deadline(0.3), "waiting for the other", on_wait=lambda: waits.append(1))
         assert waits == [1]
 
 
 def test_lock_is_free_after_release():
     path = lock_path("ollama", "http://y/v1", "m")
-    with DownloadLock(path) as first:
+    with FileLock(path) as first:
         assert first.acquire(Deadline(None), "x", on_wait=lambda: None) is False
-    with DownloadLock(path) as second:
+    with FileLock(path) as second:
         assert second.acquire(Deadline(1), "x", on_wait=lambda: pytest.fail("should not wait")) is False

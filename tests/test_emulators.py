@@ -98,12 +98,14 @@ def test_lmstudio_token_required_except_for_greeting(lmstudio_emulator: LMStudio
 def test_lmstudio_warm_up_loads_slowly_once(lmstudio_emulator: LMStudioEmulator, path: str, answer_object: str) -> None:
     lmstudio_emulator.downloaded = [GPT_OSS]
     lmstudio_emulator.load_seconds = 0.3
+    body = ({"model": GPT_OSS, "input": "", "max_output_tokens": 1} if path == "/v1/responses"
+            else {"model": GPT_OSS, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1})
     with client(lmstudio_emulator) as http:
         started = time.monotonic()
-        first = http.post(path, json={"model": GPT_OSS, "input": "", "max_output_tokens": 1})
+        first = http.post(path, json=body)
         first_seconds = time.monotonic() - started
         started = time.monotonic()
-        second = http.post(path, json={"model": GPT_OSS, "input": "", "max_output_tokens": 1})
+        second = http.post(path, json=body)
         second_seconds = time.monotonic() - started
     assert first.status_code == second.status_code == 200
     assert first.json()["object"] == answer_object and first.json()["model"] == GPT_OSS
@@ -382,12 +384,15 @@ def test_ollama_pull_without_streaming(ollama_emulator: OllamaEmulator) -> None:
 def test_ollama_openai_routes_and_responses_version_gate(ollama_emulator: OllamaEmulator) -> None:
     ollama_emulator.models = {"gpt-oss:20b": 1}
     with client(ollama_emulator) as http:
-        chat = http.post("/v1/chat/completions", json={"model": "gpt-oss:20b", "messages": [], "max_tokens": 1})
+        chat = http.post("/v1/chat/completions", json={"model": "gpt-oss:20b", "max_tokens": 1,
+                                                        "messages": [{"role": "user", "content": "Hi"}]})
+        no_messages = http.post("/v1/chat/completions", json={"model": "gpt-oss:20b", "messages": []})
         responses = http.post("/v1/responses", json={"model": "gpt-oss:20b", "input": ""})
         unknown = http.post("/v1/responses", json={"model": "llama3", "input": ""})
         ollama_emulator.version = "0.13.2"
         too_old = http.post("/v1/responses", json={"model": "gpt-oss:20b", "input": ""})
     assert chat.json()["object"] == "chat.completion"
+    assert (no_messages.status_code, no_messages.json()["error"]["message"]) == (400, "[] is too short - 'messages'")
     assert responses.json()["object"] == "response"
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     assert (too_old.status_code, too_old.text) == (404, "404 page not found")

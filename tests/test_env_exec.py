@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from e2e import lmprep_argv, run_lmprep
-from helpers import refuse
+from helpers import answers_agent, lmstudio_native, refuse
 from lmprep.agents import PLACEHOLDER_KEY
 from lmprep.cli import cli
 
@@ -28,12 +28,10 @@ def lmstudio_lists(httpx_mock, *ids):
     httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model"} for i in ids]})
 
 
-def lmstudio_has_loaded(httpx_mock, model=MODEL, context_length=131072):
-    """LM Studio's native listing with ``model`` loaded (read for an agent's minimum context)."""
-    httpx_mock.add_response(url=f"{LMS}/api/v1/models", json={"models": [{
-        "type": "llm", "key": model, "max_context_length": 131072,
-        "loaded_instances": [{"id": model, "config": {"context_length": context_length}}],
-    }]})
+def lmstudio_ready_for_codex(httpx_mock, model=MODEL, context_length=131072):
+    """LM Studio with ``model`` loaded, answering Codex's first request."""
+    lmstudio_native(httpx_mock, model, context_length)
+    answers_agent(httpx_mock, LMS, "responses")
 
 
 # -- env ----------------------------------------------------------------------------------
@@ -58,7 +56,7 @@ def test_env_prints_only_the_variables_on_stdout(httpx_mock):
 
 def test_env_for_codex_puts_the_agent_arguments_on_stderr(httpx_mock):
     lmstudio_lists(httpx_mock, MODEL)
-    lmstudio_has_loaded(httpx_mock)
+    lmstudio_ready_for_codex(httpx_mock)
     result = run("env", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--format", "fish",
                  env={"NO_PROXY": "corp.example"})
     assert result.exit_code == 0
@@ -73,7 +71,7 @@ def test_env_for_codex_puts_the_agent_arguments_on_stderr(httpx_mock):
 
 def test_env_quiet_prints_nothing_but_the_variables(httpx_mock):
     lmstudio_lists(httpx_mock, MODEL)
-    lmstudio_has_loaded(httpx_mock)
+    lmstudio_ready_for_codex(httpx_mock)
     result = run("env", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "-q", "--format", "json")
     assert result.exit_code == 0
     assert result.stderr == ""
@@ -105,6 +103,7 @@ def test_env_for_an_agent_that_cannot_use_the_server_is_exit_3(httpx_mock, tmp_p
     config = tmp_path / "config.toml"
     config.write_text('[providers.box]\nkind = "openai"\nbase_url = "http://localhost:1234/v1"\nmodel = "m"\n')
     lmstudio_lists(httpx_mock, "m")
+    answers_agent(httpx_mock, LMS, "chat", stream=False)
     result = run("env", "--for", "llm", "-p", "box", "--warm-up", "off", "--config", str(config))
     assert result.exit_code == 3
     assert result.stdout == ""
@@ -152,7 +151,7 @@ def fake_exec(monkeypatch):
 
 def test_exec_replaces_the_process_with_the_variables_set(httpx_mock, fake_exec):
     lmstudio_lists(httpx_mock, MODEL)
-    lmstudio_has_loaded(httpx_mock)
+    lmstudio_ready_for_codex(httpx_mock)
     with pytest.raises(ExecCalled):
         run("exec", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--", "codex", "--oss", "-m", MODEL)
     [(file, args, env)] = fake_exec

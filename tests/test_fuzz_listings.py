@@ -217,12 +217,13 @@ def test_context_window_answers(served, kind, status, body):
     served.update(status=status, body=body)
     with provider(kind, lms_path="/nonexistent/lms") as server:
         try:
-            info = server.context("some/model")
+            state = server.model_state("some/model")
         except LmprepError as exc:
             assert kind in ("llamacpp", "vllm", "openai"), exc
             check_error(exc, status, (ProtocolError, AuthFailedError))
             return
-    for value in info:
+    assert state.loaded in (True, False, None)
+    for value in (state.context, state.maximum):
         assert value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 

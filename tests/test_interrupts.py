@@ -11,7 +11,7 @@ import pytest
 
 from e2e import lmprep_argv, wait_for
 from lmprep.deadline import Deadline
-from lmprep.lock import DownloadLock, lock_path
+from lmprep.lock import FileLock, lock_path
 from lmprep.warmup import write_state
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def test_during_an_ollama_pull_releases_the_lock(ollama_emulator):
     code, payload = interrupt_when(["-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "llama3"],
                                    lambda: ollama_emulator.requests_to("POST", "/api/pull"))
     assert (code, payload["state"]) == (130, "interrupted")
-    with DownloadLock(lock_path("ollama", ollama_emulator.base_url, "llama3")) as lock:
+    with FileLock(lock_path("ollama", ollama_emulator.base_url, "llama3")) as lock:
         assert lock.acquire(Deadline(1), "checking", on_wait=lambda: pytest.fail("lock still held")) is False
 
 

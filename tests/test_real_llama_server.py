@@ -10,19 +10,20 @@ from realserver.loading_proxy import LoadingProxy
 pytestmark = pytest.mark.real_server
 
 
-def test_ready_with_wait_warm_up(llama_server):
+def test_a_running_llama_server_has_its_model_loaded(llama_server):
     result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--warm-up", "wait", "--json")
     assert result.returncode == 0, result.stderr
     payload = result.json
     assert (payload["provider"], payload["model"], payload["model_source"]) == ("llamacpp", "tiny", "served")
-    assert payload["warm_up"]["status"] == "ok"
+    assert payload["warm_up"] == {"mode": "wait", "status": "loaded", "seconds": None}
+    assert payload["context_length"] == 2048
 
 
 def test_named_model_that_is_served(llama_server):
-    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "-m", "tiny", "--warm-up", "wait")
+    result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "-m", "tiny")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.rstrip().endswith(f"Ready: tiny on llama.cpp server at {llama_server.base_url} "
-                                           "(loaded in " + result.stderr.rstrip().split("(loaded in ")[-1])
+    assert result.stderr.rstrip().endswith(
+        f"Ready: tiny on llama.cpp server at {llama_server.base_url} (already loaded); context window 2048 tokens")
 
 
 def test_model_that_is_not_served_is_exit_6(llama_server):
@@ -44,7 +45,7 @@ def test_server_still_loading_is_waited_for(llama_server):
         result = run_lmprep("-p", "llamacpp", "--base-url", proxy.base_url, "--warm-up", "wait", "--json")
     assert result.returncode == 0, result.stderr
     assert proxy.loading_responses >= 1 and proxy.forwarded_responses >= 1
-    assert result.json["warm_up"]["status"] == "ok"
+    assert result.json["warm_up"]["status"] == "loaded"
 
 
 def test_loading_longer_than_the_deadline_is_exit_10(llama_server):
@@ -62,8 +63,23 @@ def test_openai_kind_and_custom_entry(llama_server, tmp_path):
     assert (result.json["provider"], result.json["model_source"]) == ("box", f"config {config}")
 
 
-def test_context_window_too_small_is_exit_11_with_the_fix(llama_server):
+def test_the_training_context_is_a_ceiling_exit_11_says_so(llama_server):
+    """b11434 caps -c at the model's training context (n_ctx_train): no restart flag helps."""
     result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--min-context", "4096")
+    assert result.returncode == 11
+    assert result.stderr.endswith(
+        "Error: 'tiny' supports at most 2048 tokens of context, fewer than the 4096 required (from --min-context).\n"
+        "Choose a model with a larger context window, or ask for at most that with --min-context 2048.\n")
+    assert "-c 4096" not in result.stderr
+
+
+def test_a_window_below_the_training_context_is_exit_11_with_the_restart_flag(llama_server_binary, tmp_path):
+    from realserver.server import LlamaServer
+    from realserver.tiny_gguf import write_tiny_gguf
+
+    model = write_tiny_gguf(tmp_path / "tiny8k.gguf", context_length=8192)
+    with LlamaServer(llama_server_binary, model, context=2048, alias="tiny") as server:
+        result = run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "--min-context", "4096")
     assert result.returncode == 11
     assert ("Error: llama.cpp server has 'tiny' loaded with a 2048-token context window; 4096 are required "
             "(from --min-context).") in result.stderr
@@ -80,8 +96,7 @@ def test_env_for_codex_needs_its_64k_window(llama_server):
     result = run_lmprep("env", "--for", "codex", "-p", "llamacpp", "--base-url", llama_server.base_url)
     assert result.returncode == 11
     assert result.stdout == ""
-    assert "65536 are required (from --for codex)" in result.stderr
-    assert "restart it with `-c 65536`" in result.stderr
+    assert "fewer than the 65536 required (from --for codex)" in result.stderr
 
 
 def test_explicit_min_context_overrides_the_agents_default(llama_server):

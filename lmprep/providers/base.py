@@ -15,9 +15,15 @@ CONTEXT_READ_TIMEOUT = 10.0
 WARM_UP_READ_TIMEOUT = 600.0
 
 
-class ContextInfo(NamedTuple):
-    loaded: int | None  # the loaded model's effective context length; None: not loaded or unknown
-    maximum: int | None  # the most the model supports; None: unknown
+class ModelState(NamedTuple):
+    """What the server says of one model, from GET requests only."""
+
+    loaded: bool | None  # in memory now; None: the server does not say
+    context: int | None = None  # the window it is loaded with, in tokens; None: not loaded or unknown
+    maximum: int | None = None  # the most the model supports; None: unknown
+
+
+UNKNOWN = ModelState(None)
 
 
 def positive_int(value: Any) -> int | None:
@@ -110,21 +116,44 @@ class Provider:
         raise NotImplementedError
 
     def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
-                context_length: int | None = None) -> None:
-        """Make the server load ``model`` (with ``context_length`` where the kind can set it);
-        raises WarmupFailedError with the server's words."""
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        """Make the server load ``model`` (with ``context_length`` where the kind can set it,
+        kept loaded ``keep_alive`` seconds or FOREVER where it honours that); raises
+        WarmupFailedError with the server's words."""
         raise NotImplementedError
 
-    # -- context window ----------------------------------------------------------------------
+    # -- what is loaded, and for how long ----------------------------------------------------
 
-    can_set_context: ClassVar[bool] = False
+    can_set_context: ClassVar[bool] = False  # a load request can choose the window agents then get
+    honours_keep_alive: ClassVar[bool] = False  # a load request can say how long the model stays
 
-    def context(self, model: str) -> ContextInfo:
-        """The loaded model's effective context length and the model's maximum, where known."""
-        return ContextInfo(None, None)
+    def model_state(self, model: str) -> ModelState:
+        """Whether ``model`` is loaded, with which window, and its maximum, where the server says.
+        GET requests only; never raises for what the server answers."""
+        return UNKNOWN
+
+    def refresh_keep_alive(self, model: str, keep_alive: float, read_timeout: float | None) -> bool:
+        """Keep an already loaded model loaded for ``keep_alive``; False where the server
+        cannot change that without reloading it."""
+        return False
 
     def context_fix_hint(self, needed: int) -> str:
         return f"Restart the server with a context window of at least {needed} tokens."
+
+    # -- what agents send ------------------------------------------------------------------
+
+    def tool_support(self, model: str) -> bool | None:
+        """Whether the server says up front that ``model`` takes function tools (None: it does not say)."""
+        return None
+
+    def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
+        """What to do when the server lacks the route (``problem`` = "route"), refuses tools
+        ("tools") or does not stream ("stream") as an agent needs; ``said`` is the server's message."""
+        if problem == "route":
+            return f"Use a server that serves {protocol.label}, or upgrade this one."
+        if problem == "tools":
+            return "Use a server and model that accept function tools."
+        return "Upgrade the server: agents read their answers as a stream of events."
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         """Loaded model id → its context length (None where unknown), or None when the server
@@ -160,17 +189,19 @@ class Provider:
             )
         return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
-    def _openai_warm_up(self, model: str, read_timeout: float) -> None:
-        """One output token through /responses, or /chat/completions where the server lacks it."""
+    def _openai_warm_up(self, model: str, read_timeout: float, extra: dict | None = None) -> None:
+        """One output token through /responses, or /chat/completions where the server lacks it;
+        ``extra`` fields go into either request."""
         responses = self._post_warm_up(
-            "/responses", {"model": model, "input": "", "max_output_tokens": 1}, read_timeout
+            "/responses", {"model": model, "input": "", "max_output_tokens": 1, **(extra or {})}, read_timeout
         )
         if responses is not None and not unknown_route(*responses):
             self._check_warm_up(model, "/responses", *responses)
             return
         chat = self._post_warm_up(
             "/chat/completions",
-            {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "stream": False},
+            {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "stream": False,
+             **(extra or {})},
             read_timeout,
         )
         self._check_warm_up(model, "/chat/completions", *chat)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import LmprepError
-from ..hosts import origin_of
+from ..config import FOREVER
+from ..errors import LmprepError, WarmupFailedError
+from ..events import Notice, Step
+from ..hosts import is_loopback_url, origin_of
 from ..http import json_error_message
 from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
+    UNKNOWN,
     WARM_UP_READ_TIMEOUT,
-    ContextInfo,
+    ModelState,
     Provider,
-    unknown_route,
     error_code,
     positive_int,
+    unknown_route,
 )
 
 
@@ -51,40 +54,59 @@ class LMStudio(Provider):
         lms_get(lms, model, report=self.report, deadline=self.deadline)
 
     def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
-                context_length: int | None = None) -> None:
-        if context_length is None:
-            self._openai_warm_up(model, read_timeout)
-        else:
-            self._load_with_context(model, context_length, read_timeout)
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        if context_length is None and keep_alive != FOREVER:
+            # A just-in-time load by one request, which takes the model's idle TTL in seconds.
+            self._openai_warm_up(model, read_timeout, {"ttl": round(keep_alive)} if keep_alive else None)
+            return
+        # An explicit load: it sets the window, and LM Studio keeps such a model until it is
+        # unloaded (no TTL), like `lms load` (lmstudio.ai/docs: "Idle TTL and Auto-Evict").
+        if keep_alive not in (None, FOREVER):
+            self.report(Notice(f"LM Studio keeps a model loaded with a set window until it is unloaded; "
+                               f"--keep-alive {keep_alive:g} s does not shorten that."))
+        self._load(model, context_length, read_timeout)
 
-    # -- context window ----------------------------------------------------------------------
+    # -- what is loaded ----------------------------------------------------------------------
 
     can_set_context = True
+    honours_keep_alive = True
 
-    def context(self, model: str) -> ContextInfo:
-        """From the native v1 API (0.4+), else v0 (0.3.6+), else `lms ps --json`."""
-        return self._context_v1(model) or self._context_v0(model) or self._context_lms(model) or ContextInfo(None, None)
+    def model_state(self, model: str) -> ModelState:
+        """From the native v1 API (0.4+), else v0 (0.3.6+), else `lms ps --json` for a server
+        on this machine (the local `lms` knows nothing of another machine's server)."""
+        state = self._state_v1(model) or self._state_v0(model)
+        if state is None and is_loopback_url(self.base_url):
+            state = self._state_lms(model)
+        return state or UNKNOWN
 
     def _native(self, path: str) -> Any:
         try:
             response = self.http.request("GET", f"{origin_of(self.base_url)}{path}",
-                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
+                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the loaded models")
             body = response.json() if response.status_code == 200 else None
         except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return None
         return None if json_error_message(body) else body
 
-    def _context_v1(self, model: str) -> ContextInfo | None:
+    def _v1_entry(self, model: str) -> dict | None:
+        """The /api/v1/models entry of ``model`` ({} when the listing lacks it); None: no such listing."""
         body = self._native("/api/v1/models")
         entries = body.get("models") if isinstance(body, dict) else None
-        for entry in entries if isinstance(entries, list) else ():
-            if isinstance(entry, dict) and str(entry.get("key", "")).casefold() == model.casefold():
-                instances = entry.get("loaded_instances")
-                lengths = [positive_int((item.get("config") or {}).get("context_length"))
-                           for item in instances or () if isinstance(item, dict) and isinstance(item.get("config"), dict)]
-                lengths = [length for length in lengths if length]
-                return ContextInfo(max(lengths) if lengths else None, positive_int(entry.get("max_context_length")))
-        return None
+        if not isinstance(entries, list):
+            return None
+        return next((entry for entry in entries if isinstance(entry, dict)
+                     and str(entry.get("key", "")).casefold() == model.casefold()), {})
+
+    def _state_v1(self, model: str) -> ModelState | None:
+        entry = self._v1_entry(model)
+        if entry is None:
+            return None
+        instances = [item for item in entry.get("loaded_instances") or () if isinstance(item, dict)]
+        lengths = [positive_int(item["config"].get("context_length")) for item in instances
+                   if isinstance(item.get("config"), dict)]
+        lengths = [length for length in lengths if length]
+        return ModelState(bool(instances), max(lengths) if lengths else None,
+                          positive_int(entry.get("max_context_length")))
 
     def _v0_entries(self) -> list[dict] | None:
         """The entries (with a string `id`) of /api/v0/models; None where there is no such list."""
@@ -94,12 +116,16 @@ class LMStudio(Provider):
             return None
         return [entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
 
-    def _context_v0(self, model: str) -> ContextInfo | None:
-        for entry in self._v0_entries() or ():
+    def _state_v0(self, model: str) -> ModelState | None:
+        entries = self._v0_entries()
+        if entries is None:
+            return None
+        for entry in entries:
             if entry["id"].casefold() == model.casefold():
-                loaded = positive_int(entry.get("loaded_context_length")) if entry.get("state") == "loaded" else None
-                return ContextInfo(loaded, positive_int(entry.get("max_context_length")))
-        return None
+                loaded = entry.get("state") == "loaded"
+                return ModelState(loaded, positive_int(entry.get("loaded_context_length")) if loaded else None,
+                                  positive_int(entry.get("max_context_length")))
+        return ModelState(False)
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         entries = self._v0_entries()
@@ -108,28 +134,56 @@ class LMStudio(Provider):
         return {entry["id"]: positive_int(entry.get("loaded_context_length"))
                 for entry in entries if entry.get("state") == "loaded"}
 
-    def _context_lms(self, model: str) -> ContextInfo | None:
+    def _state_lms(self, model: str) -> ModelState | None:
         from ..lms import lms_loaded_contexts
 
         contexts = lms_loaded_contexts(self.settings.lms_path)
         loaded = contexts.get(model.casefold())
-        return ContextInfo(loaded, None) if loaded else None
+        return ModelState(True, loaded) if loaded else None
 
-    def _load_with_context(self, model: str, context_length: int, read_timeout: float) -> None:
-        """POST /api/v1/models/load with the context length, or `lms load` before LM Studio 0.4."""
+    def _load(self, model: str, context_length: int | None, read_timeout: float) -> None:
+        """POST /api/v1/models/load, or `lms load` before LM Studio 0.4. A model already loaded
+        is unloaded first: LM Studio answers a load of a loaded model with a second instance."""
+        self._unload_instances(model)
+        payload: dict[str, Any] = {"model": model}
+        if context_length is not None:
+            payload["context_length"] = context_length
         status, body, text = self._post_warm_up_to(
-            f"{origin_of(self.base_url)}/api/v1/models/load", "/api/v1/models/load",
-            {"model": model, "context_length": context_length}, read_timeout,
+            f"{origin_of(self.base_url)}/api/v1/models/load", "/api/v1/models/load", payload, read_timeout,
         )
         if not unknown_route(status, body, text):
             self._check_warm_up(model, "/api/v1/models/load", status, body, text)
             return
+        if not is_loopback_url(self.base_url):
+            raise WarmupFailedError(
+                f"LM Studio at {self.base_url} has no REST load route (/api/v1/models/load, LM Studio 0.4 and "
+                "later), and the `lms` on this machine cannot load models on another machine.",
+                "Update LM Studio on that machine, or load the model there with `lms load`.",
+            )
         from ..lms import lms_load
 
         lms_load(model, context_length, self.settings.lms_path, read_timeout)
 
+    def _unload_instances(self, model: str) -> None:
+        entry = self._v1_entry(model) or {}
+        for instance in entry.get("loaded_instances") or ():
+            instance_id = instance.get("id") if isinstance(instance, dict) else None
+            if isinstance(instance_id, str):
+                self.report(Step(f"Unloading {model} from LM Studio to load it again"))
+                self.http.request("POST", f"{origin_of(self.base_url)}/api/v1/models/unload",
+                                  json_body={"instance_id": instance_id}, doing=f"unloading {model}")
+
     def context_fix_hint(self, needed: int) -> str:
         return f"Load it with a larger window: `lms load <model> -c {needed}`."
+
+    def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
+        if problem == "route" and protocol.name == "responses":
+            return "LM Studio serves /v1/responses from 0.3.29 on: update LM Studio (or llmster)."
+        if problem == "route" and protocol.name == "messages":
+            return "LM Studio serves the Anthropic API (/v1/messages) from 0.4.1 on: update LM Studio (or llmster)."
+        if problem == "tools":
+            return "Choose a model trained for tool use (LM Studio marks them in its model list), or update LM Studio."
+        return super().unsupported_hint(protocol, problem, said)
 
     def warm_up_hint(self, model: str, body: Any) -> str:
         if error_code(body) == "model_not_found":

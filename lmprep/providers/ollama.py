@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from ..config import FOREVER
 from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFailedError
 from ..events import Step, Transfer
 from ..hosts import strip_v1
@@ -15,7 +16,7 @@ from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
-    ContextInfo,
+    ModelState,
     Provider,
     positive_int,
 )
@@ -44,6 +45,10 @@ def normalize_model_name(name: str) -> str:
 
 class Ollama(Provider):
     kind = "ollama"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: dict[str, dict] = {}
 
     @property
     def root(self) -> str:
@@ -110,7 +115,15 @@ class Ollama(Provider):
                 )
             PullTracker(model, self).follow(response.iter_lines())
 
-    can_set_context = True
+    # Ollama loads a model with the window its requests ask for (`options.num_ctx`), and
+    # otherwise with its default (OLLAMA_CONTEXT_LENGTH, or by VRAM: 4k below 24 GiB). Agents
+    # speak its OpenAI and Anthropic APIs, which cannot carry num_ctx, and a request whose window
+    # differs from the loaded one's reloads the model (server/sched.go `needsReload`, with
+    # `usesAutomaticNumCtx` in server/routes.go): a model lmprep loaded with num_ctx would be
+    # reloaded at the default by the agent's first request. So lmprep loads it as agents will
+    # find it, without num_ctx, and reads the window back.
+    can_set_context = False
+    honours_keep_alive = True
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         """From /api/ps: every loaded model by name, with its context length."""
@@ -129,34 +142,77 @@ class Ollama(Provider):
                 loaded[name] = positive_int(entry.get("context_length"))
         return loaded
 
-    def context(self, model: str) -> ContextInfo:
-        """Loaded context from /api/ps, maximum from /api/show's model_info."""
+    def model_state(self, model: str) -> ModelState:
+        """Loaded and its window from /api/ps, the maximum from /api/show's model_info."""
         wanted = normalize_model_name(model)
-        loaded = next((length for name, length in (self.loaded_models([]) or {}).items()
-                       if normalize_model_name(name) == wanted), None)
+        running = self.loaded_models([])
+        loaded = None if running is None else any(normalize_model_name(name) == wanted for name in running)
+        context = next((length for name, length in (running or {}).items() if normalize_model_name(name) == wanted),
+                       None)
+        info = self._show(model).get("model_info")
         maximum = None
-        try:
-            response = self.http.request("POST", f"{self.root}/api/show", json_body={"model": model},
-                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the model's maximum context")
-            info = response.json().get("model_info") if response.status_code == 200 else None
-        except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
-            info = None
         if isinstance(info, dict):
             maximum = next((positive_int(v) for k, v in info.items()
                             if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
-        return ContextInfo(loaded, maximum)
+        return ModelState(loaded, context, maximum)
+
+    def tool_support(self, model: str) -> bool | None:
+        """From /api/show's `capabilities` (Ollama refuses tools to a model without "tools")."""
+        capabilities = self._show(model).get("capabilities")
+        if not isinstance(capabilities, list):
+            return None
+        return "tools" in capabilities
+
+    def _show(self, model: str) -> dict:
+        """POST /api/show for ``model`` (asked once per run); {} when it says nothing usable."""
+        cache = self._shown
+        if model not in cache:
+            try:
+                response = self.http.request("POST", f"{self.root}/api/show", json_body={"model": model},
+                                             read_timeout=CONTEXT_READ_TIMEOUT, doing=f"reading what {model} is")
+                body = response.json() if response.status_code == 200 else None
+            except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+                body = None
+            cache[model] = body if isinstance(body, dict) else {}
+        return cache[model]
 
     def context_fix_hint(self, needed: int) -> str:
-        return f"Set the context for the model in a Modelfile (`PARAMETER num_ctx {needed}`) or OLLAMA_CONTEXT_LENGTH."
+        return (f"Ollama gives agents its default window: restart it with OLLAMA_CONTEXT_LENGTH={needed} "
+                f"(e.g. `OLLAMA_CONTEXT_LENGTH={needed} ollama serve`), or use a model made with "
+                f"`PARAMETER num_ctx {needed}` in its Modelfile. If that is set already, `ollama stop` the model "
+                "(another client loaded it with a smaller window) and run lmprep again.")
+
+    def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
+        if problem == "tools":
+            return ("The model's template has no tool support (`ollama show MODEL` lists its capabilities): "
+                    "choose one that lists `tools`, such as qwen3-coder or gpt-oss.")
+        if problem == "route":
+            since = {"responses": "0.13.3 (Codex wants 0.13.4)", "messages": "0.14"}.get(protocol.name)
+            version = self._version()
+            running = f" (this one is {version})" if version else ""
+            if since:
+                return (f"Ollama serves {protocol.label} from {since} on{running}: update it from "
+                        "https://ollama.com/download.")
+        return super().unsupported_hint(protocol, problem, said)
+
+    def _version(self) -> str | None:
+        try:
+            response = self.http.request("GET", f"{self.root}/api/version", read_timeout=IDENTIFY_READ_TIMEOUT,
+                                         doing="reading Ollama's version")
+            version = response.json().get("version") if response.status_code == 200 else None
+        except (LmprepError, ValueError, AttributeError, RecursionError):
+            return None
+        return one_line(version, 40) if isinstance(version, str) else None
 
     def _pull_hint(self, model: str) -> str:
         return f"Check the name at https://ollama.com/library, or run `ollama pull {model}` to see Ollama's own output."
 
     def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
-                context_length: int | None = None) -> None:
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        """The native load request (/api/generate without a prompt), with `keep_alive` where given."""
         payload: dict[str, Any] = {"model": model}
-        if context_length is not None:
-            payload["options"] = {"num_ctx": context_length}
+        if keep_alive is not None:
+            payload["keep_alive"] = ollama_duration(keep_alive)
         response = self.http.request(
             "POST",
             f"{self.root}/api/generate",
@@ -176,6 +232,19 @@ class Ollama(Provider):
             f"Ollama could not load {model!r} (HTTP {response.status_code}: {message or error_text(response)}).",
             f"Check `ollama ps` and the Ollama server log; `ollama run {model}` shows the same error interactively.",
         )
+
+    def refresh_keep_alive(self, model: str, keep_alive: float, read_timeout: float | None) -> bool:
+        """A load request to a loaded model only sets how long it stays (server/sched.go
+        `useLoadedRunner`); requests without keep_alive, as agents send, leave that as it is."""
+        self.warm_up(model, read_timeout, keep_alive=keep_alive)
+        return True
+
+
+def ollama_duration(seconds: float) -> int | float:
+    """keep_alive as Ollama reads a number: seconds, negative for ever."""
+    if seconds == FOREVER:
+        return -1
+    return int(seconds) if float(seconds).is_integer() else seconds
 
 
 class PullTracker:

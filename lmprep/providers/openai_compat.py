@@ -12,7 +12,7 @@ from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
-    ContextInfo,
+    ModelState,
     Provider,
     positive_int,
 )
@@ -92,14 +92,14 @@ class OpenAICompatible(Provider):
         return listing[0] if len(listing) == 1 else None
 
     def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
-                context_length: int | None = None) -> None:
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
         self._openai_warm_up(model, read_timeout)
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         if self.owned_by is None:
             return None  # an unknown server says nothing about what it has loaded
         # llama-server and vLLM serve exactly what they have loaded.
-        return {model: self.context(model).loaded for model in listing}
+        return {model: self.model_state(model).context for model in listing}
 
     def _entry(self, model: str) -> dict:
         if not self._entries:
@@ -123,23 +123,35 @@ class LlamaCpp(OpenAICompatible):
                 f"`llama-server -m {model}.gguf --alias {model}`, or pass -m with the served name.")
 
 
-    def context(self, model: str) -> ContextInfo:
+    def model_state(self, model: str) -> ModelState:
         # One model, loaded for as long as the server runs; /props has the per-slot window.
-        # n_ctx_train is no ceiling: llama-server accepts a larger -c.
+        # The training context (meta.n_ctx_train) is a ceiling: b11434 caps a larger -c to it
+        # ("slot context (8192) exceeds the training context of the model (2048) - capping").
         meta = self._entry(model).get("meta") or {}
         try:
             response = self.http.request("GET", f"{strip_v1(self.base_url)}/props",
                                          read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
             settings = response.json().get("default_generation_settings") if response.status_code == 200 else None
-            loaded = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+            context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
-            loaded = None
-        if loaded is None and isinstance(meta, dict):
-            loaded = positive_int(meta.get("n_ctx"))
-        return ContextInfo(loaded, None)
+            context = None
+        meta = meta if isinstance(meta, dict) else {}
+        return ModelState(True, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
 
     def context_fix_hint(self, needed: int) -> str:
         return f"llama-server cannot change its context window while running: restart it with `-c {needed}` (or more)."
+
+    def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
+        if problem == "tools" and said and "must be 'function'" in said:
+            return ("This llama-server build refuses tool types other than `function`, which Codex also sends: "
+                    "update llama.cpp (later builds skip the types they do not know).")
+        if problem == "tools":
+            return ("Restart llama-server with --jinja (builds before it became the default ran without it), "
+                    "with a model whose chat template supports tools.")
+        if problem == "route":
+            return (f"This llama-server build has no {protocol.label}: update llama.cpp (b11434 serves "
+                    "/v1/responses, /v1/chat/completions and /v1/messages).")
+        return super().unsupported_hint(protocol, problem, said)
 
 
 class VLLM(OpenAICompatible):
@@ -154,11 +166,20 @@ class VLLM(OpenAICompatible):
         served = ", ".join(repr(m) for m in self._served) or "nothing"
         return f"vLLM serves {served}: restart it with `vllm serve {model}`, or pass -m with a served name."
 
-    def context(self, model: str) -> ContextInfo:
-        return ContextInfo(positive_int(self._entry(model).get("max_model_len")), None)
+    def model_state(self, model: str) -> ModelState:
+        # The HTTP server comes up only once its model is loaded.
+        return ModelState(True, positive_int(self._entry(model).get("max_model_len")))
 
     def context_fix_hint(self, needed: int) -> str:
         return f"vLLM fixes its context window at start: restart it with `--max-model-len {needed}` (or more)."
+
+    def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
+        if problem == "tools":
+            return ("Start vLLM with --enable-auto-tool-choice and the --tool-call-parser for your model "
+                    "(agents let the model choose its tools).")
+        if problem == "route":
+            return f"This vLLM has no {protocol.label}: update vLLM."
+        return super().unsupported_hint(protocol, problem, said)
 
 
 def _serves_as(served_id: str, model: str) -> bool:

@@ -152,8 +152,9 @@ class HTTPEmulator:
     * ``token``: when set, every non-public route needs ``Authorization: Bearer <token>``;
     * ``hang``: accept requests and never answer them (until ``hang`` is cleared or the emulator stops).
 
-    State: ``requests`` (every :class:`RecordedRequest`, admin routes excluded) and ``errors``
-    (exceptions raised inside route code, i.e. emulator bugs; the fixtures fail the test on them).
+    State: ``requests`` (every :class:`RecordedRequest`, admin routes excluded), ``load_count``
+    (loads completed) and ``errors`` (exceptions raised inside route code, i.e. emulator bugs;
+    the fixtures fail the test on them).
     """
 
     #: ``Server`` header of replies.
@@ -178,6 +179,7 @@ class HTTPEmulator:
         self.token = token
         self.hang = False
         self.requests: list[RecordedRequest] = []
+        self.load_count = 0
         self.errors: list[str] = []
         self._request_arrived = threading.Condition(self.lock)
         self._stopping = threading.Event()
@@ -320,6 +322,7 @@ class HTTPEmulator:
             return "the server is shutting down"
         with self.lock:
             self.loaded[self.find_key(self.loaded, model) or model] = context_length
+            self.load_count += 1
         return None
 
     def unload(self, model: str) -> bool:

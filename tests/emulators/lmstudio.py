@@ -2,14 +2,18 @@
 
 Quirks reproduced: unknown routes answer **200** with an ``error`` key; ``/v1/models`` lists
 downloaded models with JIT loading on and only loaded ones with JIT off; warm-up requests load
-the model (slowly, or failing); bearer-token auth; LM Studio < 0.3.29 without ``/v1/responses``.
+the model (slowly, or failing) and take an idle ``ttl``; bearer-token auth; LM Studio < 0.3.29
+without ``/v1/responses``, < 0.4.1 without ``/v1/messages``; a load of a loaded model adds a
+second instance (what LM Studio does, lmstudio.ai docs and users' reports). Not documented,
+so assumed: a body without its required field is refused with HTTP 400, as llama-server does.
 The routes under ``/__emulator/lms/`` serve the fake ``lms`` CLI (see :mod:`.fake_lms`).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .http_emulator import (
@@ -18,9 +22,8 @@ from .http_emulator import (
     Reply,
     Route,
     json_reply,
-    openai_chat_completion,
-    openai_response,
 )
+from .wire import PROTOCOLS, answer, missing_field
 
 __all__ = ["DEFAULT_CONTEXT_LENGTH", "DEFAULT_SIZE_BYTES", "LMStudioEmulator", "NO_MODELS_LOADED"]
 
@@ -60,10 +63,12 @@ class LMStudioEmulator(HTTPEmulator):
     * ``catalog``: model → ``{"steps", "step_seconds", "error", "size_bytes"}`` (all optional) that
       ``lms get`` can download;
     * ``responses_supported``: False emulates LM Studio < 0.3.29 (no ``/v1/responses``);
+    * ``messages_supported``: False emulates LM Studio < 0.4.1 (no Anthropic ``/v1/messages``);
     * ``models_body_override``: bytes served by ``GET /v1/models`` instead of the listing
       (with ``models_body_content_type``), to emulate a foreign server or proxy page.
 
-    State: ``download_count[model]`` counts completed ``lms get`` downloads.
+    State: ``download_count[model]`` counts completed ``lms get`` downloads; ``ttl[model]`` is the
+    idle TTL of a just-in-time load that gave one; ``instances[model]`` counts loaded instances.
     """
 
     server_header = "lmstudio-emulator"
@@ -89,6 +94,9 @@ class LMStudioEmulator(HTTPEmulator):
         self.jit = jit
         self.catalog: dict[str, dict[str, Any]] = {model: dict(entry) for model, entry in (catalog or {}).items()}
         self.responses_supported = responses_supported
+        self.messages_supported = True
+        self.ttl: dict[str, int] = {}
+        self.instances: Counter[str] = Counter()
         self.models_body_override: bytes | None = None
         self.models_body_content_type = "text/html; charset=utf-8"
         self.download_count: Counter[str] = Counter()
@@ -101,8 +109,9 @@ class LMStudioEmulator(HTTPEmulator):
             ("GET", "/api/v1/models"): self._v1_models,
             ("POST", "/api/v1/models/load"): self._load,
             ("POST", "/api/v1/models/unload"): self._unload,
-            ("POST", "/v1/responses"): self._responses,
-            ("POST", "/v1/chat/completions"): self._chat_completions,
+            ("POST", "/v1/responses"): self._answer,
+            ("POST", "/v1/chat/completions"): self._answer,
+            ("POST", "/v1/messages"): self._answer,
         }
 
     def admin_routes(self) -> dict[tuple[str, str], Route]:
@@ -182,7 +191,10 @@ class LMStudioEmulator(HTTPEmulator):
         models = []
         for model in self._all_models():  # the native v1 API lists everything downloaded, JIT or not
             context_length = self.loaded_context(model)
-            instances = [] if context_length is None else [{"id": model, "config": {"context_length": context_length}}]
+            with self.lock:
+                count = 0 if context_length is None else max(1, self.instances[model])
+            instances = [{"id": model if n == 1 else f"{model}:{n}", "config": {"context_length": context_length}}
+                         for n in range(1, count + 1)]
             models.append(
                 {
                     "type": "llm",
@@ -222,10 +234,13 @@ class LMStudioEmulator(HTTPEmulator):
         error = self.simulate_load(model, context_length)
         if error is not None:
             return _load_failed(error)
+        with self.lock:
+            self.instances[model] += 1
+            instance_id = model if self.instances[model] == 1 else f"{model}:{self.instances[model]}"
         return json_reply(
             {
                 "type": "llm",
-                "instance_id": model,
+                "instance_id": instance_id,
                 "load_time_seconds": self.load_seconds,
                 "status": "loaded",
                 "load_config": {"context_length": context_length},
@@ -234,23 +249,29 @@ class LMStudioEmulator(HTTPEmulator):
 
     def _unload(self, request: RecordedRequest) -> Reply:
         instance_id = request.body_object().get("instance_id")
-        if not isinstance(instance_id, str) or not self.unload(instance_id):
+        model = re.sub(r":\d+$", "", instance_id) if isinstance(instance_id, str) else None
+        if model is None or self.loaded_context(model) is None:
             return _openai_error(404, f'No loaded model instance "{instance_id}"', code=None, param="instance_id")
+        with self.lock:
+            self.instances[model] = max(0, self.instances[model] - 1)
+            if not self.instances[model]:
+                self.unload(model)
         return json_reply({"instance_id": instance_id})
 
     # ------------------------------------------------------------------ inference (warm-up)
 
-    def _responses(self, request: RecordedRequest) -> Reply:
-        if not self.responses_supported:
+    def _answer(self, request: RecordedRequest) -> Reply:
+        """Loads the requested model first if needed (JIT, with the request's ``ttl``), then
+        answers with one token, streamed when asked."""
+        protocol = PROTOCOLS[request.path]
+        if (protocol == "responses" and not self.responses_supported) or (
+                protocol == "messages" and not self.messages_supported):
             return self.unknown_route_reply(request)
-        return self._answer(request, openai_response)
-
-    def _chat_completions(self, request: RecordedRequest) -> Reply:
-        return self._answer(request, openai_chat_completion)
-
-    def _answer(self, request: RecordedRequest, build_answer: Callable[[str], dict[str, Any]]) -> Reply:
-        """Loads the requested model first if needed (JIT), then answers with one token."""
-        model = request.body_object().get("model")
+        body = request.body_object()
+        missing = missing_field(protocol, body)
+        if missing is not None:
+            return _openai_error(400, missing, code=None, param=None)
+        model = body.get("model")
         if not isinstance(model, str) or not model:
             with self.lock:
                 loaded = list(self.loaded)
@@ -265,7 +286,11 @@ class LMStudioEmulator(HTTPEmulator):
             error = self.simulate_load(model, self._default_context(model))
             if error is not None:
                 return _load_failed(error)
-        return json_reply(build_answer(model))
+            with self.lock:
+                self.instances[model] += 1
+                if isinstance(body.get("ttl"), int):
+                    self.ttl[model] = body["ttl"]
+        return answer(protocol, body, model)
 
     # ------------------------------------------------------------------ admin routes for the fake lms
 

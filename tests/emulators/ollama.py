@@ -3,8 +3,16 @@
 Quirks reproduced: pull progress as an NDJSON stream whose errors arrive *inside* the 200
 stream, lines without ``total``/``completed`` early on, streams ending without ``success``;
 the native load request (``/api/generate`` without a prompt); case-insensitive
-``[host/][namespace/]model[:tag]`` names; ``/v1/responses`` only from 0.13.3 on; unknown routes
-answer 404 ``404 page not found`` (plain text).
+``[host/][namespace/]model[:tag]`` names; ``/v1/responses`` only from 0.13.3 on and
+``/v1/messages`` from 0.14 on; unknown routes answer 404 ``404 page not found`` (plain text).
+
+The scheduler's rules (ollama/ollama server/sched.go): a request without ``options.num_ctx``
+(all OpenAI and Anthropic requests) gets the default window (``default_num_ctx``, Ollama's
+OLLAMA_CONTEXT_LENGTH or VRAM tier, capped at the model's maximum); a loaded model is reloaded
+when a request's window differs from the one it was loaded with, unless neither asked for one
+(``needsReload``); ``keep_alive`` on a request sets how long the model stays, and a request
+without it leaves that as it is (``useLoadedRunner``). A request with tools to a model without
+the ``tools`` capability is HTTP 400 "... does not support tools" on every route.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,12 +33,11 @@ from .http_emulator import (
     Route,
     json_reply,
     ndjson_reply,
-    openai_chat_completion,
-    openai_response,
     rfc3339,
     rfc3339_in,
     text_reply,
 )
+from .wire import PROTOCOLS, answer, wants_tools
 
 __all__ = ["DEFAULT_NUM_CTX", "ModelName", "OllamaEmulator", "PullPlan", "display_name", "normalise_name", "parse_name"]
 
@@ -41,6 +48,8 @@ DEFAULT_TAG = "latest"
 DEFAULT_NUM_CTX = 4096
 MISSING_MANIFEST = "pull model manifest: file does not exist"
 _RESPONSES_API_SINCE = (0, 13, 3)
+_MESSAGES_API_SINCE = (0, 14, 0)
+FOREVER_EXPIRY = "2318-01-01T00:00:00Z"  # what /api/ps shows for keep_alive -1
 _KEEP_ALIVE_UNLOAD = ("0", "0s", "0m", "0h")
 _DETAILS = {
     "parent_model": "",
@@ -150,9 +159,13 @@ class OllamaEmulator(HTTPEmulator):
     * ``models``: model → size in bytes (what ``/api/tags`` lists);
     * ``version``: what ``/api/version`` reports (``/v1/responses`` exists from 0.13.3 on);
     * ``pull_catalog``: model → :class:`PullPlan` settings of what ``/api/pull`` can fetch (models
-      already present can always be pulled again).
+      already present can always be pulled again);
+    * ``default_num_ctx``: the window of a load that does not ask for one;
+    * ``no_tools``: models whose template has no tool support.
 
-    State: ``pull_count[normalised name]`` counts ``/api/pull`` requests.
+    State: ``pull_count[normalised name]`` counts ``/api/pull`` requests; ``explicit_ctx`` holds
+    the loaded models whose load asked for a window; ``keep_alive[model]`` the last keep_alive
+    a request gave it (``expires_at`` in /api/ps follows it).
     """
 
     server_header = "ollama-emulator"
@@ -173,6 +186,10 @@ class OllamaEmulator(HTTPEmulator):
         self.version = version
         self.pull_catalog: dict[str, dict[str, Any]] = {name: dict(plan) for name, plan in (pull_catalog or {}).items()}
         self.pull_count: Counter[str] = Counter()
+        self.default_num_ctx = DEFAULT_NUM_CTX
+        self.no_tools: set[str] = set()
+        self.explicit_ctx: set[str] = set()
+        self.keep_alive: dict[str, Any] = {}
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
@@ -185,8 +202,9 @@ class OllamaEmulator(HTTPEmulator):
             ("POST", "/api/chat"): self._chat,
             ("POST", "/api/show"): self._show,
             ("GET", "/v1/models"): self._openai_models,
-            ("POST", "/v1/chat/completions"): self._openai_chat_completions,
-            ("POST", "/v1/responses"): self._openai_responses,
+            ("POST", "/v1/chat/completions"): self._openai_answer,
+            ("POST", "/v1/responses"): self._openai_answer,
+            ("POST", "/v1/messages"): self._openai_answer,
         }
 
     def find_key(self, mapping: Mapping[str, Any], model: str) -> str | None:
@@ -196,9 +214,15 @@ class OllamaEmulator(HTTPEmulator):
         wanted_form = wanted.shortest().lower()
         return next((key for key in mapping if normalise_name(key) == wanted_form), None)
 
+    def _version_at_least(self, since: tuple[int, ...]) -> bool:
+        return tuple(int(part) for part in re.findall(r"\d+", self.version)[:3]) >= since
+
     def supports_responses_api(self) -> bool:
-        numbers = tuple(int(part) for part in re.findall(r"\d+", self.version)[:3])
-        return numbers >= _RESPONSES_API_SINCE
+        return self._version_at_least(_RESPONSES_API_SINCE)
+
+    def supports_tools(self, key: str) -> bool:
+        with self.lock:
+            return self.find_key({name: None for name in self.no_tools}, key) is None
 
     # ------------------------------------------------------------------ listings
 
@@ -226,9 +250,7 @@ class OllamaEmulator(HTTPEmulator):
         for key, context_length in loaded:
             entry = self._model_entry(key, sizes[key])
             del entry["modified_at"]
-            entry.update(
-                expires_at=rfc3339_in(timedelta(minutes=5)), size_vram=sizes[key], context_length=context_length
-            )
+            entry.update(expires_at=self._expires_at(key), size_vram=sizes[key], context_length=context_length)
             entries.append(entry)
         return json_reply({"models": entries})
 
@@ -245,7 +267,7 @@ class OllamaEmulator(HTTPEmulator):
                 "template": "{{ .Prompt }}",
                 "details": dict(_DETAILS),
                 "model_info": {"general.architecture": "llama", "llama.context_length": self.max_context_for(key)},
-                "capabilities": ["completion"],
+                "capabilities": ["completion", "tools"] if self.supports_tools(key) else ["completion"],
                 "modified_at": rfc3339(),
             }
         )
@@ -337,14 +359,33 @@ class OllamaEmulator(HTTPEmulator):
             return json_reply({"error": f"model '{name}' not found"}, 404)
         return key
 
-    def _ensure_loaded(self, key: str, options: Any) -> str | None:
-        """Loads ``key`` unless it already runs with the wanted ``num_ctx`` (a different one reloads it)."""
+    def _ensure_loaded(self, key: str, options: Any, keep_alive: Any = None) -> str | None:
+        """Loads ``key`` unless it runs already with the window this request gets (sched.go
+        ``needsReload``): a request's ``num_ctx``, else the default, capped at the maximum."""
         requested = options.get("num_ctx") if isinstance(options, dict) else None
+        explicit = isinstance(requested, int) and requested > 0
+        wanted = min(requested if explicit else self.default_num_ctx, self.max_context_for(key))
         current = self.loaded_context(key)
-        wanted = requested if isinstance(requested, int) and requested > 0 else (current or DEFAULT_NUM_CTX)
-        if current == wanted:
+        with self.lock:
+            both_auto = not explicit and key not in self.explicit_ctx
+        if keep_alive is not None:
+            self.keep_alive[key] = keep_alive
+        if current is not None and (current == wanted or both_auto):
             return None
-        return self.simulate_load(key, wanted)
+        if keep_alive is None:
+            self.keep_alive.pop(key, None)  # a new runner starts with the server's default
+        error = self.simulate_load(key, wanted)
+        if error is None:
+            with self.lock:
+                (self.explicit_ctx.add if explicit else self.explicit_ctx.discard)(key)
+        return error
+
+    def _expires_at(self, key: str) -> str:
+        value = self.keep_alive.get(key)
+        if isinstance(value, (int, float)) and value < 0 or value in ("-1", "-1s", "-1m"):
+            return FOREVER_EXPIRY
+        seconds = value if isinstance(value, (int, float)) else 300
+        return rfc3339_in(timedelta(seconds=seconds))
 
     def _native(self, request: RecordedRequest, wants_answer: bool, answer: dict[str, Any]) -> Reply:
         """Shared by /api/generate and /api/chat: unload (keep_alive 0), load only, or a one-token answer."""
@@ -356,7 +397,7 @@ class OllamaEmulator(HTTPEmulator):
         if str(body.get("keep_alive")) in _KEEP_ALIVE_UNLOAD:
             self.unload(key)
             return json_reply({**reply, **_empty(answer), "done_reason": "unload"})
-        error = self._ensure_loaded(key, body.get("options"))
+        error = self._ensure_loaded(key, body.get("options"), body.get("keep_alive"))
         if error is not None:
             return json_reply({"error": error}, 500)
         if not wants_answer:
@@ -372,25 +413,39 @@ class OllamaEmulator(HTTPEmulator):
         wants_answer = bool(request.body_object().get("messages"))
         return self._native(request, wants_answer, {"message": {"role": "assistant", "content": "OK"}})
 
-    # ------------------------------------------------------------------ OpenAI-compatible inference
+    # ------------------------------------------------------------------ OpenAI and Anthropic inference
 
-    def _openai_chat_completions(self, request: RecordedRequest) -> Reply:
-        return self._openai_answer(request, openai_chat_completion)
-
-    def _openai_responses(self, request: RecordedRequest) -> Reply:
-        if not self.supports_responses_api():
+    def _openai_answer(self, request: RecordedRequest) -> Reply:
+        protocol = PROTOCOLS[request.path]
+        if protocol == "responses" and not self.supports_responses_api():
             return self.unknown_route_reply(request)
-        return self._openai_answer(request, openai_response)
-
-    def _openai_answer(self, request: RecordedRequest, build_answer: Callable[[str], dict[str, Any]]) -> Reply:
-        name = request.body_object().get("model")
-        key = self.find_key(self.models, name) if isinstance(name, str) else None
+        if protocol == "messages" and not self._version_at_least(_MESSAGES_API_SINCE):
+            return self.unknown_route_reply(request)
+        refuse = _anthropic_error if protocol == "messages" else _openai_error
+        body = request.body_object()
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            return refuse(400, "invalid_request_error", "model is required")
+        if protocol == "chat" and not body.get("messages"):
+            return refuse(400, "invalid_request_error", "[] is too short - 'messages'")
+        key = self.find_key(self.models, name)
         if key is None:
-            return _openai_error(404, "not_found_error", f'model "{name}" not found, try pulling it first')
+            return refuse(404, "not_found_error", f'model "{name}" not found, try pulling it first')
+        if wants_tools(body) and not self.supports_tools(key):
+            return refuse(400, "invalid_request_error", f"{_full_name(key)} does not support tools")
         error = self._ensure_loaded(key, None)
         if error is not None:
-            return _openai_error(500, "api_error", error)
-        return json_reply(build_answer(str(name)))
+            return refuse(500, "api_error", error)
+        return answer(protocol, body, str(name))
+
+
+def _full_name(key: str) -> str:
+    parsed = _parse_or_raise(key)
+    return f"{parsed.host}/{parsed.namespace}/{parsed.model}:{parsed.tag}"
+
+
+def _anthropic_error(status: int, error_type: str, message: str) -> Reply:
+    return json_reply({"type": "error", "error": {"type": error_type, "message": message}}, status)
 
 
 def _openai_error(status: int, error_type: str, message: str) -> Reply:

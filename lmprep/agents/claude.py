@@ -1,0 +1,38 @@
+"""Claude Code: the Anthropic Messages API at the server root, streamed, with tools.
+
+Seen from Claude Code 2.1.332 against a capturing server (2026-11): its first request is
+`POST /v1/messages?beta=true` with `anthropic-version: 2023-06-01`, `Authorization: Bearer`
+(from ANTHROPIC_AUTH_TOKEN), `stream: true`, `max_tokens: 32000`, 12 tools in Anthropic form
+and ~50k characters in all. For a model it does not know it assumes a 1M-token window,
+hence CLAUDE_CODE_AUTO_COMPACT_WINDOW.
+"""
+
+from ..protocols import MESSAGES, AgentNeeds
+from . import AgentSetup
+
+LABEL = "Claude Code"
+MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
+
+
+NEEDS = AgentNeeds(LABEL, MESSAGES, tools=True, query="?beta=true")
+
+
+def needs(kind: str) -> AgentNeeds:
+    return NEEDS
+
+
+def setup(*, host, model, key, context_length, **_) -> AgentSetup:
+    variables = {
+        "ANTHROPIC_BASE_URL": host,
+        "ANTHROPIC_AUTH_TOKEN": key,
+        "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
+    }
+    if context_length:
+        # Compact before the local window overflows, not at Claude's own 200k.
+        variables["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(context_length)
+    notes = ["Claude Code needs the Anthropic API (/v1/messages): LM Studio 0.4.1 or later, Ollama 0.14 or "
+             "later, or llama-server."]
+    return AgentSetup("claude", variables, ["--model", model], notes)

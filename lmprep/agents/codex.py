@@ -1,0 +1,60 @@
+"""Codex CLI: the Responses API only (`wire_api = "chat"` is refused at start), streamed, with tools.
+
+Seen from Codex 0.171 against a capturing server (2026-11): its first request is
+`POST {base}/responses` with `stream: true`, no token limit, `tool_choice: "auto"`,
+`parallel_tool_calls: true`, `store: false`, `reasoning: {"summary": "auto"}`,
+`include: ["reasoning.encrypted_content"]`, ~20k characters of prompt and 9 tools of the types
+function, namespace and web_search (a model it knows also gets custom and tool_search tools).
+llama-server b11434 skips the types it does not know; earlier builds refused them with
+"'type' of tool must be 'function'" (openai/codex#10635). A stream that ends without
+`response.completed` is retried five times, then fails. `--oss` reads `CODEX_OSS_BASE_URL`,
+probes Ollama's `/api/version` (0.13.4 or later) and `/api/tags`, and never sends a token.
+"""
+
+import json
+
+from ..protocols import RESPONSES, AgentNeeds
+from . import PLACEHOLDER_KEY, AgentSetup
+
+LABEL = "Codex"
+MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+
+_INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
+          "parameters": {"type": "object", "properties": {}}}
+NEEDS = AgentNeeds(
+    LABEL, RESPONSES, tools=True,
+    other_tools=(
+        {"type": "namespace", "name": "lmprep_namespace", "description": "Tools Codex groups.", "tools": [_INNER]},
+        {"type": "web_search", "external_web_access": False},
+    ),
+    fields=(("parallel_tool_calls", True), ("reasoning", {"summary": "auto"}),
+            ("include", ["reasoning.encrypted_content"])),
+)
+
+
+def needs(kind: str) -> AgentNeeds:
+    return NEEDS
+
+
+def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
+    # Codex cannot ask a local server for its window: tell it, or it assumes its default.
+    window = ["-c", f"model_context_window={context_length}"] if context_length else []
+    if kind in ("lmstudio", "ollama"):
+        notes = []
+        if token:
+            notes.append("Codex's --oss sends no API token: turn authentication off in LM Studio, "
+                         "or use a custom model provider in ~/.codex/config.toml.")
+        return AgentSetup("codex", {"CODEX_OSS_BASE_URL": v1},
+                          ["--oss", "--local-provider", kind, "-m", model, *window], notes)
+    # Any other OpenAI-compatible server: a model provider given with -c overrides.
+    prefix = "model_providers.lmprep"
+    args = [
+        "-c", "model_provider=lmprep",
+        "-c", f"{prefix}.name=lmprep",
+        "-c", f"{prefix}.base_url={json.dumps(v1)}",
+        "-c", f"{prefix}.env_key=LMPREP_CODEX_API_KEY",
+        "-c", f"{prefix}.wire_api=responses",
+        *window,
+        "-m", model,
+    ]
+    return AgentSetup("codex", {"LMPREP_CODEX_API_KEY": token or PLACEHOLDER_KEY}, args)

@@ -1,0 +1,25 @@
+"""goose: its Ollama or OpenAI provider by variables; Chat Completions, streamed, with tools."""
+
+from urllib.parse import urlsplit
+
+from ..hosts import origin_of
+from ..protocols import CHAT, AgentNeeds
+from . import AgentSetup
+
+LABEL = "goose"
+MIN_CONTEXT = None
+
+
+def needs(kind: str) -> AgentNeeds:
+    return AgentNeeds(LABEL, CHAT, tools=True)
+
+
+def setup(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
+    limit = {"GOOSE_INPUT_LIMIT": str(context_length)} if context_length else {}
+    if kind == "ollama":
+        return AgentSetup("goose", {"GOOSE_PROVIDER": "ollama", "OLLAMA_HOST": host, "GOOSE_MODEL": model, **limit})
+    base_path = (urlsplit(v1).path.strip("/") + "/chat/completions").lstrip("/")
+    return AgentSetup("goose", {
+        "GOOSE_PROVIDER": "openai", "OPENAI_HOST": origin_of(v1), "OPENAI_BASE_PATH": base_path,
+        "OPENAI_API_KEY": key, "GOOSE_MODEL": model, **limit,
+    })

@@ -1,0 +1,17 @@
+"""Generic OpenAI SDK clients: the variables every OpenAI SDK reads."""
+
+from ..protocols import CHAT, AgentNeeds
+from . import AgentSetup
+
+LABEL = "an OpenAI SDK client"
+MIN_CONTEXT = None
+
+
+def needs(kind: str) -> AgentNeeds:
+    return AgentNeeds(LABEL, CHAT, tools=True)
+
+
+def setup(*, v1, model, key, **_) -> AgentSetup:
+    return AgentSetup("openai", {
+        "OPENAI_BASE_URL": v1, "OPENAI_API_BASE": v1, "OPENAI_API_KEY": key, "OPENAI_MODEL": model,
+    })

@@ -1,0 +1,40 @@
+"""opencode: an inline provider config; Chat Completions, streamed, with tools.
+
+Seen from opencode 1.18.33 (2026-11): a title request first, then the main turn, both
+`POST {base}/chat/completions` with `stream: true`, `stream_options: {"include_usage": true}`,
+`max_tokens: 32000`; the main turn has 10 function tools and `tool_choice: "auto"`.
+"""
+
+import json
+
+from ..protocols import CHAT, AgentNeeds
+from . import AgentSetup
+
+LABEL = "opencode"
+MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+
+
+def needs(kind: str) -> AgentNeeds:
+    return AgentNeeds(LABEL, CHAT, tools=True, fields=(("stream_options", {"include_usage": True}),))
+
+
+def setup(*, provider, v1, model, token, context_length, **_) -> AgentSetup:
+    options: dict[str, str] = {"baseURL": v1}
+    if token:
+        options["apiKey"] = token
+    entry: dict = {"name": model}
+    if context_length:
+        entry["limit"] = {"context": context_length, "output": min(context_length // 2, 16384)}
+    config = {
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {
+            "lmprep": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": f"{provider} (lmprep)",
+                "options": options,
+                "models": {model: entry},
+            }
+        },
+        "model": f"lmprep/{model}",
+    }
+    return AgentSetup("opencode", {"OPENCODE_CONFIG_CONTENT": json.dumps(config, separators=(",", ":"))})

@@ -1,0 +1,191 @@
+"""The last step of the pipeline: the model loaded as the next agent will find it.
+
+Look at what the server has loaded and with which window; check, without loading anything,
+that it serves the route the agent sends; decide whether a load is needed; load in the
+foreground or in a detached process; then verify: read back the window the server really
+has, and send the agent's first request in miniature.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .config import FOREVER, Settings
+from .deadline import Deadline
+from .errors import ContextTooSmallError
+from .events import Notice, Reporter, Step, WaitEnded, WaitStarted
+from .providers.base import WARM_UP_READ_TIMEOUT, ModelState
+from .warmup import LoadJob, WarmUp
+
+
+def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Reporter, deadline: Deadline,
+                  background: str, readiness, hand_off: bool = False) -> WarmUp:
+    """Warm up as ``settings`` ask, and return what happened. ``hand_off``: an agent is told the
+    window next (env/exec), so a load that decides it is waited for."""
+    mode = settings.warm_up.value
+    needed = settings.min_context.value
+    source = settings.min_context.source
+    agent = settings.agent.value if settings.agent else None
+    needs = _needs(agent, provider.kind)
+    keep_alive = settings.keep_alive.value
+    if mode == "off" and not needed and needs is None and keep_alive is None:
+        return WarmUp("off", "off")  # nothing to look at: the ready path sends no more requests
+    if keep_alive is not None and not provider.honours_keep_alive:
+        report(Notice(f"{provider.label} decides how long {model} stays loaded; --keep-alive does not apply."))
+        keep_alive = None
+
+    state = provider.model_state(model)
+    readiness.context_length = state.context if state.loaded else None
+    _check_maximum(provider, model, state, needed, source)
+    if needs is not None:
+        from .protocols import check_route
+
+        report(Step(f"Checking that {provider.label} serves {needs.protocol.label}, as {needs.agent} needs"))
+        check_route(provider, needs, model)
+    job = LoadJob(model, _context_to_load(provider, model, state, needed, source, report), keep_alive,
+                  needed, source, agent)
+
+    if state.loaded and job.context_length is None:
+        return _already_loaded(provider, job, mode, deadline, report)
+    if mode == "off" and job.context_length is None:
+        return WarmUp("off", "off")
+
+    from .warmup import previous_failure, state_file_for
+
+    state_file = state_file_for(chosen.name, chosen.base_url.value, model)
+    failure = previous_failure(state_file, model) if not state.loaded else None
+    foreground = mode != "background" or failure is not None or (bool(needed) and (hand_off or agent is not None))
+    if not foreground:
+        return _start_background(provider, chosen, job, settings, background, state_file, report)
+    if failure is not None:
+        report(Notice(f"The last background load of {model} failed: {failure.get('error') or 'its process died'}. "
+                      "Loading it in the foreground."))
+    elif mode == "background":
+        report(Notice(f"Waiting for {model} to load: {agent or 'the agent'} must be told the window it really has."))
+    return _load_in_foreground(provider, chosen, job, mode, deadline, state_file, report, readiness)
+
+
+def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: Reporter | None = None) -> int | None:
+    """Load ``job.model``, read back the window the server gave it, and send the agent's first
+    request; returns that window (None where the server does not say). Shared by the
+    foreground and the background child, whose failures the next run reads."""
+    provider.warm_up(job.model, read_timeout, job.context_length, job.keep_alive)
+    context = provider.model_state(job.model).context
+    if job.needed and context is not None and context < job.needed:
+        raise too_small(provider, job.model, context, job.needed, job.needed_source)
+    if job.needed and context is None and report is not None:
+        report(Notice(f"{provider.label} does not say which window {job.model} is loaded with; "
+                      f"cannot check that it holds {job.needed} tokens."))
+    needs = _needs(job.agent, provider.kind)
+    if needs is not None:
+        from .protocols import check_request
+
+        check_request(provider, needs, job.model, read_timeout)
+    return context
+
+
+def too_small(provider, model: str, loaded: int, needed: int, source: str) -> ContextTooSmallError:
+    return ContextTooSmallError(
+        f"{provider.label} has {model!r} loaded with a {loaded}-token context window; {needed} are required "
+        f"(from {source}).",
+        provider.context_fix_hint(needed),
+    )
+
+
+def _needs(agent: str | None, kind: str):
+    if agent is None:
+        return None
+    from .agents import agent_needs
+
+    return agent_needs(agent, kind)
+
+
+def _check_maximum(provider, model: str, state: ModelState, needed: int | None, source: str) -> None:
+    if needed and state.maximum is not None and state.maximum < needed:
+        raise ContextTooSmallError(
+            f"{model!r} supports at most {state.maximum} tokens of context, fewer than the {needed} required "
+            f"(from {source}).",
+            f"Choose a model with a larger context window, or ask for at most that with --min-context {state.maximum}.",
+        )
+
+
+def _context_to_load(provider, model: str, state: ModelState, needed: int | None, source: str,
+                     report: Reporter) -> int | None:
+    """The window to load the model with (None: as the server chooses), or ContextTooSmallError
+    where it is loaded with too small a window that cannot be changed here."""
+    if not needed or not provider.can_set_context:
+        if needed and state.loaded and state.context is not None and state.context < needed:
+            raise too_small(provider, model, state.context, needed, source)
+        if needed and state.loaded and state.context is None:
+            report(Notice(f"{provider.label} does not say which window {model} is loaded with; "
+                          f"cannot check that it holds {needed} tokens."))
+        return None
+    if state.loaded and state.context is not None and state.context >= needed:
+        return None
+    if state.loaded and state.context is not None:
+        report(Step(f"{model} is loaded with {state.context} tokens of context; reloading it with {needed}"))
+    return needed
+
+
+def _already_loaded(provider, job: LoadJob, mode: str, deadline: Deadline, report: Reporter) -> WarmUp:
+    """Loaded with the window needed: no warm-up; how long it stays, and the agent's first request."""
+    if job.keep_alive is not None:
+        read_timeout = deadline.cap(WARM_UP_READ_TIMEOUT, f"keeping {job.model} loaded")
+        if not provider.refresh_keep_alive(job.model, job.keep_alive, read_timeout):
+            report(Notice(f"{job.model} is loaded already: {provider.label} keeps the time it was loaded for, "
+                          "and --keep-alive applies the next time lmprep loads it."))
+    needs = _needs(job.agent, provider.kind)
+    if needs is not None:
+        from .protocols import check_request
+
+        check_request(provider, needs, job.model, deadline.cap(WARM_UP_READ_TIMEOUT, f"checking {needs.agent}'s request"))
+    return WarmUp(mode, "loaded")
+
+
+def _start_background(provider, chosen, job: LoadJob, settings: Settings, background: str, state_file,
+                      report: Reporter) -> WarmUp:
+    from .lock import FileLock, lock_path
+    from .warmup import start_detached, start_in_thread
+
+    lock = FileLock(lock_path(chosen.name, chosen.base_url.value, job.model, "load"))
+    if not lock.try_acquire():
+        report(Step(f"Another lmprep is loading {job.model} already"))
+        return WarmUp(settings.warm_up.value, "started", None, str(state_file))
+    start = start_in_thread if background == "thread" else start_detached
+    try:
+        start(chosen, job, state_file, settings.connect_timeout.value, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    return WarmUp(settings.warm_up.value, "started", None, str(state_file))
+
+
+def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Deadline, state_file,
+                        report: Reporter, readiness) -> WarmUp:
+    from .lock import FileLock, lock_path
+    from .warmup import recorded
+
+    model = job.model
+    with FileLock(lock_path(chosen.name, chosen.base_url.value, model, "load")) as lock:
+        waited = lock.acquire(deadline, f"waiting for another lmprep to load {model}",
+                              on_wait=lambda: report(Notice(f"Another lmprep is loading {model}; waiting for it")))
+        if waited:
+            state = provider.model_state(model)
+            if state.loaded and (not job.needed or (state.context or 0) >= job.needed or not provider.can_set_context):
+                readiness.context_length = state.context
+                return _already_loaded(provider, job._replace(keep_alive=job.keep_alive), mode, deadline, report)
+        window = f" with {job.context_length} tokens of context" if job.context_length else ""
+        forever = " (kept loaded for ever)" if job.keep_alive == FOREVER else ""
+        report(WaitStarted(f"Loading {model}{window}{forever}"))
+        started = time.monotonic()
+        try:
+            with recorded(state_file, chosen, job, "wait") as record:
+                read_timeout = deadline.cap(WARM_UP_READ_TIMEOUT, f"loading {model}")
+                record["context_length"] = load_and_verify(provider, job, read_timeout, report)
+        except BaseException:
+            report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
+            raise
+    seconds = time.monotonic() - started
+    report(WaitEnded(f"Loaded {model}", seconds, ok=True))
+    readiness.context_length = record["context_length"]
+    return WarmUp(mode, "ok", round(seconds, 3))
