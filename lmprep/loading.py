@@ -56,12 +56,15 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     failure = previous_failure(state_file, model) if not state.loaded else None
     foreground = mode != "background" or failure is not None or (bool(needed) and (hand_off or agent is not None))
     if not foreground:
+        readiness.context_length = None  # what the load will give is not known yet: never the old window
         return _start_background(provider, chosen, job, settings, background, state_file, report)
     if failure is not None:
-        report(Notice(f"The last background load of {model} failed: {failure.get('error') or 'its process died'}. "
-                      "Loading it in the foreground."))
+        reason = str(failure.get("error") or "its process ended without saying why").rstrip(".")
+        report(Notice(f"The last background load of {model} failed: {reason}. Loading it in the foreground."))
     elif mode == "background":
-        report(Notice(f"Waiting for {model} to load: {agent or 'the agent'} must be told the window it really has."))
+        who = needs.agent if needs is not None else "the agent"
+        report(Notice(f"Waiting for the load: {who} needs {needed} tokens of context, which only a finished load "
+                      "can confirm."))
     return _load_in_foreground(provider, chosen, job, mode, deadline, state_file, report, readiness)
 
 
@@ -169,11 +172,13 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
     with FileLock(lock_path(chosen.name, chosen.base_url.value, model, "load")) as lock:
         waited = lock.acquire(deadline, f"waiting for another lmprep to load {model}",
                               on_wait=lambda: report(Notice(f"Another lmprep is loading {model}; waiting for it")))
-        if waited:
+        if waited:  # that load may have done what this one would
             state = provider.model_state(model)
-            if state.loaded and (not job.needed or (state.context or 0) >= job.needed or not provider.can_set_context):
+            job = job._replace(context_length=_context_to_load(provider, model, state, job.needed,
+                                                               job.needed_source, report))
+            if state.loaded and job.context_length is None:
                 readiness.context_length = state.context
-                return _already_loaded(provider, job._replace(keep_alive=job.keep_alive), mode, deadline, report)
+                return _already_loaded(provider, job, mode, deadline, report)
         window = f" with {job.context_length} tokens of context" if job.context_length else ""
         forever = " (kept loaded for ever)" if job.keep_alive == FOREVER else ""
         report(WaitStarted(f"Loading {model}{window}{forever}"))

@@ -25,7 +25,7 @@ def isolated_home(tmp_path, monkeypatch):
     return home
 
 
-from emulators.fixtures import fake_lms, lmstudio_emulator, ollama_emulator  # noqa: E402,F401
+from emulators.fixtures import fake_lms, llamacpp_emulator, lmstudio_emulator, ollama_emulator  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_claude_gets_the_server_root_and_every_model_slot():
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "gpt-oss:20b",
     }
     assert result.args == ["--model", "gpt-oss:20b"]
-    assert "/v1/messages" in result.notes[0]
+    assert result.notes == []  # lmprep --for claude has checked /v1/messages itself
 
 
 def test_opencode_gets_an_inline_provider_block():

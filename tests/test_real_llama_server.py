@@ -110,3 +110,53 @@ def test_text_output_shows_the_context_window(llama_server):
     result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--warm-up", "wait")
     assert result.returncode == 0, result.stderr
     assert "; context window 2048 tokens\n" in result.stderr
+
+
+# -- ready for the agent: the real server ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def agent_gguf(tmp_path_factory):
+    """The tiny model with the 128k-token training context agents need."""
+    from realserver.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("agent-gguf") / "tiny128k.gguf", context_length=131072)
+
+
+@pytest.fixture
+def agent_server(llama_server_binary, agent_gguf):
+    from realserver.server import LlamaServer
+
+    with LlamaServer(llama_server_binary, agent_gguf, context=131072, alias="tiny") as server:
+        yield server
+
+
+@pytest.mark.parametrize("agent, label", [("codex", "Codex"), ("claude", "Claude Code"), ("opencode", "opencode"),
+                                          ("openai", "an OpenAI SDK client")])
+def test_the_stock_server_is_ready_for_each_agent(agent_server, agent, label):
+    result = run_lmprep("-p", "llamacpp", "--base-url", agent_server.base_url, "--for", agent, "--json")
+    assert result.returncode == 0, result.stderr
+    assert (result.json["agent"], result.json["warm_up"]["status"], result.json["context_length"]) == (
+        agent, "loaded", 131072)
+    text = run_lmprep("-p", "llamacpp", "--base-url", agent_server.base_url, "--for", agent)
+    assert f"Ready for {label}: tiny on llama.cpp server" in text.stderr
+
+
+def test_env_for_codex_on_the_stock_server_tells_codex_its_window(agent_server):
+    result = run_lmprep("env", "--for", "codex", "-p", "llamacpp", "--base-url", agent_server.base_url)
+    assert result.returncode == 0, result.stderr
+    assert "-c model_context_window=131072" in result.stderr
+    assert "-c model_providers.lmprep.wire_api=responses" in result.stderr
+
+
+def test_a_server_without_jinja_is_exit_12_naming_the_flag(llama_server_binary, agent_gguf):
+    from realserver.server import LlamaServer
+
+    with LlamaServer(llama_server_binary, agent_gguf, context=131072, alias="tiny",
+                     extra_args=["--no-jinja"]) as server:
+        for agent in ("codex", "claude", "opencode"):
+            result = run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "--for", agent)
+            assert result.returncode == 12, result.stderr
+            assert "HTTP 500: tools param requires --jinja flag" in result.stderr
+            assert "Restart llama-server with --jinja" in result.stderr
+        # aider sends no tools: the same server serves it.
+        assert run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "--for", "aider").returncode == 0

@@ -33,6 +33,5 @@ def setup(*, host, model, key, context_length, **_) -> AgentSetup:
     if context_length:
         # Compact before the local window overflows, not at Claude's own 200k.
         variables["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(context_length)
-    notes = ["Claude Code needs the Anthropic API (/v1/messages): LM Studio 0.4.1 or later, Ollama 0.14 or "
-             "later, or llama-server."]
-    return AgentSetup("claude", variables, ["--model", model], notes)
+    # lmprep --for claude checks the server serves /v1/messages: no note needed about it.
+    return AgentSetup("claude", variables, ["--model", model])

@@ -13,10 +13,11 @@ import pytest
 
 from .fake_lms import install_fake_lms
 from .http_emulator import HTTPEmulator
+from .llamacpp import LlamaServerEmulator
 from .lmstudio import LMStudioEmulator
 from .ollama import OllamaEmulator
 
-__all__ = ["fake_lms", "lmstudio_emulator", "ollama_emulator"]
+__all__ = ["fake_lms", "llamacpp_emulator", "lmstudio_emulator", "ollama_emulator"]
 
 
 def _fail_on_emulator_bugs(emulator: HTTPEmulator) -> None:
@@ -36,6 +37,14 @@ def lmstudio_emulator() -> Iterator[LMStudioEmulator]:
 def ollama_emulator() -> Iterator[OllamaEmulator]:
     """A running Ollama emulator (no models); stopped after the test."""
     with OllamaEmulator() as emulator:
+        yield emulator
+    _fail_on_emulator_bugs(emulator)
+
+
+@pytest.fixture
+def llamacpp_emulator() -> Iterator[LlamaServerEmulator]:
+    """A running llama-server emulator (alias ``tiny``, 131072-token window); stopped after the test."""
+    with LlamaServerEmulator(context=131072, n_ctx_train=131072) as emulator:
         yield emulator
     _fail_on_emulator_bugs(emulator)
 

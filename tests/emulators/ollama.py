@@ -161,7 +161,8 @@ class OllamaEmulator(HTTPEmulator):
     * ``pull_catalog``: model → :class:`PullPlan` settings of what ``/api/pull`` can fetch (models
       already present can always be pulled again);
     * ``default_num_ctx``: the window of a load that does not ask for one;
-    * ``no_tools``: models whose template has no tool support.
+    * ``no_tools``: models whose template has no tool support;
+    * ``capabilities_listed``: False emulates an Ollama whose /api/show has no ``capabilities``.
 
     State: ``pull_count[normalised name]`` counts ``/api/pull`` requests; ``explicit_ctx`` holds
     the loaded models whose load asked for a window; ``keep_alive[model]`` the last keep_alive
@@ -188,6 +189,7 @@ class OllamaEmulator(HTTPEmulator):
         self.pull_count: Counter[str] = Counter()
         self.default_num_ctx = DEFAULT_NUM_CTX
         self.no_tools: set[str] = set()
+        self.capabilities_listed = True
         self.explicit_ctx: set[str] = set()
         self.keep_alive: dict[str, Any] = {}
 
@@ -260,6 +262,7 @@ class OllamaEmulator(HTTPEmulator):
         key = self.find_key(self.models, name) if isinstance(name, str) else None
         if key is None:
             return json_reply({"error": f"model '{name}' not found"}, 404)
+        shown = {"capabilities": ["completion", "tools"] if self.supports_tools(key) else ["completion"]}
         return json_reply(
             {
                 "modelfile": f"FROM {display_name(key)}\n",
@@ -267,8 +270,8 @@ class OllamaEmulator(HTTPEmulator):
                 "template": "{{ .Prompt }}",
                 "details": dict(_DETAILS),
                 "model_info": {"general.architecture": "llama", "llama.context_length": self.max_context_for(key)},
-                "capabilities": ["completion", "tools"] if self.supports_tools(key) else ["completion"],
                 "modified_at": rfc3339(),
+                **(shown if self.capabilities_listed else {}),
             }
         )
 
