@@ -266,7 +266,7 @@ def test_a_loaded_model_gets_no_warm_up_and_no_process(lmstudio_emulator, isolat
     assert posts(lmstudio_emulator) == []
     assert warm_up_states(isolated_home) == []  # no warm-up process ever wrote one
     text = lmstudio(lmstudio_emulator)
-    assert text.stderr.rstrip().endswith(f"(already loaded); context window 8192 tokens")
+    assert text.stderr.rstrip().endswith("(already loaded); context window 8192 tokens")
 
 
 # -- keep it loaded --------------------------------------------------------------------------

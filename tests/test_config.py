@@ -757,3 +757,44 @@ def test_sources_are_plain_strings_for_config_show(config_file):
                 assert isinstance(value.source, str)
                 assert re.fullmatch(r"--[a-z-]+|[A-Z_]+|config .+|default", value.source)
     assert Path(path).exists() and os.path.isabs(path)
+
+
+# --------------------------------------------------------------------------- --for and --keep-alive
+
+
+def test_an_agent_implies_its_minimum_window_unless_one_is_given(config_file):
+    assert resolve(agent="codex").min_context == (65536, "--for codex")
+    assert resolve(agent="claude").min_context.value == 100_000
+    assert resolve(agent="qwen").min_context.value is None
+    assert resolve(agent="codex", min_context=8192).min_context == (8192, "--min-context")
+    path = config_file("min_context = 32768\n")
+    assert resolve(agent="codex", config_path=path).min_context == (32768, f"config {path}")
+
+
+def test_an_unknown_agent_from_the_api_is_exit_3():
+    error = not_configured(agent="cline")
+    assert error.message == "Unknown agent 'cline'."
+
+
+@pytest.mark.parametrize("given, seconds", [
+    ("30m", 1800.0), ("2h", 7200.0), ("1h30m", 5400.0), ("90s", 90.0), ("500ms", 0.5), ("300", 300.0),
+    (600, 600.0), ("-1", -1.0), (-5, -1.0),
+])
+def test_keep_alive_durations(given, seconds):
+    assert resolve(keep_alive=given).keep_alive == (seconds, "--keep-alive")
+
+
+@pytest.mark.parametrize("given", ["0", "soon", "30x", "", "1e400", "nan", True])
+def test_keep_alive_that_is_no_duration_is_exit_3(given):
+    assert "--keep-alive" in not_configured(keep_alive=given).message
+
+
+def test_keep_alive_from_the_file_and_its_errors(config_file):
+    path = config_file('keep_alive = "45m"\n')
+    assert resolve(config_path=path).keep_alive == (2700.0, f"config {path}")
+    assert resolve(config_path=config_file("keep_alive = -1\n")).keep_alive.value == -1.0
+    bad = config_file('warm_up = "wait"\nkeep_alive = "later"\n', name="bad.toml")
+    error = not_configured(config_path=bad)
+    assert error.message == (f"The config file {bad} is invalid at line 2, column 14: `keep_alive` must be a "
+                             "duration ('later' is not a duration).")
+    assert resolve().keep_alive == (None, "default")
