@@ -56,6 +56,7 @@ class AgentNeeds(NamedTuple):
     other_tools: tuple[dict, ...] = ()  # tools of other types it sends beside its function tools
     fields: tuple[tuple[str, Any], ...] = ()  # other fields of its requests
     query: str = ""  # what it adds to the URL
+    min_version: tuple[int, ...] | None = None  # the server version it refuses to run below
 
     def url(self, base_url: str) -> str:
         return self.protocol.url(base_url) + self.query
@@ -76,6 +77,13 @@ def check_route(provider, needs: AgentNeeds, model: str) -> None:
 
     if unknown_route(status, body, text):
         raise _unsupported(provider, needs, "route", _said(url, status, body, text))
+    version = provider.server_version() if needs.min_version else None
+    if version is not None and _numbers(version) < needs.min_version:
+        wanted = ".".join(map(str, needs.min_version))
+        raise AgentUnsupportedError(
+            f"{needs.agent} refuses {provider.label} older than {wanted}, and this one is {version}.",
+            provider.unsupported_hint(needs.protocol, "version"),
+        )
     if needs.tools and provider.tool_support(model) is False:
         raise AgentUnsupportedError(
             f"{provider.label} says {model!r} does not support tools, and {needs.agent} sends them with every request.",
@@ -263,6 +271,10 @@ def _said(url: str, status: int, body: Any, text: str) -> str:
     from .http import json_error_message
 
     return f"POST {_path(url)}: HTTP {status}: {json_error_message(body) or text}"
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 def _path(url: str) -> str:

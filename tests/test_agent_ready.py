@@ -71,6 +71,16 @@ def test_ollama_too_old_for_the_agents_api_is_exit_12_naming_the_version(ollama_
     assert "/api/generate" not in posts(ollama_emulator)
 
 
+def test_codex_refuses_ollama_0_13_3_although_it_has_the_route(ollama_emulator):
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.version = "0.13.3"
+    result = ollama(ollama_emulator, "--for", "codex")
+    assert result.returncode == 12
+    assert "Error: Codex refuses Ollama older than 0.13.4, and this one is 0.13.3." in result.stderr
+    ollama_emulator.default_num_ctx = 65536
+    assert ollama(ollama_emulator, "--for", "opencode").returncode == 0
+
+
 def test_ollama_model_without_tool_support_is_exit_12_before_any_load(ollama_emulator):
     ollama_emulator.models = {"tiny": 1}
     ollama_emulator.no_tools = {"tiny"}

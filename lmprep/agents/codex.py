@@ -33,7 +33,9 @@ NEEDS = AgentNeeds(
 
 
 def needs(kind: str) -> AgentNeeds:
-    return NEEDS
+    # `codex --oss` asks Ollama's /api/version and stops below 0.13.4 ("Ollama 0.12.0 is too old.
+    # Codex requires Ollama 0.13.4 or newer."), though /v1/responses came in 0.13.3.
+    return NEEDS._replace(min_version=(0, 13, 4)) if kind == "ollama" else NEEDS
 
 
 def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:

@@ -142,14 +142,19 @@ class Provider:
 
     # -- what agents send ------------------------------------------------------------------
 
+    def server_version(self) -> str | None:
+        """The server's version where it says (None: it does not)."""
+        return None
+
     def tool_support(self, model: str) -> bool | None:
         """Whether the server says up front that ``model`` takes function tools (None: it does not say)."""
         return None
 
     def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
         """What to do when the server lacks the route (``problem`` = "route"), refuses tools
-        ("tools") or does not stream ("stream") as an agent needs; ``said`` is the server's message."""
-        if problem == "route":
+        ("tools"), does not stream ("stream") or is too old ("version") for an agent; ``said`` is
+        the server's message."""
+        if problem in ("route", "version"):
             return f"Use a server that serves {protocol.label}, or upgrade this one."
         if problem == "tools":
             return "Use a server and model that accept function tools."

@@ -186,16 +186,18 @@ class Ollama(Provider):
         if problem == "tools":
             return ("The model's template has no tool support (`ollama show MODEL` lists its capabilities): "
                     "choose one that lists `tools`, such as qwen3-coder or gpt-oss.")
+        if problem == "version":
+            return "Update Ollama from https://ollama.com/download."
         if problem == "route":
             since = {"responses": "0.13.3 (Codex wants 0.13.4)", "messages": "0.14"}.get(protocol.name)
-            version = self._version()
+            version = self.server_version()
             running = f" (this one is {version})" if version else ""
             if since:
                 return (f"Ollama serves {protocol.label} from {since} on{running}: update it from "
                         "https://ollama.com/download.")
         return super().unsupported_hint(protocol, problem, said)
 
-    def _version(self) -> str | None:
+    def server_version(self) -> str | None:
         try:
             response = self.http.request("GET", f"{self.root}/api/version", read_timeout=IDENTIFY_READ_TIMEOUT,
                                          doing="reading Ollama's version")
