@@ -63,8 +63,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
         report(Notice(f"The last background load of {model} failed: {reason}. Loading it in the foreground."))
     elif mode == "background":
         who = needs.agent if needs is not None else "the agent"
-        report(Notice(f"Waiting for the load: {who} needs {needed} tokens of context, which only a finished load "
-                      "can confirm."))
+        report(Step(f"Waiting for the load: {who} needs {needed} tokens of context, which only a finished load "
+                    "can confirm"))
     return _load_in_foreground(provider, chosen, job, mode, deadline, state_file, report, readiness)
 
 

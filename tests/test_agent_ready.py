@@ -188,7 +188,7 @@ def test_env_waits_for_a_reload_and_tells_codex_the_new_window(lmstudio_emulator
     lmstudio_emulator.load_seconds = 0.5
     result = run_lmprep("env", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url)
     assert result.returncode == 0, result.stderr
-    assert ("Waiting for the load: Codex needs 65536 tokens of context, which only a finished load can confirm."
+    assert ("Waiting for the load: Codex needs 65536 tokens of context, which only a finished load can confirm\n"
             in result.stderr)
     assert "-c model_context_window=65536" in result.stderr and "4096" not in result.stderr.split("Ready")[-1]
     assert lmstudio_emulator.loaded == {MODEL: 65536}

@@ -177,10 +177,9 @@ class Ollama(Provider):
         return cache[model]
 
     def context_fix_hint(self, needed: int) -> str:
-        return (f"Ollama gives agents its default window: restart it with OLLAMA_CONTEXT_LENGTH={needed} "
-                f"(e.g. `OLLAMA_CONTEXT_LENGTH={needed} ollama serve`), or use a model made with "
-                f"`PARAMETER num_ctx {needed}` in its Modelfile. If that is set already, `ollama stop` the model "
-                "(another client loaded it with a smaller window) and run lmprep again.")
+        return (f"Ollama gives agents its default window: restart it with `OLLAMA_CONTEXT_LENGTH={needed} ollama "
+                f"serve`, or use a model whose Modelfile says `PARAMETER num_ctx {needed}` (if it is set already, "
+                "`ollama stop` the model and run lmprep again).")
 
     def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
         if problem == "tools":
