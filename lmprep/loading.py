@@ -77,13 +77,8 @@ def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: 
     if job.needed and context is not None and context < job.needed:
         raise too_small(provider, job.model, context, job.needed, job.needed_source)
     if job.needed and context is None and report is not None:
-        report(Notice(f"{provider.label} does not say which window {job.model} is loaded with; "
-                      f"cannot check that it holds {job.needed} tokens."))
-    needs = _needs(job.agent, provider.kind)
-    if needs is not None:
-        from .protocols import check_request
-
-        check_request(provider, needs, job.model, read_timeout)
+        report(_window_unknown(provider, job.model, job.needed))
+    _send_agents_request(provider, job, read_timeout)
     return context
 
 
@@ -103,6 +98,19 @@ def _needs(agent: str | None, kind: str):
     return agent_needs(agent, kind)
 
 
+def _send_agents_request(provider, job: LoadJob, read_timeout: float | None) -> None:
+    needs = _needs(job.agent, provider.kind)
+    if needs is not None:
+        from .protocols import check_request
+
+        check_request(provider, needs, job.model, read_timeout)
+
+
+def _window_unknown(provider, model: str, needed: int) -> Notice:
+    return Notice(f"{provider.label} does not say which window {model} is loaded with; "
+                  f"cannot check that it holds {needed} tokens.")
+
+
 def _check_maximum(provider, model: str, state: ModelState, needed: int | None, source: str) -> None:
     if needed and state.maximum is not None and state.maximum < needed:
         raise ContextTooSmallError(
@@ -120,8 +128,7 @@ def _context_to_load(provider, model: str, state: ModelState, needed: int | None
         if needed and state.loaded and state.context is not None and state.context < needed:
             raise too_small(provider, model, state.context, needed, source)
         if needed and state.loaded and state.context is None:
-            report(Notice(f"{provider.label} does not say which window {model} is loaded with; "
-                          f"cannot check that it holds {needed} tokens."))
+            report(_window_unknown(provider, model, needed))
         return None
     if state.loaded and state.context is not None and state.context >= needed:
         return None
@@ -137,11 +144,7 @@ def _already_loaded(provider, job: LoadJob, mode: str, deadline: Deadline, repor
         if not provider.refresh_keep_alive(job.model, job.keep_alive, read_timeout):
             report(Notice(f"{job.model} is loaded already: {provider.label} keeps the time it was loaded for, "
                           "and --keep-alive applies the next time lmprep loads it."))
-    needs = _needs(job.agent, provider.kind)
-    if needs is not None:
-        from .protocols import check_request
-
-        check_request(provider, needs, job.model, deadline.cap(WARM_UP_READ_TIMEOUT, f"checking {needs.agent}'s request"))
+    _send_agents_request(provider, job, deadline.cap(WARM_UP_READ_TIMEOUT, f"checking {job.model}'s first request"))
     return WarmUp(mode, "loaded")
 
 

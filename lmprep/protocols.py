@@ -243,7 +243,7 @@ def _refusal(provider, needs: AgentNeeds, model: str, status: int, body: Any, te
     from .providers.base import unknown_route
 
     message = json_error_message(body) or text
-    said = f"POST {_path(url)}: HTTP {status}: {message}"
+    said = _said(url, status, body, text)
     if unknown_route(status, body, text):
         return _unsupported(provider, needs, "route", said)
     if needs.tools and _TOOL_WORDS.search(message):

@@ -166,17 +166,19 @@ def _write_quietly(state_file: Path, record: dict) -> None:
 
 def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
                        read_timeout: float = WARM_UP_READ_TIMEOUT) -> dict:
-    """The body of the background load (child process or thread): load, verify, record."""
+    """The body of the background load (child process or thread): load, verify, record;
+    returns the record."""
     from .loading import load_and_verify
     from .providers import open_provider
 
+    record: dict = {"status": "error"}
     try:
         with recorded(state_file, settings, job, "background") as record, \
                 open_provider(settings, connect_timeout=connect_timeout) as provider:
             record["context_length"] = load_and_verify(provider, job, read_timeout)
     except Exception:
         pass  # recorded: the next run reads it
-    return read_state(state_file) or {"status": "error"}
+    return record
 
 
 def start_in_thread(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
