@@ -95,7 +95,7 @@ def test_ollama_model_without_tool_support_is_exit_12_before_any_load(ollama_emu
 def test_ollamas_own_words_when_it_refuses_the_tools(ollama_emulator):
     """An Ollama whose /api/show lists no capabilities: the agent's request itself is refused."""
     ollama_emulator.models = {"tiny": 1}
-    ollama_emulator.loaded = {"tiny": 4096}
+    ollama_emulator.loaded = {"tiny": 65536}
     ollama_emulator.no_tools = {"tiny"}
     ollama_emulator.capabilities_listed = False
     result = ollama(ollama_emulator, "--for", "qwen")
@@ -166,16 +166,16 @@ def test_without_for_nothing_is_checked(llamacpp_emulator):
 
 
 def test_an_agent_check_that_fails_in_the_background_fails_the_next_run(ollama_emulator, isolated_home):
-    """Qwen Code needs no minimum window: its model loads in the background, and the child
-    sends its first request once the model is loaded."""
+    """A generic OpenAI SDK client needs no minimum window: its model loads in the background,
+    and the child sends its first request once the model is loaded."""
     ollama_emulator.models = {"tiny": 1}
     ollama_emulator.no_tools = {"tiny"}
     ollama_emulator.capabilities_listed = False
-    first = ollama(ollama_emulator, "--for", "qwen")
+    first = ollama(ollama_emulator, "--for", "openai")
     assert first.returncode == 0, first.stderr
     record = wait_for(lambda: [s for s in warm_up_states(isolated_home) if s["status"] == "error"])[0]
     assert record["error_state"] == "agent_unsupported"
-    second = ollama(ollama_emulator, "--for", "qwen")
+    second = ollama(ollama_emulator, "--for", "openai")
     assert second.returncode == 12
     assert "does not support tools" in second.stderr
 

@@ -171,7 +171,7 @@ def test_agents_that_need_a_large_window_have_a_minimum():
     from lmprep.agents import min_context
 
     assert {agent: min_context(agent) for agent in AGENTS if min_context(agent)} == {
-        "codex": 65536, "opencode": 65536, "claude": 100_000}
+        "codex": 65536, "opencode": 65536, "claude": 100_000, "qwen": 65536, "goose": 65536, "aider": 8192}
 
 
 def test_each_agent_is_one_module_with_the_same_interface():

@@ -765,7 +765,7 @@ def test_sources_are_plain_strings_for_config_show(config_file):
 def test_an_agent_implies_its_minimum_window_unless_one_is_given(config_file):
     assert resolve(agent="codex").min_context == (65536, "--for codex")
     assert resolve(agent="claude").min_context.value == 100_000
-    assert resolve(agent="qwen").min_context.value is None
+    assert resolve(agent="llm").min_context.value is None
     assert resolve(agent="codex", min_context=8192).min_context == (8192, "--min-context")
     path = config_file("min_context = 32768\n")
     assert resolve(agent="codex", config_path=path).min_context == (32768, f"config {path}")

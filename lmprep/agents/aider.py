@@ -9,7 +9,7 @@ from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "aider"
-MIN_CONTEXT = None
+MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
 
 
 def needs(kind: str) -> AgentNeeds | None:

@@ -1,14 +1,16 @@
 """Qwen Code: the OpenAI variables; Chat Completions, streamed, with tools.
 
 Seen from Qwen Code 0.24.4 (2026-11): `POST {base}/chat/completions` with `stream: true`,
-`stream_options: {"include_usage": true}`, `max_tokens: 32000` and 10 function tools.
+`stream_options: {"include_usage": true}`, `max_tokens: 32000` and 10 function tools: 60 kB in
+all, which llama-server b11434 refused on a 2048-token window ("request (28382 tokens) exceeds
+the available context size"). It takes an empty answer for an error and retries.
 """
 
 from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "Qwen Code"
-MIN_CONTEXT = None
+MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
 
 
 def needs(kind: str) -> AgentNeeds:
