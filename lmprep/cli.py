@@ -248,7 +248,7 @@ def _unexpected(exc: Exception) -> InternalError:
 def _ready_for_agent(options: dict):
     """Ensure readiness, then the agent's setup (generic OpenAI variables without --for);
     exits with lmprep's code on failure."""
-    from .agents import agent_setup
+    from .agents import agent_setup, write_files
 
     readiness, error, settings = _ensure(options, hand_off=True)
     if error is not None:
@@ -259,20 +259,30 @@ def _ready_for_agent(options: dict):
         setup = agent_setup(options.get("agent") or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
                             environ=os.environ, context_length=readiness.context_length)
+        setup = write_files(setup, _agent_files_dir())
     except LmprepError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(NotConfiguredError(f"Cannot write {setup.agent}'s files in {_agent_files_dir()}: {exc.strerror or exc}.",
+                                 "Check that lmprep's state directory is writable (it follows XDG_STATE_HOME)."))
     return readiness, setup
 
 
-def _announce(readiness: Readiness, setup, options: dict) -> None:
-    """The success line, then the arguments the agent needs (stderr; not with -q)."""
+def _agent_files_dir():
+    from platformdirs import user_state_path
+
+    return user_state_path("lmprep") / "agents"
+
+
+def _announce(readiness: Readiness, setup, options: dict, *, args_label: str = "Arguments for") -> None:
+    """The success line, then the agent's arguments and notes (stderr; not with -q)."""
     if options.get("quiet"):
         return
     from .shells import quote_argv
 
     click.echo(success_line(readiness), err=True)
     if setup.args:
-        click.echo(f"Arguments for {setup.agent}: {quote_argv(setup.args)}", err=True)
+        click.echo(f"{args_label} {setup.agent}: {quote_argv(setup.args)}", err=True)
     for note in setup.notes:
         click.echo(f"note: {note}", err=True)
 
@@ -311,19 +321,31 @@ def _build_exec() -> click.Command:
     @ensure_options(exclude=("as_json",))
     @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] PROGRAM [ARGS]...")
     def exec_(command: tuple[str, ...], **options) -> None:
-        """Make the provider ready, then run PROGRAM in place of lmprep with the agent's variables.
+        """Make the provider ready, then run PROGRAM in place of lmprep with the agent's variables
+        (and, when PROGRAM is that agent, the arguments it needs).
 
         \b
-        lmprep exec --for codex -- codex --oss -m openai/gpt-oss-20b
+        lmprep exec --for codex -- codex exec "say hi"
+        lmprep exec --for claude -- claude
 
+        An option you give PROGRAM is never repeated or overridden; your -m/--model wins.
         The exit status is PROGRAM's: 127 when it is not found, 126 when it cannot be run.
         When lmprep fails, PROGRAM is not started and lmprep's own exit code is returned.
         """
+        from .agents import place, runs_agent
         from .launch import replace_process
 
         readiness, setup = _ready_for_agent(options)
-        _announce(readiness, setup, options)
-        code, message = replace_process(command, {**os.environ, **setup.variables})
+        agent = options.get("agent") or DEFAULT_AGENT
+        argv = list(command)
+        if setup.args and runs_agent(agent, argv[0]):
+            argv, notices = place(agent, argv, setup)
+            _announce(readiness, setup, options, args_label="Arguments added for")
+            for notice in notices:
+                click.echo(f"note: {notice}", err=True)
+        else:
+            _announce(readiness, setup, options)
+        code, message = replace_process(argv, {**os.environ, **setup.variables})
         if message:
             click.echo(f"lmprep: {message}", err=True)
         raise SystemExit(code)

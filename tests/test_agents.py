@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -63,18 +64,37 @@ def test_codex_elsewhere_gets_a_model_provider_through_config_overrides():
     ]
 
 
-def test_aider_per_kind():
+QUIET_AIDER = {"AIDER_CHECK_UPDATE": "false", "AIDER_SHOW_RELEASE_NOTES": "false", "AIDER_ANALYTICS": "false"}
+
+
+def test_aider_per_kind_gets_variables_only():
+    """Every aider option has an AIDER_ variable, and the user's own option wins over it."""
     lms = setup("aider", LMS)
     assert without_proxy(lms.variables) == {"LM_STUDIO_API_BASE": "http://127.0.0.1:1234/v1",
-                                            "LM_STUDIO_API_KEY": PLACEHOLDER_KEY}
-    assert lms.args == ["--model", "lm_studio/openai/gpt-oss-20b"]
+                                            "LM_STUDIO_API_KEY": PLACEHOLDER_KEY,
+                                            "AIDER_MODEL": "lm_studio/openai/gpt-oss-20b", **QUIET_AIDER}
     ollama = setup("aider", OLLAMA)
-    assert without_proxy(ollama.variables) == {"OLLAMA_API_BASE": "http://127.0.0.1:11434"}
-    assert ollama.args == ["--model", "ollama_chat/gpt-oss:20b"]
+    assert without_proxy(ollama.variables) == {"OLLAMA_API_BASE": "http://127.0.0.1:11434",
+                                               "AIDER_MODEL": "ollama_chat/gpt-oss:20b", **QUIET_AIDER}
     other = setup("aider", LLAMA)
     assert without_proxy(other.variables) == {"OPENAI_API_BASE": "http://127.0.0.1:8080/v1",
-                                              "OPENAI_API_KEY": PLACEHOLDER_KEY}
-    assert other.args == ["--model", "openai/tiny"]
+                                              "OPENAI_API_KEY": PLACEHOLDER_KEY, "AIDER_MODEL": "openai/tiny",
+                                              **QUIET_AIDER}
+    assert lms.args == ollama.args == other.args == [] and other.files == {}
+
+
+def test_aider_is_told_the_window_in_a_model_metadata_file(tmp_path):
+    from lmprep.agents import write_files
+
+    result = write_files(setup("aider", LLAMA, context_length=65536), tmp_path)
+    path = result.variables["AIDER_MODEL_METADATA_FILE"]
+    assert path.startswith(str(tmp_path))
+    assert json.loads(Path(path).read_text()) == {"openai/tiny": {
+        "max_input_tokens": 65536, "max_tokens": 65536, "max_output_tokens": 8192, "input_cost_per_token": 0.0,
+        "output_cost_per_token": 0.0, "litellm_provider": "openai", "mode": "chat"}}
+    # The same window twice is the same file; written whole, never half.
+    assert write_files(setup("aider", LLAMA, context_length=65536), tmp_path).variables == result.variables
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_claude_gets_the_server_root_and_every_model_slot():
@@ -83,12 +103,12 @@ def test_claude_gets_the_server_root_and_every_model_slot():
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:11434",
         "ANTHROPIC_AUTH_TOKEN": PLACEHOLDER_KEY,
         "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_MODEL": "gpt-oss:20b",
         "ANTHROPIC_DEFAULT_OPUS_MODEL": "gpt-oss:20b",
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "gpt-oss:20b",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "gpt-oss:20b",
     }
-    assert result.args == ["--model", "gpt-oss:20b"]
-    assert result.notes == []  # lmprep --for claude has checked /v1/messages itself
+    assert result.args == [] and result.notes == []  # a --model of the user's wins over ANTHROPIC_MODEL
 
 
 def test_opencode_gets_an_inline_provider_block():
@@ -127,14 +147,13 @@ def test_goose_per_kind():
         "GOOSE_MODEL": "Qwen/Qwen3-8B"}
 
 
-def test_llm_per_kind_and_refused_where_only_its_config_file_would_do():
-    assert without_proxy(setup("llm", OLLAMA).variables) == {"OLLAMA_HOST": "http://127.0.0.1:11434"}
-    lms = setup("llm", LMS)
-    assert without_proxy(lms.variables) == {"LMSTUDIO_API_BASE": "http://127.0.0.1:1234"}
-    assert lms.args == ["-m", "openai/gpt-oss-20b"]
-    with pytest.raises(NotConfiguredError, match="extra-openai-models.yaml") as caught:
-        setup("llm", LLAMA)
-    assert caught.value.exit_code == 3 and "--for openai" in caught.value.hint
+@pytest.mark.parametrize("target", [LMS, OLLAMA, LLAMA, PROXY])
+def test_llm_reaches_any_server_through_its_openai_endpoint_command(target):
+    result = setup("llm", target)
+    assert without_proxy(result.variables) == {}
+    assert result.args == ["openai", "endpoint", target["base_url"], "-m", target["model"]]
+    assert result.notes == []
+    assert "--key" in setup("llm", target, token="t").notes[0]
 
 
 def test_unknown_agent_is_not_configured():
@@ -202,7 +221,7 @@ def test_what_each_agent_sends(agent, route, tools):
 def test_agents_on_ollamas_native_api_need_no_check():
     from lmprep.agents import agent_needs
 
-    assert agent_needs("aider", "ollama") is None and agent_needs("llm", "ollama") is None
+    assert agent_needs("aider", "ollama") is None
     assert agent_needs("codex", "ollama").protocol.name == "responses"
 
 
@@ -231,3 +250,61 @@ def test_no_window_setting_without_a_known_window():
     assert not any("model_context_window" in arg for arg in agent_setup("codex", **target).args)
     assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in agent_setup("claude", **target).variables
     assert "GOOSE_INPUT_LIMIT" not in agent_setup("goose", **target).variables
+
+
+# -- where exec puts the arguments ---------------------------------------------------------------
+
+def placed(agent, argv, target=LLAMA, **extra):
+    from lmprep.agents import place
+
+    return place(agent, argv, setup(agent, target, **extra))
+
+
+def test_codex_arguments_go_before_its_subcommand():
+    argv, notices = placed("codex", ["codex", "exec", "--skip-git-repo-check", "say hi"], context_length=65536)
+    assert argv[:3] == ["codex", "-c", "model_provider=lmprep"]
+    assert argv[-5:] == ["-c", "model_context_window=65536", "-m", "tiny", "exec", "--skip-git-repo-check",
+                         "say hi"][-5:]
+    assert argv.index("-m") < argv.index("exec") and notices == []
+
+
+@pytest.mark.parametrize("given", [["-m", "gpt-5"], ["--model", "gpt-5"], ["--model=gpt-5"]])
+def test_the_users_model_wins_with_a_notice(given):
+    argv, notices = placed("codex", ["codex", *given, "exec", "hi"], target=LMS)
+    assert argv == ["codex", "--oss", "--local-provider", "lmstudio", *given, "exec", "hi"]
+    assert notices == ["Codex uses the model 'gpt-5' from your command, not 'openai/gpt-oss-20b', which lmprep "
+                       "made ready."]
+
+
+def test_an_option_the_user_gave_is_never_repeated():
+    argv, notices = placed("codex", ["codex", "--oss", "-c", "model_context_window=4096", "-m", "openai/gpt-oss-20b"],
+                           target=LMS, context_length=65536)
+    assert argv == ["codex", "--local-provider", "lmstudio", "--oss", "-c", "model_context_window=4096", "-m",
+                    "openai/gpt-oss-20b"]
+    assert notices == []  # the same model: nothing to say
+    assert placed("codex", ["codex", "--", "-m", "x"], target=LMS)[0][-3:] == ["--", "-m", "x"]
+
+
+def test_qwen_gets_its_auth_type_unless_it_chose_one():
+    assert placed("qwen", ["qwen", "say hi"])[0] == ["qwen", "--auth-type", "openai", "say hi"]
+    assert placed("qwen", ["qwen", "--auth-type=qwen-oauth"])[0] == ["qwen", "--auth-type=qwen-oauth"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["llm", "say hi"], ["llm", "openai", "endpoint", "http://127.0.0.1:8080/v1", "say hi", "-m", "tiny"]),
+    (["llm", "prompt", "say hi"], ["llm", "openai", "endpoint", "http://127.0.0.1:8080/v1", "say hi", "-m", "tiny"]),
+    (["llm", "chat"], ["llm", "openai", "endpoint", "http://127.0.0.1:8080/v1", "--chat", "-m", "tiny"]),
+    (["llm", "-s", "be brief", "hi"],
+     ["llm", "openai", "endpoint", "http://127.0.0.1:8080/v1", "-s", "be brief", "hi", "-m", "tiny"]),
+    (["llm", "models"], ["llm", "models"]),
+])
+def test_llm_runs_its_prompt_through_openai_endpoint(argv, expected):
+    assert placed("llm", argv)[0] == expected
+
+
+def test_which_programs_are_the_agent():
+    from lmprep.agents import runs_agent
+
+    assert runs_agent("codex", "codex") and runs_agent("codex", "/usr/local/bin/codex")
+    assert runs_agent("claude", r"C:\tools\claude.exe".replace("\\", "/"))
+    assert not runs_agent("codex", "./my-codex-wrapper.sh") and not runs_agent("openai", "python")

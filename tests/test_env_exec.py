@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -99,15 +100,14 @@ def test_env_failure_prints_no_variables_and_returns_lmpreps_code(httpx_mock):
     )
 
 
-def test_env_for_an_agent_that_cannot_use_the_server_is_exit_3(httpx_mock, tmp_path):
+def test_env_for_llm_on_any_openai_compatible_server(httpx_mock, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[providers.box]\nkind = "openai"\nbase_url = "http://localhost:1234/v1"\nmodel = "m"\n')
     lmstudio_lists(httpx_mock, "m")
     answers_agent(httpx_mock, LMS, "chat", stream=False)
     result = run("env", "--for", "llm", "-p", "box", "--warm-up", "off", "--config", str(config))
-    assert result.exit_code == 3
-    assert result.stdout == ""
-    assert "Error: llm cannot be pointed at this server with variables" in result.stderr
+    assert result.exit_code == 0
+    assert result.stderr.endswith(f"Arguments for llm: openai endpoint {LMS}/v1 -m m\n")
 
 
 def test_env_value_that_dotenv_cannot_carry_is_exit_3_before_anything_is_printed(httpx_mock):
@@ -156,7 +156,8 @@ def test_exec_replaces_the_process_with_the_variables_set(httpx_mock, fake_exec)
         run("exec", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--", "codex", "--oss", "-m", MODEL)
     [(file, args, env)] = fake_exec
     assert file == "codex"
-    assert args == ["codex", "--oss", "-m", MODEL]
+    # lmprep adds what the user did not give: the provider and the window it read back.
+    assert args == ["codex", "--local-provider", "lmstudio", "-c", "model_context_window=131072", "--oss", "-m", MODEL]
     assert env["CODEX_OSS_BASE_URL"] == f"{LMS}/v1"
     assert env["NO_PROXY"] == env["no_proxy"] == LOOPBACK
     assert env["PATH"] == os.environ["PATH"]
@@ -301,3 +302,63 @@ def test_e2e_env_returns_while_the_model_still_loads_in_the_background(lmstudio_
     assert f"export OPENAI_BASE_URL='{lmstudio_emulator.base_url}'\n" in result.stdout
     lmstudio_emulator.wait_for_request("POST", "/v1/responses", timeout=15)
     assert MODEL not in lmstudio_emulator.loaded
+
+
+def fake_agent(folder, name):
+    """A program named like the agent that prints the arguments and variables it got, as JSON."""
+    folder.mkdir(exist_ok=True)
+    program = folder / name
+    program.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                       "print(json.dumps({'argv': sys.argv[1:], 'env': dict(os.environ)}))\n")
+    program.chmod(0o755)
+    return program
+
+
+@pytest.mark.e2e
+def test_e2e_exec_adds_codexs_arguments_itself(llamacpp_emulator, tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_agent(bin_dir, "codex")
+    result = run_lmprep("exec", "--for", "codex", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
+                        "--", "codex", "exec", "say hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)
+    assert ran["argv"][-3:] == ["tiny", "exec", "say hi"]
+    assert "model_context_window=131072" in ran["argv"] and "model_provider=lmprep" in ran["argv"]
+    assert ran["env"]["LMPREP_CODEX_API_KEY"] == PLACEHOLDER_KEY
+    assert "Arguments added for codex: -c model_provider=lmprep" in result.stderr
+
+
+@pytest.mark.e2e
+def test_e2e_exec_gives_a_wrapper_only_the_variables(llamacpp_emulator, tmp_path):
+    wrapper = fake_agent(tmp_path / "bin", "my-codex.sh")
+    result = run_lmprep("exec", "--for", "codex", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
+                        "--", str(wrapper), "exec")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["argv"] == ["exec"]
+    assert "Arguments for codex: -c model_provider=lmprep" in result.stderr
+
+
+@pytest.mark.e2e
+def test_e2e_exec_for_aider_writes_the_window_where_aider_reads_it(llamacpp_emulator, tmp_path, isolated_home):
+    bin_dir = tmp_path / "bin"
+    fake_agent(bin_dir, "aider")
+    result = run_lmprep("exec", "--for", "aider", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
+                        "--", "aider", "--message", "hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)
+    assert ran["argv"] == ["--message", "hi"]  # aider takes it all from variables
+    assert ran["env"]["AIDER_MODEL"] == "openai/tiny"
+    metadata = ran["env"]["AIDER_MODEL_METADATA_FILE"]
+    assert metadata.startswith(str(isolated_home / ".local" / "state" / "lmprep" / "agents"))
+    assert json.loads(Path(metadata).read_text())["openai/tiny"]["max_input_tokens"] == 131072
+
+
+@pytest.mark.e2e
+def test_e2e_exec_the_users_model_wins(llamacpp_emulator, tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_agent(bin_dir, "codex")
+    result = run_lmprep("exec", "--for", "codex", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
+                        "--", "codex", "-m", "other", "exec", "hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["argv"].count("-m") == 1
+    assert "note: Codex uses the model 'other' from your command, not 'tiny', which lmprep made ready." in result.stderr

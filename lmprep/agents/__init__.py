@@ -6,7 +6,12 @@ One module per agent, each with the same few names:
 - ``MIN_CONTEXT``: the context window it needs in tokens (None: no minimum of its own);
 - ``needs(kind)``: the shape of its requests to that kind of server (protocols.AgentNeeds),
   or None where it talks to the server's native API, which every such server has;
-- ``setup(...)``: the variables and arguments that point it at the server (pure, no I/O).
+- ``COMMAND``: the program's name, by which ``lmprep exec`` knows it runs this agent;
+- ``setup(...)``: the variables and arguments that point it at the server (pure, no I/O);
+  files the agent reads by a variable (aider's model metadata) come back as text, and
+  ``write_files`` puts them in lmprep's own state directory;
+- optionally ``place(args, setup)``: where its arguments go in a command line, when the rule
+  is not "right after the program's name".
 
 No agent config file is ever touched. Agent modules are imported on first use: the names
 below are all that `lmprep` needs at start-up.
@@ -30,14 +35,30 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PLACEHOLDER_KEY = "lmprep-no-key"
 
 
+#: Options that choose the model: the user's own wins over lmprep's, with a notice.
+MODEL_OPTIONS = ("-m", "--model")
+#: Options whose value is ``key=value``: the key decides whether the user gave the same one.
+CONFIG_OPTIONS = ("-c", "--config")
+
+
 @dataclass(frozen=True)
 class AgentSetup:
-    """The variables to set and the arguments the user adds to the agent's command line."""
+    """The variables to set and the arguments the agent's command line needs.
+
+    ``options`` holds the arguments one option at a time (``("-m", "M")``, ``("--oss",)``), so
+    that one the user gave already is never repeated; ``args`` is them in a row. ``files``:
+    variable → (file name, text) of files to write for the agent (see ``write_files``).
+    """
 
     agent: str
     variables: dict[str, str]
-    args: list[str] = field(default_factory=list)
+    options: list[tuple[str, ...]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def args(self) -> list[str]:
+        return [part for option in self.options for part in option]
 
 
 def agent_module(agent: str) -> ModuleType:
@@ -97,3 +118,93 @@ def agent_setup(
     setup.variables["NO_PROXY"] = no_proxy
     setup.variables["no_proxy"] = no_proxy
     return setup
+
+
+def write_files(setup: AgentSetup, directory) -> AgentSetup:
+    """Write the setup's files into ``directory`` (lmprep's own state directory, never the
+    agent's config) and point their variables at them. A file is named by its content, and
+    written whole or not at all, so runs side by side never see half of one."""
+    if not setup.files:
+        return setup
+    import hashlib
+    import os
+    import tempfile
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    variables = dict(setup.variables)
+    for variable, (name, text) in setup.files.items():
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = directory / f"{name}-{digest}.json"
+        if not path.exists():
+            fd, temporary = tempfile.mkstemp(prefix=f".{name}-", dir=directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, path)
+        variables[variable] = str(path)
+    return AgentSetup(setup.agent, variables, setup.options, setup.notes)
+
+
+def runs_agent(agent: str, program: str) -> bool:
+    """Whether ``program`` (as given to `lmprep exec`) is ``agent``'s own command."""
+    import os
+
+    command = getattr(agent_module(agent), "COMMAND", None)
+    name = os.path.basename(program)
+    if name.lower().endswith((".exe", ".cmd", ".bat")):
+        name = name[:-4]
+    return command is not None and name == command
+
+
+def place(agent: str, argv: list[str], setup: AgentSetup) -> tuple[list[str], list[str]]:
+    """``argv`` (the agent's command line) with the setup's arguments where the agent takes
+    them, leaving out every option the user gave; returns it and the notices to show."""
+    module = agent_module(agent)
+    arranged = getattr(module, "place", None)
+    if arranged is not None:
+        return arranged(argv, setup)
+    arguments, notices = missing_options(argv[1:], setup.options, module.LABEL)
+    return [argv[0], *arguments, *argv[1:]], notices
+
+
+def missing_options(given: list[str], options: list[tuple[str, ...]], label: str) -> tuple[list[str], list[str]]:
+    """Of ``options``, those the user did not give (as arguments), and a notice where the user
+    chose another model than the one lmprep made ready."""
+    names, config_keys, model = _given(given)
+    arguments: list[str] = []
+    notices: list[str] = []
+    for option in options:
+        flag = option[0]
+        if flag in CONFIG_OPTIONS and len(option) > 1:
+            if option[1].split("=", 1)[0] in config_keys:
+                continue
+        elif flag in MODEL_OPTIONS and names & set(MODEL_OPTIONS):
+            if len(option) > 1 and model is not None and model != option[1]:
+                notices.append(f"{label} uses the model {model!r} from your command, not {option[1]!r}, "
+                               "which lmprep made ready.")
+            continue
+        elif flag in names:
+            continue
+        arguments.extend(option)
+    return arguments, notices
+
+
+def _given(args: list[str]) -> tuple[set[str], set[str], str | None]:
+    """The option names, the ``-c`` keys and the model in the user's arguments (up to ``--``)."""
+    names: set[str] = set()
+    config_keys: set[str] = set()
+    model = None
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if not arg.startswith("-") or arg == "-":
+            continue
+        name, has_value, inline = arg.partition("=")
+        value = inline if has_value else (args[index + 1] if index + 1 < len(args) else None)
+        names.add(name)
+        if name in CONFIG_OPTIONS and value is not None:
+            config_keys.add(value.split("=", 1)[0].strip())
+        if name in MODEL_OPTIONS:
+            model = value
+    return names, config_keys, model

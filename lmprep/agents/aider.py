@@ -3,12 +3,22 @@
 On Ollama it speaks Ollama's native /api/chat (litellm's ``ollama_chat/``), which every Ollama has.
 Seen from aider 0.86.2 (2026-11): `POST {base}/chat/completions` with `stream: true`,
 `temperature: 0`, no tools and no token limit.
+
+Every aider option has a variable (``AIDER_`` + its name; aider reads them with configargparse),
+and an option the user gives wins over it: so aider gets variables only. For a model litellm
+does not know, aider warns "Unknown context window size" and offers its docs, which `--yes`
+accepts by opening a browser; a model metadata file (``--model-metadata-file``, in litellm's
+format) with the window read from the server answers that, and release notes, update checks
+and the analytics question are turned off for the run.
 """
+
+import json
 
 from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "aider"
+COMMAND = "aider"
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
 
 
@@ -16,10 +26,23 @@ def needs(kind: str) -> AgentNeeds | None:
     return None if kind == "ollama" else AgentNeeds(LABEL, CHAT, tools=False)
 
 
-def setup(*, kind, host, v1, model, key, **_) -> AgentSetup:
+def setup(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
+    quiet = {"AIDER_CHECK_UPDATE": "false", "AIDER_SHOW_RELEASE_NOTES": "false", "AIDER_ANALYTICS": "false"}
     if kind == "lmstudio":
-        return AgentSetup("aider", {"LM_STUDIO_API_BASE": v1, "LM_STUDIO_API_KEY": key},
-                          ["--model", f"lm_studio/{model}"])
-    if kind == "ollama":
-        return AgentSetup("aider", {"OLLAMA_API_BASE": host}, ["--model", f"ollama_chat/{model}"])
-    return AgentSetup("aider", {"OPENAI_API_BASE": v1, "OPENAI_API_KEY": key}, ["--model", f"openai/{model}"])
+        provider, variables = "lm_studio", {"LM_STUDIO_API_BASE": v1, "LM_STUDIO_API_KEY": key}
+    elif kind == "ollama":
+        provider, variables = "ollama_chat", {"OLLAMA_API_BASE": host}
+    else:
+        provider, variables = "openai", {"OPENAI_API_BASE": v1, "OPENAI_API_KEY": key}
+    name = f"{provider}/{model}"
+    variables = {**variables, "AIDER_MODEL": name, **quiet}
+    files = {}
+    if context_length:
+        metadata = {name: {
+            "max_input_tokens": context_length, "max_tokens": context_length,
+            "max_output_tokens": min(context_length // 4, 8192),
+            "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+            "litellm_provider": provider, "mode": "chat",
+        }}
+        files["AIDER_MODEL_METADATA_FILE"] = ("aider-model-metadata", json.dumps(metadata, indent=2))
+    return AgentSetup("aider", variables, files=files)

@@ -11,6 +11,7 @@ from ..protocols import MESSAGES, AgentNeeds
 from . import AgentSetup
 
 LABEL = "Claude Code"
+COMMAND = "claude"
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
 
 
@@ -22,10 +23,12 @@ def needs(kind: str) -> AgentNeeds:
 
 
 def setup(*, host, model, key, context_length, **_) -> AgentSetup:
+    # ANTHROPIC_MODEL chooses the model as --model does, and a --model the user gives wins.
     variables = {
         "ANTHROPIC_BASE_URL": host,
         "ANTHROPIC_AUTH_TOKEN": key,
         "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_MODEL": model,
         "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
         "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
@@ -33,5 +36,4 @@ def setup(*, host, model, key, context_length, **_) -> AgentSetup:
     if context_length:
         # Compact before the local window overflows, not at Claude's own 200k.
         variables["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(context_length)
-    # lmprep --for claude checks the server serves /v1/messages: no note needed about it.
-    return AgentSetup("claude", variables, ["--model", model])
+    return AgentSetup("claude", variables)

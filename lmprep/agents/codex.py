@@ -17,6 +17,7 @@ from ..protocols import RESPONSES, AgentNeeds
 from . import PLACEHOLDER_KEY, AgentSetup
 
 LABEL = "Codex"
+COMMAND = "codex"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
@@ -39,24 +40,25 @@ def needs(kind: str) -> AgentNeeds:
 
 
 def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
-    # Codex cannot ask a local server for its window: tell it, or it assumes its default.
-    window = ["-c", f"model_context_window={context_length}"] if context_length else []
+    # Codex cannot ask a local server for its window: tell it, or it assumes its own (272k).
+    # These are global options: they also go before a subcommand (`codex -c ... exec "..."`).
+    window = [("-c", f"model_context_window={context_length}")] if context_length else []
     if kind in ("lmstudio", "ollama"):
         notes = []
         if token:
             notes.append("Codex's --oss sends no API token: turn authentication off in LM Studio, "
                          "or use a custom model provider in ~/.codex/config.toml.")
         return AgentSetup("codex", {"CODEX_OSS_BASE_URL": v1},
-                          ["--oss", "--local-provider", kind, "-m", model, *window], notes)
+                          [("--oss",), ("--local-provider", kind), ("-m", model), *window], notes)
     # Any other OpenAI-compatible server: a model provider given with -c overrides.
     prefix = "model_providers.lmprep"
-    args = [
-        "-c", "model_provider=lmprep",
-        "-c", f"{prefix}.name=lmprep",
-        "-c", f"{prefix}.base_url={json.dumps(v1)}",
-        "-c", f"{prefix}.env_key=LMPREP_CODEX_API_KEY",
-        "-c", f"{prefix}.wire_api=responses",
+    options = [
+        ("-c", "model_provider=lmprep"),
+        ("-c", f"{prefix}.name=lmprep"),
+        ("-c", f"{prefix}.base_url={json.dumps(v1)}"),
+        ("-c", f"{prefix}.env_key=LMPREP_CODEX_API_KEY"),
+        ("-c", f"{prefix}.wire_api=responses"),
         *window,
-        "-m", model,
+        ("-m", model),
     ]
-    return AgentSetup("codex", {"LMPREP_CODEX_API_KEY": token or PLACEHOLDER_KEY}, args)
+    return AgentSetup("codex", {"LMPREP_CODEX_API_KEY": token or PLACEHOLDER_KEY}, options)

@@ -7,6 +7,7 @@ from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "goose"
+COMMAND = "goose"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
 
 

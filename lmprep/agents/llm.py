@@ -1,28 +1,43 @@
-"""llm (simonw): its Ollama and LM Studio plugins by variables.
+"""llm (simonw): `llm openai endpoint URL PROMPT -m MODEL` reaches any OpenAI-compatible
+server with no config file and no plugin (llm 0.36), Ollama's and LM Studio's included.
 
-llm-ollama speaks Ollama's native API; elsewhere llm sends Chat Completions, streamed, and
-function tools only when a prompt asks for them.
+Seen from llm 0.36 (2026-11): `POST {base}/chat/completions` with `stream: true` and
+`stream_options: {"include_usage": true}`, no tools unless a prompt asks for them (`-T`).
+It sends `Authorization: Bearer DUMMY_KEY` unless `--key` is given on its command line, the
+only way it takes a token there: lmprep never puts a token on a command line.
 """
 
-from ..errors import NotConfiguredError
 from ..protocols import CHAT, AgentNeeds
-from . import AgentSetup
+from . import AgentSetup, missing_options
 
 LABEL = "llm"
+COMMAND = "llm"
 MIN_CONTEXT = None
 
+#: llm's own subcommands: a command line starting with one of them is left as it is.
+_SUBCOMMANDS = {"aliases", "chat", "collections", "embed", "embed-models", "embed-multi", "fragments", "install",
+                "keys", "logs", "models", "openai", "plugins", "prompt", "schemas", "similar", "templates", "tools",
+                "uninstall"}
 
-def needs(kind: str) -> AgentNeeds | None:
-    return None if kind == "ollama" else AgentNeeds(LABEL, CHAT, tools=False)
+
+def needs(kind: str) -> AgentNeeds:
+    return AgentNeeds(LABEL, CHAT, tools=False, fields=(("stream_options", {"include_usage": True}),))
 
 
-def setup(*, kind, host, model, **_) -> AgentSetup:
-    if kind == "ollama":
-        return AgentSetup("llm", {"OLLAMA_HOST": host}, ["-m", model], ["Needs the llm-ollama plugin."])
-    if kind == "lmstudio":
-        return AgentSetup("llm", {"LMSTUDIO_API_BASE": host}, ["-m", model], ["Needs the llm-lmstudio plugin."])
-    raise NotConfiguredError(
-        "llm cannot be pointed at this server with variables: it reaches OpenAI-compatible servers "
-        "through its extra-openai-models.yaml file, which lmprep does not edit.",
-        "Add an entry with `api_base` set to the base URL to that file, or use `--for openai`.",
-    )
+def setup(*, v1, model, token, **_) -> AgentSetup:
+    notes = ["llm takes the server's token only as --key on its command line: add it yourself."] if token else []
+    return AgentSetup("llm", {}, [("openai",), ("endpoint",), (v1,), ("-m", model)], notes)
+
+
+def place(argv: list[str], setup: AgentSetup) -> tuple[list[str], list[str]]:
+    """`llm PROMPT` and `llm prompt PROMPT` become `llm openai endpoint URL PROMPT -m M`,
+    `llm chat` the same with --chat; llm's other subcommands are left alone."""
+    program, *rest = argv
+    first = rest[0] if rest else None
+    if first in _SUBCOMMANDS - {"prompt", "chat"}:
+        return argv, [f"`llm {first}` does not talk to a model: lmprep left its command line as it is."]
+    endpoint, model = setup.options[:3], setup.options[3:]
+    if first in ("prompt", "chat"):
+        rest = rest[1:] + (["--chat"] if first == "chat" else [])
+    arguments, notices = missing_options(rest, model, LABEL)
+    return [program, *(part for option in endpoint for part in option), *rest, *arguments], notices

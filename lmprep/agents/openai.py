@@ -4,6 +4,7 @@ from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "an OpenAI SDK client"
+COMMAND = None  # any program: only variables
 MIN_CONTEXT = None
 
 

@@ -11,6 +11,7 @@ from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "opencode"
+COMMAND = "opencode"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 
 

@@ -10,6 +10,7 @@ from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "Qwen Code"
+COMMAND = "qwen"
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
 
 
@@ -18,5 +19,6 @@ def needs(kind: str) -> AgentNeeds:
 
 
 def setup(*, v1, model, key, **_) -> AgentSetup:
+    # Its settings' auth type wins over the OPENAI_* variables; --auth-type wins over both.
     return AgentSetup("qwen", {"OPENAI_BASE_URL": v1, "OPENAI_API_KEY": key, "OPENAI_MODEL": model},
-                      ["--auth-type", "openai"])
+                      [("--auth-type", "openai")])
