@@ -51,3 +51,11 @@ def mockable_loopback_transport(request, monkeypatch):
         import lmprep.http
 
         monkeypatch.setattr(lmprep.http, "loopback_transport", httpx.HTTPTransport)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Which real agents ran (the others were skipped, with the reason)."""
+    module = __import__("sys").modules.get("test_real_agents")
+    if module is not None:
+        ran = ", ".join(module.ran) or "none"
+        terminalreporter.write_line(f"real agents run through lmprep exec: {ran}")

@@ -28,10 +28,10 @@ class Run:
         return json.loads(self.stdout)
 
 
-def run_lmprep(*args: str, env: dict | None = None, timeout: float = 60) -> Run:
+def run_lmprep(*args: str, env: dict | None = None, timeout: float = 60, cwd: Path | None = None) -> Run:
     completed = subprocess.run(
         lmprep_argv() + list(args), capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, cwd=cwd,
     )
     return Run(completed.returncode, completed.stdout, completed.stderr)
 

@@ -10,7 +10,9 @@ llama-server's exact 503 reply until
 * :meth:`LoadingProxy.finish_loading` is called,
 
 and from then on forwards requests (method, path, headers, body) to the upstream
-server, streaming the response back (so SSE works).
+server, streaming the response back (so SSE works). Every request is recorded in
+``requests`` (method, path with query, headers, body): with ``loading_seconds=0`` it is a
+recording proxy, which the real-agent tests put in front of the real server.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["LOADING_BODY", "LOADING_HEADERS", "LoadingProxy"]
+__all__ = ["LOADING_BODY", "LOADING_HEADERS", "LoadingProxy", "ProxiedRequest"]
 
 # Byte-for-byte what llama-server (b11434) answers on every route while loading
 # (note the key order: message, type, code).  test_loading_phase.py compares it
@@ -50,6 +53,20 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+
+@dataclass(frozen=True)
+class ProxiedRequest:
+    method: str
+    path: str  # with the query string
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
 
 
 class LoadingProxy:
@@ -80,6 +97,7 @@ class LoadingProxy:
         self.loading_responses = 0
         self.forwarded_responses = 0
         self.loading_ended_at: float | None = None  # time.monotonic()
+        self.requests: list[ProxiedRequest] = []
         self._host = host
         self._requested_port = port
         self._lock = threading.Lock()
@@ -208,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         proxy = self.server.proxy
         body = self._read_body()
+        with proxy._lock:
+            proxy.requests.append(ProxiedRequest(self.command, self.path,
+                                                 {k.lower(): v for k, v in self.headers.items()}, body))
         if proxy.is_loading():
             proxy._count("loading_responses")
             cors = (("Access-Control-Allow-Origin", self.headers.get("Origin", "")),)

@@ -1,0 +1,70 @@
+"""The real agents, each run through `lmprep exec --for AGENT -- AGENT <one-shot prompt>` with
+no argument copied by hand, against a real llama-server that wants a token, behind a
+recording proxy: the agent's request arrives on its route, with the model and the token lmprep
+gave it, and the agent exits 0.
+
+The server: the tiny model with a 128k training context, `-c 131072 -n 16` (random weights
+write 16 tokens and stop; Qwen Code takes an empty answer for an error, so no end-of-sequence
+bias here). Agents come from .ci/install-agents; one that is not installed is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from e2e import run_lmprep
+from realagents.agents import QUIET, find, install_report
+from realserver.loading_proxy import LoadingProxy
+
+pytestmark = [pytest.mark.real_agent, pytest.mark.real_server]
+TOKEN = "lmprep-test-token-7f3a"
+LABELS = {"codex": "Codex", "claude": "Claude Code", "opencode": "opencode", "qwen": "Qwen Code", "aider": "aider",
+          "llm": "llm", "openai": "an OpenAI SDK client"}
+ran: list[str] = []  # shown at the end of the run (see conftest.py)
+
+
+@pytest.fixture(scope="module")
+def agent_server(llama_server_binary, tmp_path_factory):
+    from realserver.server import LlamaServer
+    from realserver.tiny_gguf import write_tiny_gguf
+
+    model = write_tiny_gguf(tmp_path_factory.mktemp("agents") / "tiny128k.gguf", context_length=131072)
+    extra = ["-n", "16", "--repeat-penalty", "1.5", "--api-key", TOKEN]
+    with LlamaServer(llama_server_binary, model, context=131072, alias="tiny", extra_args=extra) as server, \
+            LoadingProxy(server.origin, loading_seconds=0) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def config(agent_server, tmp_path):
+    path = tmp_path / "lmprep.toml"
+    path.write_text(f'[providers.box]\nkind = "llamacpp"\nbase_url = "{agent_server.base_url}"\n'
+                    'api_key_env = "BOX_TOKEN"\n')
+    return path
+
+
+@pytest.mark.parametrize("name", ["codex", "claude", "opencode", "qwen", "aider", "llm", "openai"])
+def test_the_real_agent_works_through_lmprep_exec(name, agent_server, config, tmp_path):
+    agent = find(name)
+    if agent.program is None:
+        pytest.skip(f"{name} is not installed ({install_report()})")
+    command = agent.command()
+    if name == "llm":
+        command += ["--key", TOKEN]  # llm takes a token only there: the user adds it, lmprep never does
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    before = len(agent_server.requests)
+    result = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
+                        env={**QUIET, "BOX_TOKEN": TOKEN, "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
+                        timeout=300, cwd=workdir)
+    assert f"Ready for {LABELS[name]}: tiny" in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+    mine = [r for r in agent_server.requests[before:]
+            if r.method == "POST" and r.path.split("?")[0] == agent.route and b"say hi" in r.body]
+    assert mine, [f"{r.method} {r.path}" for r in agent_server.requests[before:]]
+    for request in mine:
+        assert request.json()["model"] == "tiny"
+        assert request.headers.get("authorization") == f"Bearer {TOKEN}"
+    ran.append(name)
