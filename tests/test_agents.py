@@ -152,8 +152,8 @@ def test_llm_reaches_any_server_through_its_openai_endpoint_command(target):
     result = setup("llm", target)
     assert without_proxy(result.variables) == {}
     assert result.args == ["openai", "endpoint", target["base_url"], "-m", target["model"]]
-    assert result.notes == []
-    assert "--key" in setup("llm", target, token="t").notes[0]
+    assert result.notes == ["Needs llm 0.36 or later (`llm openai endpoint`)."]
+    assert "--key" in setup("llm", target, token="t").notes[1]
 
 
 def test_unknown_agent_is_not_configured():

@@ -107,7 +107,8 @@ def test_env_for_llm_on_any_openai_compatible_server(httpx_mock, tmp_path):
     answers_agent(httpx_mock, LMS, "chat", stream=False)
     result = run("env", "--for", "llm", "-p", "box", "--warm-up", "off", "--config", str(config))
     assert result.exit_code == 0
-    assert result.stderr.endswith(f"Arguments for llm: openai endpoint {LMS}/v1 -m m\n")
+    assert result.stderr.endswith(f"Arguments for llm: openai endpoint {LMS}/v1 -m m\n"
+                                  "note: Needs llm 0.36 or later (`llm openai endpoint`).\n")
 
 
 def test_env_value_that_dotenv_cannot_carry_is_exit_3_before_anything_is_printed(httpx_mock):

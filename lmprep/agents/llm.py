@@ -25,7 +25,9 @@ def needs(kind: str) -> AgentNeeds:
 
 
 def setup(*, v1, model, token, **_) -> AgentSetup:
-    notes = ["llm takes the server's token only as --key on its command line: add it yourself."] if token else []
+    notes = ["Needs llm 0.36 or later (`llm openai endpoint`)."]
+    if token:
+        notes.append("llm takes the server's token only as --key on its command line: add it yourself.")
     return AgentSetup("llm", {}, [("openai",), ("endpoint",), (v1,), ("-m", model)], notes)
 
 
