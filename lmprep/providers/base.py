@@ -222,6 +222,7 @@ class Provider:
             read_timeout=read_timeout,
             doing=f"loading the model (POST {path})",
             timeout_error=WarmupFailedError,
+            retry=True,
         )
         try:
             body = response.json()

@@ -38,7 +38,7 @@ class LMStudio(Provider):
         try:
             response = self.http.request(
                 "GET", f"{origin_of(self.base_url)}/lmstudio-greeting",
-                read_timeout=IDENTIFY_READ_TIMEOUT, doing="looking for LM Studio",
+                read_timeout=IDENTIFY_READ_TIMEOUT, retry=False, doing="looking for LM Studio",
             )
             return response.status_code == 200 and response.json().get("lmstudio") is True
         except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply

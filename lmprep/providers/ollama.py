@@ -63,7 +63,7 @@ class Ollama(Provider):
     def identify(self) -> bool:
         try:
             response = self.http.request(
-                "GET", f"{self.root}/", read_timeout=IDENTIFY_READ_TIMEOUT, doing="looking for Ollama"
+                "GET", f"{self.root}/", read_timeout=IDENTIFY_READ_TIMEOUT, retry=False, doing="looking for Ollama"
             )
             return response.status_code == 200 and b"Ollama is running" in response.content
         except LmprepError:
@@ -198,7 +198,7 @@ class Ollama(Provider):
 
     def server_version(self) -> str | None:
         try:
-            response = self.http.request("GET", f"{self.root}/api/version", read_timeout=IDENTIFY_READ_TIMEOUT,
+            response = self.http.request("GET", f"{self.root}/api/version", read_timeout=IDENTIFY_READ_TIMEOUT, retry=False,
                                          doing="reading Ollama's version")
             version = response.json().get("version") if response.status_code == 200 else None
         except (LmprepError, ValueError, AttributeError, RecursionError):
@@ -221,6 +221,7 @@ class Ollama(Provider):
             read_timeout=read_timeout,
             doing="loading the model (POST /api/generate)",
             timeout_error=WarmupFailedError,
+            retry=True,
         )
         try:
             body: Any = response.json()

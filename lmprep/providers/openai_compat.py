@@ -43,7 +43,7 @@ class OpenAICompatible(Provider):
             return False  # a generic server has no identity of its own to detect
         try:
             response = self.http.request(
-                "GET", f"{self.base_url}/models", read_timeout=IDENTIFY_READ_TIMEOUT,
+                "GET", f"{self.base_url}/models", read_timeout=IDENTIFY_READ_TIMEOUT, retry=False,
                 doing=f"looking for {self.label}",
             )
             if response.status_code == 503 and _is_loading(response):
