@@ -103,8 +103,9 @@ class OpenAICompatible(Provider):
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         if self.owned_by is None:
             return None  # an unknown server says nothing about what it has loaded
-        # llama-server and vLLM serve exactly what they have loaded.
-        return {model: self.model_state(model).context for model in listing}
+        # llama-server and vLLM serve exactly what they have loaded (unless asleep).
+        states = {model: self.model_state(model) for model in listing}
+        return {model: state.context for model, state in states.items() if state.loaded is not False}
 
     def _entry(self, model: str) -> dict:
         if not self._entries:
@@ -262,6 +263,11 @@ class LlamaCpp(OpenAICompatible):
             waited = time.monotonic() - started
             if value in ("loaded", "sleeping"):
                 return
+            if value is None:  # gone from the listing, or no longer a router at all
+                raise WarmupFailedError(
+                    f"llama-server no longer lists {model_id!r} with a status while loading it (GET /models).",
+                    "Look at llama-server's log; was it restarted, or its --models-dir changed?",
+                )
             status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
             if value == "unloaded" and (status.get("failed") is True or waited > ROUTER_START_GRACE):
                 code = status.get("exit_code")
@@ -301,6 +307,12 @@ class LlamaCpp(OpenAICompatible):
 
 
 class VLLM(OpenAICompatible):
+    """vLLM: one model, loaded before its HTTP server comes up. With sleep mode
+    (`--enable-sleep-mode`, routes only with VLLM_SERVER_DEV_MODE=1; vllm/entrypoints/serve/sleep/
+    api_router.py) `GET /is_sleeping` → `{"is_sleeping": bool}` and `POST /wake_up` (200, empty
+    body, possibly before the engine is awake); a sleeping model answers inference with 503
+    (docs/source/features/sleep_mode.md). Where the routes are missing (404), nothing sleeps."""
+
     kind = "vllm"
     owned_by = "vllm"
 
@@ -312,9 +324,44 @@ class VLLM(OpenAICompatible):
         served = ", ".join(repr(m) for m in self._served) or "nothing"
         return f"vLLM serves {served}: restart it with `vllm serve {model}`, or pass -m with a served name."
 
+    def _is_sleeping(self) -> bool | None:
+        """True/False from GET /is_sleeping; None where vLLM has no such route (not in dev mode)."""
+        try:
+            response = self.http.request("GET", f"{strip_v1(self.base_url)}/is_sleeping",
+                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="asking vLLM whether it sleeps")
+            body = response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):
+            return None
+        value = body.get("is_sleeping") if isinstance(body, dict) else None
+        return value if isinstance(value, bool) else None
+
     def model_state(self, model: str) -> ModelState:
-        # The HTTP server comes up only once its model is loaded.
-        return ModelState(True, positive_int(self._entry(model).get("max_model_len")))
+        # The HTTP server comes up only once its model is loaded; asleep, it is not in GPU memory.
+        return ModelState(self._is_sleeping() is not True, positive_int(self._entry(model).get("max_model_len")))
+
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        if self._is_sleeping() is True:
+            self._wake_up(read_timeout)
+        self._openai_warm_up(model, read_timeout)
+
+    def _wake_up(self, read_timeout: float | None) -> None:
+        self.report(Step("Waking vLLM (POST /wake_up): it was put to sleep"))
+        response = self.http.request("POST", f"{strip_v1(self.base_url)}/wake_up", read_timeout=read_timeout,
+                                     doing="waking vLLM (POST /wake_up)", timeout_error=WarmupFailedError, retry=True)
+        if response.status_code != 200:
+            raise WarmupFailedError(
+                f"vLLM did not wake up (POST /wake_up: HTTP {response.status_code}: {error_text(response)}).",
+                "Look at vLLM's log; `curl -X POST <server>/wake_up` shows the same.",
+            )
+        started = time.monotonic()
+        limit = read_timeout if read_timeout is not None else WARM_UP_READ_TIMEOUT
+        while self._is_sleeping() is True:  # /wake_up may answer before the engine is awake
+            waited = time.monotonic() - started
+            if waited > limit:
+                raise WarmupFailedError(f"vLLM still said it was asleep {waited:.0f} s after POST /wake_up.",
+                                        "Look at vLLM's log for why it does not wake up.")
+            time.sleep(self.deadline.cap(ROUTER_POLL_INTERVAL, "waiting for vLLM to wake up"))
 
     def context_fix_hint(self, needed: int) -> str:
         return f"vLLM fixes its context window at start: restart it with `--max-model-len {needed}` (or more)."
