@@ -66,7 +66,7 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
     to leave out, e.g. ``("as_json",)`` where stdout is not lmprep's)."""
     options = [
         ("provider", click.option("-p", "--local-provider", "provider", metavar="NAME",
-                     help="lmstudio, ollama, llamacpp, vllm, openai, or a [providers.NAME] entry.")),
+                     help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or a [providers.NAME] entry.")),
         ("model", click.option("-m", "--model", metavar="ID", help="Model id (default: the provider's).")),
         ("base_url", click.option("--base-url", metavar="URL",
                                   help="Server base URL, e.g. http://localhost:1234/v1.")),
@@ -189,6 +189,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
             "seconds": warm_up.seconds if warm_up else None,
         },
         "context_length": readiness.context_length,
+        "cpu_percent": readiness.cpu_percent,
         "timings_ms": readiness.timings_ms,
         "error": {"message": error.message, "hint": error.hint} if error else None,
     }
@@ -209,6 +210,8 @@ def success_line(readiness: Readiness) -> str:
         line += " (already loaded)"
     if readiness.context_length:
         line += f"; context window {readiness.context_length} tokens"
+    if readiness.cpu_percent:
+        line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
         line += "; downloaded just now"
     return line

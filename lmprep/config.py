@@ -22,7 +22,9 @@ SOURCE_DEFAULT = "default"
 SOURCE_AUTO = "auto-detected"
 
 # Variables that concern only some providers (the ecosystem's own).
-_PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST"}
+_PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "LM_STUDIO_BASE_URL"}
+#: The token variable LM Studio's client libraries read, after the conventional LM_API_TOKEN.
+LM_STUDIO_API_KEY = "LM_STUDIO_API_KEY"
 _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout", "stall_timeout", "min_context",
     "keep_alive",
@@ -511,6 +513,7 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
         (env.get("LMPREP_BASE_URL") or None, "LMPREP_BASE_URL"),
         *(_ecosystem_base_urls(kind_name, env) if name == kind_name else ()),
         (config.provider(name, "base_url"), file_source),
+        *(_lmstudio_port_file(env) if kind_name == "lmstudio" else ()),
         (kind.default_base_url, SOURCE_DEFAULT),
     )
     if base_url is not None:
@@ -532,6 +535,10 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
     if api_key_env is not None and not _ENV_NAME.match(api_key_env.value):
         raise config._type_error(("providers", name), "api_key_env", "the name of an environment variable")
     token = env.get(api_key_env.value) or None if api_key_env else None
+    if kind_name == "lmstudio" and token is None and api_key_env is not None and api_key_env.source == SOURCE_DEFAULT \
+            and env.get(LM_STUDIO_API_KEY):
+        # LM Studio's client libraries read LM_STUDIO_API_KEY; LM_API_TOKEN (its docs' name) comes first.
+        api_key_env, token = Sourced(LM_STUDIO_API_KEY, SOURCE_DEFAULT), env[LM_STUDIO_API_KEY]
 
     lms_path = None
     if kind_name == "lmstudio":
@@ -554,6 +561,8 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
                     f"CODEX_OSS_PORT={port!r} is not a port number.", "Set it to a number such as 1234, or unset it."
                 )
             candidates.append((f"http://localhost:{int(port)}/v1", "CODEX_OSS_PORT"))
+    if kind == "lmstudio" and env.get("LM_STUDIO_BASE_URL", "").strip():
+        candidates.append((lmstudio_base_url(env["LM_STUDIO_BASE_URL"]), "LM_STUDIO_BASE_URL"))
     if kind == "ollama" and env.get("OLLAMA_HOST", "").strip():
         try:
             origin = parse_ollama_host(env["OLLAMA_HOST"])
@@ -564,6 +573,52 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
             ) from None
         candidates.append((origin + "/v1", "OLLAMA_HOST"))
     return candidates
+
+
+def lmstudio_base_url(value: str) -> str:
+    """LM_STUDIO_BASE_URL as LM Studio's client libraries take it (the server root, often
+    `http://localhost:1234`, `ws://host:port` or `host:port`) → the OpenAI base URL (`.../v1`)."""
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "http", text
+    scheme = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme)
+    url = f"{scheme}://{rest}".rstrip("/")
+    path = url.split("://", 1)[1].partition("/")[2]
+    return url if path else url + "/v1"
+
+
+def lmstudio_homes(home: Path) -> list[Path]:
+    """LM Studio's home folders in the order `lms` itself looks at them."""
+    homes: list[Path] = []
+    pointer = home / ".lmstudio-home-pointer"
+    try:
+        target = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError, ValueError):
+        target = ""
+    if target:
+        homes.append(expand_user(target))
+    homes += [home / ".lmstudio", home / ".cache" / "lm-studio"]
+    return homes
+
+
+def _lmstudio_port_file(env: Mapping[str, str]) -> list[tuple[str | None, str]]:
+    """The port LM Studio's server really listens on: LM Studio writes it to
+    `<LM Studio home>/.internal/http-server.json` (`{"port": N, ...}`) when the server starts."""
+    import json
+
+    home = Path(env.get("HOME") or Path.home())
+    for lm_home in lmstudio_homes(home):
+        path = lm_home / ".internal" / "http-server.json"
+        try:
+            with path.open("rb") as handle:
+                document = json.loads(handle.read(65536))
+        except (OSError, ValueError, RecursionError):
+            continue
+        port = document.get("port") if isinstance(document, dict) else None
+        if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+            return [(f"http://localhost:{port}/v1", str(path))]
+    return []
 
 
 def _checked_base_url(base_url: Sourced[str]) -> str:

@@ -27,6 +27,7 @@ class Transfer(NamedTuple):
     label: str
     completed: int
     total: int | None
+    rate: float | None = None  # bytes per second, where the server reports it (else the renderer measures)
 
 
 class ChildOutput(NamedTuple):

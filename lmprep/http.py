@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,11 @@ from .errors import (
 from .hosts import is_loopback_host
 
 DEFAULT_READ_TIMEOUT = 10.0
+#: Pauses before the second, third and fourth try of a request that may be sent again (each
+#: shortened to what is left of the deadline): a connection dropped before any answer (a server
+#: restarting; LM Studio's own clients also retry a dead handle once), a 503 while a model loads.
+RETRY_DELAYS = (0.5, 1.0, 2.0)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Http:
@@ -47,6 +53,7 @@ class Http:
         self.deadline = deadline or Deadline(None)
         self.unreachable_hint = unreachable_hint
         self.auth_hint = auth_hint
+        self.retries = 0  # requests sent again (see request())
         parts = urlsplit(base_url)
         self._localhost_fallback = False
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -78,16 +85,35 @@ class Http:
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
         headers: dict[str, str] | None = None,
+        retry: bool | None = None,
     ) -> httpx.Response:
-        """Send one request; 401/403 and transport failures raise, other statuses return."""
-        timeout = self._timeout(read_timeout, doing)
-        with self._translated(url, doing, timeout_error):
-            response = self._with_localhost_fallback(
-                url, lambda target: self._client.request(method, target, json=json_body, timeout=timeout,
-                                                         headers=headers)
-            )
-        self._check_auth(response)
-        return response
+        """Send one request; 401/403 and transport failures raise, other statuses return.
+
+        ``retry``: send it again (RETRY_DELAYS, within the deadline) when the connection drops
+        before any answer; True also when the server answers 503 because it is loading a model
+        (for warm-ups, whose repetition is harmless). None: drops only, and only for GET/HEAD,
+        which are idempotent. A 4xx, a timeout or a refused connection is never retried."""
+        tries = self._tries(method, retry)
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            timeout = self._timeout(read_timeout, doing)
+            with self._translated(url, doing, timeout_error):
+                try:
+                    response = self._with_localhost_fallback(
+                        url, lambda target: self._client.request(method, target, json=json_body, timeout=timeout,
+                                                                 headers=headers)
+                    )
+                except httpx.TransportError as exc:
+                    if last or not dropped_before_answer(exc):
+                        raise
+                    self._pause(attempt, doing)
+                    continue
+            if not last and retry and is_loading(response):
+                self._pause(attempt, doing)
+                continue
+            self._check_auth(response)
+            return response
+        raise AssertionError("unreachable")
 
     @contextlib.contextmanager
     def stream(
@@ -100,21 +126,52 @@ class Http:
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
         headers: dict[str, str] | None = None,
+        retry: bool | None = None,
     ) -> Iterator[httpx.Response]:
         """Like request(), but the body is read by the caller; errors while reading
-        (a stalled or cut stream) are translated too."""
-        timeout = self._timeout(read_timeout, doing)
+        (a stalled or cut stream) are translated too. Retries (see request()) happen only
+        before the caller has seen any of the answer."""
         with self._translated(url, doing, timeout_error), contextlib.ExitStack() as stack:
-            response = self._with_localhost_fallback(
-                url,
-                lambda target: stack.enter_context(
-                    self._client.stream(method, target, json=json_body, timeout=timeout, headers=headers)
-                ),
-            )
+            tries = self._tries(method, retry)
+            for attempt in range(tries):
+                last = attempt == tries - 1
+                timeout = self._timeout(read_timeout, doing)
+                with contextlib.ExitStack() as attempt_stack:
+                    try:
+                        response = self._with_localhost_fallback(
+                            url,
+                            lambda target: attempt_stack.enter_context(
+                                self._client.stream(method, target, json=json_body, timeout=timeout,
+                                                    headers=headers)
+                            ),
+                        )
+                    except httpx.TransportError as exc:
+                        if last or not dropped_before_answer(exc):
+                            raise
+                        self._pause(attempt, doing)
+                        continue
+                    if not last and retry and response.status_code == 503:
+                        response.read()
+                        if is_loading(response):
+                            attempt_stack.close()
+                            self._pause(attempt, doing)
+                            continue
+                    stack.enter_context(attempt_stack.pop_all())
+                break
             if response.status_code in (401, 403):
                 response.read()
             self._check_auth(response)
             yield response
+
+    def _tries(self, method: str, retry: bool | None) -> int:
+        if retry is None:
+            retry = method.upper() in _IDEMPOTENT
+        return 1 + len(RETRY_DELAYS) if retry else 1
+
+    def _pause(self, attempt: int, doing: str) -> None:
+        """Wait before the next try; the deadline shortens the wait, and raises once spent."""
+        self.retries += 1
+        time.sleep(self.deadline.cap(RETRY_DELAYS[attempt], doing))
 
     def _with_localhost_fallback(self, url: str, send: Callable[[str], httpx.Response]) -> httpx.Response:
         """Send to ``url``; if `localhost` refuses (say it resolves to ::1 and the server
@@ -172,6 +229,22 @@ class Http:
                 f"(HTTP {response.status_code}: {error_text(response)}).",
                 self.auth_hint,
             )
+
+
+def dropped_before_answer(exc: Exception) -> bool:
+    """The connection ended before any byte of an answer: nothing was answered, so an
+    idempotent request may be sent again. (lmprep's loopback transport says NoAnswer; httpx's
+    own says "Server disconnected without sending a response".)"""
+    from .loopback import NoAnswer
+
+    return isinstance(exc, NoAnswer) or (
+        isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc).lower())
+
+
+def is_loading(response: httpx.Response) -> bool:
+    """A 503 because the server is still loading a model (llama-server: "Loading model"),
+    which passes by itself; other 503s (vLLM asleep, overload) are not waited for."""
+    return response.status_code == 503 and "loading" in error_text(response).lower()
 
 
 def loopback_transport() -> httpx.BaseTransport:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import Sourced, expand_user
+from .config import Sourced, expand_user, lmstudio_homes
 from .deadline import Deadline
 from .errors import DownloadFailedError
 from .events import ChildOutput, Reporter, Step
@@ -20,20 +20,6 @@ INSTALL_HINT = (
     "Install LM Studio from https://lmstudio.ai/download and run it once, or run "
     "`~/.lmstudio/bin/lms bootstrap` to put `lms` on PATH; or set LMPREP_LMS to its path."
 )
-
-
-def lmstudio_homes(home: Path) -> list[Path]:
-    """LM Studio's home folders in the order `lms` itself looks at them."""
-    homes: list[Path] = []
-    pointer = home / ".lmstudio-home-pointer"
-    try:
-        target = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        target = ""
-    if target:
-        homes.append(expand_user(target))
-    homes += [home / ".lmstudio", home / ".cache" / "lm-studio"]
-    return homes
 
 
 def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:

@@ -46,6 +46,7 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
                   needed, source, agent)
 
     if state.loaded and job.context_length is None:
+        _note_cpu(provider, model, state, report, readiness)
         return _already_loaded(provider, job, mode, deadline, report)
     if mode == "off" and job.context_length is None:
         return WarmUp("off", "off")
@@ -68,18 +69,27 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     return _load_in_foreground(provider, chosen, job, mode, deadline, state_file, report, readiness)
 
 
-def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: Reporter | None = None) -> int | None:
+def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: Reporter | None = None) -> ModelState:
     """Load ``job.model``, read back the window the server gave it, and send the agent's first
-    request; returns that window (None where the server does not say). Shared by the
-    foreground and the background child, whose failures the next run reads."""
+    request; returns what the server then says of the model (its window None where it does not
+    say). Shared by the foreground and the background child, whose failures the next run reads."""
     provider.warm_up(job.model, read_timeout, job.context_length, job.keep_alive)
-    context = provider.model_state(job.model).context
+    state = provider.model_state(job.model)
+    context = state.context
     if job.needed and context is not None and context < job.needed:
         raise too_small(provider, job.model, context, job.needed, job.needed_source)
     if job.needed and context is None and report is not None:
         report(_window_unknown(provider, job.model, job.needed))
     _send_agents_request(provider, job, read_timeout)
-    return context
+    return state
+
+
+def _note_cpu(provider, model: str, state: ModelState, report: Reporter, readiness) -> None:
+    """A model partly (or wholly) in system memory runs on the CPU: agents crawl. Say so, with the fix."""
+    readiness.cpu_percent = state.cpu_percent
+    if state.cpu_percent:
+        report(Notice(f"{provider.label} runs {state.cpu_percent}% of {model} on the CPU: it did not fit in GPU "
+                      f"memory, and the agent will be slow. {provider.cpu_hint()}"))
 
 
 def too_small(provider, model: str, loaded: int, needed: int, source: str) -> ContextTooSmallError:
@@ -181,6 +191,7 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
                                                                job.needed_source, report))
             if state.loaded and job.context_length is None:
                 readiness.context_length = state.context
+                _note_cpu(provider, model, state, report, readiness)
                 return _already_loaded(provider, job, mode, deadline, report)
         window = f" with {job.context_length} tokens of context" if job.context_length else ""
         forever = " (kept loaded for ever)" if job.keep_alive == FOREVER else ""
@@ -189,11 +200,13 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
         try:
             with recorded(state_file, chosen, job, "wait") as record:
                 read_timeout = deadline.cap(WARM_UP_READ_TIMEOUT, f"loading {model}")
-                record["context_length"] = load_and_verify(provider, job, read_timeout, report)
+                state = load_and_verify(provider, job, read_timeout, report)
+                record["context_length"] = state.context
         except BaseException:
             report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
             raise
     seconds = time.monotonic() - started
     report(WaitEnded(f"Loaded {model}", seconds, ok=True))
     readiness.context_length = record["context_length"]
+    _note_cpu(provider, model, state, report, readiness)
     return WarmUp(mode, "ok", round(seconds, 3))

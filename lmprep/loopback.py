@@ -43,7 +43,7 @@ class LoopbackTransport(httpx.BaseTransport):
             response = connection.getresponse()
         except BaseException as exc:
             connection.close()
-            _raise_translated(exc, request)
+            _raise_translated(exc, request, answered=False)
         return httpx.Response(
             status_code=response.status,
             headers=response.getheaders(),
@@ -78,13 +78,20 @@ class _ResponseStream(httpx.SyncByteStream):
         self._connection.close()
 
 
-def _raise_translated(exc: BaseException, request: httpx.Request) -> None:
+class NoAnswer(httpx.RemoteProtocolError):
+    """The connection was dropped (reset, closed) before any byte of an answer: the request
+    may be sent again where it is idempotent (http.py retries it)."""
+
+
+def _raise_translated(exc: BaseException, request: httpx.Request, answered: bool = True) -> None:
     """Raise the httpx exception for what http.client or the socket raised while the
-    request was under way; anything else (Ctrl-C included) as it is."""
+    request was under way; anything else (Ctrl-C included) as it is. ``answered``: the status
+    line had arrived (a failure now cuts an answer short, which is never sent again)."""
     if isinstance(exc, TimeoutError):
         raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
     if isinstance(exc, (http.client.HTTPException, ConnectionError)):
-        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+        error = httpx.RemoteProtocolError if answered else NoAnswer
+        raise error(str(exc) or type(exc).__name__, request=request) from exc
     if isinstance(exc, OSError):
         raise httpx.ReadError(str(exc), request=request) from exc
     raise exc

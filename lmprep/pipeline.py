@@ -32,6 +32,7 @@ class Readiness:
     warm_up: WarmUp | None = None
     context_length: int | None = None  # the window the server has the model loaded with, where it was read
     agent: str | None = None  # --for: the agent whose first request was checked
+    cpu_percent: int | None = None  # share of the loaded model run on the CPU, where the server says
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

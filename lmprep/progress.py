@@ -114,7 +114,7 @@ class PlainReporter:
         elif isinstance(event, Notice):
             self._line(f"warning: {event.message}")
         elif isinstance(event, Transfer):
-            rate = self._rate.add(event.completed)
+            rate = event.rate or self._rate.add(event.completed)
             done = event.total is not None and event.completed >= event.total
             if self._due() or done:
                 self._line(f"{event.label}: {describe_transfer(event, rate)}")
@@ -210,7 +210,7 @@ class LiveReporter:
             self._status_shown = False
 
     def _draw_transfer(self, event: Transfer) -> None:
-        rate = self._rate.add(event.completed)
+        rate = event.rate or self._rate.add(event.completed)
         now = time.monotonic()
         finished = event.total is not None and event.completed >= event.total
         if now - self._last_draw < 0.1 and not finished:

@@ -102,7 +102,7 @@ def check_request(provider, needs: AgentNeeds, model: str, read_timeout: float |
     with provider.http.stream(
         "POST", url, json_body=request_body(needs, model), read_timeout=read_timeout,
         doing=f"sending {needs.agent}'s first request (POST {_path(url)})", timeout_error=WarmupFailedError,
-        headers=_headers(protocol),
+        headers=_headers(protocol), retry=True,
     ) as response:
         if response.status_code != 200:
             from .http import error_text

@@ -47,7 +47,7 @@ STARTER_CONFIG = """\
 # base_url = "http://localhost:8080/v1"
 # model = "my-model"
 
-# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm or openai.
+# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr or openai.
 # Select it with `--local-provider gpu-box` or `oss_provider = "gpu-box"`.
 # [providers.gpu-box]
 # kind = "openai"

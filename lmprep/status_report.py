@@ -25,9 +25,11 @@ class ModelInfo:
     id: str
     loaded: bool | None = None  # None: the server does not say
     context_length: int | None = None
+    cpu_percent: int | None = None  # share of the loaded model run on the CPU (Ollama's /api/ps)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "loaded": self.loaded, "context_length": self.context_length}
+        return {"id": self.id, "loaded": self.loaded, "context_length": self.context_length,
+                "cpu_percent": self.cpu_percent}
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
                 model_id,
                 None if loaded_ids is None else provider.has_model(model_id, loaded_ids),
                 _context_for(provider, model_id, loaded),
+                provider.cpu_percent(model_id) if loaded else None,
             )
             for model_id in listing
         ]

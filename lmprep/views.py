@@ -64,7 +64,8 @@ def _yes_no(value: bool | None) -> str:
 
 
 def describe_model(model) -> str:
-    facts = (["loaded"] if model.loaded else []) + ([f"context {model.context_length}"] if model.context_length else [])
+    facts = (["loaded"] if model.loaded else []) + ([f"context {model.context_length}"] if model.context_length else []) \
+        + ([f"{model.cpu_percent}% on the CPU"] if model.cpu_percent else [])
     return f"{model.id} ({', '.join(facts)})" if facts else model.id
 
 

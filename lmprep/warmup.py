@@ -175,7 +175,8 @@ def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Pat
     try:
         with recorded(state_file, settings, job, "background") as record, \
                 open_provider(settings, connect_timeout=connect_timeout) as provider:
-            record["context_length"] = load_and_verify(provider, job, read_timeout)
+            state = load_and_verify(provider, job, read_timeout)
+            record["context_length"], record["cpu_percent"] = state.context, state.cpu_percent
     except Exception:
         pass  # recorded: the next run reads it
     return record

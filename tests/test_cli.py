@@ -16,7 +16,8 @@ from lmprep.errors import ExitCode
 LMS = "http://localhost:1234"
 OLLAMA = "http://localhost:11434"
 JSON_KEYS = ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url", "model",
-             "model_source", "agent", "downloaded", "warm_up", "context_length", "timings_ms", "error"]
+             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "timings_ms",
+             "error"]
 
 
 def run(*args, env=None):
@@ -108,12 +109,16 @@ def test_missing_model_offline_is_exit_6(httpx_mock):
     }
 
 
-def test_lms_not_found_is_exit_7(httpx_mock, isolated_home, monkeypatch):
+def test_lms_not_found_and_no_rest_download_is_exit_7(httpx_mock, isolated_home, monkeypatch):
+    """Without `lms`, LM Studio before 0.4 (no REST download: its 200 "Unexpected endpoint") cannot download."""
     monkeypatch.setenv("PATH", str(isolated_home))
     lmstudio_lists(httpx_mock)
+    httpx_mock.add_response(method="POST", url="http://localhost:1234/api/v1/models/download",
+                            json={"error": "Unexpected endpoint or method. (POST /api/v1/models/download)"})
     result = run("-p", "lmstudio")
     assert result.exit_code == 7
-    assert "Error: LM Studio's `lms` command was not found (looked on PATH and at " in result.stderr
+    assert ("Error: LM Studio at http://localhost:1234/v1 has no download route (POST /api/v1/models/download, "
+            "LM Studio 0.4 and later), and `lms` was not found on this machine.") in result.stderr
     assert "lms bootstrap" in result.stderr
 
 
@@ -194,12 +199,13 @@ def test_unknown_provider_is_exit_3_with_did_you_mean():
     assert result.exit_code == 3
     assert result.stderr == (
         "Error: Unknown provider 'lmstuido' (from --local-provider).\n"
-        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, openai.\n"
+        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai.\n"
     )
 
 
 def nothing_else_listens(httpx_mock):
-    for url in ("http://localhost:8080/v1/models", "http://localhost:8000/v1/models"):
+    for url in ("http://localhost:8080/v1/models", "http://localhost:8000/v1/models",
+                "http://localhost:13305/api/v1/models", "http://localhost:12434/engines/v1/models"):
         refuse(httpx_mock, url)
 
 
@@ -212,7 +218,8 @@ def test_nothing_chosen_and_nothing_running_is_exit_3(httpx_mock):
     assert result.stderr == (
         "Error: No provider was chosen, and none is running (looked for LM Studio at http://localhost:1234/v1, "
         "Ollama at http://localhost:11434/v1, llama.cpp server at http://localhost:8080/v1, "
-        "vLLM at http://localhost:8000/v1).\n"
+        "vLLM at http://localhost:8000/v1, Lemonade Server at http://localhost:13305/api/v1, "
+        "Docker Model Runner at http://localhost:12434/engines/v1).\n"
         "Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set `oss_provider = \"NAME\"` "
         "in the config file (`lmprep config path` shows where).\n"
     )

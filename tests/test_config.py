@@ -20,7 +20,7 @@ from lmprep.config import (
 )
 from lmprep.errors import ExitCode, NotConfiguredError
 
-BUILTIN = ["lmstudio", "ollama", "llamacpp", "vllm", "openai"]
+BUILTIN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"]
 
 
 def resolve(env: dict[str, str] | None = None, **flags):
@@ -64,7 +64,8 @@ def test_defaults_without_any_configuration():
     assert settings.connect_timeout.source == "default"
     assert (settings.timeout.value, settings.timeout.source) == (None, "default")
     assert list(settings.providers) == BUILTIN
-    assert [p.name for p in settings.auto_detect_candidates()] == ["lmstudio", "ollama", "llamacpp", "vllm"]
+    assert [p.name for p in settings.auto_detect_candidates()] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade",
+                                                                 "dmr"]
 
 
 @pytest.mark.parametrize(
@@ -273,14 +274,14 @@ def test_unknown_provider_from_flag_suggests_the_closest(name, suggestion):
     error = not_configured(provider=name)
     assert f"Unknown provider {name!r} (from --local-provider)" in error.message
     assert f"Did you mean {suggestion!r}?" in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, openai." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai." in error.hint
     assert f"Did you mean {suggestion!r}?" in str(error)
 
 
 def test_unknown_provider_without_a_close_match():
     error = not_configured(provider="zzz")
     assert "Did you mean" not in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, openai." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai." in error.hint
 
 
 def test_unknown_provider_from_env_and_file_names_its_source(config_file):
@@ -292,7 +293,7 @@ def test_unknown_provider_from_env_and_file_names_its_source(config_file):
     error = not_configured(config_path=path)
     assert f"(from config {path})" in error.message
     assert "Did you mean 'lmstudio'?" in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, openai, gpu-box." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, gpu-box." in error.hint
 
 
 # --------------------------------------------------------------------------- other options
@@ -535,7 +536,8 @@ def test_custom_entry(config_file):
     assert (box.model.value, box.model.source) == ("Qwen/Qwen3-8B", f"config {path}")
     assert box.lms_path is None
     # Custom entries are not auto-detected.
-    assert [p.name for p in settings.auto_detect_candidates()] == ["lmstudio", "ollama", "llamacpp", "vllm"]
+    assert [p.name for p in settings.auto_detect_candidates()] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade",
+                                                                 "dmr"]
 
 
 def test_custom_entry_takes_its_kinds_defaults(config_file):
@@ -553,7 +555,7 @@ def test_custom_entry_without_kind_is_an_error(config_file):
     error = not_configured(config_path=path)
     assert f"The config file {path} is invalid at line 3, column 1" in error.message
     assert "`gpu-box`" in error.message
-    assert "lmstudio, ollama, llamacpp, vllm, openai" in error.message
+    assert "lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai" in error.message
 
 
 def test_builtin_entry_may_repeat_its_own_kind(config_file):
@@ -612,9 +614,11 @@ def test_lm_api_token_goes_to_lmstudio_only():
     lmstudio = settings.providers["lmstudio"]
     assert lmstudio.token == "sk-lm-secret"
     assert (lmstudio.api_key_env.value, lmstudio.api_key_env.source) == ("LM_API_TOKEN", "default")
-    for name in ("ollama", "llamacpp", "vllm", "openai"):
+    for name in ("ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"):
         assert settings.providers[name].token is None
-        assert settings.providers[name].api_key_env is None
+        assert settings.providers[name].api_key_env is None or name == "lemonade"
+    # Lemonade's own variable (docs/server/configuration.md: LEMONADE_API_KEY).
+    assert settings.providers["lemonade"].api_key_env == ("LEMONADE_API_KEY", "default")
 
 
 def test_api_key_env_names_the_variable(config_file):

@@ -144,6 +144,8 @@ def test_vllm_window_comes_from_max_model_len_and_cannot_be_raised(httpx_mock):
 
     httpx_mock.add_response(url="http://localhost:8000/v1/models", json={"object": "list", "data": [
         {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 4096}]})
+    # Without VLLM_SERVER_DEV_MODE, vLLM has no sleep routes: FastAPI's 404.
+    httpx_mock.add_response(url="http://localhost:8000/is_sleeping", status_code=404, json={"detail": "Not Found"})
     result = CliRunner().invoke(cli, ["-p", "vllm", "--min-context", "8192"])
     assert result.exit_code == 11
     assert result.stderr == (
@@ -161,6 +163,7 @@ def test_vllm_large_enough_window_is_reported_in_json(httpx_mock):
 
     httpx_mock.add_response(url="http://localhost:8000/v1/models", json={"object": "list", "data": [
         {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 32768}]})
+    httpx_mock.add_response(url="http://localhost:8000/is_sleeping", json={"is_sleeping": False})
     result = CliRunner().invoke(cli, ["-p", "vllm", "--min-context", "8192", "--warm-up", "off", "--json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["context_length"] == 32768

@@ -74,7 +74,7 @@ def test_json_is_one_documented_object(lmstudio_emulator, config):
     assert payload["schema"] == 1 and payload["ok"] is True and payload["state"] == "ready"
     assert (payload["chosen"], payload["chosen_source"]) == ("lmstudio", "--local-provider")
     assert (payload["config_path"], payload["config_loaded"], payload["error"]) == (path, True, None)
-    assert [row["name"] for row in payload["providers"]] == ["lmstudio", "ollama", "llamacpp", "vllm", "openai"]
+    assert [row["name"] for row in payload["providers"]] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"]
     assert all(list(row) == ROW_KEYS for row in payload["providers"])
     lms = rows(payload)["lmstudio"]
     assert lms == {
@@ -82,8 +82,8 @@ def test_json_is_one_documented_object(lmstudio_emulator, config):
         "base_url": lmstudio_emulator.base_url, "base_url_source": f"config {path}",
         "model": MODEL, "model_source": "default", "model_present": True, "model_loaded": False,
         "models": [
-            {"id": MODEL, "loaded": False, "context_length": None},
-            {"id": "qwen/qwen3-8b", "loaded": True, "context_length": 8192},
+            {"id": MODEL, "loaded": False, "context_length": None, "cpu_percent": None},
+            {"id": "qwen/qwen3-8b", "loaded": True, "context_length": 8192, "cpu_percent": None},
         ],
         "last_warm_up": None, "error": None,
     }
@@ -141,7 +141,7 @@ def test_the_only_running_provider_is_auto_detected(ollama_emulator, config):
     assert (payload["ok"], payload["chosen"], payload["chosen_source"]) == (True, "ollama", "auto-detected")
     ollama = rows(payload)["ollama"]
     assert (ollama["model_present"], ollama["model_loaded"]) == (True, True)
-    assert ollama["models"] == [{"id": "gpt-oss:20b", "loaded": True, "context_length": 16384}]
+    assert ollama["models"] == [{"id": "gpt-oss:20b", "loaded": True, "context_length": 16384, "cpu_percent": 0}]
 
 
 def test_nothing_running_and_nothing_chosen_is_exit_3(config):
@@ -324,7 +324,7 @@ def test_real_llama_server_status_shows_its_one_loaded_model(llama_server):
     assert result.returncode == 0, result.stderr
     row = rows(result.json)["llamacpp"]
     assert (row["state"], row["model"], row["model_source"], row["model_loaded"]) == ("ready", "tiny", "served", True)
-    assert row["models"] == [{"id": "tiny", "loaded": True, "context_length": 2048}]
+    assert row["models"] == [{"id": "tiny", "loaded": True, "context_length": 2048, "cpu_percent": None}]
 
 
 def test_state_files_with_nonsense_start_times_are_still_read(isolated_home):

@@ -11,6 +11,8 @@ _IMPLEMENTATIONS = {
     "ollama": ("ollama", "Ollama"),
     "llamacpp": ("openai_compat", "LlamaCpp"),
     "vllm": ("openai_compat", "VLLM"),
+    "lemonade": ("lemonade", "Lemonade"),
+    "dmr": ("dmr", "DockerModelRunner"),
     "openai": ("openai_compat", "OpenAICompatible"),
 }
 

@@ -21,6 +21,7 @@ class ModelState(NamedTuple):
     loaded: bool | None  # in memory now; None: the server does not say
     context: int | None = None  # the window it is loaded with, in tokens; None: not loaded or unknown
     maximum: int | None = None  # the most the model supports; None: unknown
+    cpu_percent: int | None = None  # share of the loaded model in system memory, run by the CPU; None: unknown
 
 
 UNKNOWN = ModelState(None)
@@ -132,6 +133,14 @@ class Provider:
         GET requests only; never raises for what the server answers."""
         return UNKNOWN
 
+    def cpu_percent(self, model: str) -> int | None:
+        """After loaded_models(): how much of ``model`` (in %) runs from system memory on the CPU
+        rather than on the GPU, where the server says; None where it does not."""
+        return None
+
+    def cpu_hint(self) -> str:
+        return "Use a smaller model (or quantization), or a smaller context window, so that it fits the GPU."
+
     def refresh_keep_alive(self, model: str, keep_alive: float, read_timeout: float | None) -> bool:
         """Keep an already loaded model loaded for ``keep_alive``; False where the server
         cannot change that without reloading it."""
@@ -222,6 +231,7 @@ class Provider:
             read_timeout=read_timeout,
             doing=f"loading the model (POST {path})",
             timeout_error=WarmupFailedError,
+            retry=True,
         )
         try:
             body = response.json()

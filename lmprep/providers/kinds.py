@@ -28,10 +28,16 @@ KINDS: dict[str, Kind] = {
         Kind("llamacpp", "llama.cpp server", "http://localhost:8080/v1", None,
              None, can_download=False),
         Kind("vllm", "vLLM", "http://localhost:8000/v1", None, None, can_download=False),
+        # Lemonade Server: port 13305 since its C++ server (8000 before), OpenAI API under /api/v1.
+        Kind("lemonade", "Lemonade Server", "http://localhost:13305/api/v1", None, "LEMONADE_API_KEY",
+             can_download=True),
+        # Docker Model Runner: port 12434 (TCP access enabled), OpenAI API under /engines/v1.
+        Kind("dmr", "Docker Model Runner", "http://localhost:12434/engines/v1", None, None, can_download=True),
         Kind("openai", "OpenAI-compatible server", None, None, None, can_download=False),
     )
 }
 
 # Kinds probed when no provider is chosen anywhere: each has a default endpoint and a way
-# to recognise itself (LM Studio's greeting, Ollama's root text, `owned_by` in /v1/models).
-AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm")
+# to recognise itself (LM Studio's greeting, Ollama's root text, `owned_by` in its models listing:
+# llamacpp, vllm, lemonade, docker).
+AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr")

@@ -1,14 +1,16 @@
-"""LM Studio: OpenAI-compatible API, downloads through `lms get`."""
+"""LM Studio: OpenAI-compatible API; downloads through `lms get` on this machine, else its REST API."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from urllib.parse import quote
 
 from ..config import FOREVER
-from ..errors import LmprepError, WarmupFailedError
-from ..events import Notice, Step
+from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
+from ..events import Notice, Step, Transfer
 from ..hosts import is_loopback_url, origin_of
-from ..http import json_error_message
+from ..http import error_text, json_error_message
 from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
@@ -20,6 +22,10 @@ from .base import (
     positive_int,
     unknown_route,
 )
+
+
+#: How often a REST download's status is read.
+DOWNLOAD_POLL_INTERVAL = 0.5
 
 
 class LMStudio(Provider):
@@ -38,7 +44,7 @@ class LMStudio(Provider):
         try:
             response = self.http.request(
                 "GET", f"{origin_of(self.base_url)}/lmstudio-greeting",
-                read_timeout=IDENTIFY_READ_TIMEOUT, doing="looking for LM Studio",
+                read_timeout=IDENTIFY_READ_TIMEOUT, retry=False, doing="looking for LM Studio",
             )
             return response.status_code == 200 and response.json().get("lmstudio") is True
         except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
@@ -48,10 +54,90 @@ class LMStudio(Provider):
         return self._openai_model_ids()
 
     def download(self, model: str) -> None:
+        """`lms get --yes` for a server on this machine when `lms` is found (what users and Codex
+        expect); otherwise LM Studio's REST download (0.4+). The local `lms` never acts for a
+        server on another machine: it would download to this one."""
         from ..lms import find_lms, lms_get  # only a download needs subprocess machinery
 
-        lms = find_lms(self.settings.lms_path)
-        lms_get(lms, model, report=self.report, deadline=self.deadline)
+        missing_lms = None
+        if is_loopback_url(self.base_url):
+            try:
+                lms = find_lms(self.settings.lms_path)
+            except DownloadFailedError as exc:
+                if self.settings.lms_path is not None:
+                    raise  # a path the user gave that is not `lms`: say so rather than guess
+                missing_lms = exc
+            else:
+                lms_get(lms, model, report=self.report, deadline=self.deadline)
+                return
+        self._rest_download(model, missing_lms)
+
+    def _rest_download(self, model: str, missing_lms: DownloadFailedError | None) -> None:
+        """POST /api/v1/models/download, then GET /api/v1/models/download/status/{job_id} until
+        it is completed (lmstudio.ai/docs/developer/rest/download and .../download-status)."""
+        origin = origin_of(self.base_url)
+        self.report(Step(f"Downloading {model} through LM Studio's REST API (POST /api/v1/models/download)"))
+        response = self.http.request("POST", f"{origin}/api/v1/models/download", json_body={"model": model},
+                                     doing=f"starting the download of {model}", timeout_error=DownloadFailedError)
+        body = _json_object(response)
+        if unknown_route(response.status_code, body, error_text(response)):
+            where = ("`lms` was not found on this machine" if missing_lms is not None
+                     else "the `lms` on this machine cannot download to another machine")
+            raise DownloadFailedError(
+                f"LM Studio at {self.base_url} has no download route (POST /api/v1/models/download, LM Studio 0.4 "
+                f"and later), and {where}.",
+                (missing_lms.hint + " Or update LM Studio to 0.4 or later.") if missing_lms is not None else
+                f"Update LM Studio on that machine to 0.4 or later, or run `lms get {model}` there.",
+            )
+        job = self._check_job(model, response, body)
+        while job.get("status") not in ("completed", "already_downloaded"):
+            job_id = job.get("job_id")
+            if not isinstance(job_id, str) or not job_id:
+                raise DownloadFailedError(f"LM Studio started downloading {model!r} but gave no job id to follow.",
+                                          "Watch the download in LM Studio, then run lmprep again.")
+            job = self._follow(model, job_id)
+        if job.get("status") == "already_downloaded":
+            self.report(Step(f"LM Studio has {model} already"))
+
+    def _check_job(self, model: str, response, body: dict) -> dict:
+        message = json_error_message(body)
+        status = body.get("status")
+        if response.status_code != 200 or message is not None or status == "failed" or not isinstance(status, str):
+            said = message or (f"status {one_word(status)}" if status is not None else error_text(response))
+            raise DownloadFailedError(
+                f"LM Studio could not download {model!r} (HTTP {response.status_code}: {said}).",
+                "Check the model id (owner/name, e.g. openai/gpt-oss-20b, or a Hugging Face link) and the "
+                "network of the machine LM Studio runs on, then run lmprep again.",
+            )
+        return body
+
+    def _follow(self, model: str, job_id: str) -> dict:
+        """Poll the job until it is no longer downloading; progress as Transfer events."""
+        url = f"{origin_of(self.base_url)}/api/v1/models/download/status/{quote(job_id, safe='')}"
+        doing = f"downloading {model}"
+        progress_at, last_bytes = time.monotonic(), -1
+        while True:
+            response = self.http.request("GET", url, doing=doing, timeout_error=DownloadFailedError)
+            job = self._check_job(model, response, _json_object(response))
+            done, total = _count(job.get("downloaded_bytes")), _count(job.get("total_size_bytes"))
+            if job["status"] == "completed":
+                if total:
+                    self.report(Transfer(f"Downloading {model}", total, total))
+                return job
+            if done is not None:
+                self.report(Transfer(f"Downloading {model}", min(done, total) if total else done, total,
+                                     _rate(job.get("bytes_per_second"))))
+            now = time.monotonic()
+            if (done or 0) != last_bytes:
+                progress_at, last_bytes = now, done or 0
+            elif now - progress_at > self.stall_timeout:
+                paused = " (LM Studio says it is paused)" if job["status"] == "paused" else ""
+                raise DownloadFailedError(
+                    f"LM Studio's download of {model!r} made no progress for {self.stall_timeout:g} s{paused}.",
+                    "Resume it in LM Studio (or check its network), then run lmprep again; on a slow link, raise "
+                    "`stall_timeout` in the config file.",
+                )
+            time.sleep(self.deadline.cap(DOWNLOAD_POLL_INTERVAL, doing))
 
     def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
                 context_length: int | None = None, keep_alive: float | None = None) -> None:
@@ -189,3 +275,25 @@ class LMStudio(Provider):
         if error_code(body) == "model_not_found":
             return f"LM Studio does not know {model!r}: download it with `lms get {model}`, or check `lms ls`."
         return "Look at LM Studio's server log (`lms log stream`) for why the model did not load."
+
+
+def _json_object(response) -> dict:
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _rate(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def one_word(value: Any) -> str:
+    from ..termtext import one_line
+
+    return one_line(str(value), 40)

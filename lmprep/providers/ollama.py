@@ -49,6 +49,7 @@ class Ollama(Provider):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._shown: dict[str, dict] = {}
+        self._on_cpu: dict[str, int] = {}  # normalised name → % not in GPU memory, from the last /api/ps
 
     @property
     def root(self) -> str:
@@ -63,7 +64,7 @@ class Ollama(Provider):
     def identify(self) -> bool:
         try:
             response = self.http.request(
-                "GET", f"{self.root}/", read_timeout=IDENTIFY_READ_TIMEOUT, doing="looking for Ollama"
+                "GET", f"{self.root}/", read_timeout=IDENTIFY_READ_TIMEOUT, retry=False, doing="looking for Ollama"
             )
             return response.status_code == 200 and b"Ollama is running" in response.content
         except LmprepError:
@@ -126,7 +127,8 @@ class Ollama(Provider):
     honours_keep_alive = True
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
-        """From /api/ps: every loaded model by name, with its context length."""
+        """From /api/ps: every loaded model by name, with its context length (and, for
+        cpu_percent(), how much of it is not in GPU memory: `size_vram` below `size`)."""
         try:
             response = self.http.request("GET", f"{self.root}/api/ps", read_timeout=CONTEXT_READ_TIMEOUT,
                                          doing="reading the loaded models")
@@ -136,11 +138,24 @@ class Ollama(Provider):
         if not isinstance(running, list):
             return None
         loaded: dict[str, int | None] = {}
+        self._on_cpu = {}
         for entry in running:
             name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
             if isinstance(name, str):
                 loaded[name] = positive_int(entry.get("context_length"))
+                size, vram = positive_int(entry.get("size")), entry.get("size_vram")
+                if size and isinstance(vram, int) and not isinstance(vram, bool) and vram >= 0:
+                    # Ollama's own `ollama ps` shows the same split as "48%/52% CPU/GPU".
+                    on_cpu = max(1, round(100 * (size - vram) / size)) if vram < size else 0
+                    self._on_cpu[normalize_model_name(name)] = on_cpu
         return loaded
+
+    def cpu_percent(self, model: str) -> int | None:
+        return self._on_cpu.get(normalize_model_name(model))
+
+    def cpu_hint(self) -> str:
+        return ("Use a smaller model, or a smaller context window (OLLAMA_CONTEXT_LENGTH where Ollama runs: its "
+                "KV cache takes GPU memory too), so that it fits the GPU.")
 
     def model_state(self, model: str) -> ModelState:
         """Loaded and its window from /api/ps, the maximum from /api/show's model_info."""
@@ -154,7 +169,7 @@ class Ollama(Provider):
         if isinstance(info, dict):
             maximum = next((positive_int(v) for k, v in info.items()
                             if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
-        return ModelState(loaded, context, maximum)
+        return ModelState(loaded, context, maximum, self.cpu_percent(model) if loaded else None)
 
     def tool_support(self, model: str) -> bool | None:
         """From /api/show's `capabilities` (Ollama refuses tools to a model without "tools")."""
@@ -198,7 +213,7 @@ class Ollama(Provider):
 
     def server_version(self) -> str | None:
         try:
-            response = self.http.request("GET", f"{self.root}/api/version", read_timeout=IDENTIFY_READ_TIMEOUT,
+            response = self.http.request("GET", f"{self.root}/api/version", read_timeout=IDENTIFY_READ_TIMEOUT, retry=False,
                                          doing="reading Ollama's version")
             version = response.json().get("version") if response.status_code == 200 else None
         except (LmprepError, ValueError, AttributeError, RecursionError):
@@ -221,6 +236,7 @@ class Ollama(Provider):
             read_timeout=read_timeout,
             doing="loading the model (POST /api/generate)",
             timeout_error=WarmupFailedError,
+            retry=True,
         )
         try:
             body: Any = response.json()

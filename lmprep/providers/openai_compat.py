@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
-from ..errors import LmprepError, ProtocolError
-from ..events import WaitEnded, WaitStarted
-from ..http import json_error_message
+from urllib.parse import quote
+
+from ..errors import LmprepError, ProtocolError, UnreachableError, WarmupFailedError
+from ..events import Step, WaitEnded, WaitStarted
+from ..http import error_text, json_error_message
 from ..hosts import strip_v1
 from .base import (
     CONTEXT_READ_TIMEOUT,
@@ -19,6 +21,9 @@ from .base import (
 
 LOADING_POLL_INTERVAL = 0.5
 LOADING_WAIT_LIMIT = 600.0
+ROUTER_POLL_INTERVAL = 0.25
+#: How long a router model may stay `unloaded` (not failed) after lmprep asked for it.
+ROUTER_START_GRACE = 2.0
 
 
 class ServerLoading(Exception):
@@ -43,7 +48,7 @@ class OpenAICompatible(Provider):
             return False  # a generic server has no identity of its own to detect
         try:
             response = self.http.request(
-                "GET", f"{self.base_url}/models", read_timeout=IDENTIFY_READ_TIMEOUT,
+                "GET", f"{self.base_url}/models", read_timeout=IDENTIFY_READ_TIMEOUT, retry=False,
                 doing=f"looking for {self.label}",
             )
             if response.status_code == 503 and _is_loading(response):
@@ -98,8 +103,9 @@ class OpenAICompatible(Provider):
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         if self.owned_by is None:
             return None  # an unknown server says nothing about what it has loaded
-        # llama-server and vLLM serve exactly what they have loaded.
-        return {model: self.model_state(model).context for model in listing}
+        # llama-server and vLLM serve exactly what they have loaded (unless asleep).
+        states = {model: self.model_state(model) for model in listing}
+        return {model: state.context for model, state in states.items() if state.loaded is not False}
 
     def _entry(self, model: str) -> dict:
         if not self._entries:
@@ -111,34 +117,180 @@ class OpenAICompatible(Provider):
 
 
 class LlamaCpp(OpenAICompatible):
+    """llama-server with one model (`-m`), or in router mode (`--models-dir DIR` or
+    `--models-preset FILE`, no `-m`), where it starts one child process per model on demand.
+
+    Router mode, as llama.cpp's tools/server/server-models.{h,cpp} has it and b11434 answers
+    (checked against the real binary, see tests/test_llama_router.py): `GET /models` (and
+    `/v1/models`) give each model a `status` {`value`: `unloaded` | `loading` | `loaded` |
+    `sleeping` | `downloading` | `downloaded`}, plus `failed: true` and `exit_code` when its
+    process died while loading; a running model's entry has `meta` (`n_ctx`, `n_ctx_train`).
+    `POST /models/load {"model"}` answers `{"success": true}` and loads in the background
+    (400 `model is already running` when it is); `GET /props?model=ID` is the child's `/props`,
+    and loads the model unless `autoload=false` is given (b11434 does). A server started with
+    `--sleep-idle-seconds` puts an idle model to sleep (`/props` `is_sleeping`, router status
+    `sleeping`); the next inference request wakes it.
+    """
+
     kind = "llamacpp"
     owned_by = "llamacpp"
+
+    @property
+    def router(self) -> bool:
+        if not self._entries:
+            try:
+                self.list_models()
+            except LmprepError:
+                return False  # not a listing at all: the request that follows says what is wrong
+        return any(isinstance(entry.get("status"), dict) for entry in self._entries)
 
     def unreachable_hint(self) -> str:
         return f"Start it with `llama-server -m MODEL.gguf --port {_port(self.base_url, 8080)}`, or check the base URL."
 
     def missing_hint(self, model: str) -> str:
         served = ", ".join(repr(m) for m in self._served) or "nothing"
+        if self.router:
+            return (f"llama-server (router mode) has {served}: choose one with -m, or put {model}.gguf into its "
+                    "--models-dir (or its --models-preset file) and restart it.")
         return (f"llama-server serves one model ({served}) and ignores the `model` of requests: restart it with "
                 f"`llama-server -m {model}.gguf --alias {model}`, or pass -m with the served name.")
 
-
     def model_state(self, model: str) -> ModelState:
-        # One model, loaded for as long as the server runs; /props has the per-slot window.
-        # The training context (meta.n_ctx_train) is a ceiling: b11434 caps a larger -c to it
-        # ("slot context (8192) exceeds the training context of the model (2048) - capping").
+        # One model, loaded for as long as the server runs (unless asleep); /props has the
+        # per-slot window. The training context (meta.n_ctx_train) is a ceiling: b11434 caps a
+        # larger -c to it ("slot context (8192) exceeds the training context of the model (2048)").
+        if self.router:
+            return self._router_state(model)
         meta = self._entry(model).get("meta") or {}
-        try:
-            response = self.http.request("GET", f"{strip_v1(self.base_url)}/props",
-                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
-            settings = response.json().get("default_generation_settings") if response.status_code == 200 else None
-            context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
-        except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
-            context = None
         meta = meta if isinstance(meta, dict) else {}
-        return ModelState(True, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
+        props = self._props("")
+        settings = props.get("default_generation_settings")
+        context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+        asleep = props.get("is_sleeping") is True
+        return ModelState(not asleep, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
+
+    def _props(self, query: str) -> dict:
+        """GET /props (with ``query``); {} when it says nothing usable."""
+        try:
+            response = self.http.request("GET", f"{strip_v1(self.base_url)}/props{query}",
+                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
+            body = response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _router_entry(self, model: str, strict: bool = False) -> tuple[dict, str | None]:
+        """The model's /models entry, read now, and its status value (None: unknown).
+        ``strict``: a server that stopped answering raises (UnreachableError)."""
+        try:
+            self._served_models("reading the models' status")
+        except UnreachableError:
+            if strict:
+                raise
+            return {}, None
+        except (LmprepError, ServerLoading):
+            return {}, None
+        entry = self._entry(model)
+        status = entry.get("status")
+        value = status.get("value") if isinstance(status, dict) else None
+        return entry, value if isinstance(value, str) else None
+
+    def _router_state(self, model: str) -> ModelState:
+        entry, value = self._router_entry(model)
+        meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+        maximum = positive_int(meta.get("n_ctx_train"))
+        if value not in ("loaded", "sleeping"):
+            return ModelState(False, None, maximum)
+        # autoload=false: without it, GET /props?model=ID loads the model (b11434).
+        props = self._props(f"?model={quote(entry['id'], safe='')}&autoload=false")
+        settings = props.get("default_generation_settings")
+        context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+        return ModelState(value == "loaded", context or positive_int(meta.get("n_ctx")), maximum)
+
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        if not self.router:
+            return super().loaded_models(listing)
+        loaded = {}
+        for entry in self._entries:
+            status = entry.get("status")
+            if isinstance(status, dict) and status.get("value") == "loaded":
+                meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+                loaded[entry["id"]] = positive_int(meta.get("n_ctx"))
+        return loaded
+
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        if self.router:
+            model = self._router_load(model, read_timeout)
+        elif self._props("").get("is_sleeping") is True:
+            self.report(Step(f"Waking {model}: llama-server put it to sleep (--sleep-idle-seconds)"))
+        self._openai_warm_up(model, read_timeout)
+
+    def _router_load(self, model: str, read_timeout: float | None) -> str:
+        """Have the router load ``model`` (POST /models/load) and wait through `loading` until
+        `loaded`; returns the model's id. A sleeping model is woken by the warm-up request."""
+        entry, value = self._router_entry(model)
+        model_id = entry.get("id", model)
+        if value == "loaded":
+            return model_id
+        if value == "sleeping":
+            self.report(Step(f"Waking {model_id}: llama-server put it to sleep (--sleep-idle-seconds)"))
+            return model_id
+        if value != "loading":
+            self.report(Step(f"Asking llama-server to load {model_id} (POST /models/load)"))
+            response = self.http.request(
+                "POST", f"{strip_v1(self.base_url)}/models/load", json_body={"model": model_id},
+                read_timeout=read_timeout, doing=f"loading {model_id} (POST /models/load)",
+                timeout_error=WarmupFailedError, retry=True,
+            )
+            said = error_text(response)
+            if response.status_code != 200 and "already running" not in said.lower():
+                raise WarmupFailedError(
+                    f"llama-server could not load {model_id!r} (POST /models/load: HTTP {response.status_code}: "
+                    f"{said}).",
+                    "Look at llama-server's log for why.",
+                )
+        self._wait_for_router(model_id, read_timeout)
+        return model_id
+
+    def _wait_for_router(self, model_id: str, read_timeout: float | None) -> None:
+        started = time.monotonic()
+        limit = read_timeout if read_timeout is not None else WARM_UP_READ_TIMEOUT
+        doing = f"waiting for llama-server to load {model_id}"
+        while True:
+            time.sleep(self.deadline.cap(ROUTER_POLL_INTERVAL, doing))
+            entry, value = self._router_entry(model_id, strict=True)
+            waited = time.monotonic() - started
+            if value in ("loaded", "sleeping"):
+                return
+            if value is None:  # gone from the listing, or no longer a router at all
+                raise WarmupFailedError(
+                    f"llama-server no longer lists {model_id!r} with a status while loading it (GET /models).",
+                    "Look at llama-server's log; was it restarted, or its --models-dir changed?",
+                )
+            status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+            if value == "unloaded" and (status.get("failed") is True or waited > ROUTER_START_GRACE):
+                code = status.get("exit_code")
+                why = (f"the process it started for the model exited with status {code}"
+                       if status.get("failed") is True and isinstance(code, int) else "it is unloaded again")
+                raise WarmupFailedError(
+                    f"llama-server could not load {model_id!r}: {why} (GET /models: status `unloaded`"
+                    + (", failed)." if status.get("failed") is True else ")."),
+                    "Look at llama-server's log for why (a file that is not a GGUF model, too little memory, a bad "
+                    "option in its preset); with --models-max, another load may have taken its place.",
+                )
+            if waited > limit:
+                raise WarmupFailedError(
+                    f"llama-server was still loading {model_id!r} after {waited:.0f} s "
+                    f"(status `{one_word(value)}`).",
+                    "Look at llama-server's log; a model too large for memory never finishes loading.",
+                )
 
     def context_fix_hint(self, needed: int) -> str:
+        if self.router:
+            return (f"llama-server cannot change a model's window while it runs: restart it with `-c {needed}` "
+                    f"(or more; in router mode that applies to every model), or set `ctx-size = {needed}` for this "
+                    "model in its --models-preset file.")
         return f"llama-server cannot change its context window while running: restart it with `-c {needed}` (or more)."
 
     def unsupported_hint(self, protocol, problem: str, said: str | None = None) -> str:
@@ -155,6 +307,12 @@ class LlamaCpp(OpenAICompatible):
 
 
 class VLLM(OpenAICompatible):
+    """vLLM: one model, loaded before its HTTP server comes up. With sleep mode
+    (`--enable-sleep-mode`, routes only with VLLM_SERVER_DEV_MODE=1; vllm/entrypoints/serve/sleep/
+    api_router.py) `GET /is_sleeping` → `{"is_sleeping": bool}` and `POST /wake_up` (200, empty
+    body, possibly before the engine is awake); a sleeping model answers inference with 503
+    (docs/source/features/sleep_mode.md). Where the routes are missing (404), nothing sleeps."""
+
     kind = "vllm"
     owned_by = "vllm"
 
@@ -166,9 +324,44 @@ class VLLM(OpenAICompatible):
         served = ", ".join(repr(m) for m in self._served) or "nothing"
         return f"vLLM serves {served}: restart it with `vllm serve {model}`, or pass -m with a served name."
 
+    def _is_sleeping(self) -> bool | None:
+        """True/False from GET /is_sleeping; None where vLLM has no such route (not in dev mode)."""
+        try:
+            response = self.http.request("GET", f"{strip_v1(self.base_url)}/is_sleeping",
+                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="asking vLLM whether it sleeps")
+            body = response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):
+            return None
+        value = body.get("is_sleeping") if isinstance(body, dict) else None
+        return value if isinstance(value, bool) else None
+
     def model_state(self, model: str) -> ModelState:
-        # The HTTP server comes up only once its model is loaded.
-        return ModelState(True, positive_int(self._entry(model).get("max_model_len")))
+        # The HTTP server comes up only once its model is loaded; asleep, it is not in GPU memory.
+        return ModelState(self._is_sleeping() is not True, positive_int(self._entry(model).get("max_model_len")))
+
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        if self._is_sleeping() is True:
+            self._wake_up(read_timeout)
+        self._openai_warm_up(model, read_timeout)
+
+    def _wake_up(self, read_timeout: float | None) -> None:
+        self.report(Step("Waking vLLM (POST /wake_up): it was put to sleep"))
+        response = self.http.request("POST", f"{strip_v1(self.base_url)}/wake_up", read_timeout=read_timeout,
+                                     doing="waking vLLM (POST /wake_up)", timeout_error=WarmupFailedError, retry=True)
+        if response.status_code != 200:
+            raise WarmupFailedError(
+                f"vLLM did not wake up (POST /wake_up: HTTP {response.status_code}: {error_text(response)}).",
+                "Look at vLLM's log; `curl -X POST <server>/wake_up` shows the same.",
+            )
+        started = time.monotonic()
+        limit = read_timeout if read_timeout is not None else WARM_UP_READ_TIMEOUT
+        while self._is_sleeping() is True:  # /wake_up may answer before the engine is awake
+            waited = time.monotonic() - started
+            if waited > limit:
+                raise WarmupFailedError(f"vLLM still said it was asleep {waited:.0f} s after POST /wake_up.",
+                                        "Look at vLLM's log for why it does not wake up.")
+            time.sleep(self.deadline.cap(ROUTER_POLL_INTERVAL, "waiting for vLLM to wake up"))
 
     def context_fix_hint(self, needed: int) -> str:
         return f"vLLM fixes its context window at start: restart it with `--max-model-len {needed}` (or more)."
@@ -186,6 +379,13 @@ def _serves_as(served_id: str, model: str) -> bool:
     """llama-server names its model by --alias, else by the file's path: the file name counts too."""
     wanted = model.casefold()
     return served_id.casefold() == wanted or served_id.replace("\\", "/").rsplit("/", 1)[-1].casefold() == wanted
+
+
+def one_word(value: str | None) -> str:
+    """A status word from the server, fit for a message."""
+    from ..termtext import one_line
+
+    return one_line(value, 40) if value else "unknown"
 
 
 def _is_loading(response) -> bool:

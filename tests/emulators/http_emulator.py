@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -150,7 +151,11 @@ class HTTPEmulator:
     * ``fail_load``: model → error message the load fails with;
     * ``max_context``: model → maximum context length (default :data:`DEFAULT_MAX_CONTEXT`);
     * ``token``: when set, every non-public route needs ``Authorization: Bearer <token>``;
-    * ``hang``: accept requests and never answer them (until ``hang`` is cleared or the emulator stops).
+    * ``hang``: accept requests and never answer them (until ``hang`` is cleared or the emulator stops);
+    * ``drop``: ``(METHOD, path)`` → how many of the next such requests get their connection closed
+      before any answer (a server restarting, a dead keep-alive handle);
+    * ``busy``: ``(METHOD, path)`` → how many of the next such requests are answered 503 "Loading
+      model", llama-server's words while it loads (``busy_reply`` to change them).
 
     State: ``requests`` (every :class:`RecordedRequest`, admin routes excluded), ``load_count``
     (loads completed) and ``errors`` (exceptions raised inside route code, i.e. emulator bugs;
@@ -178,6 +183,10 @@ class HTTPEmulator:
         self.max_context: dict[str, int] = dict(max_context or {})
         self.token = token
         self.hang = False
+        self.drop: Counter[tuple[str, str]] = Counter()
+        self.busy: Counter[tuple[str, str]] = Counter()
+        self.busy_reply = json_reply(
+            {"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}, 503)
         self.requests: list[RecordedRequest] = []
         self.load_count = 0
         self.errors: list[str] = []
@@ -349,6 +358,13 @@ class HTTPEmulator:
         while self.hang:
             if not self.pause(_POLL_SECONDS):
                 return None
+        with self.lock:
+            if self.drop[key] > 0:
+                self.drop[key] -= 1
+                return None
+            if self.busy[key] > 0:
+                self.busy[key] -= 1
+                return self.busy_reply
         if self.token is not None and request.path not in self.public_paths:
             if request.header("authorization") != f"Bearer {self.token}":
                 return self.unauthorized_reply(request)

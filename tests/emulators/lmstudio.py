@@ -65,7 +65,16 @@ class LMStudioEmulator(HTTPEmulator):
     * ``responses_supported``: False emulates LM Studio < 0.3.29 (no ``/v1/responses``);
     * ``messages_supported``: False emulates LM Studio < 0.4.1 (no Anthropic ``/v1/messages``);
     * ``models_body_override``: bytes served by ``GET /v1/models`` instead of the listing
-      (with ``models_body_content_type``), to emulate a foreign server or proxy page.
+      (with ``models_body_content_type``), to emulate a foreign server or proxy page;
+    * ``rest_download``: False emulates LM Studio < 0.4, without ``POST /api/v1/models/download``.
+
+    The REST download (lmstudio.ai/docs/developer/rest/download and .../download-status): ``POST
+    /api/v1/models/download {"model"}`` answers ``{"status": "already_downloaded"}`` for a model on
+    disk, else a job ``{"job_id", "status": "downloading", "total_size_bytes", "started_at"}``; each
+    ``GET /api/v1/models/download/status/{job_id}`` moves the job one catalog step on
+    (``downloaded_bytes``, ``bytes_per_second``, ``estimated_completion``) until ``completed`` (or
+    ``failed`` halfway for a catalog entry with an ``error``). Not documented, so assumed: a model
+    the catalog lacks is refused with 404 and LM Studio's ``model_not_found`` error body.
 
     State: ``download_count[model]`` counts completed ``lms get`` downloads; ``ttl[model]`` is the
     idle TTL of a just-in-time load that gave one; ``instances[model]`` counts loaded instances.
@@ -100,6 +109,8 @@ class LMStudioEmulator(HTTPEmulator):
         self.models_body_override: bytes | None = None
         self.models_body_content_type = "text/html; charset=utf-8"
         self.download_count: Counter[str] = Counter()
+        self.rest_download = True
+        self.jobs: dict[str, dict[str, Any]] = {}
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
@@ -109,6 +120,7 @@ class LMStudioEmulator(HTTPEmulator):
             ("GET", "/api/v1/models"): self._v1_models,
             ("POST", "/api/v1/models/load"): self._load,
             ("POST", "/api/v1/models/unload"): self._unload,
+            ("POST", "/api/v1/models/download"): self._download,
             ("POST", "/v1/responses"): self._answer,
             ("POST", "/v1/chat/completions"): self._answer,
             ("POST", "/v1/messages"): self._answer,
@@ -124,6 +136,9 @@ class LMStudioEmulator(HTTPEmulator):
         }
 
     def unknown_route_reply(self, request: RecordedRequest) -> Reply:
+        prefix = "/api/v1/models/download/status/"
+        if self.rest_download and request.method == "GET" and request.path.startswith(prefix):
+            return self._download_status(request.path[len(prefix):])
         # The quirk clients must handle: status 200, failure only visible in the body.
         return json_reply({"error": f"Unexpected endpoint or method. ({request.method} {request.path})"})
 
@@ -257,6 +272,51 @@ class LMStudioEmulator(HTTPEmulator):
             if not self.instances[model]:
                 self.unload(model)
         return json_reply({"instance_id": instance_id})
+
+    # ------------------------------------------------------------------ REST download (0.4+)
+
+    def _download(self, request: RecordedRequest) -> Reply:
+        if not self.rest_download:
+            return self.unknown_route_reply(request)
+        model = request.body_object().get("model")
+        if not isinstance(model, str) or not model:
+            return _openai_error(400, "'model' is required", code="missing_required_parameter")
+        with self.lock:
+            if model in self.downloaded:
+                return json_reply({"status": "already_downloaded"})
+            entry = self.catalog.get(model)
+            if entry is None:
+                return _invalid_model(model)
+            job = {"job_id": f"job_{len(self.jobs) + 1:010x}", "status": "downloading", "model": model,
+                   "total_size_bytes": int(entry.get("size_bytes", DEFAULT_SIZE_BYTES)), "step": 0,
+                   "steps": int(entry.get("steps", 5)), "error": entry.get("error"),
+                   "started_at": "2026-01-01T00:00:00.000Z"}
+            self.jobs[job["job_id"]] = job
+        return json_reply({key: job[key] for key in ("job_id", "status", "total_size_bytes", "started_at")})
+
+    def _download_status(self, job_id: str) -> Reply:
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return _openai_error(404, f'No download job "{job_id}"', code=None, param="job_id")
+            if job["status"] == "downloading":
+                job["step"] += 1
+                if job["error"] is not None and job["step"] * 2 >= job["steps"]:
+                    job["status"] = "failed"
+                elif job["step"] >= job["steps"]:
+                    job["status"] = "completed"
+                    if job["model"] not in self.downloaded:
+                        self.downloaded.append(job["model"])
+                    self.download_count[job["model"]] += 1
+            total = job["total_size_bytes"]
+            done = total if job["status"] == "completed" else total * job["step"] // max(1, job["steps"])
+            reply = {"job_id": job_id, "status": job["status"], "total_size_bytes": total, "downloaded_bytes": done,
+                     "started_at": job["started_at"]}
+            if job["status"] == "downloading":
+                reply.update(bytes_per_second=50_000_000, estimated_completion="2026-01-01T00:01:00.000Z")
+            if job["status"] == "completed":
+                reply["completed_at"] = "2026-01-01T00:01:00.000Z"
+        return json_reply(reply)
 
     # ------------------------------------------------------------------ inference (warm-up)
 

@@ -162,7 +162,10 @@ class OllamaEmulator(HTTPEmulator):
       already present can always be pulled again);
     * ``default_num_ctx``: the window of a load that does not ask for one;
     * ``no_tools``: models whose template has no tool support;
-    * ``capabilities_listed``: False emulates an Ollama whose /api/show has no ``capabilities``.
+    * ``capabilities_listed``: False emulates an Ollama whose /api/show has no ``capabilities``;
+    * ``gpu_share``: model → the fraction of it in GPU memory once loaded (default 1.0); below 1,
+      /api/ps shows ``size_vram`` below ``size``, as the real Ollama 0.33 does for a model that spilled
+      to the CPU (providers.md).
 
     State: ``pull_count[normalised name]`` counts ``/api/pull`` requests; ``explicit_ctx`` holds
     the loaded models whose load asked for a window; ``keep_alive[model]`` the last keep_alive
@@ -192,6 +195,7 @@ class OllamaEmulator(HTTPEmulator):
         self.capabilities_listed = True
         self.explicit_ctx: set[str] = set()
         self.keep_alive: dict[str, Any] = {}
+        self.gpu_share: dict[str, float] = {}
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
@@ -252,7 +256,10 @@ class OllamaEmulator(HTTPEmulator):
         for key, context_length in loaded:
             entry = self._model_entry(key, sizes[key])
             del entry["modified_at"]
-            entry.update(expires_at=self._expires_at(key), size_vram=sizes[key], context_length=context_length)
+            with self.lock:
+                share = self.gpu_share.get(self.find_key(self.gpu_share, key) or "", 1.0)
+            entry.update(expires_at=self._expires_at(key), size_vram=int(sizes[key] * share),
+                         context_length=context_length)
             entries.append(entry)
         return json_reply({"models": entries})
 

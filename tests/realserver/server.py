@@ -192,16 +192,19 @@ class LlamaServer:
     def __init__(
         self,
         binary: Path | str,
-        model_path: Path | str,
+        model_path: Path | str | None,
         *,
         context: int = 2048,
         alias: str = "tiny",
         port: int | None = None,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 60.0,
+        models_dir: Path | str | None = None,
     ) -> None:
         self.binary = Path(binary)
-        self.model_path = Path(model_path)
+        # Router mode: ``models_dir`` (--models-dir DIR, no -m) and ``model_path`` None.
+        self.models_dir = Path(models_dir) if models_dir is not None else None
+        self.model_path = Path(model_path) if model_path is not None else None
         self.context = context
         self.alias = alias
         self.host = "127.0.0.1"
@@ -229,15 +232,17 @@ class LlamaServer:
 
     @property
     def argv(self) -> list[str]:
+        # Router mode: every model in --models-dir is named after its file (no --alias).
+        model = (["--models-dir", str(self.models_dir)] if self.models_dir is not None
+                 else ["-m", str(self.model_path), "--alias", self.alias])
         return [
             str(self.binary),
-            "-m", str(self.model_path),
+            *model,
             "--host", self.host,
             "--port", str(self.port),
             "-c", str(self.context),
             "-np", "1",
             "-t", "1",
-            "--alias", self.alias,
             "--no-webui",
             *self.extra_args,
         ]  # fmt: skip
@@ -312,7 +317,8 @@ class LlamaServer:
     def _answered_by_us(self, deadline: float) -> bool:
         """Guard against a stranger on our port answering 200 while our bind fails.
 
-        Our server logs "model loaded" before it serves 200 (the log may lag a little);
+        Our server logs "model loaded" (a router: "starting server in router mode") before it
+        serves 200 (the log may lag a little);
         a failed bind makes it log "couldn't bind" and exit within milliseconds.
         """
         assert self.process is not None
@@ -321,7 +327,7 @@ class LlamaServer:
             text = self.log_text()
             if "couldn't bind" in text or self.process.poll() is not None:
                 return False
-            if "model loaded" in text:
+            if "model loaded" in text or "starting server in router mode" in text:
                 return True
             if time.monotonic() >= limit:
                 return self.process.poll() is None  # unknown log format: trust liveness
@@ -395,7 +401,8 @@ class LlamaServer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"LlamaServer({self.origin}, model={self.model_path.name}, running={self.running})"
+        served = self.model_path.name if self.model_path is not None else f"router over {self.models_dir}"
+        return f"LlamaServer({self.origin}, model={served}, running={self.running})"
 
 
 @contextlib.contextmanager

@@ -1,0 +1,141 @@
+"""Docker Model Runner (`docker model`), OpenAI-compatible under /engines/v1.
+
+Facts from docker/model-runner (at 642c7211): port 12434 (README.md, Dockerfile
+MODEL_RUNNER_PORT); pkg/inference/api.go: inference routes under /engines, model management under
+/models; pkg/inference/models/api.go: `GET /engines/v1/models` entries are `owned_by: "docker"`,
+with `dmr.context_window` (the context size the model was packaged with, passed to llama.cpp as
+--ctx-size unless `docker model configure` set another, pkg/inference/backends/llamacpp/
+llamacpp_config.go); pkg/inference/models/http_handler.go: `POST /models/create {"from": MODEL}`
+pulls, streaming one JSON object a line (pkg/distribution/oci/progress.go: `type` progress |
+success | warning | error, `message`, `total`, `layer` {`id`, `size`, `current`});
+pkg/inference/scheduling: `GET /engines/ps` lists the running backends (`model_name`, `loading`).
+Models load on their first request; there is no load route of its own (`/models/load` imports
+an archive).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import DownloadFailedError, LmprepError
+from ..http import error_text, json_error_message
+from ..termtext import one_line
+from .base import CONTEXT_READ_TIMEOUT, ModelState, positive_int
+from .openai_compat import OpenAICompatible
+
+DEFAULT_TAG = "latest"
+
+
+def dmr_name(model: str) -> str:
+    """`ai/smollm2` and `ai/smollm2:latest` name the same model (Docker's reference rules)."""
+    name = model.strip().casefold()
+    last = name.rsplit("/", 1)[-1]
+    return name if ":" in last or "@" in last else f"{name}:{DEFAULT_TAG}"
+
+
+class DockerModelRunner(OpenAICompatible):
+    kind = "dmr"
+    owned_by = "docker"
+
+    @property
+    def root(self) -> str:
+        base = self.base_url
+        return base[: -len("/engines/v1")] if base.endswith("/engines/v1") else base.rsplit("/v1", 1)[0]
+
+    def unreachable_hint(self) -> str:
+        return ("Enable it with `docker desktop enable model-runner --tcp 12434` (Docker Desktop) or install "
+                "docker-model-plugin (Docker Engine), or check the base URL.")
+
+    def missing_hint(self, model: str) -> str:
+        return f"Download it with `docker model pull {model}`, or run lmprep without --offline."
+
+    def has_model(self, model: str, listing: list[str]) -> bool:
+        wanted = dmr_name(model)
+        return any(dmr_name(item) == wanted for item in listing)
+
+    def only_model(self, listing: list[str]) -> str | None:
+        return listing[0] if len(listing) == 1 else None
+
+    def download(self, model: str) -> None:
+        doing = f"pulling {model}"
+        layers: dict[str, int] = {}
+        with self.http.stream("POST", f"{self.root}/models/create", json_body={"from": model},
+                              read_timeout=self.stall_timeout, doing=doing, timeout_error=DownloadFailedError,
+                              headers={"Accept": "application/json"}) as response:
+            if response.status_code != 200:
+                response.read()
+                raise DownloadFailedError(
+                    f"Docker Model Runner refused to pull {model!r} (HTTP {response.status_code}: "
+                    f"{error_text(response)}).",
+                    f"Check the name on Docker Hub (e.g. ai/smollm2), or run `docker model pull {model}` to see "
+                    "its own output.",
+                )
+            for line in response.iter_lines():
+                self.deadline.cap(None, doing)
+                item = _json(line)
+                kind = item.get("type")
+                if kind == "error" or "error" in item:
+                    said = one_line(str(item.get("message") or json_error_message(item) or "no reason given"))
+                    raise DownloadFailedError(f"Docker Model Runner could not pull {model!r}: {said}.",
+                                              f"Run `docker model pull {model}` to see its own output.")
+                if kind == "success":
+                    return
+                layer = item.get("layer") if isinstance(item.get("layer"), dict) else {}
+                if kind == "progress" and isinstance(layer.get("id"), str):
+                    layers[layer["id"]] = _count(layer.get("current")) or 0
+                    total = _count(item.get("total"))
+                    done = sum(layers.values())
+                    from ..events import Transfer
+
+                    self.report(Transfer(f"Pulling {model}", min(done, total) if total else done, total))
+        # Older builds end the stream without a `success` line: the listing, read again, decides.
+
+    def _running(self) -> list[dict] | None:
+        try:
+            response = self.http.request("GET", f"{self.root}/engines/ps", read_timeout=CONTEXT_READ_TIMEOUT,
+                                         doing="reading the running models")
+            body = response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):
+            return None
+        if not isinstance(body, list):
+            return None
+        return [entry for entry in body if isinstance(entry, dict) and isinstance(entry.get("model_name"), str)]
+
+    def _window(self, model: str) -> int | None:
+        dmr = self._entry(model).get("dmr")
+        return positive_int(dmr.get("context_window")) if isinstance(dmr, dict) else None
+
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        running = self._running()
+        if running is None:
+            return None
+        return {entry["model_name"]: self._window(entry["model_name"]) for entry in running
+                if entry.get("loading") is not True}
+
+    def model_state(self, model: str) -> ModelState:
+        running = self._running()
+        if running is None:
+            return ModelState(None)
+        loaded = any(dmr_name(entry["model_name"]) == dmr_name(model) and entry.get("loading") is not True
+                     for entry in running)
+        return ModelState(loaded, self._window(model) if loaded else None)
+
+    def context_fix_hint(self, needed: int) -> str:
+        return (f"Set its window with `docker model configure --context-size {needed} <model>`, then unload it "
+                "(`docker model unload <model>`) so that the next request loads it with that window.")
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+__all__ = ["DockerModelRunner", "dmr_name"]
