@@ -31,6 +31,22 @@ def positive_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def count(value: Any) -> int | None:
+    """A number of bytes or files from a server: an int of 0 or more, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def json_object(text: str | bytes) -> dict:
+    """A line or body a server sent, as a JSON object; {} for anything else."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class Provider:
     """One server of one kind at one base URL.
 

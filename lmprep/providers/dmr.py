@@ -15,13 +15,11 @@ an archive).
 
 from __future__ import annotations
 
-import json
-from typing import Any
 
 from ..errors import DownloadFailedError, LmprepError
 from ..http import error_text, json_error_message
 from ..termtext import one_line
-from .base import CONTEXT_READ_TIMEOUT, ModelState, positive_int
+from .base import CONTEXT_READ_TIMEOUT, ModelState, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 DEFAULT_TAG = "latest"
@@ -73,7 +71,7 @@ class DockerModelRunner(OpenAICompatible):
                 )
             for line in response.iter_lines():
                 self.deadline.cap(None, doing)
-                item = _json(line)
+                item = json_object(line)
                 kind = item.get("type")
                 if kind == "error" or "error" in item:
                     said = one_line(str(item.get("message") or json_error_message(item) or "no reason given"))
@@ -83,8 +81,8 @@ class DockerModelRunner(OpenAICompatible):
                     return
                 layer = item.get("layer") if isinstance(item.get("layer"), dict) else {}
                 if kind == "progress" and isinstance(layer.get("id"), str):
-                    layers[layer["id"]] = _count(layer.get("current")) or 0
-                    total = _count(item.get("total"))
+                    layers[layer["id"]] = count(layer.get("current")) or 0
+                    total = count(item.get("total"))
                     done = sum(layers.values())
                     from ..events import Transfer
 
@@ -126,16 +124,6 @@ class DockerModelRunner(OpenAICompatible):
                 "(`docker model unload <model>`) so that the next request loads it with that window.")
 
 
-def _json(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 __all__ = ["DockerModelRunner", "dmr_name"]

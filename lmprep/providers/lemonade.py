@@ -20,7 +20,7 @@ from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
 from ..events import Step, Transfer
 from ..http import error_text, json_error_message
 from ..termtext import one_line
-from .base import CONTEXT_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, ModelState, positive_int
+from .base import CONTEXT_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, ModelState, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 
@@ -62,17 +62,17 @@ class Lemonade(OpenAICompatible):
                     continue
                 if not line.startswith("data:"):
                     continue
-                data = _json(line[len("data:"):])
+                data = json_object(line[len("data:"):])
                 if event == "error" or "error" in data:
                     said = json_error_message(data) or "no reason given"
                     raise DownloadFailedError(f"Lemonade could not pull {model!r}: {said}.",
                                               "Check the name and the network, then run lmprep again.")
                 if event == "complete":
                     return
-                done, total = _count(data.get("bytes_downloaded")), _count(data.get("bytes_total"))
+                done, total = count(data.get("bytes_downloaded")), count(data.get("bytes_total"))
                 if done is not None:
-                    files = _count(data.get("total_files"))
-                    part = f" (file {_count(data.get('file_index'))} of {files})" if files and files > 1 else ""
+                    files = count(data.get("total_files"))
+                    part = f" (file {count(data.get('file_index'))} of {files})" if files and files > 1 else ""
                     self.report(Transfer(f"Pulling {model}{part}", min(done, total) if total else done, total))
         raise DownloadFailedError(f"Lemonade's pull stream for {model!r} ended before it said `complete`.",
                                   "Run lmprep again.")
@@ -131,16 +131,6 @@ class Lemonade(OpenAICompatible):
         return f"Load it with a larger window: `lemonade-server run <model> --ctx-size {needed}`."
 
 
-def _json(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _ctx_size(entry: dict) -> int | None:
