@@ -62,6 +62,11 @@ class AgentNeeds(NamedTuple):
         return self.protocol.url(base_url) + self.query
 
 
+def chat_agent(agent: str, tools: bool = True) -> AgentNeeds:
+    """What most agents send: streamed Chat Completions asking for usage, with function tools."""
+    return AgentNeeds(agent, CHAT, tools=tools, fields=(("stream_options", {"include_usage": True}),))
+
+
 def check_route(provider, needs: AgentNeeds, model: str) -> None:
     """Without loading anything: the route exists, and the model takes tools where the server
     says so up front (Ollama's capabilities). Raises AgentUnsupportedError."""

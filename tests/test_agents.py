@@ -190,7 +190,8 @@ def test_agents_that_need_a_large_window_have_a_minimum():
     from lmprep.agents import min_context
 
     assert {agent: min_context(agent) for agent in AGENTS if min_context(agent)} == {
-        "codex": 65536, "opencode": 65536, "claude": 100_000, "qwen": 65536, "goose": 65536, "aider": 8192}
+        "codex": 65536, "opencode": 65536, "claude": 100_000, "qwen": 65536, "goose": 65536, "aider": 8192,
+        "copilot": 65536, "kilo": 65536, "pi": 16384, "droid": 32768, "cline": 32768}
 
 
 def test_each_agent_is_one_module_with_the_same_interface():
@@ -209,7 +210,9 @@ def test_each_agent_is_one_module_with_the_same_interface():
 @pytest.mark.parametrize("agent, route, tools", [
     ("codex", "/responses", True), ("claude", "/v1/messages", True), ("opencode", "/chat/completions", True),
     ("qwen", "/chat/completions", True), ("goose", "/chat/completions", True), ("openai", "/chat/completions", True),
-    ("aider", "/chat/completions", False), ("llm", "/chat/completions", False),
+    ("aider", "/chat/completions", False), ("llm", "/chat/completions", False), ("copilot", "/chat/completions", True),
+    ("kilo", "/chat/completions", True), ("pi", "/chat/completions", True), ("droid", "/chat/completions", True),
+    ("cline", "/chat/completions", True),
 ])
 def test_what_each_agent_sends(agent, route, tools):
     from lmprep.agents import agent_needs
@@ -228,8 +231,8 @@ def test_agents_on_ollamas_native_api_need_no_check():
 def test_unknown_agent():
     from lmprep.agents import agent_module
 
-    with pytest.raises(NotConfiguredError, match="Unknown agent 'cline'"):
-        agent_module("cline")
+    with pytest.raises(NotConfiguredError, match="Unknown agent 'cursor'"):
+        agent_module("cursor")
 
 
 def test_context_window_is_exported_where_the_agent_has_a_setting():
@@ -308,3 +311,65 @@ def test_which_programs_are_the_agent():
     assert runs_agent("codex", "codex") and runs_agent("codex", "/usr/local/bin/codex")
     assert runs_agent("claude", r"C:\tools\claude.exe".replace("\\", "/"))
     assert not runs_agent("codex", "./my-codex-wrapper.sh") and not runs_agent("openai", "python")
+
+
+# -- the agents added from what `ollama launch` and `lemonade launch` integrate ----------------------
+
+def test_copilot_is_pointed_by_its_own_provider_variables():
+    result = setup("copilot", LLAMA, context_length=65536)
+    assert without_proxy(result.variables) == {
+        "COPILOT_PROVIDER_BASE_URL": "http://127.0.0.1:8080/v1", "COPILOT_PROVIDER_TYPE": "openai",
+        "COPILOT_PROVIDER_WIRE_API": "completions", "COPILOT_PROVIDER_API_KEY": PLACEHOLDER_KEY,
+        "COPILOT_MODEL": "tiny", "COPILOT_PROVIDER_MAX_PROMPT_TOKENS": "49152",
+        "COPILOT_PROVIDER_MAX_OUTPUT_TOKENS": "16384",
+    }
+    assert result.args == []
+
+
+def test_kilo_reads_the_same_inline_config_as_opencode():
+    kilo = setup("kilo", LLAMA, context_length=65536).variables["KILO_CONFIG_CONTENT"]
+    assert kilo == setup("opencode", LLAMA, context_length=65536).variables["OPENCODE_CONFIG_CONTENT"]
+
+
+def test_pi_gets_one_fixed_extension_file_and_the_values_in_variables(tmp_path):
+    from lmprep.agents import write_files
+
+    first = write_files(setup("pi", LLAMA, context_length=65536), tmp_path)
+    other = write_files(setup("pi", LMS), tmp_path)
+    assert first.args[0] == "-e" and first.args[1] == other.args[1]  # no value is written into code
+    assert first.args[2:] == ["--provider", "lmprep", "--model", "tiny"]
+    assert Path(first.args[1]).read_text().startswith("// Written by lmprep")
+    assert without_proxy(first.variables) == {
+        "LMPREP_PI_BASE_URL": "http://127.0.0.1:8080/v1", "LMPREP_PI_MODEL": "tiny",
+        "LMPREP_PI_API_KEY": PLACEHOLDER_KEY, "LMPREP_PI_CONTEXT_WINDOW": "65536", "LMPREP_PI_MAX_TOKENS": "16384"}
+
+
+def test_droid_gets_a_settings_file_whose_key_stays_in_a_variable(tmp_path):
+    from lmprep.agents import write_files
+
+    result = write_files(setup("droid", LLAMA, token="s3cret", context_length=32768), tmp_path)
+    assert result.args[0] == "--settings"
+    text = Path(result.args[1]).read_text()
+    assert "s3cret" not in text  # the token never goes into a file
+    settings = json.loads(text)
+    assert settings["customModels"][0]["apiKey"] == "${LMPREP_DROID_API_KEY}"
+    assert settings["sessionDefaultSettings"] == {"model": "custom:lmprep"}
+    assert result.variables["LMPREP_DROID_API_KEY"] == "s3cret"
+
+
+def test_cline_gets_its_providers_file_written_again_when_it_rewrote_it(tmp_path):
+    from lmprep.agents import write_files
+
+    result = write_files(setup("cline", LLAMA), tmp_path)
+    path = Path(result.variables["CLINE_PROVIDER_SETTINGS_PATH"])
+    written = path.read_text()
+    assert json.loads(written)["providers"]["openai-compatible"]["settings"]["baseUrl"] == "http://127.0.0.1:8080/v1"
+    assert result.variables["CLINE_SESSION_BACKEND_MODE"] == "local"
+    path.write_text('{"providers": {"cline": {}}}')  # what cline does to a file it finds wanting
+    write_files(setup("cline", LLAMA), tmp_path)
+    assert path.read_text() == written
+
+
+def test_cline_with_a_token_is_refused_rather_than_writing_the_token_to_a_file():
+    with pytest.raises(NotConfiguredError, match="never writes a token to a file"):
+        setup("cline", LLAMA, token="s3cret")

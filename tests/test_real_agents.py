@@ -15,56 +15,71 @@ import os
 import pytest
 
 from e2e import run_lmprep
+from lmprep.agents import PLACEHOLDER_KEY
 from realagents.agents import QUIET, find, install_report
 from realserver.loading_proxy import LoadingProxy
 
 pytestmark = [pytest.mark.real_agent, pytest.mark.real_server]
 TOKEN = "lmprep-test-token-7f3a"
 LABELS = {"codex": "Codex", "claude": "Claude Code", "opencode": "opencode", "qwen": "Qwen Code", "aider": "aider",
-          "llm": "llm", "openai": "an OpenAI SDK client"}
+          "llm": "llm", "openai": "an OpenAI SDK client", "copilot": "GitHub Copilot CLI", "kilo": "Kilo Code",
+          "pi": "pi", "droid": "Droid", "cline": "Cline"}
+#: Agents that cannot be given a token without lmprep writing it to a file: a server without one.
+WITHOUT_TOKEN = {"cline"}
 ran: list[str] = []  # shown at the end of the run (see conftest.py)
 
 
 @pytest.fixture(scope="module")
-def agent_server(llama_server_binary, tmp_path_factory):
-    from realserver.server import LlamaServer
+def agent_model(tmp_path_factory):
     from realserver.tiny_gguf import write_tiny_gguf
 
-    model = write_tiny_gguf(tmp_path_factory.mktemp("agents") / "tiny128k.gguf", context_length=131072)
-    extra = ["-n", "16", "--repeat-penalty", "1.5", "--api-key", TOKEN]
-    with LlamaServer(llama_server_binary, model, context=131072, alias="tiny", extra_args=extra) as server, \
-            LoadingProxy(server.origin, loading_seconds=0) as proxy:
+    return write_tiny_gguf(tmp_path_factory.mktemp("agents") / "tiny128k.gguf", context_length=131072)
+
+
+def serve(binary, model, *extra):
+    from realserver.server import LlamaServer
+
+    server = LlamaServer(binary, model, context=131072, alias="tiny",
+                         extra_args=["-n", "16", "--repeat-penalty", "1.5", *extra])
+    with server, LoadingProxy(server.origin, loading_seconds=0) as proxy:
         yield proxy
 
 
-@pytest.fixture
-def config(agent_server, tmp_path):
-    path = tmp_path / "lmprep.toml"
-    path.write_text(f'[providers.box]\nkind = "llamacpp"\nbase_url = "{agent_server.base_url}"\n'
-                    'api_key_env = "BOX_TOKEN"\n')
-    return path
+@pytest.fixture(scope="module")
+def agent_server(llama_server_binary, agent_model):
+    yield from serve(llama_server_binary, agent_model, "--api-key", TOKEN)
 
 
-@pytest.mark.parametrize("name", ["codex", "claude", "opencode", "qwen", "aider", "llm", "openai"])
-def test_the_real_agent_works_through_lmprep_exec(name, agent_server, config, tmp_path):
+@pytest.fixture(scope="module")
+def open_server(llama_server_binary, agent_model):
+    yield from serve(llama_server_binary, agent_model)
+
+
+@pytest.mark.parametrize("name", list(LABELS))
+def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
     agent = find(name)
     if agent.program is None:
         pytest.skip(f"{name} is not installed ({install_report()})")
+    token = None if name in WITHOUT_TOKEN else TOKEN
+    server = request.getfixturevalue("open_server" if token is None else "agent_server")
+    config = tmp_path / "lmprep.toml"
+    config.write_text(f'[providers.box]\nkind = "llamacpp"\nbase_url = "{server.base_url}"\n'
+                      + ('api_key_env = "BOX_TOKEN"\n' if token else ""))
     command = agent.command()
     if name == "llm":
         command += ["--key", TOKEN]  # llm takes a token only there: the user adds it, lmprep never does
     workdir = tmp_path / "work"
     workdir.mkdir()
-    before = len(agent_server.requests)
+    before = len(server.requests)
     result = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
                         env={**QUIET, "BOX_TOKEN": TOKEN, "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
                         timeout=300, cwd=workdir)
     assert f"Ready for {LABELS[name]}: tiny" in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
-    mine = [r for r in agent_server.requests[before:]
+    mine = [r for r in server.requests[before:]
             if r.method == "POST" and r.path.split("?")[0] == agent.route and b"say hi" in r.body]
-    assert mine, [f"{r.method} {r.path}" for r in agent_server.requests[before:]]
-    for request in mine:
-        assert request.json()["model"] == "tiny"
-        assert request.headers.get("authorization") == f"Bearer {TOKEN}"
+    assert mine, [f"{r.method} {r.path}" for r in server.requests[before:]]
+    for sent in mine:
+        assert sent.json()["model"] == "tiny"
+        assert sent.headers.get("authorization") == f"Bearer {token or PLACEHOLDER_KEY}"
     ran.append(name)

@@ -28,7 +28,8 @@ from ..errors import NotConfiguredError
 from ..hosts import strip_v1
 
 #: ``--for`` values; ``openai`` (generic OpenAI SDK variables) is what env/exec set without it.
-AGENTS = ("openai", "codex", "aider", "claude", "opencode", "qwen", "goose", "llm")
+AGENTS = ("openai", "codex", "aider", "claude", "opencode", "qwen", "goose", "llm", "copilot", "kilo", "pi", "droid",
+          "cline")
 DEFAULT_AGENT = "openai"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: The API key agents get when the server needs none (most SDKs refuse an empty key).
@@ -47,7 +48,7 @@ class AgentSetup:
 
     ``options`` holds the arguments one option at a time (``("-m", "M")``, ``("--oss",)``), so
     that one the user gave already is never repeated; ``args`` is them in a row. ``files``:
-    variable → (file name, text) of files to write for the agent (see ``write_files``).
+    variable (or option) → (file name, text) of files to write for the agent (``write_files``).
     """
 
     agent: str
@@ -122,8 +123,9 @@ def agent_setup(
 
 def write_files(setup: AgentSetup, directory) -> AgentSetup:
     """Write the setup's files into ``directory`` (lmprep's own state directory, never the
-    agent's config) and point their variables at them. A file is named by its content, and
-    written whole or not at all, so runs side by side never see half of one."""
+    agent's config) and point their variables (or options, for keys such as ``-e``) at them.
+    A file is named by its content and written whole or not at all, so runs side by side never
+    see half of one; one an agent rewrote since (cline reformats its own) is written again."""
     if not setup.files:
         return setup
     import hashlib
@@ -134,16 +136,24 @@ def write_files(setup: AgentSetup, directory) -> AgentSetup:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     variables = dict(setup.variables)
-    for variable, (name, text) in setup.files.items():
-        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        path = directory / f"{name}-{digest}.json"
-        if not path.exists():
-            fd, temporary = tempfile.mkstemp(prefix=f".{name}-", dir=directory)
+    options = list(setup.options)
+    for key, (name, text) in setup.files.items():
+        stem, dot, suffix = name.partition(".")
+        path = directory / f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}{dot}{suffix}"
+        try:
+            current = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != text:
+            fd, temporary = tempfile.mkstemp(prefix=f".{stem}-", dir=directory)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(temporary, path)
-        variables[variable] = str(path)
-    return AgentSetup(setup.agent, variables, setup.options, setup.notes)
+        if key.startswith("-"):
+            options.insert(0, (key, str(path)))
+        else:
+            variables[key] = str(path)
+    return AgentSetup(setup.agent, variables, options, setup.notes)
 
 
 def runs_agent(agent: str, program: str) -> bool:

@@ -7,7 +7,7 @@ It sends `Authorization: Bearer DUMMY_KEY` unless `--key` is given on its comman
 only way it takes a token there: lmprep never puts a token on a command line.
 """
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import AgentNeeds, chat_agent
 from . import AgentSetup, missing_options
 
 LABEL = "llm"
@@ -21,7 +21,7 @@ _SUBCOMMANDS = {"aliases", "chat", "collections", "embed", "embed-models", "embe
 
 
 def needs(kind: str) -> AgentNeeds:
-    return AgentNeeds(LABEL, CHAT, tools=False, fields=(("stream_options", {"include_usage": True}),))
+    return chat_agent(LABEL, tools=False)
 
 
 def setup(*, v1, model, token, **_) -> AgentSetup:

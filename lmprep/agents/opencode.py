@@ -7,7 +7,7 @@ Seen from opencode 1.18.33 (2026-11): a title request first, then the main turn,
 
 import json
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import AgentNeeds, chat_agent
 from . import AgentSetup
 
 LABEL = "opencode"
@@ -16,10 +16,17 @@ MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 
 
 def needs(kind: str) -> AgentNeeds:
-    return AgentNeeds(LABEL, CHAT, tools=True, fields=(("stream_options", {"include_usage": True}),))
+    return chat_agent(LABEL)
 
 
 def setup(*, provider, v1, model, token, context_length, **_) -> AgentSetup:
+    return AgentSetup("opencode", {"OPENCODE_CONFIG_CONTENT": inline_config(provider, v1, model, token,
+                                                                             context_length)})
+
+
+def inline_config(provider: str, v1: str, model: str, token: str | None, context_length: int | None) -> str:
+    """An @ai-sdk/openai-compatible provider `lmprep` serving ``model``, as opencode (and its
+    fork kilo) read it from a variable."""
     options: dict[str, str] = {"baseURL": v1}
     if token:
         options["apiKey"] = token
@@ -38,4 +45,4 @@ def setup(*, provider, v1, model, token, context_length, **_) -> AgentSetup:
         },
         "model": f"lmprep/{model}",
     }
-    return AgentSetup("opencode", {"OPENCODE_CONFIG_CONTENT": json.dumps(config, separators=(",", ":"))})
+    return json.dumps(config, separators=(",", ":"))

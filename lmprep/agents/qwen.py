@@ -6,7 +6,7 @@ all, which llama-server b11434 refused on a 2048-token window ("request (28382 t
 the available context size"). It takes an empty answer for an error and retries.
 """
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import AgentNeeds, chat_agent
 from . import AgentSetup
 
 LABEL = "Qwen Code"
@@ -15,7 +15,7 @@ MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prom
 
 
 def needs(kind: str) -> AgentNeeds:
-    return AgentNeeds(LABEL, CHAT, tools=True, fields=(("stream_options", {"include_usage": True}),))
+    return chat_agent(LABEL)
 
 
 def setup(*, v1, model, key, **_) -> AgentSetup:

@@ -23,6 +23,13 @@ QUIET = {
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
     "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
     "OPENCODE_DISABLE_SHARE": "1",
+    "COPILOT_OFFLINE": "true",
+    "COPILOT_AUTO_UPDATE": "false",
+    "KILO_DISABLE_AUTOUPDATE": "1",
+    "KILO_DISABLE_SHARE": "1",
+    "KILO_DISABLE_MODELS_FETCH": "1",
+    "PI_OFFLINE": "1",
+    "CLINE_NO_AUTO_UPDATE": "1",
 }
 
 _OPENAI_SDK_SCRIPT = (
@@ -60,6 +67,11 @@ def find(name: str) -> RealAgent:
                   "/v1/chat/completions"),
         "llm": (root / "llm" / "bin" / "llm", (PROMPT,), "/v1/chat/completions"),
         "openai": (root / "llm" / "bin" / "python", ("-c", _OPENAI_SDK_SCRIPT), "/v1/chat/completions"),
+        "copilot": (npm_bin / "copilot", ("-p", PROMPT, "-s", "--allow-all-tools"), "/v1/chat/completions"),
+        "kilo": (npm_bin / "kilo", ("run", PROMPT), "/v1/chat/completions"),
+        "pi": (npm_bin / "pi", ("-p", PROMPT), "/v1/chat/completions"),
+        "droid": (npm_bin / "droid", ("exec", PROMPT), "/v1/chat/completions"),
+        "cline": (npm_bin / "cline", (PROMPT,), "/v1/chat/completions"),
     }
     program, argv, route = runs[name]
     return RealAgent(name, program if program.is_file() else None, argv, route)

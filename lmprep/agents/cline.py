@@ -1,0 +1,40 @@
+"""Cline CLI: its provider settings file, found through CLINE_PROVIDER_SETTINGS_PATH.
+
+Read from @cline/shared (cline 3.0.65): `CLINE_PROVIDER_SETTINGS_PATH` names the providers file
+(default `<data>/settings/providers.json`), in the shape `cline auth -p openai-compatible -b URL`
+writes; cline rewrites that file on every run (lmprep writes it again whenever it changed), and a
+session backend other than `local` leaves a daemon running after a one-shot prompt. Seen
+(2026-11): `POST {base}/chat/completions`, streamed with usage, `tool_choice: "auto"`, 25
+function tools, 22 kB in all.
+"""
+
+import json
+
+from ..errors import NotConfiguredError
+from ..protocols import AgentNeeds, chat_agent
+from . import AgentSetup
+
+LABEL = "Cline"
+COMMAND = "cline"
+MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
+
+
+def needs(kind: str) -> AgentNeeds:
+    return chat_agent(LABEL)
+
+
+def setup(*, v1, model, key, token, **_) -> AgentSetup:
+    if token:
+        raise NotConfiguredError(
+            "Cline reads the server's API key only from its settings file, and lmprep never writes a token to a file.",
+            "Run `cline auth -p openai-compatible -b URL -m MODEL -k KEY` yourself, or turn the server's key off.",
+        )
+    providers = {
+        "version": 1, "lastUsedProvider": "openai-compatible", "modes": {},
+        "providers": {"openai-compatible": {
+            "settings": {"provider": "openai-compatible", "apiKey": key, "model": model, "baseUrl": v1},
+            "updatedAt": "2026-01-01T00:00:00.000Z", "tokenSource": "manual",
+        }},
+    }
+    return AgentSetup("cline", {"CLINE_SESSION_BACKEND_MODE": "local"},
+                      files={"CLINE_PROVIDER_SETTINGS_PATH": ("cline-providers.json", json.dumps(providers, indent=2))})

@@ -1,0 +1,35 @@
+"""Factory's Droid CLI: a settings file given with `--settings` ("merged for this process only").
+
+From docs.factory.ai/cli/byok: `customModels` entries with `baseUrl`, `apiKey` (which may be
+"${VARIABLE}"), `provider: "generic-chat-completion-api"` and `maxOutputTokens`; the session's
+model from `sessionDefaultSettings.model`. Seen from droid 0.215.0 (2026-11): `droid --settings F
+exec "..."` works with no Factory login; `POST {base}/chat/completions`, streamed with usage,
+`max_tokens` from `maxOutputTokens`, 7 function tools (read-only mode), 37 kB in all.
+"""
+
+import json
+
+from ..protocols import AgentNeeds, chat_agent
+from . import AgentSetup
+
+LABEL = "Droid"
+COMMAND = "droid"
+MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
+
+
+def needs(kind: str) -> AgentNeeds:
+    return chat_agent(LABEL)
+
+
+def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
+    model_id = "custom:lmprep"
+    settings = {
+        "customModels": [{
+            "id": model_id, "index": 0, "model": model, "displayName": f"{model} (lmprep)", "baseUrl": v1,
+            "apiKey": "${LMPREP_DROID_API_KEY}", "provider": "generic-chat-completion-api",
+            "maxOutputTokens": min(context_length // 4, 16384) if context_length else 4096,
+        }],
+        "sessionDefaultSettings": {"model": model_id},
+    }
+    return AgentSetup("droid", {"LMPREP_DROID_API_KEY": key},
+                      files={"--settings": ("droid-settings.json", json.dumps(settings, indent=2))})

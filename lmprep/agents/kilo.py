@@ -1,0 +1,21 @@
+"""Kilo Code CLI: a fork of opencode that reads the same inline config from KILO_CONFIG_CONTENT.
+
+Seen from @kilocode/cli 7.7.7 (2026-11): `POST {base}/chat/completions`, streamed with usage,
+`max_tokens: 32000`, `tool_choice: "auto"`, 16 function tools, 50 kB in all.
+"""
+
+from ..protocols import AgentNeeds, chat_agent
+from . import AgentSetup
+from .opencode import inline_config
+
+LABEL = "Kilo Code"
+COMMAND = "kilo"
+MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
+
+
+def needs(kind: str) -> AgentNeeds:
+    return chat_agent(LABEL)
+
+
+def setup(*, provider, v1, model, token, context_length, **_) -> AgentSetup:
+    return AgentSetup("kilo", {"KILO_CONFIG_CONTENT": inline_config(provider, v1, model, token, context_length)})

@@ -1,0 +1,48 @@
+"""pi (the pi coding agent): a provider registered by an extension file given with `-e`.
+
+From its docs (docs/custom-provider.md, docs/models.md): `pi.registerProvider(name, {baseUrl,
+apiKey, api: "openai-completions", models})`, where `apiKey` may name a variable. lmprep writes one
+fixed extension file in its state directory that reads the server, model and window from
+variables, so no value is ever written into code. Seen from pi 0.74.2 (the last release for
+Node 20; 2026-11): `POST {base}/chat/completions`, streamed with usage, `max_completion_tokens`
+from the model's `maxTokens`, 4 function tools, 5.7 kB in all.
+"""
+
+from ..protocols import AgentNeeds, chat_agent
+from . import AgentSetup
+
+LABEL = "pi"
+COMMAND = "pi"
+MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
+
+EXTENSION = """\
+// Written by lmprep: the server lmprep made ready, as pi's provider "lmprep" (pi -e <this file>).
+module.exports = function (pi) {
+  const model = process.env.LMPREP_PI_MODEL;
+  pi.registerProvider("lmprep", {
+    name: "lmprep",
+    baseUrl: process.env.LMPREP_PI_BASE_URL,
+    apiKey: "LMPREP_PI_API_KEY",
+    api: "openai-completions",
+    models: [{
+      id: model, name: model, reasoning: false, input: ["text"],
+      cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+      contextWindow: Number(process.env.LMPREP_PI_CONTEXT_WINDOW) || 32768,
+      maxTokens: Number(process.env.LMPREP_PI_MAX_TOKENS) || 4096,
+    }],
+  });
+};
+"""
+
+
+def needs(kind: str) -> AgentNeeds:
+    return chat_agent(LABEL)
+
+
+def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
+    variables = {"LMPREP_PI_BASE_URL": v1, "LMPREP_PI_MODEL": model, "LMPREP_PI_API_KEY": key}
+    if context_length:
+        variables["LMPREP_PI_CONTEXT_WINDOW"] = str(context_length)
+        variables["LMPREP_PI_MAX_TOKENS"] = str(min(context_length // 4, 16384))
+    return AgentSetup("pi", variables, [("--provider", "lmprep"), ("--model", model)],
+                      files={"-e": ("pi-extension.js", EXTENSION)})
