@@ -293,7 +293,7 @@ def expand_user(path: str) -> Path:
     (pathlib raises RuntimeError for it) and then simply names no file."""
     try:
         return Path(path).expanduser()
-    except RuntimeError:
+    except (RuntimeError, ValueError):  # ValueError: "~a\0b" reaches pwd.getpwnam with a NUL
         return Path(path)
 
 

@@ -32,6 +32,9 @@ class LoopbackTransport(httpx.BaseTransport):
         except OSError as exc:
             connection.close()
             raise httpx.ConnectError(str(exc), request=request) from exc
+        exchange = request.extensions.get("lmprep.exchange")
+        if exchange is not None:
+            exchange.attach(connection.sock)  # shut when the exchange's time budget is spent
         try:
             connection.sock.settimeout(timeouts.get("read"))
             connection.request(
@@ -43,6 +46,11 @@ class LoopbackTransport(httpx.BaseTransport):
             response = connection.getresponse()
         except BaseException as exc:
             connection.close()
+            if isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                # Accepted, then closed or reset before a single byte of an answer.
+                from .http import NoAnswer
+
+                raise NoAnswer(str(exc) or type(exc).__name__, request=request) from exc
             _raise_translated(exc, request)
         return httpx.Response(
             status_code=response.status,
