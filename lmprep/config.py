@@ -101,7 +101,13 @@ class Settings(NamedTuple):
         return self.providers[name]
 
     def auto_detect_candidates(self) -> list[ProviderSettings]:
-        return [self.provider_settings(name) for name in AUTO_DETECT_KINDS]
+        """The providers auto-detection probes; one whose variables are unusable (a bad
+        OLLAMA_HOST) is left out, so that it cannot stop the others from being found."""
+        return [self.providers[name] for name in AUTO_DETECT_KINDS if name not in self.broken]
+
+    def skipped_candidates(self) -> list[NotConfiguredError]:
+        """Why each provider left out of auto-detection was left out."""
+        return [self.broken[name] for name in AUTO_DETECT_KINDS if name in self.broken]
 
 
 def default_config_path() -> Path:
@@ -532,6 +538,15 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
     if api_key_env is not None and not _ENV_NAME.match(api_key_env.value):
         raise config._type_error(("providers", name), "api_key_env", "the name of an environment variable")
     token = env.get(api_key_env.value) or None if api_key_env else None
+    if token is not None:
+        from .redact import check_token, register_secret
+
+        register_secret(token)
+        try:
+            check_token(token, api_key_env.value)
+        except NotConfiguredError as exc:
+            # Raised only when this provider is used: a bad LM_API_TOKEN must not stop Ollama.
+            raise _ProviderVariableError(exc.message, exc.hint) from None
 
     lms_path = None
     if kind_name == "lmstudio":

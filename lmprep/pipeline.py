@@ -99,7 +99,7 @@ def run_ensure(
 
     try:
         mark = time.perf_counter()
-        chosen = _choose_provider(settings, report, readiness)
+        chosen = _choose_provider(settings, report, readiness, deadline)
         mark = lap("resolve", mark)
         with open_provider(chosen, connect_timeout=settings.connect_timeout.value, deadline=deadline,
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
@@ -125,11 +125,12 @@ def run_ensure(
     return readiness
 
 
-def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness) -> ProviderSettings:
+def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
+                     deadline: Deadline) -> ProviderSettings:
     if settings.provider is None:
         from .detect import detect_provider
 
-        chosen = detect_provider(settings)
+        chosen = detect_provider(settings, deadline)
         readiness.provider_source = SOURCE_AUTO
         report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
     else:

@@ -78,7 +78,8 @@ def test_json_failure_still_one_object_and_never_the_token(httpx_mock):
     payload = json.loads(result.stdout)
     assert (payload["ok"], payload["state"], payload["exit_code"]) == (False, "auth_failed", 5)
     assert payload["warm_up"]["status"] == "not_started"
-    assert "tok-XYZ" in payload["error"]["message"]  # the server's own words are kept...
+    # The server's own words are kept, but not the token it echoed: no output shows a token.
+    assert "tok-XYZ" not in result.stdout and "token *** is invalid" in payload["error"]["message"]
     assert "LM_API_TOKEN" in payload["error"]["hint"]
 
 

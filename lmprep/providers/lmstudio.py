@@ -101,7 +101,7 @@ class LMStudio(Provider):
         entry = self._v1_entry(model)
         if entry is None:
             return None
-        instances = [item for item in entry.get("loaded_instances") or () if isinstance(item, dict)]
+        instances = [item for item in _list(entry.get("loaded_instances")) if isinstance(item, dict)]
         lengths = [positive_int(item["config"].get("context_length")) for item in instances
                    if isinstance(item.get("config"), dict)]
         lengths = [length for length in lengths if length]
@@ -137,7 +137,7 @@ class LMStudio(Provider):
     def _state_lms(self, model: str) -> ModelState | None:
         from ..lms import lms_loaded_contexts
 
-        contexts = lms_loaded_contexts(self.settings.lms_path)
+        contexts = lms_loaded_contexts(self.settings.lms_path, deadline=self.deadline)
         loaded = contexts.get(model.casefold())
         return ModelState(True, loaded) if loaded else None
 
@@ -162,11 +162,11 @@ class LMStudio(Provider):
             )
         from ..lms import lms_load
 
-        lms_load(model, context_length, self.settings.lms_path, read_timeout)
+        lms_load(model, context_length, self.settings.lms_path, read_timeout, self.deadline)
 
     def _unload_instances(self, model: str) -> None:
         entry = self._v1_entry(model) or {}
-        for instance in entry.get("loaded_instances") or ():
+        for instance in _list(entry.get("loaded_instances")):
             instance_id = instance.get("id") if isinstance(instance, dict) else None
             if isinstance(instance_id, str):
                 self.report(Step(f"Unloading {model} from LM Studio to load it again"))
@@ -189,3 +189,8 @@ class LMStudio(Provider):
         if error_code(body) == "model_not_found":
             return f"LM Studio does not know {model!r}: download it with `lms get {model}`, or check `lms ls`."
         return "Look at LM Studio's server log (`lms log stream`) for why the model did not load."
+
+
+def _list(value: Any) -> list:
+    """``value`` where the server sent a list, else nothing (`"loaded_instances": 5` is no list)."""
+    return value if isinstance(value, list) else []

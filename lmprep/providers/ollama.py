@@ -93,9 +93,11 @@ class Ollama(Provider):
                     names.append(name)
         return names
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        wanted = normalize_model_name(model)
-        return any(normalize_model_name(name) == wanted for name in listing)
+    def model_key(self, model: str) -> str:
+        return normalize_model_name(model)
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        return (normalize_model_name(served),)
 
     def download(self, model: str) -> None:
         self.report(Step(f"Pulling {model} from the Ollama library"))

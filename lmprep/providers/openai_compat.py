@@ -33,6 +33,7 @@ class OpenAICompatible(Provider):
         super().__init__(*args, **kwargs)
         self._served: list[str] = []
         self._entries: list[dict] = []
+        self._index: dict[str, dict] = {}  # model_key -> entry, built once per listing
 
     def missing_hint(self, model: str) -> str:
         served = ", ".join(repr(m) for m in self._served) or "nothing"
@@ -83,10 +84,15 @@ class OpenAICompatible(Provider):
         if response.status_code == 503 and _is_loading(response):
             raise ServerLoading
         self._entries = self._openai_model_items_from(response, doing)
+        self._index = {}
+        for entry in self._entries:
+            for key in self.model_keys(entry["id"]):
+                self._index.setdefault(key, entry)
         return [entry["id"] for entry in self._entries]
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        return any(_serves_as(item, model) for item in listing)
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        """llama-server names its model by --alias, else by the file's path: the file name counts too."""
+        return (served.casefold(), served.replace("\\", "/").rsplit("/", 1)[-1].casefold())
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None
@@ -104,9 +110,9 @@ class OpenAICompatible(Provider):
     def _entry(self, model: str) -> dict:
         if not self._entries:
             self.list_models()
-        for entry in self._entries:
-            if _serves_as(entry["id"], model):
-                return entry
+        entry = self._index.get(self.model_key(model))
+        if entry is not None:
+            return entry
         return self._entries[0] if len(self._entries) == 1 else {}
 
 
@@ -127,16 +133,28 @@ class LlamaCpp(OpenAICompatible):
         # One model, loaded for as long as the server runs; /props has the per-slot window.
         # The training context (meta.n_ctx_train) is a ceiling: b11434 caps a larger -c to it
         # ("slot context (8192) exceeds the training context of the model (2048) - capping").
+        return self._state(model, self._props_context())
+
+    def _state(self, model: str, context: int | None) -> ModelState:
         meta = self._entry(model).get("meta") or {}
+        meta = meta if isinstance(meta, dict) else {}
+        return ModelState(True, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
+
+    def _props_context(self) -> int | None:
+        """The per-slot window from /props (the server's, not one model's)."""
         try:
             response = self.http.request("GET", f"{strip_v1(self.base_url)}/props",
                                          read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
             settings = response.json().get("default_generation_settings") if response.status_code == 200 else None
-            context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+            return positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
-            context = None
-        meta = meta if isinstance(meta, dict) else {}
-        return ModelState(True, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
+            return None
+
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        # /props once for the whole listing: a server listing thousands of models gets one
+        # request, not thousands.
+        context = self._props_context()
+        return {model: self._state(model, context).context for model in listing}
 
     def context_fix_hint(self, needed: int) -> str:
         return f"llama-server cannot change its context window while running: restart it with `-c {needed}` (or more)."
@@ -180,12 +198,6 @@ class VLLM(OpenAICompatible):
         if problem == "route":
             return f"This vLLM has no {protocol.label}: update vLLM."
         return super().unsupported_hint(protocol, problem, said)
-
-
-def _serves_as(served_id: str, model: str) -> bool:
-    """llama-server names its model by --alias, else by the file's path: the file name counts too."""
-    wanted = model.casefold()
-    return served_id.casefold() == wanted or served_id.replace("\\", "/").rsplit("/", 1)[-1].casefold() == wanted
 
 
 def _is_loading(response) -> bool:
