@@ -414,8 +414,11 @@ def _build_config() -> click.Group:
     def path(config_path: str | None) -> None:
         """Print the config file lmprep reads; where that came from goes to stderr."""
         where = _config_path(config_path)
-        click.echo(str(where.value))
-        state = "exists" if where.value.exists() else "not found: `lmprep config init` creates it"
+        echo(str(where.value))
+        try:
+            state = "exists" if where.value.exists() else "not found: `lmprep config init` creates it"
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not enter
+            state = f"cannot be checked: {getattr(exc, 'strerror', None) or exc}"
         click.echo(f"(from {where.source}; {state})", err=True)
 
     @config.command("show")
@@ -440,7 +443,8 @@ def _build_config() -> click.Group:
 
     @config.command("init")
     @click.option("--config", "config_path", metavar="PATH", help="Write there instead of the default path.")
-    @click.option("--force", is_flag=True, help="Replace an existing file (the old one is kept as FILE.bak).")
+    @click.option("--force", is_flag=True, help="Replace an existing file (the old one is kept as FILE.bak, "
+                                                "or FILE.bak.1, ... when that exists).")
     def init(config_path: str | None, force: bool) -> None:
         """Write a commented starter config file (every setting commented out)."""
         from .starter_config import AlreadyExists, write_starter
@@ -451,10 +455,10 @@ def _build_config() -> click.Group:
         except AlreadyExists:
             click.echo(f"Error: {target} already exists; not overwriting it.", err=True)
             click.echo(f"Edit it, or run `lmprep config init --force` to replace it (the old file is kept as "
-                       f"{target.name}.bak).", err=True)
+                       f"{target.name}.bak, or .bak.1, ...: no backup is overwritten).", err=True)
             raise SystemExit(int(ExitCode.USAGE)) from None
-        except OSError as exc:
-            _fail(NotConfiguredError(f"Cannot write {target}: {exc.strerror or exc}.",
+        except (OSError, ValueError) as exc:
+            _fail(NotConfiguredError(f"Cannot write {target}: {getattr(exc, 'strerror', None) or exc}.",
                                      "Check the folder's permissions, or give another path with --config."))
         click.echo(f"Wrote {target}" + (f" (the old file is now {backup})" if backup else ""), err=True)
 

@@ -19,6 +19,8 @@ DEFAULT_STALL_TIMEOUT = 120.0
 # `inf` or 1e300 s used to crash the first request with an OverflowError.
 MAX_TIMEOUT = 1e9
 SOURCE_DEFAULT = "default"
+#: A config file is a few kB; a bigger one is not lmprep's.
+MAX_CONFIG_BYTES = 1024 * 1024
 SOURCE_AUTO = "auto-detected"
 
 # Variables that concern only some providers (the ecosystem's own).
@@ -275,10 +277,31 @@ def _check_flags(flags: Flags) -> None:
             )
 
 
+#: Real model ids are well under this (Hugging Face: 96 characters; Ollama names a few hundred).
+MAX_MODEL_ID = 512
+
+
+def model_id_problem(model: str) -> str | None:
+    """Why ``model`` cannot be a model id lmprep passes on (to a server, `lms`, an agent's
+    environment), or None. Never quotes it."""
+    if len(model) > MAX_MODEL_ID:
+        return f"it is {len(model)} characters long (at most {MAX_MODEL_ID})"
+    for ch in model:
+        if ch < " " or ch == "\x7f" or "\x80" <= ch <= "\x9f":
+            return "it holds a control character"
+        if "\ud800" <= ch <= "\udfff":
+            return "it is not valid Unicode (a lone surrogate)"
+    return None
+
+
 def validate_model_id(model: str, source: str) -> str:
     model = model.strip()
     if not model:
         raise NotConfiguredError(f"The model id from {source} is empty.", "Give a model id, e.g. `-m openai/gpt-oss-20b`.")
+    problem = model_id_problem(model)
+    if problem is not None:
+        raise NotConfiguredError(f"Refusing the model id from {source}: {problem}.",
+                                 "Check the model id; real ones are short and printable.")
     if model.startswith("-"):
         raise NotConfiguredError(
             f"Refusing model id {model!r} from {source}: it starts with '-' and would be read as an option.",
@@ -312,8 +335,10 @@ def _config_path(flags: Flags, env: Mapping[str, str]) -> Sourced[Path]:
 
 
 def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
+    from .files import read_regular
+
     try:
-        raw = path.value.read_bytes()
+        raw = read_regular(path.value, MAX_CONFIG_BYTES)  # a FIFO or /dev/zero as --config: refused, not read
     except FileNotFoundError:
         if path.source == SOURCE_DEFAULT:
             return None, ""

@@ -358,7 +358,7 @@ def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord 
 
         status = outcome(record)
         return WarmUpRecord(
-            model=record.get("model") if isinstance(record.get("model"), str) else None,
+            model=record.get("model") if isinstance(record.get("model"), str) else None,  # shown cleaned
             status=status,
             seconds=_number(record.get("seconds")),
             started_at=_number(record.get("started_at")),
@@ -369,13 +369,20 @@ def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord 
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    except OverflowError:  # an integer of hundreds of digits in a corrupt record
+        return None
+    return number if number is not None and number == number and abs(number) != float("inf") else None
 
 
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # a time no calendar has (a corrupt record)
+        return None
 
 
 def _error_dict(error: LmprepError | None) -> dict | None:

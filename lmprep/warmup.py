@@ -19,6 +19,8 @@ from .providers.base import WARM_UP_READ_TIMEOUT
 
 #: Outcomes after which the next run does not trust the model to be loading or loaded.
 FAILED = ("error", "abandoned")
+#: A record is a few hundred bytes; a bigger file is not one.
+MAX_STATE_BYTES = 256 * 1024
 
 
 class WarmUp(NamedTuple):
@@ -76,8 +78,10 @@ def write_state(path: Path, record: dict) -> None:
 
 def read_state(path: Path) -> dict | None:
     """One recorded warm-up, or None (no file, or one that is not a record)."""
+    from .files import read_regular
+
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(read_regular(path, MAX_STATE_BYTES))  # a FIFO there: skipped, not waited on
     except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
@@ -114,6 +118,8 @@ def _alive(pid) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except OverflowError:  # a pid no process can have (a corrupt record)
+        return False
     except OSError:
         return True
     return True
@@ -122,7 +128,10 @@ def _alive(pid) -> bool:
 def _started_at(record: dict) -> float:
     """When a recorded warm-up started; 0 for a file that does not say (or says nonsense)."""
     value = record.get("started_at")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    try:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    except OverflowError:  # an integer of hundreds of digits
+        return 0.0
 
 
 def _record(settings: ProviderSettings, job: LoadJob, mode: str, pid: int) -> dict:

@@ -82,14 +82,18 @@ ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;cHduZWQ=\x07\x9b"
 
 
 def test_model_ids_from_the_server_reach_the_terminal_clean(lmstudio_emulator):
-    model = f"evil{ESCAPES}model"
-    lmstudio_emulator.downloaded = [model, "other"]
-    ready = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", model, "--warm-up", "off")
-    status = run_lmprep("status", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", model)
+    evil = f"evil{ESCAPES}model"
+    lmstudio_emulator.downloaded = [evil, "other"]
+    ready = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "other", "--warm-up", "off")
+    status = run_lmprep("status", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "other")
     assert ready.returncode == 0, ready.stderr
     for text in (ready.stderr, status.stdout, status.stderr):
         assert not any(ch in text for ch in "\x1b\x07\x9b")
-    assert "evil" in ready.stderr and "evil" in status.stdout
+    assert "evil" in status.stdout  # listed, cleaned
+    # Served as the only model, such an id is never passed on: exit 8, shown cleaned.
+    lmstudio_emulator.downloaded = [evil]
+    served = run_lmprep("-p", "openai", "--base-url", lmstudio_emulator.base_url, "--warm-up", "off")
+    assert served.returncode == 8 and not any(ch in served.stderr for ch in "\x1b\x07\x9b")
 
 
 def test_a_provider_name_from_the_config_file_never_chooses_a_path(lmstudio_emulator, tmp_path):
