@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -17,6 +18,7 @@ from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError
 from .events import Notice
 from .pipeline import Readiness, run_ensure
 from .progress import make_reporter, use_colour
+from .termtext import printable
 
 REPORT_BUG_HINT = (
     "This is a bug in lmprep: please report it at https://github.com/lmprep/lmprep/issues "
@@ -146,8 +148,8 @@ def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepErr
         run_ensure(settings, report=reporter, readiness=readiness, hand_off=hand_off)
     except LmprepError as exc:
         error = exc
-    except KeyboardInterrupt:
-        error = InterruptedByUserError("Interrupted.", "Run lmprep again to continue; a partial download resumes.")
+    except KeyboardInterrupt as exc:
+        error = InterruptedByUserError.from_signal(exc, "Run lmprep again to continue; a partial download resumes.")
     except Exception as exc:
         if os.environ.get("LMPREP_DEBUG"):
             traceback.print_exc()
@@ -161,11 +163,11 @@ def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepErr
 
 def _finish(options: dict, readiness: Readiness, error: LmprepError | None) -> None:
     if options["as_json"]:
-        click.echo(json.dumps(json_result(readiness, error, options)))
+        echo_json(json_result(readiness, error, options))
     elif error is not None:
         print_error(error)
     elif not options["quiet"]:
-        click.echo(success_line(readiness), err=True)
+        echo(success_line(readiness), err=True)
     raise SystemExit(int(error.exit_code) if error else 0)
 
 
@@ -208,21 +210,37 @@ def success_line(readiness: Readiness) -> str:
         line += f" (loaded in {warm_up.seconds:.1f} s)"
     elif warm_up and warm_up.status == "loaded":
         line += " (already loaded)"
+    elif warm_up and warm_up.status == "not_started":
+        line += " (not loaded: the background load could not be started)"
     if readiness.context_length:
         line += f"; context window {readiness.context_length} tokens"
     if readiness.cpu_percent:
         line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
         line += "; downloaded just now"
-    return line
+    return printable(line)  # model ids come from the server: no escape sequence reaches the terminal
 
 
 def print_error(error: LmprepError) -> None:
     colour = use_colour(sys.stderr)
     prefix = click.style("Error:", fg="red", bold=True) if colour else "Error:"
-    click.echo(f"{prefix} {error.message}", err=True, color=colour)
+    echo(f"{prefix} {printable(error.message)}", err=True, color=colour)
     if error.hint:
-        click.echo(f"{error.hint}", err=True)
+        echo(printable(error.hint), err=True)
+
+
+def echo(text: str, **options) -> None:
+    """Every line lmprep prints goes through here: no secret (token, URL password) in it."""
+    from .redact import redact
+
+    click.echo(redact(text), **options)
+
+
+def echo_json(value) -> None:
+    """The one JSON object of --json, without secrets."""
+    from .redact import redact_data
+
+    click.echo(json.dumps(redact_data(value)))
 
 
 def agent_label(agent: str) -> str:
@@ -283,11 +301,11 @@ def _announce(readiness: Readiness, setup, options: dict, *, args_label: str = "
         return
     from .shells import quote_argv
 
-    click.echo(success_line(readiness), err=True)
+    echo(success_line(readiness), err=True)
     if setup.args:
-        click.echo(f"{args_label} {setup.agent}: {quote_argv(setup.args)}", err=True)
+        echo(f"{args_label} {setup.agent}: {quote_argv(setup.args)}", err=True)
     for note in setup.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {printable(note)}", err=True)
 
 
 def _build_env() -> click.Command:
@@ -350,7 +368,7 @@ def _build_exec() -> click.Command:
             _announce(readiness, setup, options)
         code, message = replace_process(argv, {**os.environ, **setup.variables})
         if message:
-            click.echo(f"lmprep: {message}", err=True)
+            echo(f"lmprep: {printable(message)}", err=True)
         raise SystemExit(code)
 
     return exec_
@@ -365,8 +383,10 @@ def _build_status() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
     @click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
                   help="Seconds to wait for each connection (default 5).")
+    @click.option("--timeout", type=float, metavar="S", callback=_positive,
+                  help="Seconds to wait for all providers (default 15); one that has not answered is timed_out.")
     @click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
-    def status(provider, model, base_url, as_json, connect_timeout, config_path) -> None:
+    def status(provider, model, base_url, as_json, connect_timeout, timeout, config_path) -> None:
         """Show every known and configured provider: state, models, last warm-up.
 
         Sends only GET requests: nothing is downloaded, loaded or written. Exits 0 when the
@@ -377,22 +397,22 @@ def _build_status() -> click.Command:
 
         try:
             report = collect(provider, model, base_url=base_url, config_path=config_path,
-                             connect_timeout=connect_timeout)
+                             connect_timeout=connect_timeout, timeout=timeout)
         except (LmprepError, KeyboardInterrupt, Exception) as exc:
             if isinstance(exc, LmprepError):
                 error = exc
             elif isinstance(exc, KeyboardInterrupt):
-                error = InterruptedByUserError("Interrupted.", None)
+                error = InterruptedByUserError.from_signal(exc)
             else:
                 error = _unexpected(exc)
             report = StatusReport([], None, None, str(_config_path(config_path).value), False, error=error)
         if as_json:
-            click.echo(json.dumps(report.to_dict()))
+            echo_json(report.to_dict())
         else:
             for warning in report.warnings:
-                click.echo(f"warning: {warning}", err=True)
+                echo(f"warning: {printable(warning)}", err=True)
             if report.providers:
-                click.echo(render_status(report, colour=use_colour(sys.stdout)))
+                echo(render_status(report, colour=use_colour(sys.stdout)))
             decisive = report.decisive
             failure = report.error or (decisive.error if decisive is not None and not report.ok else None)
             if failure is not None:
@@ -419,8 +439,11 @@ def _build_config() -> click.Group:
     def path(config_path: str | None) -> None:
         """Print the config file lmprep reads; where that came from goes to stderr."""
         where = _config_path(config_path)
-        click.echo(str(where.value))
-        state = "exists" if where.value.exists() else "not found: `lmprep config init` creates it"
+        echo(str(where.value))
+        try:
+            state = "exists" if where.value.exists() else "not found: `lmprep config init` creates it"
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not enter
+            state = f"cannot be checked: {getattr(exc, 'strerror', None) or exc}"
         click.echo(f"(from {where.source}; {state})", err=True)
 
     @config.command("show")
@@ -433,19 +456,20 @@ def _build_config() -> click.Group:
             settings = resolve_settings(_flags(options))
         except LmprepError as exc:
             if options["as_json"]:
-                click.echo(json.dumps({"schema": 1, "ok": False, "error": {"message": exc.message, "hint": exc.hint}}))
+                echo_json({"schema": 1, "ok": False, "error": {"message": exc.message, "hint": exc.hint}})
                 raise SystemExit(int(exc.exit_code)) from None
             _fail(exc)
         if options["as_json"]:
-            click.echo(json.dumps(settings_dict(settings)))
+            echo_json(settings_dict(settings))
             return
         for warning in settings.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        click.echo(render_settings(settings))
+            echo(f"warning: {printable(warning)}", err=True)
+        echo("\n".join(printable(line) for line in render_settings(settings).split("\n")))
 
     @config.command("init")
     @click.option("--config", "config_path", metavar="PATH", help="Write there instead of the default path.")
-    @click.option("--force", is_flag=True, help="Replace an existing file (the old one is kept as FILE.bak).")
+    @click.option("--force", is_flag=True, help="Replace an existing file (the old one is kept as FILE.bak, "
+                                                "or FILE.bak.1, ... when that exists).")
     def init(config_path: str | None, force: bool) -> None:
         """Write a commented starter config file (every setting commented out)."""
         from .starter_config import AlreadyExists, write_starter
@@ -456,10 +480,10 @@ def _build_config() -> click.Group:
         except AlreadyExists:
             click.echo(f"Error: {target} already exists; not overwriting it.", err=True)
             click.echo(f"Edit it, or run `lmprep config init --force` to replace it (the old file is kept as "
-                       f"{target.name}.bak).", err=True)
+                       f"{target.name}.bak, or .bak.1, ...: no backup is overwritten).", err=True)
             raise SystemExit(int(ExitCode.USAGE)) from None
-        except OSError as exc:
-            _fail(NotConfiguredError(f"Cannot write {target}: {exc.strerror or exc}.",
+        except (OSError, ValueError) as exc:
+            _fail(NotConfiguredError(f"Cannot write {target}: {getattr(exc, 'strerror', None) or exc}.",
                                      "Check the folder's permissions, or give another path with --config."))
         click.echo(f"Wrote {target}" + (f" (the old file is now {backup})" if backup else ""), err=True)
 
@@ -469,10 +493,58 @@ def _build_config() -> click.Group:
 LAZY_COMMANDS = {"config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
 
 
+_stopping = False
+
+
+def _on_signal(signum, frame) -> None:
+    """The first SIGINT or SIGTERM raises (KeyboardInterrupt or Terminated), which stops any
+    child and ends the run with its exit code and, with --json, its JSON object; later ones
+    are ignored, so that this clean-up (bounded: a child gets a few seconds) runs to its end
+    instead of ending in a traceback."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    for name in ("SIGINT", "SIGTERM"):
+        # Ignored from now on by the OS itself: also while the interpreter shuts down, which
+        # restores the default action of the signals it handles.
+        try:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        except (AttributeError, OSError, ValueError):
+            pass
+    from .errors import Terminated
+
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def install_signal_handlers() -> None:
+    for name in ("SIGINT", "SIGTERM"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                signal.signal(signum, _on_signal)
+            except (OSError, ValueError):  # not the main thread, or a signal this platform lacks
+                pass
+
+
 def main() -> None:
     # httpcore imports trio and anyio when they are installed, only for async use: ~40 ms
     # and ~1.5 ms of start-up that this synchronous command never uses. Library callers keep
     # both; only the lmprep process itself goes without.
     for async_only in ("trio", "anyio"):
         sys.modules.setdefault(async_only, None)  # type: ignore[arg-type]
-    cli(prog_name="lmprep")
+    install_signal_handlers()
+    from .errors import Terminated
+
+    try:
+        result = cli.main(prog_name="lmprep", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except (click.Abort, KeyboardInterrupt) as exc:
+        # Outside a command's own handling (click's parsing, the config commands): click
+        # would say "Aborted!" and exit 1.
+        interrupt = exc.__cause__ if isinstance(exc, click.Abort) else exc
+        raise SystemExit(int(ExitCode.TERMINATED if isinstance(interrupt, Terminated)
+                             else ExitCode.INTERRUPTED)) from None
+    raise SystemExit(result if isinstance(result, int) else 0)

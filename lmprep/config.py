@@ -19,6 +19,8 @@ DEFAULT_STALL_TIMEOUT = 120.0
 # `inf` or 1e300 s used to crash the first request with an OverflowError.
 MAX_TIMEOUT = 1e9
 SOURCE_DEFAULT = "default"
+#: A config file is a few kB; a bigger one is not lmprep's.
+MAX_CONFIG_BYTES = 1024 * 1024
 SOURCE_AUTO = "auto-detected"
 
 # Variables that concern only some providers (the ecosystem's own).
@@ -103,7 +105,13 @@ class Settings(NamedTuple):
         return self.providers[name]
 
     def auto_detect_candidates(self) -> list[ProviderSettings]:
-        return [self.provider_settings(name) for name in AUTO_DETECT_KINDS]
+        """The providers auto-detection probes; one whose variables are unusable (a bad
+        OLLAMA_HOST) is left out, so that it cannot stop the others from being found."""
+        return [self.providers[name] for name in AUTO_DETECT_KINDS if name not in self.broken]
+
+    def skipped_candidates(self) -> list[NotConfiguredError]:
+        """Why each provider left out of auto-detection was left out."""
+        return [self.broken[name] for name in AUTO_DETECT_KINDS if name in self.broken]
 
 
 def default_config_path() -> Path:
@@ -271,10 +279,31 @@ def _check_flags(flags: Flags) -> None:
             )
 
 
+#: Real model ids are well under this (Hugging Face: 96 characters; Ollama names a few hundred).
+MAX_MODEL_ID = 512
+
+
+def model_id_problem(model: str) -> str | None:
+    """Why ``model`` cannot be a model id lmprep passes on (to a server, `lms`, an agent's
+    environment), or None. Never quotes it."""
+    if len(model) > MAX_MODEL_ID:
+        return f"it is {len(model)} characters long (at most {MAX_MODEL_ID})"
+    for ch in model:
+        if ch < " " or ch == "\x7f" or "\x80" <= ch <= "\x9f":
+            return "it holds a control character"
+        if "\ud800" <= ch <= "\udfff":
+            return "it is not valid Unicode (a lone surrogate)"
+    return None
+
+
 def validate_model_id(model: str, source: str) -> str:
     model = model.strip()
     if not model:
         raise NotConfiguredError(f"The model id from {source} is empty.", "Give a model id, e.g. `-m openai/gpt-oss-20b`.")
+    problem = model_id_problem(model)
+    if problem is not None:
+        raise NotConfiguredError(f"Refusing the model id from {source}: {problem}.",
+                                 "Check the model id; real ones are short and printable.")
     if model.startswith("-"):
         raise NotConfiguredError(
             f"Refusing model id {model!r} from {source}: it starts with '-' and would be read as an option.",
@@ -295,7 +324,7 @@ def expand_user(path: str) -> Path:
     (pathlib raises RuntimeError for it) and then simply names no file."""
     try:
         return Path(path).expanduser()
-    except RuntimeError:
+    except (RuntimeError, ValueError):  # ValueError: "~a\0b" reaches pwd.getpwnam with a NUL
         return Path(path)
 
 
@@ -308,8 +337,10 @@ def _config_path(flags: Flags, env: Mapping[str, str]) -> Sourced[Path]:
 
 
 def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
+    from .files import read_regular
+
     try:
-        raw = path.value.read_bytes()
+        raw = read_regular(path.value, MAX_CONFIG_BYTES)  # a FIFO or /dev/zero as --config: refused, not read
     except FileNotFoundError:
         if path.source == SOURCE_DEFAULT:
             return None, ""
@@ -539,6 +570,15 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
             and env.get(LM_STUDIO_API_KEY):
         # LM Studio's client libraries read LM_STUDIO_API_KEY; LM_API_TOKEN (its docs' name) comes first.
         api_key_env, token = Sourced(LM_STUDIO_API_KEY, SOURCE_DEFAULT), env[LM_STUDIO_API_KEY]
+    if token is not None:
+        from .redact import check_token, register_secret
+
+        register_secret(token)
+        try:
+            check_token(token, api_key_env.value)
+        except NotConfiguredError as exc:
+            # Raised only when this provider is used: a bad LM_API_TOKEN must not stop Ollama.
+            raise _ProviderVariableError(exc.message, exc.hint) from None
 
     lms_path = None
     if kind_name == "lmstudio":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from .config import ProviderSettings, Settings
+from .deadline import Deadline
 from .errors import NotConfiguredError
+from .parallel import UNFINISHED, run_all
 from .providers import open_provider
 
 CHOOSE_HINT = (
@@ -14,21 +14,35 @@ CHOOSE_HINT = (
 )
 
 
-def detect_provider(settings: Settings) -> ProviderSettings:
-    """Probe every candidate's endpoint at once and return the single one that answers."""
+def detect_provider(settings: Settings, deadline: Deadline | None = None) -> ProviderSettings:
+    """Probe every candidate's endpoint at once and return the single one that answers, within
+    ``deadline`` (TimedOutError past it: an unfinished probe leaves the answer open)."""
+    deadline = deadline or Deadline(None)
     candidates = settings.auto_detect_candidates()
+    opened = []
 
-    def answers(candidate: ProviderSettings) -> bool:
-        with open_provider(candidate, connect_timeout=settings.connect_timeout.value) as provider:
-            return provider.identify()
+    def answers(candidate: ProviderSettings):
+        def probe() -> bool:
+            with open_provider(candidate, connect_timeout=settings.connect_timeout.value,
+                               deadline=deadline) as provider:
+                opened.append(provider)
+                return provider.identify()
+        return probe
 
-    with ThreadPoolExecutor(max_workers=len(candidates), thread_name_prefix="lmprep-detect") as pool:
-        results = list(pool.map(answers, candidates))
+    results = run_all([answers(c) for c in candidates], deadline, name="lmprep-detect",
+                      on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
+    if any(result is UNFINISHED for result in results) or deadline.expired:
+        raise deadline.error("looking for a running provider")
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
     found = [candidate for candidate, ok in zip(candidates, results) if ok]
     if len(found) == 1:
         return found[0]
     if not found:
-        looked = ", ".join(f"{c.label} at {c.base_url.value}" for c in candidates)
-        raise NotConfiguredError(f"No provider was chosen, and none is running (looked for {looked}).", CHOOSE_HINT)
+        looked = ", ".join(f"{c.label} at {c.base_url.value}" for c in candidates) or "nothing"
+        skipped = "".join(f" Not looked for: {error.message}" for error in settings.skipped_candidates())
+        raise NotConfiguredError(f"No provider was chosen, and none is running (looked for {looked}).{skipped}",
+                                 CHOOSE_HINT)
     running = " and ".join(f"{c.label} ({c.base_url.value})" for c in found)
     raise NotConfiguredError(f"No provider was chosen, and several are running: {running}.", CHOOSE_HINT)

@@ -19,7 +19,8 @@ class ExitCode(enum.IntEnum):
     TIMED_OUT = 10
     CONTEXT_TOO_SMALL = 11
     AGENT_UNSUPPORTED = 12
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
+    TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 class LmprepError(Exception):
@@ -103,10 +104,24 @@ class AgentUnsupportedError(LmprepError):
 
 
 class InterruptedByUserError(LmprepError):
-    """Raised in place of KeyboardInterrupt where a caller wants a typed error."""
+    """Raised in place of KeyboardInterrupt where a caller wants a typed error; exit 130 for
+    Ctrl-C, 143 for SIGTERM (``terminated``)."""
 
     state = "interrupted"
     exit_code = ExitCode.INTERRUPTED
+
+    @classmethod
+    def from_signal(cls, interrupt: BaseException, hint: str | None = None) -> InterruptedByUserError:
+        terminated = isinstance(interrupt, Terminated)
+        error = cls("Terminated (SIGTERM)." if terminated else "Interrupted.", hint)
+        if terminated:
+            error.exit_code = ExitCode.TERMINATED
+        return error
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (every ``except KeyboardInterrupt`` stops children and
+    releases locks for it too); the CLI exits 143 instead of 130."""
 
 
 ERRORS_BY_STATE: dict[str, type[LmprepError]] = {

@@ -92,8 +92,10 @@ def _check_sendable(url: str) -> None:
     import httpx  # lazily: resolving settings must not pay for it when no request follows
 
     try:
-        httpx.Request("GET", url)
-    except (httpx.InvalidURL, ValueError) as exc:  # idna's IDNAError is a ValueError
+        request = httpx.Request("GET", url)
+        # The resolver encodes the host with IDNA: a label over 63 characters fails there.
+        request.url.host.encode("idna")
+    except (httpx.InvalidURL, ValueError) as exc:  # idna's IDNAError and UnicodeError are ValueErrors
         raise ValueError(f"it is not a URL lmprep can send to ({exc})") from None
 
 

@@ -1,10 +1,24 @@
-"""The one httpx client factory, and the one place httpx errors become LmprepErrors."""
+"""The one httpx client factory, and the one place httpx errors become LmprepErrors.
+
+Every exchange is bounded here, whatever the server does:
+
+- in time: one wall-clock budget per exchange (connect, headers and body; renewed for each
+  line of a stream), enforced while a read is under way by a watchdog thread that shuts the
+  socket when the budget is spent, so a server that trickles a byte a second cannot hold a
+  read open; the overall ``--timeout`` caps every budget;
+- in bytes: a body over MAX_BODY_BYTES, a streamed line over MAX_LINE_BYTES, or a body that
+  decompresses past MAX_BODY_BYTES is a protocol error; lmprep asks for no compression, and
+  decodes gzip/deflate itself, in bounded steps, where a server sends it anyway.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,16 +35,21 @@ from .errors import (
 )
 from .hosts import is_loopback_host
 
+#: Seconds a server has to answer an ordinary request (and to finish sending that answer).
 DEFAULT_READ_TIMEOUT = 10.0
 #: Pauses before the second, third and fourth try of a request that may be sent again (each
 #: shortened to what is left of the deadline): a connection dropped before any answer (a server
 #: restarting; LM Studio's own clients also retry a dead handle once), a 503 while a model loads.
 RETRY_DELAYS = (0.5, 1.0, 2.0)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The most lmprep reads of one body (after decompression), and of one streamed line.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+_CHUNK = 65536
 
 
 class Http:
-    """An HTTP client for one server, with lmprep's timeouts, auth and error translation.
+    """An HTTP client for one server, with lmprep's timeouts, budgets, auth and error translation.
 
     ``label`` names the server in messages ("LM Studio"); ``unreachable_hint`` and
     ``auth_hint`` are the provider's advice for those two failures.
@@ -56,7 +75,14 @@ class Http:
         self.retries = 0  # requests sent again (see request())
         parts = urlsplit(base_url)
         self._localhost_fallback = False
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        from .redact import check_token
+
+        check_token(token)
+        # No compression: lmprep reads small JSON bodies, and a compressed body is a way to
+        # make a few bytes on the wire many on the heap.
+        headers = {"Accept-Encoding": "identity"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         loopback = is_loopback_host(parts.hostname)
         self._client = httpx.Client(
             headers=headers,
@@ -64,10 +90,18 @@ class Http:
             trust_env=not loopback,
             follow_redirects=False,
             transport=loopback_transport() if loopback and parts.scheme == "http" else None,
+            # A fresh connection per request: the watchdog sees every socket as it is opened.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
+        self._open: set[Exchange] = set()
 
     def close(self) -> None:
         self._client.close()
+
+    def abort(self) -> None:
+        """End every exchange under way now (from another thread: Ctrl-C, a deadline)."""
+        for exchange in list(self._open):
+            exchange.expire()
 
     def __enter__(self) -> Http:
         return self
@@ -87,7 +121,8 @@ class Http:
         headers: dict[str, str] | None = None,
         retry: bool | None = None,
     ) -> httpx.Response:
-        """Send one request; 401/403 and transport failures raise, other statuses return.
+        """Send one request and read its whole body (within the budgets); 401/403 and
+        transport failures raise, other statuses return.
 
         ``retry``: send it again (RETRY_DELAYS, within the deadline) when the connection drops
         before any answer; True also when the server answers 503 because it is loading a model
@@ -95,20 +130,15 @@ class Http:
         which are idempotent. A 4xx, a timeout or a refused connection is never retried."""
         tries = self._tries(method, retry)
         for attempt in range(tries):
-            last = attempt == tries - 1
-            timeout = self._timeout(read_timeout, doing)
-            with self._translated(url, doing, timeout_error):
-                try:
-                    response = self._with_localhost_fallback(
-                        url, lambda target: self._client.request(method, target, json=json_body, timeout=timeout,
-                                                                 headers=headers)
-                    )
-                except httpx.TransportError as exc:
-                    if last or not dropped_before_answer(exc):
-                        raise
-                    self._pause(attempt, doing)
-                    continue
-            if not last and retry and is_loading(response):
+            again = attempt < tries - 1
+            try:
+                with self._exchange(url, method, json_body, headers, read_timeout, doing, timeout_error,
+                                    ProtocolError, may_retry=again) as (exchange, response):
+                    body = _read_body(response, exchange, self._overflow(ProtocolError, doing))
+                    response = _with_body(response, body)
+                if again and retry and is_loading(response):
+                    raise _TryAgain
+            except _TryAgain:
                 self._pause(attempt, doing)
                 continue
             self._check_auth(response)
@@ -125,43 +155,58 @@ class Http:
         read_timeout: float | None,
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
+        failure_error: type[LmprepError] = ProtocolError,
         headers: dict[str, str] | None = None,
         retry: bool | None = None,
-    ) -> Iterator[httpx.Response]:
-        """Like request(), but the body is read by the caller; errors while reading
-        (a stalled or cut stream) are translated too. Retries (see request()) happen only
-        before the caller has seen any of the answer."""
-        with self._translated(url, doing, timeout_error), contextlib.ExitStack() as stack:
-            tries = self._tries(method, retry)
-            for attempt in range(tries):
-                last = attempt == tries - 1
-                timeout = self._timeout(read_timeout, doing)
-                with contextlib.ExitStack() as attempt_stack:
-                    try:
-                        response = self._with_localhost_fallback(
-                            url,
-                            lambda target: attempt_stack.enter_context(
-                                self._client.stream(method, target, json=json_body, timeout=timeout,
-                                                    headers=headers)
-                            ),
-                        )
-                    except httpx.TransportError as exc:
-                        if last or not dropped_before_answer(exc):
-                            raise
-                        self._pause(attempt, doing)
-                        continue
-                    if not last and retry and response.status_code == 503:
-                        response.read()
-                        if is_loading(response):
-                            attempt_stack.close()
-                            self._pause(attempt, doing)
-                            continue
-                    stack.enter_context(attempt_stack.pop_all())
-                break
-            if response.status_code in (401, 403):
-                response.read()
-            self._check_auth(response)
-            yield response
+    ) -> Iterator[StreamedResponse]:
+        """Like request(), but the body is read by the caller, line by line (each line within
+        ``read_timeout`` of the last) or whole; errors while reading are translated too, a cut
+        or oversized stream into ``failure_error``. Retries (see request()) happen only before
+        the caller has seen any of the answer."""
+        tries = self._tries(method, retry)
+        for attempt in range(tries):
+            again = attempt < tries - 1
+            try:
+                with self._exchange(url, method, json_body, headers, read_timeout, doing, timeout_error,
+                                    failure_error, may_retry=again) as (exchange, response):
+                    streamed = StreamedResponse(response, exchange, self._overflow(failure_error, doing),
+                                                self._budget(read_timeout, doing, connect=False))
+                    if again and retry and response.status_code == 503:
+                        streamed.read()
+                        if is_loading(streamed):
+                            raise _TryAgain
+                    if response.status_code in (401, 403):
+                        streamed.read()
+                    self._check_auth(streamed)
+                    yield streamed
+                    return
+            except _TryAgain:
+                self._pause(attempt, doing)
+
+    @contextlib.contextmanager
+    def _exchange(self, url, method, json_body, headers, read_timeout, doing, timeout_error, failure_error,
+                  may_retry: bool = False):
+        """One request and its answer under one time budget; ``may_retry``: a connection
+        dropped before any answer raises _TryAgain instead of an error."""
+        timeout = self._timeout(read_timeout, doing)
+        exchange = Exchange(self._budget(read_timeout, doing, connect=True), read_timeout)
+        self._open.add(exchange)
+        try:
+            with self._translated(url, doing, timeout_error, failure_error, exchange, may_retry), \
+                    contextlib.ExitStack() as stack:
+                response = self._with_localhost_fallback(
+                    url,
+                    lambda target: stack.enter_context(self._client.stream(
+                        method, target, json=json_body, timeout=timeout, headers=headers,
+                        extensions={"trace": exchange.trace, EXCHANGE: exchange},
+                    )),
+                )
+                exchange.answered = True
+                yield exchange, response
+                exchange.check()
+        finally:
+            exchange.close()
+            self._open.discard(exchange)
 
     def _tries(self, method: str, retry: bool | None) -> int:
         if retry is None:
@@ -192,37 +237,67 @@ class Http:
         read = self.deadline.cap(read_timeout, doing)
         return httpx.Timeout(connect=connect, read=read, write=connect, pool=connect)
 
+    def _budget(self, read_timeout: float | None, doing: str, connect: bool) -> Callable[[], float | None]:
+        """The wall-clock seconds one exchange (``connect``: with its connection) or one more
+        line of a stream gets: ``read_timeout``, within the overall deadline."""
+        def seconds() -> float | None:
+            own = None if read_timeout is None else read_timeout + (self.connect_timeout if connect else 0)
+            return self.deadline.cap(own, doing)
+        return seconds
+
+    def _overflow(self, error: type[LmprepError], doing: str) -> Callable[[str], LmprepError]:
+        def make(what: str) -> LmprepError:
+            return error(f"{self.label} at {self.base_url} sent {what} while {doing}.",
+                         f"Check that {self.base_url} is really {self.label}; lmprep reads at most "
+                         f"{MAX_BODY_BYTES // 2**20} MiB of an answer and {MAX_LINE_BYTES // 2**20} MiB of a line.")
+        return make
+
     @contextlib.contextmanager
-    def _translated(self, url: str, doing: str, timeout_error: type[LmprepError]) -> Iterator[None]:
+    def _translated(self, url: str, doing: str, timeout_error: type[LmprepError],
+                    failure_error: type[LmprepError], exchange: Exchange, may_retry: bool = False) -> Iterator[None]:
         try:
             yield
-        except httpx.TimeoutException as exc:
-            if self.deadline.expired:
-                raise self.deadline.error(doing) from None
-            if isinstance(exc, httpx.ConnectTimeout):
-                raise self._unreachable(f"connection timed out after {self.connect_timeout:g} s") from None
-            raise timeout_error(
-                f"{self.label} at {self.base_url} accepted the connection but did not answer in time while {doing}.",
-                "The server may be stuck or overloaded: restart it, or raise the time limit.",
-            ) from None
-        except httpx.ConnectError as exc:
-            raise self._unreachable(_reason(exc)) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise NotConfiguredError(
-                f"Cannot use the URL {url}: {exc}.", "Give a base URL like http://localhost:1234/v1."
-            ) from None
-        except httpx.RemoteProtocolError as exc:
-            raise ProtocolError(
+        except LmprepError:
+            raise
+        except (httpx.HTTPError, OSError) as exc:
+            if (may_retry and not exchange.answered and not exchange.expired and not self.deadline.expired
+                    and dropped_before_answer(exc)):
+                raise _TryAgain from None
+            raise self._translate(exc, url, doing, timeout_error, failure_error, exchange) from None
+
+    def _translate(self, exc: Exception, url: str, doing: str, timeout_error: type[LmprepError],
+                   failure_error: type[LmprepError], exchange: Exchange) -> LmprepError:
+        if self.deadline.expired:
+            return self.deadline.error(doing)
+        if exchange.expired or isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
+            return timeout_error(
+                f"{self.label} at {self.base_url} accepted the connection but did not answer in time while {doing}"
+                f"{exchange.describe_budget()}.",
+                "The server may be stuck or overloaded: restart it, or give lmprep more time with --timeout "
+                "(a stalled pull: `stall_timeout` in the config file).",
+            )
+        if isinstance(exc, httpx.ConnectTimeout):
+            return self._unreachable(f"connection timed out after {self.connect_timeout:g} s")
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            return NotConfiguredError(
+                f"Cannot use the URL {_shown(url)}: {exc}.", "Give a base URL like http://localhost:1234/v1."
+            )
+        if isinstance(exc, NoAnswer) or (not exchange.answered and isinstance(exc, httpx.RemoteProtocolError)
+                                         and "without sending" in str(exc)):
+            return self._unreachable("it accepted the connection and closed it without answering")
+        if isinstance(exc, httpx.ConnectError):
+            return self._unreachable(_reason(exc))
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.DecodingError)) or exchange.answered:
+            return failure_error(
                 f"{self.label} at {self.base_url} broke off its answer while {doing} ({_reason(exc)}).",
                 f"Check that {self.base_url} is really {self.label}, and look at the server's log.",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise self._unreachable(_reason(exc)) from None
+            )
+        return self._unreachable(_reason(exc))
 
     def _unreachable(self, reason: str) -> UnreachableError:
         return UnreachableError(f"{self.label} is not responding at {self.base_url} ({reason}).", self.unreachable_hint)
 
-    def _check_auth(self, response: httpx.Response) -> None:
+    def _check_auth(self, response) -> None:
         if response.status_code in (401, 403):
             raise AuthFailedError(
                 f"{self.label} at {self.base_url} refused the request "
@@ -231,20 +306,257 @@ class Http:
             )
 
 
+class _TryAgain(Exception):
+    """Inside Http: this try ended before any answer (or with "loading"); send it again."""
+
+
 def dropped_before_answer(exc: Exception) -> bool:
     """The connection ended before any byte of an answer: nothing was answered, so an
     idempotent request may be sent again. (lmprep's loopback transport says NoAnswer; httpx's
     own says "Server disconnected without sending a response".)"""
-    from .loopback import NoAnswer
-
     return isinstance(exc, NoAnswer) or (
         isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc).lower())
 
 
-def is_loading(response: httpx.Response) -> bool:
+def is_loading(response) -> bool:
     """A 503 because the server is still loading a model (llama-server: "Loading model"),
     which passes by itself; other 503s (vLLM asleep, overload) are not waited for."""
     return response.status_code == 503 and "loading" in error_text(response).lower()
+
+
+EXCHANGE = "lmprep.exchange"  # the request extension through which a transport finds its Exchange
+
+
+class NoAnswer(httpx.TransportError):
+    """The server accepted the connection and closed it (or reset it) before any answer."""
+
+
+class Exchange:
+    """The wall-clock budget of one request and its answer. Sockets attached to it are shut
+    by the watchdog when the budget is spent, which ends a read that is under way."""
+
+    def __init__(self, budget: Callable[[], float | None], shown: float | None = None) -> None:
+        self.shown = shown  # the budget as the user is told it
+        self.answered = False  # the status line and headers arrived
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._seconds: float | None = None
+        self.expires: float | None = None
+        self.renew(budget)
+
+    def renew(self, budget: Callable[[], float | None]) -> None:
+        """Start a new budget from now (a stream's next line); raises once the deadline is spent."""
+        seconds = budget()
+        self._seconds = seconds
+        self.expires = None if seconds is None else time.monotonic() + seconds
+        _WATCHDOG.watch(self)
+
+    def describe_budget(self) -> str:
+        return "" if self.shown is None else f" (lmprep waits {self.shown:g} s for an answer)"
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: the socket of each connection it opens."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                self.attach(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def check(self) -> None:
+        """A read that the watchdog ended looks like the end of the body: raise instead."""
+        if self.expired:
+            raise httpx.ReadTimeout("the exchange's time budget was spent")
+
+    def close(self) -> None:
+        _WATCHDOG.unwatch(self)
+        with self._lock:
+            self._sockets.clear()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        # socket.socket's own shutdown, also for a TLS socket: only the descriptor matters here.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, ValueError, TypeError):
+        pass
+
+
+class _Watchdog:
+    """One daemon thread for the process, started on first use, that expires exchanges."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._watched: set[Exchange] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, exchange: Exchange) -> None:
+        with self._condition:
+            if exchange.expires is None:
+                self._watched.discard(exchange)
+                return
+            self._watched.add(exchange)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lmprep-watchdog", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def unwatch(self, exchange: Exchange) -> None:
+        with self._condition:
+            self._watched.discard(exchange)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                now = time.monotonic()
+                due = [e for e in self._watched if e.expires is not None and e.expires <= now]
+                self._watched.difference_update(due)
+                if not due:
+                    soonest = min((e.expires for e in self._watched if e.expires is not None), default=None)
+                    self._condition.wait(None if soonest is None else soonest - now)
+                    continue
+            for exchange in due:
+                exchange.expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+class StreamedResponse:
+    """A response whose body the caller reads: whole (``read``), or line by line."""
+
+    def __init__(self, response: httpx.Response, exchange: Exchange, overflow: Callable[[str], LmprepError],
+                 line_budget: Callable[[], float | None]) -> None:
+        self._response = response
+        self._exchange = exchange
+        self._overflow = overflow
+        self._line_budget = line_budget
+        self._content: bytes | None = None
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.request = response.request
+
+    def read(self) -> bytes:
+        if self._content is None:
+            self._content = _read_body(self._response, self._exchange, self._overflow)
+        return self._content
+
+    @property
+    def content(self) -> bytes:
+        return self.read()
+
+    @property
+    def text(self) -> str:
+        return self.read().decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.read())
+
+    def iter_lines(self) -> Iterator[str]:
+        """The body's lines (ending at \\n, \\r\\n or \\r), each due within the stream's budget."""
+        pending = b""
+        for chunk in _decoded_chunks(self._response, self._exchange, self._overflow, limit=None):
+            pending += chunk
+            start = 0
+            while True:
+                end = _line_end(pending, start)
+                if end is None:
+                    break
+                cut, after = end
+                yield pending[start:cut].decode("utf-8", "replace")
+                self._exchange.renew(self._line_budget)
+                start = after
+            pending = pending[start:]
+            if len(pending) > MAX_LINE_BYTES:
+                raise self._overflow(f"a line longer than {MAX_LINE_BYTES // 2**20} MiB")
+        self._exchange.check()
+        if pending.endswith(b"\r"):
+            pending = pending[:-1]
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+
+def _line_end(data: bytes, start: int) -> tuple[int, int] | None:
+    """(end of the line, start of the next) for the first line break at or after ``start``;
+    None when there is none yet (a final "\\r" may be half of a "\\r\\n" still to come)."""
+    newline = data.find(b"\n", start)
+    ret = data.find(b"\r", start, newline if newline >= 0 else len(data))
+    if ret >= 0:
+        if ret + 1 == len(data):
+            return None
+        return ret, ret + (2 if data[ret + 1:ret + 2] == b"\n" else 1)
+    if newline >= 0:
+        return newline, newline + 1
+    return None
+
+
+def _read_body(response: httpx.Response, exchange: Exchange, overflow: Callable[[str], LmprepError]) -> bytes:
+    parts = []
+    size = 0
+    for chunk in _decoded_chunks(response, exchange, overflow, limit=MAX_BODY_BYTES):
+        parts.append(chunk)
+        size += len(chunk)
+    exchange.check()
+    return b"".join(parts)
+
+
+def _decoded_chunks(response: httpx.Response, exchange: Exchange, overflow: Callable[[str], LmprepError],
+                    limit: int | None) -> Iterator[bytes]:
+    """The body as it arrives, decompressed in bounded steps; ``limit``: the most bytes it may
+    come to (raw or decoded)."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        decoder = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
+    else:
+        raise overflow(f"a body compressed with {encoding!r}, which lmprep did not ask for")
+    size = 0
+    for raw in response.iter_raw():  # as it arrives: a chunk size would hold lines back
+        if exchange.expired:
+            break
+        if decoder is None:
+            pieces: Iterator[bytes] = iter((raw,))
+        else:
+            pieces = _inflate(decoder, raw, overflow)
+        for piece in pieces:
+            size += len(piece)
+            if limit is not None and size > limit:
+                raise overflow(f"more than {limit // 2**20} MiB")
+            yield piece
+
+
+def _inflate(decoder, data: bytes, overflow: Callable[[str], LmprepError]) -> Iterator[bytes]:
+    """Decompress ``data`` a chunk at a time, so a bomb never expands past one chunk at once."""
+    try:
+        while True:
+            piece = decoder.decompress(data, _CHUNK)
+            data = decoder.unconsumed_tail
+            if piece:
+                yield piece
+            if not data and len(piece) < _CHUNK:
+                break
+    except zlib.error as exc:
+        raise overflow(f"a compressed body that does not decompress ({exc})") from None
+
+
+def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A complete response with ``body`` (decoded already) as its content."""
+    headers = [(k, v) for k, v in response.headers.multi_items()
+               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
 
 
 def loopback_transport() -> httpx.BaseTransport:
@@ -260,25 +572,33 @@ def _to_ipv4_loopback(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _shown(url: str) -> str:
+    from .redact import redact_url
+
+    return redact_url(url)
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     if "refused" in text.lower():
         return "connection refused"
-    return text.split("\n")[0][:200]
+    from .termtext import one_line
+
+    return one_line(text.split("\n")[0], 200)
 
 
-def parse_json(response: httpx.Response, label: str, doing: str) -> Any:
+def parse_json(response, label: str, doing: str) -> Any:
     try:
         return json.loads(response.content)
     except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
         raise ProtocolError(
-            f"{label} at {response.request.url} answered with something that is not JSON while {doing} "
+            f"{label} at {_shown(str(response.request.url))} answered with something that is not JSON while {doing} "
             f"(HTTP {response.status_code}, {_snippet(response)}).",
             f"Check that this URL points at {label}, not at another server or a proxy.",
         ) from None
 
 
-def error_text(response: httpx.Response) -> str:
+def error_text(response) -> str:
     """The server's own error message, from a JSON error body or the start of the text."""
     try:
         body = json.loads(response.content)
@@ -300,7 +620,7 @@ def json_error_message(body: Any) -> str | None:
     return one_line(str(error))
 
 
-def _snippet(response: httpx.Response) -> str:
+def _snippet(response) -> str:
     text = response.content[:300].decode("utf-8", "replace").strip()
     text = " ".join(text.split())
     return repr(text[:160]) if text else "an empty body"

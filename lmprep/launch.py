@@ -37,6 +37,8 @@ def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, s
             pass
     try:
         os.execvpe(program, argv, dict(env))
+    except (ValueError, UnicodeError) as exc:  # a NUL byte or a lone surrogate in an argument or a value
+        return CANNOT_EXECUTE, f"{program}: cannot run it: an argument or variable cannot be passed on ({exc})"
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR) or isinstance(exc, FileNotFoundError):
             where = "no such file" if os.sep in program else "command not found"

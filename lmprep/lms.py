@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .config import Sourced, expand_user, lmstudio_homes
 from .deadline import Deadline
-from .errors import DownloadFailedError
+from .errors import DownloadFailedError, LmprepError, TimedOutError
 from .events import ChildOutput, Reporter, Step
 from .proc import is_executable_file, run_captured, run_streaming
 from .termtext import TerminalLines
@@ -62,6 +62,8 @@ def lms_get(lms: Path, model: str, *, report: Reporter, deadline: Deadline) -> N
             deadline=deadline,
             doing=f"downloading {model} with lms",
         )
+    except LmprepError:
+        raise  # the deadline (TimedOutError is an OSError too, but it is exit 10, not 7)
     except OSError as exc:
         raise DownloadFailedError(f"Could not run {lms}: {exc.strerror or exc}.", INSTALL_HINT) from None
     if result.returncode != 0:
@@ -79,16 +81,20 @@ def last_lines(text: str, count: int = 5) -> str:
     return " / ".join(lines[-count:])
 
 
-def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) -> dict[str, int]:
+def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0,
+                        deadline: Deadline | None = None) -> dict[str, int]:
     """Context length of each loaded model by `lms ps --json` (keys casefolded), or {} when
-    `lms` is missing or says nothing usable."""
+    `lms` is missing or says nothing usable; ``deadline``'s TimedOutError past the deadline."""
     import json
 
     from .providers.base import positive_int
 
     try:
-        completed = run_captured([str(find_lms(configured)), "ps", "--json"], timeout=timeout)
+        completed = run_captured([str(find_lms(configured)), "ps", "--json"], timeout=timeout, deadline=deadline,
+                                 doing="asking `lms ps` what is loaded")
         entries = json.loads(completed.stdout) if completed.returncode == 0 else []
+    except TimedOutError:
+        raise
     except (DownloadFailedError, OSError, ValueError, RecursionError):  # TimeoutError is an OSError
         return {}
     contexts: dict[str, int] = {}
@@ -103,7 +109,8 @@ def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0) 
     return contexts
 
 
-def lms_load(model: str, context_length: int | None, configured: Sourced[str] | None, timeout: float) -> None:
+def lms_load(model: str, context_length: int | None, configured: Sourced[str] | None, timeout: float,
+             deadline: Deadline | None = None) -> None:
     """`lms load MODEL [-c N] -y`: LM Studio before 0.4 has no HTTP route that loads a model.
     A model loaded by `lms load` has no idle TTL: it stays until it is unloaded."""
     from .errors import WarmupFailedError
@@ -115,8 +122,13 @@ def lms_load(model: str, context_length: int | None, configured: Sourced[str] | 
     except DownloadFailedError as exc:
         raise WarmupFailedError(f"Cannot run {described}: {exc.message}", exc.hint) from None
     try:
-        completed = run_captured([str(lms), "load", model, *window, "-y"], timeout=timeout)
+        completed = run_captured([str(lms), "load", model, *window, "-y"], timeout=timeout, deadline=deadline,
+                                 doing=f"loading {model} with lms")
+    except LmprepError:
+        raise  # the deadline: exit 10
     except TimeoutError:
+        if deadline is not None and deadline.expired:
+            raise deadline.error(f"loading {model} with lms") from None
         raise WarmupFailedError(f"{described} did not finish within {timeout:g} s.",
                                 "Look at LM Studio's server log (`lms log stream`).") from None
     except OSError as exc:

@@ -161,7 +161,7 @@ def _already_loaded(provider, job: LoadJob, mode: str, deadline: Deadline, repor
 def _start_background(provider, chosen, job: LoadJob, settings: Settings, background: str, state_file,
                       report: Reporter) -> WarmUp:
     from .lock import FileLock, lock_path
-    from .warmup import start_detached, start_in_thread
+    from .warmup import NotRecorded, start_detached, start_in_thread
 
     lock = FileLock(lock_path(chosen.name, chosen.base_url.value, job.model, "load"))
     if not lock.try_acquire():
@@ -170,6 +170,11 @@ def _start_background(provider, chosen, job: LoadJob, settings: Settings, backgr
     start = start_in_thread if background == "thread" else start_detached
     try:
         start(chosen, job, state_file, settings.connect_timeout.value, lock=lock)
+    except NotRecorded as exc:
+        report(Notice(f"The background load of {job.model} was not started: its record cannot be written to "
+                      f"{exc.path} ({exc.reason}), and a load nobody can check is not trusted. Free some space or "
+                      "fix that folder's permissions, or load it now with --warm-up wait."))
+        return WarmUp(settings.warm_up.value, "not_started", None, None)
     except BaseException:
         lock.release()
         raise

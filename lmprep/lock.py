@@ -30,6 +30,7 @@ class FileLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self.unavailable: str | None = None  # why no lock file could be made (then: no lock)
 
     def acquire(self, deadline: Deadline, doing: str, on_wait: Callable[[], None]) -> bool:
         """Take the lock, calling ``on_wait`` once if another process holds it; returns
@@ -46,9 +47,15 @@ class FileLock:
         return told
 
     def try_acquire(self) -> bool:
-        """Take the lock if it is free; never waits."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the lock if it is free; never waits. Where the lock file cannot be made (a
+        read-only cache folder, a full disk), lmprep goes on without it: it only keeps two
+        lmpreps from doing the same work at once, and ``unavailable`` says why it could not."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o644)
+        except (OSError, ValueError) as exc:
+            self.unavailable = getattr(exc, "strerror", None) or str(exc)
+            return True
         if not _try_lock(fd):
             os.close(fd)
             return False

@@ -32,6 +32,9 @@ class LoopbackTransport(httpx.BaseTransport):
         except OSError as exc:
             connection.close()
             raise httpx.ConnectError(str(exc), request=request) from exc
+        exchange = request.extensions.get("lmprep.exchange")
+        if exchange is not None:
+            exchange.attach(connection.sock)  # shut when the exchange's time budget is spent
         try:
             connection.sock.settimeout(timeouts.get("read"))
             connection.request(
@@ -43,7 +46,13 @@ class LoopbackTransport(httpx.BaseTransport):
             response = connection.getresponse()
         except BaseException as exc:
             connection.close()
-            _raise_translated(exc, request, answered=False)
+            if isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                # Accepted, then closed or reset before a single byte of an answer: nothing was
+                # answered, so http.py may send an idempotent request again.
+                from .http import NoAnswer
+
+                raise NoAnswer(str(exc) or type(exc).__name__, request=request) from exc
+            _raise_translated(exc, request)
         return httpx.Response(
             status_code=response.status,
             headers=response.getheaders(),
@@ -78,20 +87,13 @@ class _ResponseStream(httpx.SyncByteStream):
         self._connection.close()
 
 
-class NoAnswer(httpx.RemoteProtocolError):
-    """The connection was dropped (reset, closed) before any byte of an answer: the request
-    may be sent again where it is idempotent (http.py retries it)."""
-
-
-def _raise_translated(exc: BaseException, request: httpx.Request, answered: bool = True) -> None:
+def _raise_translated(exc: BaseException, request: httpx.Request) -> None:
     """Raise the httpx exception for what http.client or the socket raised while the
-    request was under way; anything else (Ctrl-C included) as it is. ``answered``: the status
-    line had arrived (a failure now cuts an answer short, which is never sent again)."""
+    request was under way; anything else (Ctrl-C included) as it is."""
     if isinstance(exc, TimeoutError):
         raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
     if isinstance(exc, (http.client.HTTPException, ConnectionError)):
-        error = httpx.RemoteProtocolError if answered else NoAnswer
-        raise error(str(exc) or type(exc).__name__, request=request) from exc
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
     if isinstance(exc, OSError):
         raise httpx.ReadError(str(exc), request=request) from exc
     raise exc

@@ -100,7 +100,7 @@ def run_ensure(
 
     try:
         mark = time.perf_counter()
-        chosen = _choose_provider(settings, report, readiness)
+        chosen = _choose_provider(settings, report, readiness, deadline)
         mark = lap("resolve", mark)
         with open_provider(chosen, connect_timeout=settings.connect_timeout.value, deadline=deadline,
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
@@ -126,11 +126,12 @@ def run_ensure(
     return readiness
 
 
-def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness) -> ProviderSettings:
+def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
+                     deadline: Deadline) -> ProviderSettings:
     if settings.provider is None:
         from .detect import detect_provider
 
-        chosen = detect_provider(settings)
+        chosen = detect_provider(settings, deadline)
         readiness.provider_source = SOURCE_AUTO
         report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
     else:
@@ -165,6 +166,13 @@ def _served_model(provider, listing: list[str], readiness: Readiness) -> str:
             f"No model was chosen, and {provider.label} at {provider.base_url} serves {served}.",
             f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{provider.settings.name}].",
         )
+    from .config import model_id_problem
+    from .errors import ProtocolError
+
+    problem = model_id_problem(model)
+    if problem is not None:  # it would reach `lms`, an agent's environment, a command line
+        raise ProtocolError(f"{provider.label} at {provider.base_url} serves a model id lmprep cannot pass on: "
+                            f"{problem}.", "Give the model with -m, or look at what the server is serving.")
     readiness.model = model
     readiness.model_source = "served"
     return model

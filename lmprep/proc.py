@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,11 +41,14 @@ def run_streaming(
     deadline: Deadline,
     doing: str,
     env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
 ) -> ChildResult:
     """Run ``argv`` with stdin closed, handing its output to ``on_output`` as it arrives.
 
-    Raises OSError when it cannot be started. On Ctrl-C, the deadline or any other
-    exception the child is stopped before the exception propagates.
+    Raises OSError when it cannot be started (never for the deadline: that is the
+    TimedOutError of ``deadline``), TimeoutError (not an LmprepError) when it outlives
+    ``timeout``. On Ctrl-C, SIGTERM, the deadline or any other exception the child and its
+    process group are stopped before the exception propagates.
     """
     process = subprocess.Popen(
         list(argv),
@@ -52,6 +56,9 @@ def run_streaming(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=None if env is None else dict(env),
+        # Its own process group: lmprep decides when it stops, and stops all of it
+        # (`lms` runs node, which may have children of its own).
+        **({} if sys.platform == "win32" else {"start_new_session": True}),
     )
     lock = threading.Lock()
     tails = {"stdout": deque[bytes](), "stderr": deque[bytes]()}
@@ -74,10 +81,14 @@ def run_streaming(
     ]
     for reader in readers:
         reader.start()
+    limit = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
+            wait = deadline.cap(0.2, doing)
+            if limit is not None and time.monotonic() >= limit:
+                raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s")
             try:
-                process.wait(timeout=deadline.cap(0.2, doing))
+                process.wait(timeout=wait)
                 break
             except subprocess.TimeoutExpired:
                 continue
@@ -94,29 +105,59 @@ def run_streaming(
     return ChildResult(process.returncode, text("stdout"), text("stderr"))
 
 
-def run_captured(argv: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess:
-    """Run ``argv`` to completion with stdin closed and its output captured.
+@dataclass(frozen=True)
+class Captured:
+    returncode: int
+    stdout: bytes  # at most MAX_CAPTURE bytes
+    stderr: bytes  # its last few kB
 
-    Raises OSError when it cannot be started, TimeoutError when it outlives ``timeout``
-    (it is killed first).
+
+#: The most of a child's stdout that run_captured keeps (`lms ps --json` is a few kB).
+MAX_CAPTURE = 8 * 1024 * 1024
+
+
+def run_captured(argv: Sequence[str], *, timeout: float, deadline: Deadline | None = None,
+                 doing: str = "") -> Captured:
+    """Run ``argv`` to completion with stdin closed and its output captured (stdout up to
+    MAX_CAPTURE bytes, then the child is stopped: ValueError).
+
+    Raises OSError when it cannot be started, TimeoutError when it outlives ``timeout``,
+    ``deadline``'s TimedOutError past the deadline; the child is stopped first.
     """
-    try:
-        return subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s") from None
+    out: list[bytes] = []
+    size = 0
+
+    def collect(data: bytes, stream: str) -> None:
+        nonlocal size
+        if stream == "stdout":
+            size += len(data)
+            if size <= MAX_CAPTURE:
+                out.append(data)
+
+    result = run_streaming(argv, on_output=collect, deadline=deadline or Deadline(None),
+                           doing=doing or f"running {argv[0]}", timeout=timeout)
+    if size > MAX_CAPTURE:
+        raise ValueError(f"{argv[0]} wrote more than {MAX_CAPTURE} bytes")
+    return Captured(result.returncode, b"".join(out), result.stderr_tail.encode())
 
 
 def stop(process: subprocess.Popen, grace: float = 3.0) -> None:
-    """Ask a child to stop like Ctrl-C would, then insist."""
+    """Ask a child (and its process group) to stop like Ctrl-C would, then insist. Another
+    Ctrl-C or SIGTERM meanwhile hurries it to the next step; it never leaves the child running."""
     if process.poll() is not None:
+        _signal_group(process, signal.SIGKILL if sys.platform != "win32" else None)  # leftovers of its group
         return
     steps = [signal.SIGTERM, None] if sys.platform == "win32" else [signal.SIGINT, signal.SIGTERM, None]
     for sig in steps:
         try:
             if sig is None:
+                if sys.platform != "win32":
+                    _signal_group(process, signal.SIGKILL)
                 process.kill()
-            else:
+            elif sys.platform == "win32":
                 process.send_signal(sig)
+            else:
+                _signal_group(process, sig)
         except ProcessLookupError:
             return
         try:
@@ -124,12 +165,33 @@ def stop(process: subprocess.Popen, grace: float = 3.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-    process.wait()
+        except KeyboardInterrupt:  # the user insists: go straight to the next, harder step
+            continue
+    while True:
+        try:
+            process.wait()
+            return
+        except KeyboardInterrupt:
+            continue
 
 
-def spawn_detached(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Sequence[int] = ()) -> int:
+def _signal_group(process: subprocess.Popen, sig) -> None:
+    """Send ``sig`` to the child's process group (it leads one: start_new_session)."""
+    if sig is None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        if process.poll() is None:
+            raise
+    except PermissionError:
+        process.send_signal(sig)
+
+
+def spawn_detached(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Sequence[int] = (),
+                   stdin: int | None = None) -> int:
     """Start ``argv`` so that it outlives us and holds none of our stdio (only ``pass_fds``
-    of our descriptors); returns its pid."""
+    of our descriptors, and ``stdin`` where given: a file it reads its input from); returns its pid."""
     options: dict = {}
     if sys.platform == "win32":
         options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
@@ -137,7 +199,7 @@ def spawn_detached(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Seq
         options["start_new_session"] = True
     process = subprocess.Popen(
         list(argv),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         close_fds=True,

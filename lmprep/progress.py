@@ -36,7 +36,31 @@ def make_reporter(stream: TextIO, *, quiet: bool = False, live: bool | None = No
         live = _isatty(stream) and os.environ.get("TERM") != "dumb"
     if colour is None:
         colour = use_colour(stream)
-    return LiveReporter(stream, colour) if live else PlainReporter(stream)
+    return SafeReporter(LiveReporter(stream, colour) if live else PlainReporter(stream))
+
+
+class SafeReporter:
+    """Every message on its way to the screen: no secret in it (tokens, URL passwords), and
+    no escape sequence or control character from the server texts it quotes."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (Step, Notice, WaitStarted, WaitEnded)):
+            from .redact import redact
+            from .termtext import printable
+
+            event = event._replace(message=printable(redact(event.message)))
+        elif isinstance(event, Transfer):
+            from .redact import redact
+            from .termtext import printable
+
+            event = event._replace(label=printable(redact(event.label)))
+        self.inner(event)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class QuietReporter:

@@ -38,10 +38,21 @@ def quote_powershell(value: str) -> str:
 def quote_dotenv(value: str) -> str:
     """dotenv, as python-dotenv reads it (docker compose and node's dotenv agree on the
     common cases): single quotes when the value has no quote, backslash or line break,
-    else double quotes with ``\\\\``, ``\\"``, ``\\n``, ``\\r`` escapes. A value that ends in a
-    backslash has no dotenv form that python-dotenv reads back: ValueError."""
+    else double quotes with ``\\\\``, ``\\"``, ``\\n``, ``\\r`` escapes. ValueError for a value
+    that ends in a backslash (no dotenv form that python-dotenv reads back), and for a value
+    with a ``$`` that single quotes cannot hold: inside double quotes python-dotenv (with its
+    default interpolation) expands ``${VAR}`` and docker compose ``$VAR`` too, and the two
+    disagree on escaping it (compose: ``$$``; python-dotenv: none), so a served model id
+    ``x'${AWS_SECRET_ACCESS_KEY}`` would become the secret. python-dotenv expands ``${VAR}``
+    inside single quotes too, with no escape: a value holding ``${`` is refused in any case."""
+    if "${" in value:
+        # python-dotenv expands ${VAR} even inside single quotes, and has no escape for it.
+        raise ValueError("a value with '${' cannot be written in dotenv format without python-dotenv expanding it")
     if not any(ch in value for ch in "'\\\n\r"):
         return "'" + value + "'"
+    if "$" in value:
+        raise ValueError("a value with a '$' and a quote, backslash or line break cannot be written in dotenv "
+                         "format without a reader expanding it")
     if value.endswith("\\"):
         raise ValueError("a value that ends in a backslash cannot be written in dotenv format")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 STARTER_CONFIG = """\
@@ -63,23 +62,17 @@ class AlreadyExists(Exception):
 
 def write_starter(path: Path, *, force: bool = False) -> Path | None:
     """Write the starter file at ``path`` (parents created); returns the backup of a replaced
-    file, if any. Raises AlreadyExists when ``path`` exists and ``force`` is false, OSError
-    when it cannot be written."""
+    file, if any (FILE.bak, else FILE.bak.1, ...: an earlier backup is never overwritten).
+    Raises AlreadyExists when ``path`` exists and ``force`` is false, OSError when it cannot be
+    written; then nothing is lost and nothing half-written is left (not even an empty file)."""
+    from .files import replace_keeping_backup, write_new
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    data = STARTER_CONFIG.encode("utf-8")
     if not force:
         try:
-            handle = open(path, "x", encoding="utf-8")  # never clobbers, even in a race
+            write_new(path, data)
         except FileExistsError:
             raise AlreadyExists(str(path)) from None
-        with handle:
-            handle.write(STARTER_CONFIG)
         return None
-    backup = None
-    if path.exists():
-        backup = path.with_name(path.name + ".bak")
-        os.replace(path, backup)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(STARTER_CONFIG, encoding="utf-8")
-    os.replace(temporary, path)
-    return backup
+    return replace_keeping_backup(path, data)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +15,8 @@ from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_sett
 from .errors import AuthFailedError, ExitCode, LmprepError, NotConfiguredError, ProtocolError
 
 STATUS_SCHEMA_VERSION = 1
+#: How long `lmprep status` waits for all providers when no --timeout is given.
+DEFAULT_STATUS_TIMEOUT = 15.0
 #: Variables that set a value for whichever provider is chosen, not for every provider.
 _CHOSEN_ONLY_VARIABLES = ("LMPREP_BASE_URL", "LMPREP_MODEL")
 
@@ -156,17 +157,21 @@ def status(
     config_path: str | None = None,
     connect_timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
 ) -> StatusReport:
-    """Probe every known and configured provider (GET requests only) and report on each.
+    """Probe every known and configured provider (GET requests only) and report on each, within
+    ``timeout`` seconds (default DEFAULT_STATUS_TIMEOUT; a provider that has not answered by
+    then is reported as timed out).
 
     ``provider``/``model``/``base_url`` apply to the chosen provider only. Raises
     NotConfiguredError when the configuration itself is unusable (bad file, unknown provider).
     """
     env = os.environ if env is None else env
     flags = Flags(provider=provider, model=model, base_url=base_url, connect_timeout=connect_timeout,
-                  config_path=config_path)
+                  config_path=config_path, timeout=timeout)
     settings = resolve_settings(flags, env)
     if settings.provider is not None:
+        settings.provider_settings(settings.provider.value)  # its variables unusable: say so, exit 3
         # A base URL or model meant for the chosen provider must not be probed on all the others.
         others_env = {k: v for k, v in env.items() if k not in _CHOSEN_ONLY_VARIABLES}
         others = resolve_settings(replace(flags, base_url=None, model=None), others_env)
@@ -180,18 +185,35 @@ def status(
 
 
 def collect_status(settings: Settings, entries: list[ProviderSettings]) -> StatusReport:
-    """Probe ``entries`` in parallel; ``settings`` says which provider is chosen."""
+    """Probe ``entries`` in parallel, within the settings' timeout (or DEFAULT_STATUS_TIMEOUT);
+    ``settings`` says which provider is chosen."""
+    from .deadline import Deadline
+    from .parallel import UNFINISHED, run_all
+
     detect = settings.provider is None
     candidates = {c.name for c in settings.auto_detect_candidates()} if detect else set()
     records = _warm_up_records()
     timeout = settings.connect_timeout.value
+    deadline = Deadline(settings.timeout.value if settings.timeout.value is not None else DEFAULT_STATUS_TIMEOUT)
+    opened: list = []
 
-    def probe(entry: ProviderSettings) -> ProviderStatus:
-        return probe_provider(entry, connect_timeout=timeout, identify=entry.name in candidates,
-                              records=records)
+    def probe(entry: ProviderSettings):
+        return lambda: probe_provider(entry, connect_timeout=timeout, identify=entry.name in candidates,
+                                      records=records, deadline=deadline, opened=opened)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(entries)), thread_name_prefix="lmprep-status") as pool:
-        rows = list(pool.map(probe, entries))
+    results = run_all([probe(entry) for entry in entries], deadline, name="lmprep-status",
+                      on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
+    rows = []
+    for entry, result in zip(entries, results):
+        if isinstance(result, ProviderStatus):
+            rows.append(result)
+            continue
+        row = _row(entry, records)
+        if result is UNFINISHED:
+            row.state, row.error = "timed_out", deadline.error(f"asking {entry.label} at {row.base_url}")
+        else:
+            row.state, row.error = "internal_error", _internal(result)
+        rows.append(row)
 
     report = StatusReport(
         providers=rows, chosen=None, chosen_source=None, config_path=str(settings.config_path.value),
@@ -215,46 +237,58 @@ def collect_status(settings: Settings, entries: list[ProviderSettings]) -> Statu
     return report
 
 
-def probe_provider(entry: ProviderSettings, *, connect_timeout: float, identify: bool = False,
-                   records: list[dict] | None = None) -> ProviderStatus:
-    """The status of one provider; never raises."""
-    from .providers import KINDS
-
+def _row(entry: ProviderSettings, records: list[dict] | None) -> ProviderStatus:
+    """The row of ``entry`` before it is probed: what the settings and the records say."""
     row = ProviderStatus(name=entry.name, kind=entry.kind, label=entry.label)
     if entry.model is not None:
         row.model, row.model_source = entry.model.value, entry.model.source
+    if entry.base_url is not None:
+        row.base_url, row.base_url_source = entry.base_url.value, entry.base_url.source
+        row.last_warm_up = _last_warm_up(records if records is not None else _warm_up_records(), entry)
+    return row
+
+
+def _internal(exc: BaseException) -> LmprepError:
+    from .errors import InternalError
+
+    return InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", "This is a bug in lmprep: please report it.")
+
+
+def probe_provider(entry: ProviderSettings, *, connect_timeout: float, identify: bool = False,
+                   records: list[dict] | None = None, deadline=None, opened: list | None = None) -> ProviderStatus:
+    """The status of one provider; never raises."""
+    from .providers import KINDS
+
+    row = _row(entry, records)
     if entry.base_url is None:
         row.error = NotConfiguredError(
             f"{entry.label} has no base URL.",
             f"Set `base_url = ` under [providers.{entry.name}] in the config file, or give --base-url.",
         )
         return row
-    row.base_url, row.base_url_source = entry.base_url.value, entry.base_url.source
-    row.last_warm_up = _last_warm_up(records if records is not None else _warm_up_records(), entry)
     try:
-        _probe(row, entry, connect_timeout, identify)
+        _probe(row, entry, connect_timeout, identify, deadline, opened)
     except LmprepError as exc:
         row.state, row.error = exc.state, exc
     except Exception as exc:  # one broken provider must not hide the others
-        from .errors import InternalError
-
-        row.state = "internal_error"
-        row.error = InternalError(f"Unexpected error: {type(exc).__name__}: {exc}",
-                                  "This is a bug in lmprep: please report it.")
+        row.state, row.error = "internal_error", _internal(exc)
     if row.state == "model_missing" and row.error is None:
         can_download = KINDS[entry.kind].can_download
         row.error = _model_missing(row, can_download)
     return row
 
 
-def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float, identify: bool) -> None:
+def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float, identify: bool,
+           deadline=None, opened: list | None = None) -> None:
     from .providers import open_provider
 
     try:
-        provider = open_provider(entry, connect_timeout=connect_timeout)
+        provider = open_provider(entry, connect_timeout=connect_timeout, deadline=deadline)
     except (KeyError, ImportError):
         raise NotConfiguredError(f"This version of lmprep cannot talk to {entry.label} yet.",
                                  "Upgrade lmprep, or use the `openai` kind for any OpenAI-compatible server.") from None
+    if opened is not None:
+        opened.append(provider)
     with provider:
         try:
             listing = provider.list_models()
@@ -270,11 +304,16 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
         except Exception:  # best effort: the listing alone still makes a status
             loaded = None
         loaded_ids = list(loaded) if loaded is not None else None
+        # One pass over each list: a listing of thousands of models stays linear.
+        loaded_keys: dict[str, int | None] = {}
+        for loaded_id, context in (loaded or {}).items():
+            for key in provider.model_keys(loaded_id):
+                loaded_keys.setdefault(key, context)
         row.models = [
             ModelInfo(
                 model_id,
-                None if loaded_ids is None else provider.has_model(model_id, loaded_ids),
-                _context_for(provider, model_id, loaded),
+                None if loaded_ids is None else provider.model_key(model_id) in loaded_keys,
+                loaded_keys.get(provider.model_key(model_id)),
                 provider.cpu_percent(model_id) if loaded else None,
             )
             for model_id in listing
@@ -297,15 +336,6 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float,
         row.state = "ready" if row.model_present else "model_missing"
 
 
-def _context_for(provider, model_id: str, loaded: dict[str, int | None] | None) -> int | None:
-    if not loaded:
-        return None
-    for loaded_id, context in loaded.items():
-        if provider.has_model(model_id, [loaded_id]):
-            return context
-    return None
-
-
 def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:
     from .errors import ModelMissingError
 
@@ -321,7 +351,9 @@ def _warm_up_records() -> list[dict]:
 
 
 def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord | None:
-    base_url = entry.base_url.value if entry.base_url else None
+    from .redact import redact
+
+    base_url = redact(entry.base_url.value) if entry.base_url else None  # as the record has it
     for record in records:  # newest first
         if record.get("provider") != entry.name or record.get("base_url") != base_url:
             continue
@@ -329,7 +361,7 @@ def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord 
 
         status = outcome(record)
         return WarmUpRecord(
-            model=record.get("model") if isinstance(record.get("model"), str) else None,
+            model=record.get("model") if isinstance(record.get("model"), str) else None,  # shown cleaned
             status=status,
             seconds=_number(record.get("seconds")),
             started_at=_number(record.get("started_at")),
@@ -340,13 +372,20 @@ def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord 
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    except OverflowError:  # an integer of hundreds of digits in a corrupt record
+        return None
+    return number if number is not None and number == number and abs(number) != float("inf") else None
 
 
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # a time no calendar has (a corrupt record)
+        return None
 
 
 def _error_dict(error: LmprepError | None) -> dict | None:

@@ -10,11 +10,21 @@ _ANSI = re.compile(
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, hyperlinks
     r"|\x1b[ -/]*[0-~]"  # other escapes: ESC 7, ESC c, charset selection ESC ( B
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls but \t and \n, DEL, the C1 controls (U+009B is a one-character CSI on some
+# terminals), and the bidirectional overrides that make text read other than it is.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def printable(text: str) -> str:
+    """``text`` as it may reach a terminal on one line: escape sequences and every control
+    character (line breaks and tabs too) removed; spaces kept as they are. Server text (model
+    ids, messages) goes through this, or one_line, before it is shown."""
+    return _ANY_CONTROL.sub("", _ANSI.sub("", text))
 
 
 def one_line(text: str, limit: int = 500) -> str:
@@ -22,6 +32,11 @@ def one_line(text: str, limit: int = 500) -> str:
     control characters removed, whitespace (``\\r``, ``\\n``) collapsed, cut to ``limit``."""
     text = " ".join(strip_ansi(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_word(value) -> str:
+    """A status word from a server (`paused`, `loading`), fit for a message."""
+    return one_line(str(value), 40) if value else "unknown"
 
 
 class TerminalLines:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from .termtext import printable
+
 CONFIG_SCHEMA_VERSION = 1
 #: How much of a failed warm-up's reason the table shows (the lines below it show all of it).
 WARM_UP_REASON_WIDTH = 60
@@ -19,15 +21,17 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
     headers = ["", "PROVIDER", "STATE", "BASE URL", "FROM", "MODEL", "PRESENT", "LOADED", "LAST WARM-UP"]
     rows = [
         [
-            "*" if row.name == report.chosen else "",
-            row.name,
-            row.state,
-            row.base_url or "-",
-            row.base_url_source or "-",
-            row.model or "-",
-            _yes_no(row.model_present),
-            _yes_no(row.model_loaded),
-            describe_warm_up(row.last_warm_up, now),
+            printable(cell) for cell in (
+                "*" if row.name == report.chosen else "",
+                row.name,
+                row.state,
+                row.base_url or "-",
+                row.base_url_source or "-",
+                row.model or "-",
+                _yes_no(row.model_present),
+                _yes_no(row.model_loaded),
+                describe_warm_up(row.last_warm_up, now),
+            )
         ]
         for row in report.providers
     ]
@@ -53,7 +57,7 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
         if warm_up is not None and warm_up.status == "error" and warm_up.error:
             details.append(f"{row.name}: the last warm-up of {warm_up.model or 'the model'} failed: {warm_up.error}")
     if details:
-        lines += ["", *details]
+        lines += ["", *map(printable, details)]  # model ids and messages from servers
     if report.chosen:
         lines += ["", f"Chosen: {report.chosen} ({report.chosen_source}): {report.state}"]
     return "\n".join(lines)

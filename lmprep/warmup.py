@@ -19,6 +19,8 @@ from .providers.base import WARM_UP_READ_TIMEOUT
 
 #: Outcomes after which the next run does not trust the model to be loading or loaded.
 FAILED = ("error", "abandoned")
+#: A record is a few hundred bytes; a bigger file is not one.
+MAX_STATE_BYTES = 256 * 1024
 
 
 class WarmUp(NamedTuple):
@@ -59,10 +61,12 @@ def write_state(path: Path, record: dict) -> None:
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    from .redact import redact_data
+
     fd, temporary = tempfile.mkstemp(prefix=".warmup-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
+            json.dump(redact_data(record), handle)  # no token or URL password in any file
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -74,8 +78,10 @@ def write_state(path: Path, record: dict) -> None:
 
 def read_state(path: Path) -> dict | None:
     """One recorded warm-up, or None (no file, or one that is not a record)."""
+    from .files import read_regular
+
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(read_regular(path, MAX_STATE_BYTES))  # a FIFO there: skipped, not waited on
     except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
@@ -112,6 +118,8 @@ def _alive(pid) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except OverflowError:  # a pid no process can have (a corrupt record)
+        return False
     except OSError:
         return True
     return True
@@ -120,14 +128,14 @@ def _alive(pid) -> bool:
 def _started_at(record: dict) -> float:
     """When a recorded warm-up started; 0 for a file that does not say (or says nonsense)."""
     value = record.get("started_at")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    try:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    except OverflowError:  # an integer of hundreds of digits
+        return 0.0
 
 
-@contextlib.contextmanager
-def recorded(state_file: Path, settings: ProviderSettings, job: LoadJob, mode: str) -> Iterator[dict]:
-    """Record a load: "running" first, then its outcome (ok, or the error with its state and
-    hint, and the seconds it took). The body sets ``record["context_length"]``."""
-    record = {
+def _record(settings: ProviderSettings, job: LoadJob, mode: str, pid: int) -> dict:
+    return {
         "provider": settings.name,
         "base_url": settings.base_url.value if settings.base_url else None,
         "model": job.model,
@@ -136,8 +144,15 @@ def recorded(state_file: Path, settings: ProviderSettings, job: LoadJob, mode: s
         "requested_context": job.context_length,
         "context_length": None,
         "started_at": time.time(),
-        "pid": os.getpid(),
+        "pid": pid,
     }
+
+
+@contextlib.contextmanager
+def recorded(state_file: Path, settings: ProviderSettings, job: LoadJob, mode: str) -> Iterator[dict]:
+    """Record a load: "running" first, then its outcome (ok, or the error with its state and
+    hint, and the seconds it took). The body sets ``record["context_length"]``."""
+    record = _record(settings, job, mode, os.getpid())
     _write_quietly(state_file, record)
     started = time.monotonic()
     try:
@@ -165,16 +180,18 @@ def _write_quietly(state_file: Path, record: dict) -> None:
 
 
 def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
-                       read_timeout: float = WARM_UP_READ_TIMEOUT) -> dict:
+                       read_timeout: float = WARM_UP_READ_TIMEOUT, deadline=None) -> dict:
     """The body of the background load (child process or thread): load, verify, record;
-    returns the record."""
+    returns the record. ``deadline``: the most it may take (BACKGROUND_LIFETIME by default)."""
+    from .deadline import Deadline
     from .loading import load_and_verify
     from .providers import open_provider
 
     record: dict = {"status": "error"}
+    deadline = deadline or Deadline(BACKGROUND_LIFETIME)
     try:
         with recorded(state_file, settings, job, "background") as record, \
-                open_provider(settings, connect_timeout=connect_timeout) as provider:
+                open_provider(settings, connect_timeout=connect_timeout, deadline=deadline) as provider:
             state = load_and_verify(provider, job, read_timeout)
             record["context_length"], record["cpu_percent"] = state.context, state.cpu_percent
     except Exception:
@@ -199,13 +216,34 @@ def start_in_thread(settings: ProviderSettings, job: LoadJob, state_file: Path, 
     return thread
 
 
+#: The longest a background load process lives: its load, the checks around it, and a margin.
+#: Past it the process records that it gave up and ends (a server that hangs or trickles
+#: cannot keep it alive for ever).
+BACKGROUND_LIFETIME = WARM_UP_READ_TIMEOUT + 120.0
+
+
+class NotRecorded(Exception):
+    """The warm-up state file cannot be written: a background load would be invisible to
+    `lmprep status` and the next run, so it is not started."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
 def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
                    lock=None) -> int:
     """Start a child process that loads the model after we exit; returns its pid. The child
-    inherits ``lock`` (the load lock) and holds it until it exits.
+    inherits ``lock`` (the load lock) and holds it until it exits. Raises NotRecorded (and
+    starts nothing that lives on) when its state file cannot be written.
 
-    The token is not passed: the child reads it from the same variable we did.
+    The child's settings reach it through its stdin (an unlinked file only this user can
+    read), never its command line, which every local user can read; the token is not
+    passed at all: the child reads it from the same variable we did.
     """
+    import tempfile
+
     from .proc import spawn_detached
 
     payload = {
@@ -221,10 +259,21 @@ def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, c
     # Run from the folder holding this very copy of lmprep, so the child imports it and
     # not whatever a `lmprep` folder in the caller's working directory holds.
     package_parent = str(Path(__file__).resolve().parent.parent)
-    argv = [sys.executable, "-c", "import sys; from lmprep.warmup import main; sys.exit(main())",
-            json.dumps(payload)]
+    argv = [sys.executable, "-c", "import sys; from lmprep.warmup import main; sys.exit(main())"]
     held = [lock.fd] if lock is not None and lock.fd is not None and sys.platform != "win32" else []
-    pid = spawn_detached(argv, cwd=package_parent, pass_fds=held)
+    with tempfile.TemporaryFile() as handover:  # mode 0600, and unlinked at once on POSIX
+        handover.write(json.dumps(payload).encode())
+        handover.flush()
+        handover.seek(0)
+        pid = spawn_detached(argv, cwd=package_parent, pass_fds=held, stdin=handover.fileno())
+    try:
+        # Recorded before lmprep says "started": the child records its outcome over this.
+        write_state(state_file, _record(settings, job, "background", pid))
+    except OSError as exc:
+        _kill(pid)
+        if lock is not None:
+            lock.release()
+        raise NotRecorded(state_file, exc.strerror or str(exc)) from None
     if held:
         lock.hand_over()
     elif lock is not None:
@@ -232,9 +281,31 @@ def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, c
     return pid
 
 
+def _kill(pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _give_up(signum, frame) -> None:
+    from .errors import TimedOutError
+
+    raise TimedOutError(f"The background load gave up after {BACKGROUND_LIFETIME:g} s.",
+                        "The server may be stuck: restart it, or run lmprep with --warm-up wait to see it load.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the detached child started by start_detached()."""
-    payload = json.loads((argv if argv is not None else sys.argv[1:])[0])
+    """Entry point of the detached child started by start_detached(); its settings arrive
+    on stdin (or as the one argument, for tests)."""
+    import signal
+
+    from .deadline import Deadline
+
+    raw = (argv if argv is not None else sys.argv[1:]) or [sys.stdin.read()]
+    payload = json.loads(raw[0])
     api_key_env = payload.get("api_key_env")
     job = LoadJob(**payload["job"])
     settings = ProviderSettings(
@@ -246,5 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         lms_path=Sourced(payload["lms_path"], "parent") if payload.get("lms_path") else None,
         token=os.environ.get(api_key_env) if api_key_env else None,
     )
-    record = load_in_background(settings, job, Path(payload["state_file"]), payload["connect_timeout"])
+    if hasattr(signal, "SIGALRM"):
+        # A hard end past the lifetime, in case a step does not obey the deadline below.
+        signal.signal(signal.SIGALRM, _give_up)
+        signal.alarm(int(BACKGROUND_LIFETIME + 30))
+    record = load_in_background(settings, job, Path(payload["state_file"]), payload["connect_timeout"],
+                                deadline=Deadline(BACKGROUND_LIFETIME))
     return 0 if record.get("status") == "ok" else 1
+

@@ -679,9 +679,13 @@ def test_invalid_ollama_host(value):
     assert settings.provider_settings("lmstudio").base_url.value == "http://localhost:1234/v1"
 
 
-def test_broken_variable_stops_auto_detect():
-    with pytest.raises(NotConfiguredError, match="OLLAMA_HOST"):
-        resolve({"OLLAMA_HOST": "ftp://x"}).auto_detect_candidates()
+def test_broken_variable_leaves_its_provider_out_of_auto_detect():
+    """A bad OLLAMA_HOST must not stop plain `lmprep` from finding LM Studio; why Ollama was
+    not looked for is kept for the message."""
+    settings = resolve({"OLLAMA_HOST": "ftp://x"})
+    assert "ollama" not in [c.name for c in settings.auto_detect_candidates()]
+    [skipped] = settings.skipped_candidates()
+    assert "OLLAMA_HOST" in skipped.message
 
 
 @pytest.mark.parametrize(
@@ -776,8 +780,8 @@ def test_an_agent_implies_its_minimum_window_unless_one_is_given(config_file):
 
 
 def test_an_unknown_agent_from_the_api_is_exit_3():
-    error = not_configured(agent="cline")
-    assert error.message == "Unknown agent 'cline'."
+    error = not_configured(agent="cursor")
+    assert error.message == "Unknown agent 'cursor'."
 
 
 @pytest.mark.parametrize("given, seconds", [

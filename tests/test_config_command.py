@@ -133,7 +133,8 @@ def test_init_refuses_to_overwrite_without_force(isolated_home):
     assert result.exit_code == 2
     assert result.stderr == (
         f"Error: {path} already exists; not overwriting it.\n"
-        "Edit it, or run `lmprep config init --force` to replace it (the old file is kept as config.toml.bak).\n"
+        "Edit it, or run `lmprep config init --force` to replace it (the old file is kept as config.toml.bak, "
+        "or .bak.1, ...: no backup is overwritten).\n"
     )
     assert path.read_text() == 'oss_provider = "ollama"\n'
     forced = run("init", "--force")

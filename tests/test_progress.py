@@ -159,29 +159,29 @@ def test_make_reporter_quiet_wins():
 
 
 def test_make_reporter_plain_for_pipes():
-    reporter = make_reporter(io.StringIO())
+    reporter = make_reporter(io.StringIO()).inner
     assert isinstance(reporter, PlainReporter)
 
 
 def test_make_reporter_live_for_terminals(monkeypatch):
     monkeypatch.setenv("TERM", "xterm-256color")
-    reporter = make_reporter(TTY())
+    reporter = make_reporter(TTY()).inner
     assert isinstance(reporter, LiveReporter)
     assert reporter.colour is True
 
 
 def test_make_reporter_plain_on_dumb_terminal(monkeypatch):
     monkeypatch.setenv("TERM", "dumb")
-    assert isinstance(make_reporter(TTY()), PlainReporter)
+    assert isinstance(make_reporter(TTY()).inner, PlainReporter)
 
 
 def test_make_reporter_explicit_choices(monkeypatch):
     monkeypatch.setenv("TERM", "xterm")
-    assert isinstance(make_reporter(io.StringIO(), live=True), LiveReporter)
-    assert isinstance(make_reporter(TTY(), live=False), PlainReporter)
-    assert make_reporter(TTY(), colour=False).colour is False
+    assert isinstance(make_reporter(io.StringIO(), live=True).inner, LiveReporter)
+    assert isinstance(make_reporter(TTY(), live=False).inner, PlainReporter)
+    assert make_reporter(TTY(), colour=False).inner.colour is False
     monkeypatch.setenv("NO_COLOR", "1")
-    assert make_reporter(TTY()).colour is False
+    assert make_reporter(TTY()).inner.colour is False
 
 
 def test_quiet_reporter_accepts_everything():
@@ -471,3 +471,17 @@ def test_live_reporter_close_without_anything():
     reporter.close()
     assert stream.getvalue() == ""
     assert spinner_threads() == []
+
+
+def test_every_message_reaches_the_screen_without_secrets_or_escapes():
+    from lmprep.redact import register_secret
+
+    register_secret("tok-abcdef123")
+    stream = io.StringIO()
+    reporter = make_reporter(stream, live=False)
+    reporter(Step("Checking http://alice:hunter2@host/v1 with tok-abcdef123"))
+    reporter(Notice("model \x1b]0;pwned\x07x\x1b[2J served"))
+    reporter.close()
+    text = stream.getvalue()
+    assert "hunter2" not in text and "tok-abcdef123" not in text and "\x1b" not in text
+    assert "http://alice:***@host/v1" in text

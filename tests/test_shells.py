@@ -113,12 +113,35 @@ def test_json_round_trips(value):
     assert json.loads(render({"V": value}, "json")) == {"V": value}
 
 
-@pytest.mark.parametrize("value", [v for v in HOSTILE if not v.endswith("\\")])
-def test_python_dotenv_reads_back_the_exact_value(value, tmp_path):
+def _dotenv_writable(value: str) -> bool:
+    return (not value.endswith("\\") and "${" not in value
+            and not ("$" in value and any(ch in value for ch in "'\\\n\r")))
+
+
+@pytest.mark.parametrize("value", [v for v in HOSTILE + ["x'${AWS_SECRET_ACCESS_KEY}", "${HOME}", "$HOME", "a$$b"]
+                                   if _dotenv_writable(v)])
+@pytest.mark.parametrize("interpolate", [True, False])
+def test_python_dotenv_reads_back_the_exact_value(value, interpolate, tmp_path, monkeypatch):
+    """With interpolation on (python-dotenv's default) too: no `${...}` is ever expanded."""
     dotenv = pytest.importorskip("dotenv")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
     path = tmp_path / ".env"
     path.write_bytes(render({"V": value, "W": "after"}, "dotenv").encode())
-    assert dotenv.dotenv_values(path, interpolate=False) == {"V": value, "W": "after"}
+    assert dotenv.dotenv_values(path, interpolate=interpolate) == {"V": value, "W": "after"}
+
+
+@pytest.mark.parametrize("value", ["x'${AWS_SECRET_ACCESS_KEY}", "${HOME}", "a\\$b", "$X\n", "it's $5"])
+def test_dotenv_refuses_a_dollar_a_reader_would_expand(value):
+    with pytest.raises(ValueError, match="^V: a value with (a '\\$'|'\\$\\{')"):
+        render({"V": value}, "dotenv")
+
+
+@pytest.mark.parametrize("value", [v for v in HOSTILE if _dotenv_writable(v)])
+def test_dotenv_puts_every_dollar_inside_single_quotes(value):
+    """docker compose expands $VAR and ${VAR} unquoted and in double quotes, never in single
+    quotes (docs.docker.com, "Interpolation"): a `$` may only appear single-quoted."""
+    line = render({"V": value}, "dotenv")
+    assert "$" not in line or (line.startswith("V='") and line.endswith("'\n"))
 
 
 def test_dotenv_refuses_a_value_it_cannot_carry_naming_the_variable():

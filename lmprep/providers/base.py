@@ -120,9 +120,17 @@ class Provider:
         """Probe the server and list the model ids it has (raises unreachable/auth/protocol)."""
         raise NotImplementedError
 
+    def model_key(self, model: str) -> str:
+        """The form of a wanted model id that a served one is compared in (see model_keys)."""
+        return model.casefold()
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        """Every model_key under which the served id ``served`` answers."""
+        return (served.casefold(),)
+
     def has_model(self, model: str, listing: list[str]) -> bool:
-        wanted = model.casefold()
-        return any(item.casefold() == wanted for item in listing)
+        wanted = self.model_key(model)
+        return any(wanted in self.model_keys(item) for item in listing)
 
     def only_model(self, listing: list[str]) -> str | None:
         """The model to use when none was chosen and the kind has no default (None: ask)."""

@@ -11,6 +11,7 @@ from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
 from ..events import Notice, Step, Transfer
 from ..hosts import is_loopback_url, origin_of
 from ..http import error_text, json_error_message
+from ..termtext import one_word
 from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
@@ -18,7 +19,9 @@ from .base import (
     WARM_UP_READ_TIMEOUT,
     ModelState,
     Provider,
+    count,
     error_code,
+    json_object,
     positive_int,
     unknown_route,
 )
@@ -79,7 +82,7 @@ class LMStudio(Provider):
         self.report(Step(f"Downloading {model} through LM Studio's REST API (POST /api/v1/models/download)"))
         response = self.http.request("POST", f"{origin}/api/v1/models/download", json_body={"model": model},
                                      doing=f"starting the download of {model}", timeout_error=DownloadFailedError)
-        body = _json_object(response)
+        body = json_object(response.content)
         if unknown_route(response.status_code, body, error_text(response)):
             where = ("`lms` was not found on this machine" if missing_lms is not None
                      else "the `lms` on this machine cannot download to another machine")
@@ -118,8 +121,8 @@ class LMStudio(Provider):
         progress_at, last_bytes = time.monotonic(), -1
         while True:
             response = self.http.request("GET", url, doing=doing, timeout_error=DownloadFailedError)
-            job = self._check_job(model, response, _json_object(response))
-            done, total = _count(job.get("downloaded_bytes")), _count(job.get("total_size_bytes"))
+            job = self._check_job(model, response, json_object(response.content))
+            done, total = count(job.get("downloaded_bytes")), count(job.get("total_size_bytes"))
             if job["status"] == "completed":
                 if total:
                     self.report(Transfer(f"Downloading {model}", total, total))
@@ -187,7 +190,7 @@ class LMStudio(Provider):
         entry = self._v1_entry(model)
         if entry is None:
             return None
-        instances = [item for item in entry.get("loaded_instances") or () if isinstance(item, dict)]
+        instances = [item for item in _list(entry.get("loaded_instances")) if isinstance(item, dict)]
         lengths = [positive_int(item["config"].get("context_length")) for item in instances
                    if isinstance(item.get("config"), dict)]
         lengths = [length for length in lengths if length]
@@ -223,7 +226,7 @@ class LMStudio(Provider):
     def _state_lms(self, model: str) -> ModelState | None:
         from ..lms import lms_loaded_contexts
 
-        contexts = lms_loaded_contexts(self.settings.lms_path)
+        contexts = lms_loaded_contexts(self.settings.lms_path, deadline=self.deadline)
         loaded = contexts.get(model.casefold())
         return ModelState(True, loaded) if loaded else None
 
@@ -248,11 +251,11 @@ class LMStudio(Provider):
             )
         from ..lms import lms_load
 
-        lms_load(model, context_length, self.settings.lms_path, read_timeout)
+        lms_load(model, context_length, self.settings.lms_path, read_timeout, self.deadline)
 
     def _unload_instances(self, model: str) -> None:
         entry = self._v1_entry(model) or {}
-        for instance in entry.get("loaded_instances") or ():
+        for instance in _list(entry.get("loaded_instances")):
             instance_id = instance.get("id") if isinstance(instance, dict) else None
             if isinstance(instance_id, str):
                 self.report(Step(f"Unloading {model} from LM Studio to load it again"))
@@ -277,23 +280,10 @@ class LMStudio(Provider):
         return "Look at LM Studio's server log (`lms log stream`) for why the model did not load."
 
 
-def _json_object(response) -> dict:
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
 def _rate(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
-def one_word(value: Any) -> str:
-    from ..termtext import one_line
-
-    return one_line(str(value), 40)
+def _list(value: Any) -> list:
+    """``value`` where the server sent a list, else nothing (`"loaded_instances": 5` is no list)."""
+    return value if isinstance(value, list) else []

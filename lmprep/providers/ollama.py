@@ -94,9 +94,11 @@ class Ollama(Provider):
                     names.append(name)
         return names
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        wanted = normalize_model_name(model)
-        return any(normalize_model_name(name) == wanted for name in listing)
+    def model_key(self, model: str) -> str:
+        return normalize_model_name(model)
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        return (normalize_model_name(served),)
 
     def download(self, model: str) -> None:
         self.report(Step(f"Pulling {model} from the Ollama library"))
@@ -107,6 +109,7 @@ class Ollama(Provider):
             read_timeout=self.stall_timeout,
             doing=f"pulling {model}",
             timeout_error=DownloadFailedError,
+            failure_error=DownloadFailedError,  # a pull cut off, reset or flooding is a failed download
         ) as response:
             if response.status_code != 200:
                 response.read()
@@ -334,6 +337,11 @@ class PullTracker:
         total = total if _is_count(total) else None
         if total is not None:
             completed = min(completed, total)  # progress never shows more than the whole
+        if digest not in self.layers and len(self.layers) >= MAX_LAYERS:
+            raise DownloadFailedError(
+                f"Ollama's pull stream for {self.model!r} named more than {MAX_LAYERS} layers.",
+                self.ollama._pull_hint(self.model),
+            )
         self.layers[digest] = (completed, total)
         totals = [t for _, t in self.layers.values()]
         done = sum(c for c, _ in self.layers.values())
@@ -341,5 +349,11 @@ class PullTracker:
         self.ollama.report(Transfer(f"Pulling {self.model}", done, known_total))
 
 
+#: Byte counts beyond this are not counts (a 400-digit `total` made the progress maths overflow).
+MAX_COUNT = 2**63 - 1
+#: A model has a handful of layers; a stream naming more is not a pull.
+MAX_LAYERS = 10_000
+
+
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT

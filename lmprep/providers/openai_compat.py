@@ -10,6 +10,7 @@ from ..errors import LmprepError, ProtocolError, UnreachableError, WarmupFailedE
 from ..events import Step, WaitEnded, WaitStarted
 from ..http import error_text, json_error_message
 from ..hosts import strip_v1
+from ..termtext import one_word
 from .base import (
     CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
@@ -38,6 +39,7 @@ class OpenAICompatible(Provider):
         super().__init__(*args, **kwargs)
         self._served: list[str] = []
         self._entries: list[dict] = []
+        self._index: dict[str, dict] = {}  # model_key -> entry, built once per listing
 
     def missing_hint(self, model: str) -> str:
         served = ", ".join(repr(m) for m in self._served) or "nothing"
@@ -88,10 +90,15 @@ class OpenAICompatible(Provider):
         if response.status_code == 503 and _is_loading(response):
             raise ServerLoading
         self._entries = self._openai_model_items_from(response, doing)
+        self._index = {}
+        for entry in self._entries:
+            for key in self.model_keys(entry["id"]):
+                self._index.setdefault(key, entry)
         return [entry["id"] for entry in self._entries]
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        return any(_serves_as(item, model) for item in listing)
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        """llama-server names its model by --alias, else by the file's path: the file name counts too."""
+        return (served.casefold(), served.replace("\\", "/").rsplit("/", 1)[-1].casefold())
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None
@@ -110,9 +117,9 @@ class OpenAICompatible(Provider):
     def _entry(self, model: str) -> dict:
         if not self._entries:
             self.list_models()
-        for entry in self._entries:
-            if _serves_as(entry["id"], model):
-                return entry
+        entry = self._index.get(self.model_key(model))
+        if entry is not None:
+            return entry
         return self._entries[0] if len(self._entries) == 1 else {}
 
 
@@ -161,9 +168,12 @@ class LlamaCpp(OpenAICompatible):
         # larger -c to it ("slot context (8192) exceeds the training context of the model (2048)").
         if self.router:
             return self._router_state(model)
+        return self._state(model, self._props(""))
+
+    def _state(self, model: str, props: dict) -> ModelState:
+        """The model's state from the server's /props (asleep, the per-slot window) and its listing."""
         meta = self._entry(model).get("meta") or {}
         meta = meta if isinstance(meta, dict) else {}
-        props = self._props("")
         settings = props.get("default_generation_settings")
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         asleep = props.get("is_sleeping") is True
@@ -209,7 +219,11 @@ class LlamaCpp(OpenAICompatible):
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         if not self.router:
-            return super().loaded_models(listing)
+            # /props once for the whole listing: a server listing thousands of models gets one
+            # request, not thousands.
+            props = self._props("")
+            states = {model: self._state(model, props) for model in listing}
+            return {model: state.context for model, state in states.items() if state.loaded}
         loaded = {}
         for entry in self._entries:
             status = entry.get("status")
@@ -373,19 +387,6 @@ class VLLM(OpenAICompatible):
         if problem == "route":
             return f"This vLLM has no {protocol.label}: update vLLM."
         return super().unsupported_hint(protocol, problem, said)
-
-
-def _serves_as(served_id: str, model: str) -> bool:
-    """llama-server names its model by --alias, else by the file's path: the file name counts too."""
-    wanted = model.casefold()
-    return served_id.casefold() == wanted or served_id.replace("\\", "/").rsplit("/", 1)[-1].casefold() == wanted
-
-
-def one_word(value: str | None) -> str:
-    """A status word from the server, fit for a message."""
-    from ..termtext import one_line
-
-    return one_line(value, 40) if value else "unknown"
 
 
 def _is_loading(response) -> bool:

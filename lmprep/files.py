@@ -1,0 +1,109 @@
+"""Reading and writing lmprep's own files safely: regular files only (a FIFO or a device
+never hangs or floods a read), bounded reads, and writes that keep the original until the
+new file is complete (temporary file, fsync, rename; backups numbered, never overwritten)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+class NotARegularFile(OSError):
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(errno.EINVAL, f"it is not a regular file but {what}", str(path))
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (OSError for anything else, or past ``limit``
+    bytes). Opened without blocking, so a FIFO is refused instead of waited on."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket or other special file")
+            raise NotARegularFile(path, kind)
+        parts, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise OSError(errno.EFBIG, f"it is larger than {limit // 1024} KiB", str(path))
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _write_temporary(path: Path, data: bytes) -> str:
+    """``data`` in a new temporary file next to ``path``, flushed to disk; its name."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the folder should be: not "the file exists"
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of its folder", str(path.parent)) from None
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        _unlink(temporary)
+        raise
+    return temporary
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` in one step: FileExistsError if it exists (even in a
+    race); on a full disk nothing is left behind, not even an empty file."""
+    temporary = _write_temporary(path, data)
+    try:
+        os.link(temporary, path)  # fails if path exists: never clobbers
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links
+        with open(path, "xb") as handle:
+            handle.write(data)
+    finally:
+        _unlink(temporary)
+
+
+def replace_keeping_backup(path: Path, data: bytes) -> Path | None:
+    """Replace ``path`` with ``data``; the old file, if any, is kept as the first free one of
+    FILE.bak, FILE.bak.1, ... (never overwritten). Returns the backup. Until the new file is
+    complete on disk, ``path`` is the original."""
+    temporary = _write_temporary(path, data)
+    try:
+        backup = _backup(path) if path.exists() else None
+        os.replace(temporary, path)
+    except BaseException:
+        _unlink(temporary)
+        raise
+    return backup
+
+
+def _backup(path: Path) -> Path:
+    for number in range(10_000):
+        candidate = path.with_name(path.name + ".bak" + (f".{number}" if number else ""))
+        try:
+            os.link(path, candidate)
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: a copy, written as new
+            try:
+                write_new(candidate, read_regular(path, 64 << 20))
+                return candidate
+            except FileExistsError:
+                continue
+    raise OSError(errno.EEXIST, "there are 10000 backups already", str(path))
+
+
+def _unlink(name: str) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass

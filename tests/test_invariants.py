@@ -1,0 +1,140 @@
+"""The invariant suite: whatever a server does, every lmprep run ends with an exit code from the
+table, within --timeout plus a margin, under an address-space limit (a memory regression fails
+the test instead of taking the machine down), with no secret in any output or file and no
+traceback. The installed lmprep against hostile servers on 127.0.0.1; one case per
+behaviour, then Hypothesis mixes behaviours, routes and commands.
+
+Figures (cases, wall time, peak RSS) are printed with ``-s``: ``pytest -s tests/test_invariants.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hostile as h
+from e2e import lmprep_argv
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT = 2.0
+#: Process start-up and exit on a busy CI machine, beyond the deadline itself.
+MARGIN = 3.0
+#: The address space each run gets: lmprep needs well under it; an unbounded read would not.
+ADDRESS_SPACE = 1024 * 1024 * 1024
+EXIT_CODES = {0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+PASSWORD = "pw-hunter2-xyz"
+TOKEN = "tok-invariant-secret-42"
+
+BEHAVIOURS = {
+    "trickle-headers": lambda: h.trickle_headers(0.2),
+    "trickle-body": lambda: h.trickle_body(0.2),
+    "endless-body": lambda: h.endless_body(),
+    "endless-chunked": lambda: h.endless_body(chunked=True),
+    "endless-line": h.endless_line,
+    "gzip-bomb": lambda: h.gzip_bomb(256),
+    "accept-close": lambda: h.accept_and_close,
+    "accept-reset": lambda: h.accept_and_reset,
+    "never-answer": lambda: h.never_answer,
+    "reset-mid-stream": lambda: h.reset_mid_stream(b'{"status": "pulling manifest"}\n'),
+    "deep-json": lambda: h.answer(b"[" * 100000),
+    "not-json": lambda: h.answer(b"<html>\x1b]0;pwned\x07</html>"),
+    "huge-numbers": lambda: h.answer(b'{"data": [{"id": "m", "meta": {"n_ctx": 1' + b"0" * 5000 + b'}}]}'),
+}
+COMMANDS = {
+    "ensure-ollama": ["-p", "ollama", "-m", "llama3"],
+    "ensure-lmstudio": ["-p", "lmstudio", "-m", "m", "--warm-up", "wait"],
+    "ensure-llamacpp-codex": ["-p", "llamacpp", "--for", "codex"],
+    "status": ["status", "-p", "openai"],
+    "auto-detect": [],
+    "env": ["env", "-p", "vllm"],
+}
+figures = {"cases": 0, "max_seconds": 0.0, "max_rss_kib": 0, "worst": ""}
+
+
+def limited() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def run_under_limits(args: list[str], env: dict) -> tuple[int, str, str, float, int]:
+    """(exit code, stdout, stderr, seconds, peak RSS in KiB) of one lmprep run under RLIMIT_AS."""
+    started = time.monotonic()
+    process = subprocess.Popen(lmprep_argv() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, env=env, preexec_fn=limited)
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT + 30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"lmprep {args} was still running {TIMEOUT + 30} s after --timeout {TIMEOUT}")
+    seconds = time.monotonic() - started
+    # ru_maxrss of the children waited for so far: the largest, which is what is bounded.
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), seconds, peak
+
+
+def check_run(behaviour: str, command: str, hostile_path: str | None) -> None:
+    factory = BEHAVIOURS[behaviour]
+    routes = h.ollama_routes(**({hostile_path.strip("/").replace("/", "_"): factory()} if hostile_path else {}))
+    default = factory() if hostile_path is None else h.not_found
+    with h.HostileServer(routes if hostile_path else {}, default) as server:
+        base = server.base_url.replace("http://", f"http://alice:{PASSWORD}@")
+        env = {**os.environ, "LMPREP_BASE_URL": base, "LM_API_TOKEN": TOKEN}
+        args = [*COMMANDS[command], "--timeout", str(TIMEOUT)]
+        if command != "env":
+            args.append("--json")
+        code, stdout, stderr, seconds, peak = run_under_limits(args, env)
+    case = f"{behaviour} on {hostile_path or 'every route'} / {command}"
+    figures["cases"] += 1
+    if seconds > figures["max_seconds"]:
+        figures["max_seconds"], figures["worst"] = seconds, case
+    figures["max_rss_kib"] = max(figures["max_rss_kib"], peak)
+    assert code in EXIT_CODES, f"{case}: exit {code}\n{stderr}"
+    assert seconds < TIMEOUT + MARGIN, f"{case}: {seconds:.1f} s"
+    assert "Traceback" not in stderr and "internal_error" not in stdout, f"{case}:\n{stderr}"
+    for secret in (PASSWORD, TOKEN):
+        assert secret not in stderr, case
+        if command != "env":  # env's stdout is the agent's variables, which carry them on purpose
+            assert secret not in stdout, case
+    if command != "env":
+        json.loads(stdout)  # exactly one JSON object
+    state = Path(os.environ["XDG_STATE_HOME"])
+    for path in state.rglob("*") if state.exists() else ():
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert PASSWORD not in text and TOKEN not in text, case
+
+
+@pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
+def test_every_behaviour_on_every_route(behaviour):
+    commands = sorted(COMMANDS)
+    command = commands[sorted(BEHAVIOURS).index(behaviour) % len(commands)]
+    check_run(behaviour, command, None)
+
+
+@pytest.mark.parametrize("behaviour", ["trickle-body", "endless-line", "gzip-bomb", "reset-mid-stream",
+                                       "never-answer", "huge-numbers"])
+def test_every_behaviour_in_the_middle_of_an_ollama_pull(behaviour):
+    check_run(behaviour, "ensure-ollama", "/api/pull")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.sampled_from(sorted(BEHAVIOURS)), st.sampled_from(sorted(COMMANDS)),
+       st.sampled_from([None, "/api/pull", "/api/tags", "/v1/models", "/lmstudio-greeting", "/props"]))
+def test_any_behaviour_any_route_any_command(behaviour, command, path):
+    check_run(behaviour, command, path)
+
+
+def test_zz_report_figures(capsys):
+    with capsys.disabled():
+        print(f"\ninvariant suite: {figures['cases']} runs, slowest {figures['max_seconds']:.2f} s "
+              f"({figures['worst']}), peak RSS of any run {figures['max_rss_kib'] / 1024:.0f} MiB "
+              f"under RLIMIT_AS {ADDRESS_SPACE >> 20} MiB")

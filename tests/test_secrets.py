@@ -1,0 +1,112 @@
+"""No secret in any output or file; no server text raw on a terminal; no name from the config
+file choosing a path. The installed lmprep, real emulators."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from e2e import run_lmprep, wait_for, warm_up_states
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "hunter2-pw"
+TOKEN = "sk-very-secret-token-123"
+
+
+def every_file_under(folder: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+def runs_of_every_command(common: list[str], env: dict) -> list:
+    return [
+        run_lmprep(*common, env=env),
+        run_lmprep(*common, "--json", env=env),
+        run_lmprep("status", *common, env=env),
+        run_lmprep("status", *common, "--json", env=env),
+        run_lmprep("config", "show", *common, env=env),
+        run_lmprep("config", "show", *common, "--json", env=env),
+        run_lmprep("env", *common, env=env),
+    ]
+
+
+@pytest.mark.parametrize("secret", ["password", "token"])
+def test_a_url_password_or_a_token_appears_in_no_output_and_no_file(lmstudio_emulator, secret):
+    """(A URL with userinfo makes httpx send Basic auth, so the two are tried apart.)"""
+    lmstudio_emulator.downloaded = ["m"]
+    home = Path(os.environ["HOME"])
+    url, env, hidden = lmstudio_emulator.base_url, {}, PASSWORD
+    if secret == "password":
+        url = url.replace("http://", f"http://alice:{PASSWORD}@")
+    else:
+        lmstudio_emulator.token, env, hidden = TOKEN, {"LM_API_TOKEN": TOKEN}, TOKEN
+    runs = runs_of_every_command(["-p", "lmstudio", "--base-url", url, "-m", "m"], env)
+    assert [r.returncode for r in runs] == [0] * len(runs), [r.stderr for r in runs]
+    wait_for(lambda: any(s.get("status") == "ok" for s in warm_up_states(home)), timeout=20)
+    for run in runs[:-1]:
+        assert hidden not in run.stdout + run.stderr
+    env_run = runs[-1]
+    assert hidden not in env_run.stderr
+    assert hidden in env_run.stdout  # the variables themselves are for the agent, which needs them
+    assert hidden not in every_file_under(home / ".local")
+    if secret == "password":
+        assert f"alice:***@127.0.0.1:{lmstudio_emulator.port}" in runs[0].stderr  # Ready: ... at the redacted URL
+
+
+@pytest.mark.parametrize("token", ["secret-value\r", "secret\nvalue", "sécret-value"])
+def test_a_token_no_header_can_carry_is_exit_3_and_never_shown(lmstudio_emulator, token):
+    for args in (["--json"], []):
+        result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "m", *args,
+                            env={"LM_API_TOKEN": token})
+        assert result.returncode == 3
+        assert "secret" not in (result.stdout + result.stderr).replace("secret-value", "") \
+            or "secret" not in result.stdout + result.stderr
+        assert token.strip() not in result.stdout + result.stderr
+        assert "$LM_API_TOKEN contains" in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+    status = run_lmprep("status", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "--json",
+                        env={"LM_API_TOKEN": token})
+    assert status.returncode == 3 and token.strip() not in status.stdout
+
+
+def test_a_bad_token_for_lm_studio_does_not_stop_ollama(ollama_emulator):
+    ollama_emulator.models = {"llama3": 1}
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "llama3", "--warm-up", "off",
+                        env={"LM_API_TOKEN": "bad\r"})
+    assert result.returncode == 0, result.stderr
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;cHduZWQ=\x07\x9b"
+
+
+def test_model_ids_from_the_server_reach_the_terminal_clean(lmstudio_emulator):
+    evil = f"evil{ESCAPES}model"
+    lmstudio_emulator.downloaded = [evil, "other"]
+    ready = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "other", "--warm-up", "off")
+    status = run_lmprep("status", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "other")
+    assert ready.returncode == 0, ready.stderr
+    for text in (ready.stderr, status.stdout, status.stderr):
+        assert not any(ch in text for ch in "\x1b\x07\x9b")
+    assert "evil" in status.stdout  # listed, cleaned
+    # Served as the only model, such an id is never passed on: exit 8, shown cleaned.
+    lmstudio_emulator.downloaded = [evil]
+    served = run_lmprep("-p", "openai", "--base-url", lmstudio_emulator.base_url, "--warm-up", "off")
+    assert served.returncode == 8 and not any(ch in served.stderr for ch in "\x1b\x07\x9b")
+
+
+def test_a_provider_name_from_the_config_file_never_chooses_a_path(lmstudio_emulator, tmp_path):
+    lmstudio_emulator.downloaded = ["m"]
+    target = tmp_path / "x"
+    name = f"../../../../../../../../..{target}/evil"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers."{name}"]\nkind = "lmstudio"\nbase_url = "{lmstudio_emulator.base_url}"\n'
+                      f'model = "m"\n')
+    result = run_lmprep("--config", str(config), "-p", name, "--json")
+    assert result.returncode == 0, result.stdout
+    home = Path(os.environ["HOME"])
+    wait_for(lambda: warm_up_states(home), timeout=20)
+    assert not target.exists()
+    written = [p for p in home.rglob("*") if p.is_file()]
+    assert written and all(str(p).startswith(str(home)) for p in written)
