@@ -26,8 +26,8 @@ STARTER_CONFIG = """\
 # connect_timeout = 5
 # timeout = 900
 
-# The context window the loaded model must have, in tokens (--for codex, opencode, qwen and
-# goose imply 65536, claude 100000, aider 8192); and how long the server keeps the model loaded after lmprep loads
+# The context window the loaded model must have, in tokens (each --for AGENT implies the one that
+# agent needs: 65536 for codex, 100000 for claude, ...); and how long the server keeps the model loaded after lmprep loads
 # it ("30m", "2h", seconds, -1 for ever; default: the server's own).
 # min_context = 65536
 # keep_alive = "2h"
