@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 OLLAMA_DEFAULT_PORT = 11434
@@ -86,10 +87,23 @@ def normalize_base_url(url: str) -> str:
     return base
 
 
+_PLAIN_URL = re.compile(
+    r"https?://"
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"  # names, IPv4
+    r"|\[[0-9a-f:.]+\])"  # IPv6
+    r"(?::\d{1,5})?"
+    r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
+    re.IGNORECASE,
+)
+
+
 def _check_sendable(url: str) -> None:
-    """Refuse what urlsplit lets through but httpx cannot send to (a bad IDNA host such as
-    ``xn--``, control characters): found late, those surfaced as an internal error."""
-    import httpx  # lazily: resolving settings must not pay for it when no request follows
+    """Refuse what urlsplit lets through but no request can carry (a bad IDNA host such as
+    ``xn--``, control characters): found late, those surfaced as an internal error. A plain
+    ASCII URL (as good as every one) is checked here; anything else by httpx, as it would send it."""
+    if _PLAIN_URL.fullmatch(url) and "xn--" not in url.lower():
+        return
+    import httpx  # only for unusual URLs: the loopback ready path never imports httpx
 
     try:
         request = httpx.Request("GET", url)

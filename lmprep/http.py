@@ -1,6 +1,8 @@
-"""The one httpx client factory, and the one place httpx errors become LmprepErrors.
+"""The one HTTP client of lmprep, and the one place transport failures become LmprepErrors.
 
-Every exchange is bounded here, whatever the server does:
+Requests leave through transports.py: plain http to loopback over http.client (no httpx
+import on the ready path), anything else through httpx. Every exchange is bounded here,
+whatever the server does:
 
 - in time: one wall-clock budget per exchange (connect, headers and body; renewed for each
   line of a stream), enforced while a read is under way by a watchdog thread that shuts the
@@ -23,8 +25,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from .deadline import Deadline
 from .errors import (
     AuthFailedError,
@@ -34,6 +34,21 @@ from .errors import (
     UnreachableError,
 )
 from .hosts import is_loopback_host
+from .transports import (
+    BadURL,
+    ConnectFailed,
+    ConnectTimedOut,
+    Headers,
+    HttpxSender,
+    NoAnswer,
+    ReadTimedOut,
+    Sent,
+    TransportError,
+    send_plain,
+)
+
+#: Plain http to loopback goes over http.client (tests that mock httpx turn this off).
+PLAIN_LOOPBACK = True
 
 #: Seconds a server has to answer an ordinary request (and to finish sending that answer).
 DEFAULT_READ_TIMEOUT = 10.0
@@ -80,23 +95,19 @@ class Http:
         check_token(token)
         # No compression: lmprep reads small JSON bodies, and a compressed body is a way to
         # make a few bytes on the wire many on the heap.
-        headers = {"Accept-Encoding": "identity"}
+        self._headers = {"Accept-Encoding": "identity"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            self._headers["Authorization"] = f"Bearer {token}"
         loopback = is_loopback_host(parts.hostname)
-        self._client = httpx.Client(
-            headers=headers,
-            # A proxy from the environment must never capture loopback traffic.
-            trust_env=not loopback,
-            follow_redirects=False,
-            transport=loopback_transport() if loopback and parts.scheme == "http" else None,
-            # A fresh connection per request: the watchdog sees every socket as it is opened.
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._plain = PLAIN_LOOPBACK and loopback and parts.scheme == "http"
+        # A proxy from the environment must never capture loopback traffic.
+        self._trust_env = not loopback
+        self._httpx: HttpxSender | None = None
         self._open: set[Exchange] = set()
 
     def close(self) -> None:
-        self._client.close()
+        if self._httpx is not None:
+            self._httpx.close()
 
     def abort(self) -> None:
         """End every exchange under way now (from another thread: Ctrl-C, a deadline)."""
@@ -120,7 +131,7 @@ class Http:
         timeout_error: type[LmprepError] = UnreachableError,
         headers: dict[str, str] | None = None,
         retry: bool | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request and read its whole body (within the budgets); 401/403 and
         transport failures raise, other statuses return.
 
@@ -134,8 +145,9 @@ class Http:
             try:
                 with self._exchange(url, method, json_body, headers, read_timeout, doing, timeout_error,
                                     ProtocolError, may_retry=again) as (exchange, response):
-                    body = _read_body(response, exchange, self._overflow(ProtocolError, doing))
-                    response = _with_body(response, body)
+                    response = Response(response.status_code, response.headers,
+                                        _read_body(response, exchange, self._overflow(ProtocolError, doing)),
+                                        response.url)
                 if again and retry and is_loading(response):
                     raise _TryAgain
             except _TryAgain:
@@ -185,28 +197,36 @@ class Http:
 
     @contextlib.contextmanager
     def _exchange(self, url, method, json_body, headers, read_timeout, doing, timeout_error, failure_error,
-                  may_retry: bool = False):
+                  may_retry: bool = False) -> Iterator[tuple[Exchange, Sent]]:
         """One request and its answer under one time budget; ``may_retry``: a connection
         dropped before any answer raises _TryAgain instead of an error."""
-        timeout = self._timeout(read_timeout, doing)
+        connect = self.deadline.cap(self.connect_timeout, doing)
+        read = self.deadline.cap(read_timeout, doing)
         exchange = Exchange(self._budget(read_timeout, doing, connect=True), read_timeout)
+        body = None if json_body is None else json.dumps(json_body).encode()
+        sent_headers = {**self._headers, **({"Content-Type": "application/json"} if body is not None else {}),
+                        **(headers or {})}
         self._open.add(exchange)
+        response: Sent | None = None
         try:
-            with self._translated(url, doing, timeout_error, failure_error, exchange, may_retry), \
-                    contextlib.ExitStack() as stack:
+            with self._translated(url, doing, timeout_error, failure_error, exchange, may_retry):
                 response = self._with_localhost_fallback(
-                    url,
-                    lambda target: stack.enter_context(self._client.stream(
-                        method, target, json=json_body, timeout=timeout, headers=headers,
-                        extensions={"trace": exchange.trace, EXCHANGE: exchange},
-                    )),
-                )
+                    url, lambda target: self._send(method, target, body, sent_headers, connect, read, exchange))
                 exchange.answered = True
                 yield exchange, response
                 exchange.check()
         finally:
+            if response is not None:
+                response.close()
             exchange.close()
             self._open.discard(exchange)
+
+    def _send(self, method, url, body, headers, connect, read, exchange) -> Sent:
+        if self._plain:
+            return send_plain(method, url, body, headers, connect, read, exchange)
+        if self._httpx is None:
+            self._httpx = HttpxSender(trust_env=self._trust_env)
+        return self._httpx.send(method, url, body, headers, connect, read, exchange)
 
     def _tries(self, method: str, retry: bool | None) -> int:
         if retry is None:
@@ -218,24 +238,19 @@ class Http:
         self.retries += 1
         time.sleep(self.deadline.cap(RETRY_DELAYS[attempt], doing))
 
-    def _with_localhost_fallback(self, url: str, send: Callable[[str], httpx.Response]) -> httpx.Response:
+    def _with_localhost_fallback(self, url: str, send: Callable[[str], Sent]) -> Sent:
         """Send to ``url``; if `localhost` refuses (say it resolves to ::1 and the server
         listens on 127.0.0.1 only), try 127.0.0.1 and keep using it."""
         if self._localhost_fallback:
             return send(_to_ipv4_loopback(url))
         try:
             return send(url)
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+        except (ConnectFailed, ConnectTimedOut):
             if urlsplit(url).hostname != "localhost":
                 raise
             response = send(_to_ipv4_loopback(url))
             self._localhost_fallback = True
             return response
-
-    def _timeout(self, read_timeout: float | None, doing: str) -> httpx.Timeout:
-        connect = self.deadline.cap(self.connect_timeout, doing)
-        read = self.deadline.cap(read_timeout, doing)
-        return httpx.Timeout(connect=connect, read=read, write=connect, pool=connect)
 
     def _budget(self, read_timeout: float | None, doing: str, connect: bool) -> Callable[[], float | None]:
         """The wall-clock seconds one exchange (``connect``: with its connection) or one more
@@ -259,7 +274,7 @@ class Http:
             yield
         except LmprepError:
             raise
-        except (httpx.HTTPError, OSError) as exc:
+        except (TransportError, OSError) as exc:
             if (may_retry and not exchange.answered and not exchange.expired and not self.deadline.expired
                     and dropped_before_answer(exc)):
                 raise _TryAgain from None
@@ -269,25 +284,24 @@ class Http:
                    failure_error: type[LmprepError], exchange: Exchange) -> LmprepError:
         if self.deadline.expired:
             return self.deadline.error(doing)
-        if exchange.expired or isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
+        if exchange.expired or isinstance(exc, ReadTimedOut):
             return timeout_error(
                 f"{self.label} at {self.base_url} accepted the connection but did not answer in time while {doing}"
                 f"{exchange.describe_budget()}.",
                 "The server may be stuck or overloaded: restart it, or give lmprep more time with --timeout "
                 "(a stalled pull: `stall_timeout` in the config file).",
             )
-        if isinstance(exc, httpx.ConnectTimeout):
+        if isinstance(exc, ConnectTimedOut):
             return self._unreachable(f"connection timed out after {self.connect_timeout:g} s")
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        if isinstance(exc, BadURL):
             return NotConfiguredError(
                 f"Cannot use the URL {_shown(url)}: {exc}.", "Give a base URL like http://localhost:1234/v1."
             )
-        if isinstance(exc, NoAnswer) or (not exchange.answered and isinstance(exc, httpx.RemoteProtocolError)
-                                         and "without sending" in str(exc)):
+        if isinstance(exc, NoAnswer):
             return self._unreachable("it accepted the connection and closed it without answering")
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, ConnectFailed) and not exchange.answered:
             return self._unreachable(_reason(exc))
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.DecodingError)) or exchange.answered:
+        if exchange.answered or isinstance(exc, TransportError):
             return failure_error(
                 f"{self.label} at {self.base_url} broke off its answer while {doing} ({_reason(exc)}).",
                 f"Check that {self.base_url} is really {self.label}, and look at the server's log.",
@@ -312,23 +326,14 @@ class _TryAgain(Exception):
 
 def dropped_before_answer(exc: Exception) -> bool:
     """The connection ended before any byte of an answer: nothing was answered, so an
-    idempotent request may be sent again. (lmprep's loopback transport says NoAnswer; httpx's
-    own says "Server disconnected without sending a response".)"""
-    return isinstance(exc, NoAnswer) or (
-        isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc).lower())
+    idempotent request may be sent again."""
+    return isinstance(exc, NoAnswer)
 
 
 def is_loading(response) -> bool:
     """A 503 because the server is still loading a model (llama-server: "Loading model"),
     which passes by itself; other 503s (vLLM asleep, overload) are not waited for."""
     return response.status_code == 503 and "loading" in error_text(response).lower()
-
-
-EXCHANGE = "lmprep.exchange"  # the request extension through which a transport finds its Exchange
-
-
-class NoAnswer(httpx.TransportError):
-    """The server accepted the connection and closed it (or reset it) before any answer."""
 
 
 class Exchange:
@@ -378,7 +383,7 @@ class Exchange:
     def check(self) -> None:
         """A read that the watchdog ended looks like the end of the body: raise instead."""
         if self.expired:
-            raise httpx.ReadTimeout("the exchange's time budget was spent")
+            raise ReadTimedOut("the exchange's time budget was spent")
 
     def close(self) -> None:
         _WATCHDOG.unwatch(self)
@@ -434,10 +439,27 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+class Response:
+    """An answer read whole: its status, headers and body."""
+
+    def __init__(self, status_code: int, headers: Headers, content: bytes, url: str) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+        self.url = url
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 class StreamedResponse:
     """A response whose body the caller reads: whole (``read``), or line by line."""
 
-    def __init__(self, response: httpx.Response, exchange: Exchange, overflow: Callable[[str], LmprepError],
+    def __init__(self, response: Sent, exchange: Exchange, overflow: Callable[[str], LmprepError],
                  line_budget: Callable[[], float | None]) -> None:
         self._response = response
         self._exchange = exchange
@@ -446,7 +468,7 @@ class StreamedResponse:
         self._content: bytes | None = None
         self.status_code = response.status_code
         self.headers = response.headers
-        self.request = response.request
+        self.url = response.url
 
     def read(self) -> bytes:
         if self._content is None:
@@ -502,7 +524,7 @@ def _line_end(data: bytes, start: int) -> tuple[int, int] | None:
     return None
 
 
-def _read_body(response: httpx.Response, exchange: Exchange, overflow: Callable[[str], LmprepError]) -> bytes:
+def _read_body(response: Sent, exchange: Exchange, overflow: Callable[[str], LmprepError]) -> bytes:
     parts = []
     size = 0
     for chunk in _decoded_chunks(response, exchange, overflow, limit=MAX_BODY_BYTES):
@@ -512,7 +534,7 @@ def _read_body(response: httpx.Response, exchange: Exchange, overflow: Callable[
     return b"".join(parts)
 
 
-def _decoded_chunks(response: httpx.Response, exchange: Exchange, overflow: Callable[[str], LmprepError],
+def _decoded_chunks(response: Sent, exchange: Exchange, overflow: Callable[[str], LmprepError],
                     limit: int | None) -> Iterator[bytes]:
     """The body as it arrives, decompressed in bounded steps; ``limit``: the most bytes it may
     come to (raw or decoded)."""
@@ -552,20 +574,6 @@ def _inflate(decoder, data: bytes, overflow: Callable[[str], LmprepError]) -> It
         raise overflow(f"a compressed body that does not decompress ({exc})") from None
 
 
-def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
-    """A complete response with ``body`` (decoded already) as its content."""
-    headers = [(k, v) for k, v in response.headers.multi_items()
-               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
-
-
-def loopback_transport() -> httpx.BaseTransport:
-    """The transport for plain http to loopback (see loopback.py)."""
-    from .loopback import LoopbackTransport
-
-    return LoopbackTransport()
-
-
 def _to_ipv4_loopback(url: str) -> str:
     parts = urlsplit(url)
     netloc = "127.0.0.1" + (f":{parts.port}" if parts.port else "")
@@ -592,7 +600,7 @@ def parse_json(response, label: str, doing: str) -> Any:
         return json.loads(response.content)
     except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
         raise ProtocolError(
-            f"{label} at {_shown(str(response.request.url))} answered with something that is not JSON while {doing} "
+            f"{label} at {_shown(str(response.url))} answered with something that is not JSON while {doing} "
             f"(HTTP {response.status_code}, {_snippet(response)}).",
             f"Check that this URL points at {label}, not at another server or a proxy.",
         ) from None

@@ -44,14 +44,12 @@ from realserver.fixtures import llama_server, llama_server_binary, tiny_gguf  # 
 
 @pytest.fixture(autouse=True)
 def mockable_loopback_transport(request, monkeypatch):
-    """Tests that mock HTTP with pytest-httpx get httpx's standard transport, which it hooks;
-    every other test (emulators, real servers, subprocesses) uses lmprep's own."""
+    """Tests that mock HTTP with pytest-httpx send loopback requests through httpx too, which it
+    hooks; every other test (emulators, real servers, subprocesses) uses http.client for them."""
     if "httpx_mock" in request.fixturenames:
-        import httpx
-
         import lmprep.http
 
-        monkeypatch.setattr(lmprep.http, "loopback_transport", httpx.HTTPTransport)
+        monkeypatch.setattr(lmprep.http, "PLAIN_LOOPBACK", False)
 
 
 def pytest_terminal_summary(terminalreporter):
