@@ -1,7 +1,9 @@
 """Ready-path cost, against an LM Studio emulator with the model on disk and loaded:
 
-- default `lmprep` (background warm-up) compared with `python -c "import click"`;
-- `lmprep --warm-up off` compared with `python -c "import httpx, click"` (target <= 1.3x).
+- `lmprep` as a pre-flight runs it, with no argument (the provider and base URL from
+  LMPREP_PROVIDER and LMPREP_BASE_URL), compared with `python -c "import click"` (target <= 1.5x);
+- `lmprep -p lmstudio --base-url URL --warm-up off` compared with `python -c "import httpx, click"`
+  (target <= 1.3x).
 
 Installs this checkout (or the one given with --checkout) into a throwaway venv, runs the
 commands alternately and prints the medians and the ratios from one run (the machines are
@@ -31,13 +33,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, \
             LMStudioEmulator(downloaded=[MODEL], loaded={MODEL: 65536}) as server:
         python = make_venv(Path(scratch) / "venv", args.checkout)
-        lmprep = [str(python.parent / "lmprep"), "-p", "lmstudio", "--base-url", server.base_url]
+        lmprep = str(python.parent / "lmprep")
+        env = {**isolated_env(scratch), "LMPREP_PROVIDER": "lmstudio", "LMPREP_BASE_URL": server.base_url}
         medians = alternate({
-            "lmprep (model loaded)": (lmprep, 0),
+            "lmprep (model loaded)": ([lmprep], 0),
             'python -c "import click"': ([str(python), "-c", "import click"], 0),
-            "lmprep --warm-up off": ([*lmprep, "--warm-up", "off"], 0),
+            "lmprep -p ... --warm-up off": ([lmprep, "-p", "lmstudio", "--base-url", server.base_url,
+                                             "--warm-up", "off"], 0),
             'python -c "import httpx, click"': ([str(python), "-c", "import httpx, click"], 0),
-        }, isolated_env(scratch), args.runs)
+        }, env, args.runs)
     print_ratio(dict(list(medians.items())[:2]), args.runs, "1.5x")
     print_ratio(dict(list(medians.items())[2:]), args.runs, "1.3x")
 

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-import traceback
 
 import click
 
@@ -105,8 +104,17 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
     return decorate if command is None else decorate(command)
 
 
+def _print_version(ctx: click.Context, param, value: bool) -> None:
+    # Not click.version_option: it asks gettext for two messages as the command is defined,
+    # which imports locale and searches for translations on every start-up (~1.5 ms).
+    if value and not ctx.resilient_parsing:
+        click.echo(f"lmprep, version {__version__}")
+        ctx.exit()
+
+
 @click.group(cls=DefaultToEnsure, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lmprep")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def cli() -> None:
     """Make a local LLM provider ready: server up, model on disk, model loaded.
 
@@ -151,9 +159,7 @@ def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepErr
     except KeyboardInterrupt as exc:
         error = InterruptedByUserError.from_signal(exc, "Run lmprep again to continue; a partial download resumes.")
     except Exception as exc:
-        if os.environ.get("LMPREP_DEBUG"):
-            traceback.print_exc()
-        error = InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", REPORT_BUG_HINT)
+        error = _unexpected(exc)
     finally:
         reporter.close()
     if error is not None:
@@ -262,6 +268,8 @@ def _fail(error: LmprepError) -> None:
 
 def _unexpected(exc: Exception) -> InternalError:
     if os.environ.get("LMPREP_DEBUG"):
+        import traceback
+
         traceback.print_exc()
     return InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", REPORT_BUG_HINT)
 
@@ -290,9 +298,9 @@ def _ready_for_agent(options: dict):
 
 
 def _agent_files_dir():
-    from platformdirs import user_state_path
+    from .dirs import state_dir
 
-    return user_state_path("lmprep") / "agents"
+    return state_dir() / "agents"
 
 
 def _announce(readiness: Readiness, setup, options: dict, *, args_label: str = "Arguments for") -> None:

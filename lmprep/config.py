@@ -3,7 +3,6 @@
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -46,8 +45,7 @@ class Sourced(NamedTuple):
         return cls
 
 
-@dataclass(frozen=True)
-class Flags:
+class Flags(NamedTuple):
     """Values given on the command line (or as API arguments); None means not given."""
 
     provider: str | None = None
@@ -115,9 +113,9 @@ class Settings(NamedTuple):
 
 
 def default_config_path() -> Path:
-    from platformdirs import user_config_path
+    from .dirs import config_dir
 
-    return user_config_path("lmprep") / "config.toml"
+    return config_dir() / "config.toml"
 
 
 def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = None) -> Settings:

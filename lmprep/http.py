@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -344,7 +342,7 @@ class Exchange:
         self.shown = shown  # the budget as the user is told it
         self.answered = False  # the status line and headers arrived
         self.expired = False
-        self._sockets: list[socket.socket] = []
+        self._sockets: list = []
         self._lock = threading.Lock()
         self._seconds: float | None = None
         self.expires: float | None = None
@@ -360,7 +358,7 @@ class Exchange:
     def describe_budget(self) -> str:
         return "" if self.shown is None else f" (lmprep waits {self.shown:g} s for an answer)"
 
-    def attach(self, sock: socket.socket) -> None:
+    def attach(self, sock) -> None:
         with self._lock:
             self._sockets.append(sock)
             if self.expired:
@@ -391,10 +389,13 @@ class Exchange:
             self._sockets.clear()
 
 
-def _shut(sock: socket.socket) -> None:
+def _shut(sock) -> None:
+    import _socket
+
     try:
-        # socket.socket's own shutdown, also for a TLS socket: only the descriptor matters here.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        # The C socket's own shutdown, also for socket.py's and TLS sockets (subclasses of it):
+        # only the descriptor matters here.
+        _socket.socket.shutdown(sock, _socket.SHUT_RDWR)
     except (OSError, ValueError, TypeError):
         pass
 
@@ -542,6 +543,8 @@ def _decoded_chunks(response: Sent, exchange: Exchange, overflow: Callable[[str]
     if encoding in ("", "identity"):
         decoder = None
     elif encoding in ("gzip", "x-gzip", "deflate"):
+        import zlib
+
         decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
     else:
         raise overflow(f"a body compressed with {encoding!r}, which lmprep did not ask for")
@@ -562,6 +565,8 @@ def _decoded_chunks(response: Sent, exchange: Exchange, overflow: Callable[[str]
 
 def _inflate(decoder, data: bytes, overflow: Callable[[str], LmprepError]) -> Iterator[bytes]:
     """Decompress ``data`` a chunk at a time, so a bomb never expands past one chunk at once."""
+    import zlib  # imported already by _decoded_chunks, which made the decoder
+
     try:
         while True:
             piece = decoder.decompress(data, _CHUNK)

@@ -20,10 +20,10 @@ POLL_INTERVAL = 0.2
 
 
 def lock_path(provider: str, base_url: str, model: str, purpose: str = "download") -> Path:
-    from platformdirs import user_cache_path
+    from .dirs import cache_dir
 
     key = hashlib.sha256(f"{provider}\0{base_url}\0{model}".encode()).hexdigest()[:16]
-    return user_cache_path("lmprep") / "locks" / f"{purpose}-{key}.lock"
+    return cache_dir() / "locks" / f"{purpose}-{key}.lock"
 
 
 class FileLock:

@@ -16,7 +16,8 @@ from .errors import NotConfiguredError
 MASK = "***"
 #: Shorter tokens are not replaced in free text: that would mangle ordinary words.
 MIN_REGISTERED_LENGTH = 6
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@?#]*)@")
+# As text: compiled on first use, by a text with an "@" (few are).
+_USERINFO = r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@?#]*)@"
 _secrets: set[str] = set()
 
 
@@ -34,7 +35,7 @@ def _mask_userinfo(match: re.Match) -> str:
 def redact(text: str) -> str:
     """``text`` without URL passwords and without any registered token."""
     if "@" in text:
-        text = _USERINFO.sub(_mask_userinfo, text)
+        text = re.sub(_USERINFO, _mask_userinfo, text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -174,7 +174,7 @@ def status(
         settings.provider_settings(settings.provider.value)  # its variables unusable: say so, exit 3
         # A base URL or model meant for the chosen provider must not be probed on all the others.
         others_env = {k: v for k, v in env.items() if k not in _CHOSEN_ONLY_VARIABLES}
-        others = resolve_settings(replace(flags, base_url=None, model=None), others_env)
+        others = resolve_settings(flags._replace(base_url=None, model=None), others_env)
         entries = [
             settings.providers[name] if name == settings.provider.value else others.providers[name]
             for name in settings.providers

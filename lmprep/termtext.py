@@ -5,26 +5,32 @@ from __future__ import annotations
 import codecs
 import re
 
-_ANSI = re.compile(
+# Patterns as text: re compiles (and caches) them on first use, which most runs never reach
+# (text that str.isprintable() passes has none of these characters).
+_ANSI = (
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase line
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, hyperlinks
     r"|\x1b[ -/]*[0-~]"  # other escapes: ESC 7, ESC c, charset selection ESC ( B
 )
 # C0 controls but \t and \n, DEL, the C1 controls (U+009B is a one-character CSI on some
 # terminals), and the bidirectional overrides that make text read other than it is.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+_ANY_CONTROL = "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
 def strip_ansi(text: str) -> str:
-    return _CONTROL.sub("", _ANSI.sub("", text))
+    if text.isprintable():  # no control character, so no escape sequence either
+        return text
+    return re.sub(_CONTROL, "", re.sub(_ANSI, "", text))
 
 
 def printable(text: str) -> str:
     """``text`` as it may reach a terminal on one line: escape sequences and every control
     character (line breaks and tabs too) removed; spaces kept as they are. Server text (model
     ids, messages) goes through this, or one_line, before it is shown."""
-    return _ANY_CONTROL.sub("", _ANSI.sub("", text))
+    if text.isprintable():
+        return text
+    return re.sub(_ANY_CONTROL, "", re.sub(_ANSI, "", text))
 
 
 def one_line(text: str, limit: int = 500) -> str:

@@ -80,8 +80,9 @@ class Sent:
 # -- plain http to loopback, over a socket --------------------------------------------------------
 # HTTP/1.1 as far as lmprep needs it: one request per connection (Connection: close), and an
 # answer whose body is sized by Content-Length, chunked, or ends with the connection. Written
-# on the socket module rather than http.client, whose import (the email package, ssl) costs
-# more than the rest of lmprep's ready path.
+# on _socket, the C module that socket.py wraps, rather than http.client (whose import, with
+# the email package and ssl, costs more than the rest of lmprep's ready path) or socket.py
+# (3 ms of enum conversions at import): a connection, send, receive, shut down are all it takes.
 
 _MAX_HEAD_LINE = 65536
 _MAX_HEADERS = 200
@@ -90,28 +91,43 @@ _NO_BODY = ("HEAD",)
 
 def send_plain(method: str, url: str, body: bytes | None, headers: dict[str, str], connect_timeout: float | None,
                read_timeout: float | None, exchange) -> Sent:
-    import socket
-
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise BadURL(f"not a plain http URL: {url!r}")
     host, port = parts.hostname, parts.port or 80
     try:
-        sock = socket.create_connection((host, port), timeout=connect_timeout)
+        sock = _connect(host, port, connect_timeout)
     except TimeoutError as exc:
         raise ConnectTimedOut(str(exc) or "timed out") from None
     except OSError as exc:
         raise ConnectFailed(str(exc) or type(exc).__name__) from None
     exchange.attach(sock)  # shut when the exchange's time budget is spent
-    reader = sock.makefile("rb")
     try:
         sock.settimeout(read_timeout)
         sock.sendall(_request_head(method, parts, host, port, body, headers) + (body or b""))
-        return _PlainSent(method, sock, reader, url)
+        return _PlainSent(method, sock, url)
     except BaseException as exc:
-        reader.close()
         sock.close()
         _raise_plain(exc, answered=False)
+
+
+def _connect(host: str, port: int, timeout: float | None):
+    """A connected TCP socket to the first address of ``host`` that answers."""
+    import _socket
+
+    # An ASCII name goes as bytes: for str, getaddrinfo imports the idna codec first (1 ms).
+    address = host.encode("ascii") if host.isascii() else host
+    failure: OSError | None = None
+    for family, kind, proto, _, where in _socket.getaddrinfo(address, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(where)
+            return sock
+        except OSError as exc:
+            sock.close()
+            failure = exc
+    raise failure or OSError(f"no address for {host}")
 
 
 def _request_head(method: str, parts, host: str, port: int, body: bytes | None, headers: dict[str, str]) -> bytes:
@@ -130,9 +146,9 @@ def _request_head(method: str, parts, host: str, port: int, body: bytes | None, 
 class _PlainSent(Sent):
     """Reads the status line and headers now; the body as the caller asks for it."""
 
-    def __init__(self, method: str, sock, reader, url: str) -> None:
+    def __init__(self, method: str, sock, url: str) -> None:
         self._sock = sock
-        self._reader = reader
+        self._buffer = b""
         self.url = url
         line = self._line()
         if not line:
@@ -160,10 +176,26 @@ class _PlainSent(Sent):
             self._chunked, self._remaining = False, 0
 
     def _line(self) -> bytes:
-        line = self._reader.readline(_MAX_HEAD_LINE + 1)
-        if len(line) > _MAX_HEAD_LINE:
-            raise BrokenAnswer(f"a header line longer than {_MAX_HEAD_LINE} bytes")
-        return line
+        """The next line, with its line end; b"" at the end of the connection."""
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line, self._buffer = self._buffer[:end + 1], self._buffer[end + 1:]
+                return line
+            if len(self._buffer) > _MAX_HEAD_LINE:
+                raise BrokenAnswer(f"a header line longer than {_MAX_HEAD_LINE} bytes")
+            chunk = self._sock.recv(_CHUNK)
+            if not chunk:
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += chunk
+
+    def _read1(self, size: int) -> bytes:
+        """Up to ``size`` bytes: what is buffered, else what the next receive brings."""
+        if self._buffer:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+            return data
+        return self._sock.recv(size)
 
     def iter_raw(self) -> Iterator[bytes]:
         """The body as it arrives (chunked encoding undone)."""
@@ -177,7 +209,7 @@ class _PlainSent(Sent):
     def _sized(self) -> Iterator[bytes]:
         remaining = self._remaining
         while remaining is None or remaining > 0:
-            chunk = self._reader.read1(_CHUNK if remaining is None else min(_CHUNK, remaining))
+            chunk = self._read1(_CHUNK if remaining is None else min(_CHUNK, remaining))
             if not chunk:
                 if remaining:  # bytes still owed by Content-Length: the server hung up
                     raise BrokenAnswer(f"connection closed with {remaining} bytes of the body missing")
@@ -201,7 +233,7 @@ class _PlainSent(Sent):
                     pass  # trailers
                 return
             while size > 0:
-                chunk = self._reader.read1(min(_CHUNK, size))
+                chunk = self._read1(min(_CHUNK, size))
                 if not chunk:
                     raise BrokenAnswer("connection closed in the middle of a chunk")
                 size -= len(chunk)
@@ -209,10 +241,7 @@ class _PlainSent(Sent):
             self._line()  # the line end closing the chunk
 
     def close(self) -> None:
-        try:
-            self._reader.close()
-        finally:
-            self._sock.close()
+        self._sock.close()
 
 
 def _raise_plain(exc: BaseException, answered: bool) -> None:

@@ -2,7 +2,6 @@
 the model after lmprep has returned, and reading what the last load came to."""
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -44,12 +43,14 @@ class LoadJob(NamedTuple):
 
 
 def state_dir() -> Path:
-    from platformdirs import user_state_path
+    from .dirs import state_dir as lmprep_state_dir
 
-    return user_state_path("lmprep") / "warmups"
+    return lmprep_state_dir() / "warmups"
 
 
 def state_file_for(provider: str, base_url: str, model: str) -> Path:
+    import hashlib  # only where a load is recorded: the loaded ready path never gets here
+
     key = hashlib.sha256(f"{provider}\0{base_url}\0{model}".encode()).hexdigest()[:16]
     # The name from the config file only labels the file: it never chooses where it goes.
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", provider).strip(".")[:40] or "provider"

@@ -200,7 +200,7 @@ def test_each_agent_is_one_module_with_the_same_interface():
     import lmprep.agents
     from lmprep.agents import agent_module
 
-    modules = {path.stem for path in Path(lmprep.agents.__file__).parent.glob("*.py")} - {"__init__"}
+    modules = {path.stem for path in Path(lmprep.agents.__file__).parent.glob("*.py") if not path.stem.startswith("_")}
     assert modules == set(AGENTS)
     for agent in AGENTS:
         module = agent_module(agent)
