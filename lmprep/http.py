@@ -1,6 +1,6 @@
 """The one HTTP client of lmprep, and the one place transport failures become LmprepErrors.
 
-Requests leave through transports.py: plain http to loopback over http.client (no httpx
+Requests leave through transports.py: plain http to loopback over a socket (no httpx
 import on the ready path), anything else through httpx. Every exchange is bounded here,
 whatever the server does:
 
@@ -45,7 +45,7 @@ from .transports import (
     send_plain,
 )
 
-#: Plain http to loopback goes over http.client (tests that mock httpx turn this off).
+#: Plain http to loopback goes over a socket of its own (tests that mock httpx turn this off).
 PLAIN_LOOPBACK = True
 
 #: Seconds a server has to answer an ordinary request (and to finish sending that answer).

@@ -45,7 +45,8 @@ from realserver.fixtures import llama_server, llama_server_binary, tiny_gguf  # 
 @pytest.fixture(autouse=True)
 def mockable_loopback_transport(request, monkeypatch):
     """Tests that mock HTTP with pytest-httpx send loopback requests through httpx too, which it
-    hooks; every other test (emulators, real servers, subprocesses) uses http.client for them."""
+    hooks; every other test (emulators, real servers, subprocesses) sends them over lmprep's
+    own socket transport."""
     if "httpx_mock" in request.fixturenames:
         import lmprep.http
 

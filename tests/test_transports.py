@@ -1,4 +1,4 @@
-"""The two transports behind lmprep's Http: plain http to loopback over http.client, and httpx
+"""The two transports behind lmprep's Http: plain http to loopback over a socket, and httpx
 for the rest; real servers on 127.0.0.1."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def test_server_that_closes_without_a_word_is_no_answer():
     server.join()
 
 
-def test_lmprep_uses_http_client_for_loopback_http_and_httpx_for_the_rest():
+def test_lmprep_uses_its_socket_transport_for_loopback_http_and_httpx_for_the_rest():
     with Http("http://127.0.0.1:1/v1", label="x") as local, Http("https://127.0.0.1:1/v1", label="y") as tls, \
             Http("http://example.invalid/v1", label="z") as remote:
         assert local._plain and not tls._plain and not remote._plain
