@@ -3,8 +3,9 @@
 Plain http to loopback (nearly every run: the server is on this machine) goes over a socket:
 no httpx is imported for it (httpx with httpcore costs more to import than the rest of lmprep
 together), nor http.client (the email package and ssl come with it). Everything else (https,
-other hosts, proxies from the environment) goes through httpx, imported on first use. Both report what went wrong as one
-of the few TransportErrors below, and http.py turns those into lmprep's errors, in one place.
+other hosts, proxies from the environment) goes through httpx, imported on first use. Both
+report what went wrong as one of the few TransportErrors below, and http.py turns those into
+lmprep's errors, in one place.
 Both open one connection per request, so that http.py's watchdog sees every socket.
 """
 
