@@ -13,7 +13,7 @@ from e2e import run_lmprep
 from emulators.http_emulator import HTTPEmulator, json_reply
 from emulators.lmstudio import LMStudioEmulator
 from lmprep.deadline import Deadline
-from lmprep.errors import ProtocolError, TimedOutError, UnreachableError
+from lmprep.errors import TimedOutError, UnreachableError
 from lmprep.http import Http
 
 
