@@ -309,4 +309,5 @@ def test_unknown_config_key_is_a_warning_not_an_error(httpx_mock, tmp_path):
     lmstudio_lists(httpx_mock, "openai/gpt-oss-20b")
     result = run("-p", "lmstudio", "--warm-up", "off", "--config", str(config))
     assert result.exit_code == 0
-    assert f"warning: {config}:2: unknown key `providers.lmstudio.modle` (ignored)\n" in result.stderr
+    assert (f"warning: {config}:2: unknown key `providers.lmstudio.modle` (ignored); "
+            "did you mean `providers.lmstudio.model`?\n") in result.stderr
