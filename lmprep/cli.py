@@ -593,6 +593,14 @@ COMPLETE_VARIABLE = "_LMPREP_COMPLETE"
 LAZY_COMMANDS = {"completion": _build_completion, "config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
 
 
+class UsageError(LmprepError):
+    """A command line lmprep cannot parse (a bad option or value): exit 2, as click's own. Only
+    for --json's object: the API never raises it."""
+
+    state = "usage_error"
+    exit_code = ExitCode.USAGE
+
+
 def usage_error_json(exc: click.ClickException, args: list[str]) -> None:
     """--json promises one JSON object on stdout, also for a usage error (exit 2): printed
     when the command that failed takes --json (ensure, status, config show) and it was given."""
@@ -601,8 +609,6 @@ def usage_error_json(exc: click.ClickException, args: list[str]) -> None:
     given = args[: args.index("--")] if "--" in args else args
     if "--json" not in given:
         return
-    from .errors import UsageError
-
     context = exc.ctx
     name = context.command.name if context is not None else "ensure"
     if context is not None and context.parent is None:  # the group: `lmprep` alone is `lmprep ensure`

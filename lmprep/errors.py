@@ -51,14 +51,6 @@ class InternalError(LmprepError):
     exit_code = ExitCode.INTERNAL_ERROR
 
 
-class UsageError(LmprepError):
-    """A command line lmprep cannot parse (a bad option or value): exit 2, as click's own.
-    Only the CLI raises it, for --json's object; the API never does."""
-
-    state = "usage_error"
-    exit_code = ExitCode.USAGE
-
-
 class NotConfiguredError(LmprepError):
     state = "not_configured"
     exit_code = ExitCode.NOT_CONFIGURED

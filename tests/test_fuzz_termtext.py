@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
+
 from lmprep.config import Sourced
 from lmprep.lms import last_lines, lms_loaded_contexts
 from lmprep.termtext import TerminalLines, one_line, strip_ansi
@@ -19,7 +21,7 @@ from lmprep.termtext import TerminalLines, one_line, strip_ansi
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=500,
+    max_examples=examples(500),
     deadline=None,
     database=None,
     # The only function-scoped fixture is conftest's autouse HOME isolation: nothing here
