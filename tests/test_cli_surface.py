@@ -107,16 +107,14 @@ def test_no_json_where_the_command_has_no_json_option():
 
 def complete(shell: str, words: list[str], env: dict | None = None) -> list[str]:
     """What lmprep answers the shell's completion function for ``words`` (the last one being
-    completed), through click's protocol: the variables bash's script sets, run as a process."""
+    completed), through click's protocol: the variables the printed scripts set."""
     # bash and zsh give the index of the word completed; fish gives the word itself.
     cword = words[-1] if shell == "fish" else str(len(words))
-    completed = subprocess.run(
-        lmprep_argv(), capture_output=True, text=True, timeout=60,
-        env={**os.environ, **(env or {}), "_LMPREP_COMPLETE": f"{shell}_complete",
-             "COMP_WORDS": " ".join(["lmprep", *words]), "COMP_CWORD": cword},
-    )
-    assert completed.returncode == 0, completed.stderr
-    lines = completed.stdout.splitlines()
+    result = CliRunner().invoke(cli, [], prog_name="lmprep", catch_exceptions=False, env={
+        **(env or {}), "_LMPREP_COMPLETE": f"{shell}_complete",
+        "COMP_WORDS": " ".join(["lmprep", *words]), "COMP_CWORD": cword})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
     if shell == "bash":  # "plain,VALUE"
         return [line.split(",", 1)[1] for line in lines]
     if shell == "zsh":  # type, value, help: three lines each
@@ -127,7 +125,6 @@ def complete(shell: str, words: list[str], env: dict | None = None) -> list[str]
 BUILT_IN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"]
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_of_commands_providers_agents_and_warm_up_modes(shell, isolated_home):
     config = isolated_home / ".config" / "lmprep" / "config.toml"
@@ -144,7 +141,6 @@ def test_completion_of_commands_providers_agents_and_warm_up_modes(shell, isolat
     assert complete(shell, ["completion", ""]) == ["bash", "zsh", "fish"]
 
 
-@pytest.mark.e2e
 def test_completion_reads_the_config_file_given_and_survives_a_broken_one(tmp_path):
     other = tmp_path / "other.toml"
     other.write_text('[providers.box]\nkind = "vllm"\n')
