@@ -129,6 +129,9 @@ def test_well_formed_progress_sums_layers(updates):
     events: list = []
     tracker(events).follow(iter([*lines, '{"status": "success"}']))
     transfers = [e for e in events if isinstance(e, Transfer)]
+    assert [e.final for e in transfers] == [False] * len(updates) + [True]  # over at `success` only
+    assert transfers[-1][:3] == transfers[-2][:3]
+    transfers.pop()
     assert len(transfers) == len(updates)
     latest: dict[str, tuple[int, int]] = {}
     for (digest, completed, total), event in zip(updates, transfers):
