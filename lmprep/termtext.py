@@ -26,6 +26,12 @@ def strip_spinner(text: str) -> str:
     return _SPINNER.sub("", text)
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration as people read it: 2.98997 → "3", 0.25 → "0.25", 90 → "90" (a time limit cut
+    to what is left of the deadline is no more precise than that)."""
+    return f"{round(seconds, 2 if seconds < 1 else 1):g}"
+
+
 def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
 

@@ -120,7 +120,10 @@ def test_lms_not_found_and_no_rest_download_is_exit_7(httpx_mock, isolated_home,
     assert result.exit_code == 7
     assert ("Error: LM Studio at http://localhost:1234/v1 has no download route (POST /api/v1/models/download, "
             "LM Studio 0.4 and later), and `lms` was not found on this machine.") in result.stderr
-    assert "lms bootstrap" in result.stderr
+    # LM Studio has just answered: what is missing is its `lms`, not LM Studio.
+    assert ("`lms` comes with LM Studio: run `~/.lmstudio/bin/lms bootstrap` once to put it on PATH, or set "
+            "LMPREP_LMS (or `lms_path` in the config file) to where it is.") in result.stderr
+    assert "Install LM Studio" not in result.stderr
 
 
 def test_ollama_pull_error_is_exit_7_with_the_server_text(httpx_mock):
@@ -236,6 +239,19 @@ def test_auto_detect_picks_the_one_that_answers(httpx_mock):
     payload = json.loads(result.stdout)
     assert result.exit_code == 0
     assert (payload["provider"], payload["provider_source"]) == ("ollama", "auto-detected")
+
+
+def test_auto_detection_says_what_it_found_in_one_line(httpx_mock):
+    refuse(httpx_mock, f"{LMS}/lmstudio-greeting")
+    httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
+    nothing_else_listens(httpx_mock)
+    httpx_mock.add_response(url=f"{OLLAMA}/api/tags", json={"models": [{"name": "gpt-oss:20b"}]})
+    result = run("--warm-up", "off")
+    assert result.exit_code == 0
+    assert result.stderr == (  # not "Found Ollama at ..." and then "Checking Ollama at ..." for one step
+        "Found Ollama at http://localhost:11434/v1\n"
+        "Ready: gpt-oss:20b on Ollama at http://localhost:11434/v1\n"
+    )
 
 
 def test_both_running_is_exit_3(httpx_mock):
