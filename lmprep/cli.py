@@ -21,8 +21,8 @@ from .progress import make_reporter, use_colour
 from .termtext import printable
 
 REPORT_BUG_HINT = (
-    "This is a bug in lmprep: please report it at https://github.com/lmprep/lmprep/issues "
-    "with the command you ran (run it again with LMPREP_DEBUG=1 for the traceback)."
+    "This is a bug in lmprep: please report it to lmprep's maintainers, where you got lmprep, with "
+    "the command you ran, `lmprep --version` and the traceback (run it again with LMPREP_DEBUG=1)."
 )
 JSON_SCHEMA_VERSION = 1
 

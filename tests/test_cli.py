@@ -303,7 +303,10 @@ def test_unexpected_exception_is_exit_1_asking_for_a_report(httpx_mock, monkeypa
     assert result.exit_code == 1
     assert payload["state"] == "internal_error"
     assert payload["error"]["message"] == "Unexpected error: RuntimeError: boom"
-    assert "please report it" in payload["error"]["hint"]
+    assert payload["error"]["hint"] == (  # no URL that does not exist: the project has none to give yet
+        "This is a bug in lmprep: please report it to lmprep's maintainers, where you got lmprep, with "
+        "the command you ran, `lmprep --version` and the traceback (run it again with LMPREP_DEBUG=1).")
+    assert "http" not in payload["error"]["hint"]
 
 
 def test_ctrl_c_is_exit_130(monkeypatch):
