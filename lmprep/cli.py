@@ -20,18 +20,35 @@ from .progress import make_reporter, use_colour
 from .termtext import printable
 
 REPORT_BUG_HINT = (
-    "This is a bug in lmprep: please report it at https://github.com/lmprep/lmprep/issues "
-    "with the command you ran (run it again with LMPREP_DEBUG=1 for the traceback)."
+    "This is a bug in lmprep: please report it to lmprep's maintainers, where you got lmprep, with "
+    "the command you ran, `lmprep --version` and the traceback (run it again with LMPREP_DEBUG=1)."
 )
 JSON_SCHEMA_VERSION = 1
 
 
-class DefaultToEnsure(click.Group):
+class FullHelpGroup(click.Group):
+    """A group whose --help lists each command's whole summary, wrapped, never cut with "..."."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class DefaultToEnsure(FullHelpGroup):
     """`lmprep [OPTIONS]` means `lmprep ensure [OPTIONS]`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.resilient_parsing and not args:
+            # Shell completion of the first word: the subcommands (and, see shell_complete, ensure's options).
+            return super().parse_args(ctx, args)
         if not args or (args[0] not in self.commands and args[0] not in LAZY_COMMANDS
-                        and args[0] not in ctx.help_option_names and args[0] != "--version"):
+                        and args[0] not in ctx.help_option_names and args[0] not in VERSION_OPTIONS):
             args = ["ensure", *args]
         return super().parse_args(ctx, args)
 
@@ -43,6 +60,44 @@ class DefaultToEnsure(click.Group):
         if name not in self.commands and name in LAZY_COMMANDS:
             self.add_command(LAZY_COMMANDS[name]())
         return super().get_command(ctx, name)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str):
+        """`lmprep <TAB>`: the subcommands; `lmprep --<TAB>`: also ensure's options (the default command)."""
+        results = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            known = {item.value for item in results}
+            ensure_context = ensure.make_context("ensure", [], parent=ctx, resilient_parsing=True)
+            results += [item for item in ensure.shell_complete(ensure_context, incomplete) if item.value not in known]
+        return results
+
+
+class EnsureCommand(click.Command):
+    """`ensure`, which takes no arguments: a word it is given is a mistyped command
+    (`lmprep stauts`, `lmprep help`), answered with the command meant."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        if rest and not ctx.resilient_parsing:
+            raise click.UsageError(unknown_command_message(rest[0], ctx.parent.command.list_commands(ctx.parent)
+                                                           if ctx.parent else []), ctx.parent or ctx)
+        return rest
+
+
+#: `lmprep -V` is `lmprep --version`.
+VERSION_OPTIONS = ("-V", "--version")
+
+
+def unknown_command_message(word: str, commands: list[str]) -> str:
+    """`lmprep stauts` → "No such command 'stauts'. Did you mean `lmprep status`?"."""
+    import difflib
+
+    text = f"No such command {word!r}."
+    if word in ("help", "-help", "h", "?"):
+        return f"{text} Did you mean `lmprep --help` (or `lmprep COMMAND --help`)?"
+    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
+    if close:
+        return f"{text} Did you mean `lmprep {close[0]}`?"
+    return f"{text} Commands: {', '.join(commands)} (`lmprep --help` says what each does)."
 
 
 def _positive(ctx, param, value):
@@ -62,12 +117,31 @@ def _duration(ctx, param, value):
     return value
 
 
+def complete_provider(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of -p: the built-in providers, then the config file's own entries
+    (of the file --config, LMPREP_CONFIG or the default names; a file that cannot be read adds none)."""
+    from click.shell_completion import CompletionItem
+
+    from .config import Flags, _config_path, _load_file
+    from .providers.kinds import KINDS
+
+    items = [CompletionItem(name, help=kind.label) for name, kind in KINDS.items()]
+    try:
+        document, _ = _load_file(_config_path(Flags(config_path=ctx.params.get("config_path")), os.environ))
+        custom = (document or {}).get("providers", {})
+    except Exception:  # completion never fails: a broken file just completes nothing more
+        custom = {}
+    if isinstance(custom, dict):
+        items += [CompletionItem(name, help="from the config file") for name in custom if name not in KINDS]
+    return [item for item in items if item.value.startswith(incomplete)]
+
+
 def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
     """The options every command that ensures readiness takes (``exclude``: parameter names
     to leave out, e.g. ``("as_json",)`` where stdout is not lmprep's)."""
     options = [
         ("provider", click.option("-p", "--local-provider", "provider", metavar="NAME",
-                     help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or a [providers.NAME] entry.")),
+                     shell_complete=complete_provider, help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or a [providers.NAME] entry.")),
         ("model", click.option("-m", "--model", metavar="ID", help="Model id (default: the provider's).")),
         ("base_url", click.option("--base-url", metavar="URL",
                                   help="Server base URL, e.g. http://localhost:1234/v1.")),
@@ -113,7 +187,7 @@ def _print_version(ctx: click.Context, param, value: bool) -> None:
 
 
 @click.group(cls=DefaultToEnsure, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+@click.option(*VERSION_OPTIONS, is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version and exit.")
 def cli() -> None:
     """Make a local LLM provider ready: server up, model on disk, model loaded.
@@ -122,7 +196,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(cls=EnsureCommand, context_settings={"allow_extra_args": True})
 @ensure_options
 def ensure(**options) -> None:
     """Make the provider ready (the default command)."""
@@ -346,7 +420,8 @@ def _build_env() -> click.Command:
 
 
 def _build_exec() -> click.Command:
-    @click.command("exec", context_settings={"allow_interspersed_args": False})
+    @click.command("exec", context_settings={"allow_interspersed_args": False},
+                   short_help="Make the provider ready, then run PROGRAM with the agent's variables.")
     @ensure_options(exclude=("as_json",))
     @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] PROGRAM [ARGS]...")
     def exec_(command: tuple[str, ...], **options) -> None:
@@ -383,8 +458,8 @@ def _build_exec() -> click.Command:
 
 
 def _build_status() -> click.Command:
-    @click.command("status")
-    @click.option("-p", "--local-provider", "provider", metavar="NAME",
+    @click.command("status", short_help="Every provider's state, models and last warm-up (changes nothing).")
+    @click.option("-p", "--local-provider", "provider", metavar="NAME", shell_complete=complete_provider,
                   help="The provider whose state decides the exit code (default: the one `lmprep` would use).")
     @click.option("-m", "--model", metavar="ID", help="Model to look for on that provider.")
     @click.option("--base-url", metavar="URL", help="Base URL of that provider.")
@@ -438,7 +513,7 @@ def _config_path(config_path: str | None):
 
 
 def _build_config() -> click.Group:
-    @click.group("config")
+    @click.group("config", cls=FullHelpGroup)
     def config() -> None:
         """Where the config file is, what each setting resolves to, a starter file."""
 
@@ -464,7 +539,7 @@ def _build_config() -> click.Group:
             settings = resolve_settings(_flags(options))
         except LmprepError as exc:
             if options["as_json"]:
-                echo_json({"schema": 1, "ok": False, "error": {"message": exc.message, "hint": exc.hint}})
+                echo_json(config_error_dict(exc))
                 raise SystemExit(int(exc.exit_code)) from None
             _fail(exc)
         if options["as_json"]:
@@ -498,7 +573,74 @@ def _build_config() -> click.Group:
     return config
 
 
-LAZY_COMMANDS = {"config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+def _build_completion() -> click.Command:
+    @click.command("completion", short_help="Print the script that makes bash, zsh or fish complete lmprep.")
+    @click.argument("shell", type=click.Choice(COMPLETION_SHELLS))
+    def completion(shell: str) -> None:
+        """Print the script that makes SHELL complete lmprep's commands, options, providers
+        (also the config file's), agents and warm-up modes.
+
+        \b
+        eval "$(lmprep completion bash)"     # in ~/.bashrc
+        eval "$(lmprep completion zsh)"      # in ~/.zshrc
+        lmprep completion fish > ~/.config/fish/completions/lmprep.fish
+        """
+        from click.shell_completion import get_completion_class
+
+        script = get_completion_class(shell)(cli, {}, "lmprep", COMPLETE_VARIABLE).source()
+        click.echo(script)
+
+    return completion
+
+
+#: The variable through which the shell asks for completions (click's protocol).
+COMPLETE_VARIABLE = "_LMPREP_COMPLETE"
+LAZY_COMMANDS = {"completion": _build_completion, "config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
+
+
+class UsageError(LmprepError):
+    """A command line lmprep cannot parse (a bad option or value): exit 2, as click's own. Only
+    for --json's object: the API never raises it."""
+
+    state = "usage_error"
+    exit_code = ExitCode.USAGE
+
+
+def usage_error_json(exc: click.ClickException, args: list[str]) -> None:
+    """--json promises one JSON object on stdout, also for a usage error (exit 2): printed
+    when the command that failed takes --json (ensure, status, config show) and it was given."""
+    if not isinstance(exc, click.UsageError):
+        return
+    given = args[: args.index("--")] if "--" in args else args
+    if "--json" not in given:
+        return
+    context = exc.ctx
+    name = context.command.name if context is not None else "ensure"
+    if context is not None and context.parent is None:  # the group: `lmprep` alone is `lmprep ensure`
+        name = "ensure"
+    error = UsageError(exc.format_message(), _usage_hint(context))
+    if name == "ensure":
+        echo_json(json_result(Readiness(state=error.state), error, {}))
+    elif name == "status":
+        from .status_report import StatusReport
+
+        echo_json(StatusReport([], None, None, str(_config_path(None).value), False, error=error).to_dict())
+    elif name == "show":
+        echo_json(config_error_dict(error))
+
+
+def config_error_dict(error: LmprepError) -> dict:
+    """`config show --json` when the settings cannot be resolved."""
+    return {"schema": 1, "ok": False, "state": error.state, "exit_code": int(error.exit_code),
+            "error": {"message": error.message, "hint": error.hint}}
+
+
+def _usage_hint(context: click.Context | None) -> str:
+    path = context.command_path if context is not None else "lmprep"
+    return f"Run `{path} --help` for the options and their values."
 
 
 _stopping = False
@@ -548,6 +690,7 @@ def main() -> None:
         result = cli.main(prog_name="lmprep", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
+        usage_error_json(exc, sys.argv[1:])
         raise SystemExit(exc.exit_code) from None
     except (click.Abort, KeyboardInterrupt) as exc:
         # Outside a command's own handling (click's parsing, the config commands): click

@@ -85,7 +85,9 @@ def _ensure(provider: str | None, model: str | None, *, warm_up: str, offline: b
         if os.environ.get("LMPREP_DEBUG"):
             traceback.print_exc()
         error = InternalError(f"Unexpected error in lmprep: {type(exc).__name__}: {exc}",
-                              "Please report it (run again with LMPREP_DEBUG=1 for the traceback).")
+                              "This is a bug in lmprep: please report it to lmprep's maintainers, where you "
+                              "got lmprep, with the command you ran, `lmprep --version` and the traceback "
+                              "(run it again with LMPREP_DEBUG=1).")
     finally:
         reporter.close()
     click.echo(f"Error: {error.message}", err=True)

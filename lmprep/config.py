@@ -18,10 +18,14 @@ DEFAULT_STALL_TIMEOUT = 120.0
 # `inf` or 1e300 s used to crash the first request with an OverflowError.
 MAX_TIMEOUT = 1e9
 SOURCE_DEFAULT = "default"
+#: The largest context window (min_context) taken: far above any model's.
+MAX_TOKENS = 1_000_000_000
 #: A config file is a few kB; a bigger one is not lmprep's.
 MAX_CONFIG_BYTES = 1024 * 1024
 SOURCE_AUTO = "auto-detected"
 
+#: Variables that, like --base-url and --model, concern the provider used only.
+CHOSEN_ONLY_VARIABLES = ("LMPREP_BASE_URL", "LMPREP_MODEL")
 # Variables that concern only some providers (the ecosystem's own).
 _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "LM_STUDIO_BASE_URL"}
 #: The token variable LM Studio's client libraries read, after the conventional LM_API_TOKEN.
@@ -129,16 +133,6 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     config = _ConfigFile(document, text, str(config_path.value))
 
     names = list(KINDS) + [n for n in config.provider_tables if n not in KINDS]
-    providers: dict[str, ProviderSettings] = {}
-    broken: dict[str, NotConfiguredError] = {}
-    for name in names:
-        try:
-            providers[name] = _resolve_provider(name, flags, env, config, file_source)
-        except _ProviderVariableError as exc:
-            # A bad OLLAMA_HOST must not stop someone who uses LM Studio: it is raised
-            # only when this provider is the one used.
-            broken[name] = exc
-
     provider = _pick(
         (flags.provider, "--local-provider"),
         (env.get("LMPREP_PROVIDER") or None, "LMPREP_PROVIDER"),
@@ -146,8 +140,23 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     )
     if provider is not None:
         provider = Sourced(provider.value.strip(), provider.source)
-        if provider.value not in names:
-            raise _unknown_provider(provider, names)
+    # --base-url and --model (and LMPREP_BASE_URL, LMPREP_MODEL) are meant for the provider used:
+    # the chosen one, else each that auto-detection tries. The others keep their own values.
+    others_flags = flags._replace(base_url=None, model=None)
+    others_env = {k: v for k, v in env.items() if k not in CHOSEN_ONLY_VARIABLES}
+    providers: dict[str, ProviderSettings] = {}
+    broken: dict[str, NotConfiguredError] = {}
+    for name in names:
+        mine = provider is None or name == provider.value
+        try:
+            providers[name] = _resolve_provider(name, flags if mine else others_flags, env if mine else others_env,
+                                                config, file_source)
+        except _ProviderVariableError as exc:
+            # A bad OLLAMA_HOST must not stop someone who uses LM Studio: it is raised
+            # only when this provider is the one used.
+            broken[name] = exc
+    if provider is not None and provider.value not in names:
+        raise _unknown_provider(provider, names)
 
     warm_up = _pick(
         (flags.warm_up, "--warm-up"),
@@ -409,10 +418,15 @@ def _decode_error_position(exc: Exception, text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
+#: Where a user (also one who installed with pip, without this repository) reads what each key means.
+CONFIG_HELP = ("Fix that line, or point --config elsewhere. `lmprep config init --config example.toml` writes a "
+               "file that describes every key; so does the README's Configuration section.")
+
+
 def _bad_file(path: Path, line: int, column: int, reason: str) -> NotConfiguredError:
     return NotConfiguredError(
         f"The config file {path} is invalid at line {line}, column {column}: {reason}.",
-        "Fix that line (see config.example.toml for every key), or point --config elsewhere.",
+        CONFIG_HELP,
     )
 
 
@@ -461,8 +475,12 @@ class _ConfigFile:
             raise self._type_error(table_path, key, expected)
         if choices is not None and value not in choices:
             raise self._type_error(table_path, key, "one of " + ", ".join(repr(c) for c in choices))
-        if positive and not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
-            raise self._type_error(table_path, key, f"a number above 0 (at most {MAX_TIMEOUT:.0f})")
+        if positive and not 0 < value <= (MAX_TOKENS if kind is int else MAX_TIMEOUT):  # also refuses nan and inf
+            unit, example, most = ("tokens", 65536, "1,000,000,000 tokens") if kind is int \
+                else ("seconds", 30, "1,000,000,000 seconds (31 years)")
+            below = value != value or value <= 0  # nan is refused as "not above 0"
+            raise self._type_error(table_path, key, f"a number of {unit} above 0, such as {example}" if below
+                                   else f"at most {most}")
         return value
 
     def _type_error(self, table_path, key, expected) -> NotConfiguredError:
@@ -471,9 +489,14 @@ class _ConfigFile:
         return _bad_file(Path(self.path), line, column, f"`{dotted}` must be {expected}")
 
     def _warn_unknown(self, table_path, key) -> None:
+        import difflib
+
         line, _ = locate_key(self.text, table_path, key)
         dotted = ".".join((*table_path, key))
-        self.warnings.append(f"{self.path}:{line}: unknown key `{dotted}` (ignored)")
+        known = sorted(_PROVIDER_KEYS if table_path else _TOP_LEVEL_KEYS)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        meant = f"; did you mean `{'.'.join((*table_path, close[0]))}`?" if close else ""
+        self.warnings.append(f"{self.path}:{line}: unknown key `{dotted}` (ignored){meant}")
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
@@ -507,7 +530,7 @@ def _scan_key(text: str, table_path: tuple[str, ...], key: str):
     current: tuple[str, ...] = ()
     header_line = None
     subtable_line = None  # a [table_path.key] or [table_path.key.*] header: the key is a table
-    key_pattern = re.compile(r"^(\s*)(?:" + re.escape(key) + r'|"' + re.escape(key) + r'"|\'' + re.escape(key) + r"')\s*=\s*")
+    full = (*table_path, key)
     # split("\n"), not splitlines(): TOML lines end at "\n" only, and a string may hold
     # "\u2028" that splitlines() would count as a line break.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -519,11 +542,20 @@ def _scan_key(text: str, table_path: tuple[str, ...], key: str):
             elif subtable_line is None and current[: len(table_path) + 1] == (*table_path, key):
                 subtable_line = number
             continue
-        if current == table_path:
-            match = key_pattern.match(line)
+        # `model = 3` under [providers.lmstudio], or a dotted key written higher up:
+        # `lmstudio.model = 3` under [providers], `providers.lmstudio.model = 3` at the top.
+        if full[: len(current)] == current and len(current) <= len(table_path):
+            match = _dotted_key_pattern(full[len(current):]).match(line)
             if match:
                 return (number, match.end() + 1), subtable_line, header_line
     return None, subtable_line, header_line
+
+
+def _dotted_key_pattern(parts: tuple[str, ...]) -> re.Pattern:
+    """``a.b.c =`` with each part bare, "quoted" or 'quoted', and blanks around the dots."""
+    def one(part: str) -> str:
+        return "(?:" + "|".join((re.escape(part), '"' + re.escape(part) + '"', "'" + re.escape(part) + "'")) + ")"
+    return re.compile(r"^\s*" + r"\s*\.\s*".join(one(part) for part in parts) + r"\s*=\s*")
 
 
 def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> ProviderSettings:

@@ -28,6 +28,15 @@ class Transfer(NamedTuple):
     completed: int
     total: int | None
     rate: float | None = None  # bytes per second, where the server reports it (else the renderer measures)
+    # Whether the transfer is over: None means "when completed reaches total"; False means not yet,
+    # whatever the counts (an Ollama pull whose next layers are not announced yet); True, over.
+    final: bool | None = None
+
+    @property
+    def finished(self) -> bool:
+        if self.final is not None:
+            return self.final
+        return self.total is not None and self.completed >= self.total
 
 
 class ChildOutput(NamedTuple):

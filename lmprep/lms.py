@@ -13,12 +13,14 @@ from .deadline import Deadline
 from .errors import DownloadFailedError, LmprepError, TimedOutError
 from .events import ChildOutput, Reporter, Step
 from .proc import is_executable_file, run_captured, run_streaming
-from .termtext import TerminalLines
+from .termtext import TerminalLines, seconds_text, strip_spinner
 
 LMS_NAME = "lms.exe" if sys.platform == "win32" else "lms"
+#: `lms` is wanted once LM Studio's server has answered: LM Studio is there, its CLI is not found.
 INSTALL_HINT = (
-    "Install LM Studio from https://lmstudio.ai/download and run it once, or run "
-    "`~/.lmstudio/bin/lms bootstrap` to put `lms` on PATH; or set LMPREP_LMS to its path."
+    "`lms` comes with LM Studio: run `~/.lmstudio/bin/lms bootstrap` once to put it on PATH, or set "
+    "LMPREP_LMS (or `lms_path` in the config file) to where it is. Without LM Studio: "
+    "https://lmstudio.ai/download."
 )
 
 
@@ -77,7 +79,8 @@ def lms_get(lms: Path, model: str, *, report: Reporter, deadline: Deadline) -> N
 def last_lines(text: str, count: int = 5) -> str:
     """The last few clean lines of a terminal program's output."""
     cleaner = TerminalLines()
-    lines = [line for line, _ in cleaner.feed(text.encode()) + cleaner.close()]
+    lines = [strip_spinner(line) for line, _ in cleaner.feed(text.encode()) + cleaner.close()]
+    lines = [line for line in lines if line]
     return " / ".join(lines[-count:])
 
 
@@ -129,7 +132,7 @@ def lms_load(model: str, context_length: int | None, configured: Sourced[str] | 
     except TimeoutError:
         if deadline is not None and deadline.expired:
             raise deadline.error(f"loading {model} with lms") from None
-        raise WarmupFailedError(f"{described} did not finish within {timeout:g} s.",
+        raise WarmupFailedError(f"{described} did not finish within {seconds_text(timeout)} s.",
                                 "Look at LM Studio's server log (`lms log stream`).") from None
     except OSError as exc:
         raise WarmupFailedError(f"Could not run {lms}: {exc.strerror or exc}.", INSTALL_HINT) from None

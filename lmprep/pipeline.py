@@ -104,7 +104,8 @@ def run_ensure(
         mark = lap("resolve", mark)
         with open_provider(chosen, connect_timeout=settings.connect_timeout.value, deadline=deadline,
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
-            report(Step(f"Checking {provider.label} at {provider.base_url}"))
+            if readiness.provider_source != SOURCE_AUTO:  # found by auto-detection: "Found ..." said it
+                report(Step(f"Checking {provider.label} at {provider.base_url}"))
             listing = provider.list_models()
             mark = lap("probe", mark)
             model = readiness.model or _served_model(provider, listing, readiness)

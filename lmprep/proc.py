@@ -86,7 +86,9 @@ def run_streaming(
         while True:
             wait = deadline.cap(0.2, doing)
             if limit is not None and time.monotonic() >= limit:
-                raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s")
+                from .termtext import seconds_text
+
+                raise TimeoutError(f"{argv[0]} did not finish within {seconds_text(timeout)} s")
             try:
                 process.wait(timeout=wait)
                 break

@@ -9,7 +9,7 @@ from collections import deque
 from typing import TextIO
 
 from .events import ChildOutput, Event, Notice, Step, Transfer, WaitEnded, WaitStarted
-from .termtext import TerminalLines
+from .termtext import TerminalLines, strip_spinner
 
 PLAIN_PROGRESS_INTERVAL = 5.0
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -111,6 +111,8 @@ class RateMeter:
 def describe_transfer(event: Transfer, rate: float | None) -> str:
     if event.total:
         percent = min(100.0, 100.0 * event.completed / event.total)
+        if not event.finished:
+            percent = min(percent, 99.0)  # 100% only once it is over (more layers of a pull may follow)
         text = f"{human_bytes(event.completed)} of {human_bytes(event.total)} ({percent:.0f}%)"
     else:
         text = f"{human_bytes(event.completed)}"
@@ -130,7 +132,9 @@ class PlainReporter:
         self._last_progress = float("-inf")
         self._rate = RateMeter()
         self._children: dict[str, TerminalLines] = {}
+        self._unshown: dict[str, str] = {}  # each child stream's latest redraw not printed (throttled)
         self._last_line: str | None = None
+        self._finished: set[str] = set()  # transfers whose last line was printed
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Step):
@@ -139,23 +143,56 @@ class PlainReporter:
             self._line(f"warning: {event.message}")
         elif isinstance(event, Transfer):
             rate = event.rate or self._rate.add(event.completed)
-            done = event.total is not None and event.completed >= event.total
-            if self._due() or done:
+            if event.finished:
+                if event.label in self._finished:
+                    return  # its last line once, however often the server repeats it
+                self._finished.add(event.label)
+                self._line(f"{event.label}: {describe_transfer(event, rate)}")
+            elif self._due():
                 self._line(f"{event.label}: {describe_transfer(event, rate)}")
         elif isinstance(event, ChildOutput):
-            cleaner = self._children.setdefault(event.stream, TerminalLines())
-            for text, redraw in cleaner.feed(event.data):
-                if not redraw or self._due():
-                    self._line(text)
+            self._child(event)
         elif isinstance(event, WaitStarted):
             self._line(f"{event.message}...")
         elif isinstance(event, WaitEnded):
             self._line(f"{event.message} ({event.seconds:.1f} s)")
 
+    def _child(self, event: ChildOutput) -> None:
+        cleaner = self._children.setdefault(event.stream, TerminalLines())
+        for text, redraw in cleaner.feed(event.data):
+            text = strip_spinner(text)
+            if not text:
+                continue
+            if not redraw:
+                # A real line (from either stream) comes after the progress drawn before it:
+                # `lms` draws 100% on stdout, then says "Finalizing download..." on stderr.
+                self._show_unshown(event.stream)
+                self._line(text, own=event.stream)
+            elif self._due():
+                self._unshown.pop(event.stream, None)
+                self._line(text, own=event.stream)
+            else:
+                self._unshown[event.stream] = text
+
+    def _show_unshown(self, stream: str) -> None:
+        """The latest redraw of every child stream, where not printed yet; the other streams'
+        bars being drawn (after a ``\\r``, not ended yet) too."""
+        for name, cleaner in self._children.items():
+            partial = cleaner.take_partial() if name != stream else None
+            latest = strip_spinner(partial) if partial else self._unshown.get(name)
+            self._unshown.pop(name, None)
+            if latest:
+                self._line(latest)
+
     def close(self) -> None:
-        for cleaner in self._children.values():
-            for text, _ in cleaner.close():
-                self._line(text)
+        for name, cleaner in self._children.items():
+            lines = [strip_spinner(text) for text, _ in cleaner.close()]
+            unshown = self._unshown.pop(name, None)
+            if unshown and not lines:
+                lines = [unshown]
+            for text in lines:
+                if text:
+                    self._line(text)
         self._children.clear()
 
     def _due(self) -> bool:
@@ -165,7 +202,11 @@ class PlainReporter:
             return True
         return False
 
-    def _line(self, text: str) -> None:
+    def _line(self, text: str, own: str | None = None) -> None:
+        if own is None and self._unshown:
+            # lmprep's own line: what a child drew before it comes first.
+            for name in list(self._unshown):
+                self._line(self._unshown.pop(name), own=name)
         if text == self._last_line:
             return
         self._last_line = text
@@ -188,6 +229,8 @@ class LiveReporter:
         self._spinner: threading.Thread | None = None
         self._spinner_stop = threading.Event()
         self._last_draw = 0.0
+        self._child_mid_line: str | None = None  # the child stream whose last write did not end a line
+        self._finished: set[str] = set()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Step):
@@ -199,8 +242,15 @@ class LiveReporter:
         elif isinstance(event, ChildOutput):
             with self._lock:
                 self._clear_status()
-                self.stream.write(event.data.decode("utf-8", "replace"))
+                if self._child_mid_line not in (None, event.stream):
+                    # `lms` redraws its bar on stdout without ending the line; a line it writes to
+                    # stderr starts on a line of its own instead of after the stale bar.
+                    self.stream.write("\n")
+                text = event.data.decode("utf-8", "replace")
+                self.stream.write(text)
                 self.stream.flush()
+                if text:
+                    self._child_mid_line = None if text.endswith("\n") else event.stream
         elif isinstance(event, WaitStarted):
             self._start_spinner(event.message)
         elif isinstance(event, WaitEnded):
@@ -219,6 +269,9 @@ class LiveReporter:
     def _println(self, text: str) -> None:
         with self._lock:
             self._clear_status()
+            if self._child_mid_line is not None:
+                self.stream.write("\n")
+                self._child_mid_line = None
             self.stream.write(text + "\n")
             self.stream.flush()
 
@@ -236,15 +289,21 @@ class LiveReporter:
     def _draw_transfer(self, event: Transfer) -> None:
         rate = event.rate or self._rate.add(event.completed)
         now = time.monotonic()
-        finished = event.total is not None and event.completed >= event.total
+        finished = event.finished
+        if finished and event.label in self._finished:
+            return  # drawn full once already
         if now - self._last_draw < 0.1 and not finished:
             return
         self._last_draw = now
         if event.total:
             filled = int(self.BAR_WIDTH * min(1.0, event.completed / event.total))
+            if not finished:
+                filled = min(filled, self.BAR_WIDTH - 1)
             bar = "[" + "#" * filled + "-" * (self.BAR_WIDTH - filled) + "] "
         else:
             bar = ""
+        if finished:
+            self._finished.add(event.label)
         self._status(f"{event.label} {bar}{describe_transfer(event, rate)}")
 
     def _start_spinner(self, message: str) -> None:

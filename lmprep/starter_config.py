@@ -8,12 +8,13 @@ STARTER_CONFIG = """\
 # lmprep configuration, written by `lmprep config init`.
 # Every setting is commented out: lmprep behaves as without this file until you edit it.
 # Precedence, highest first: command-line flags, LMPREP_* variables, the ecosystem's
-# variables (CODEX_OSS_BASE_URL, CODEX_OSS_PORT, OLLAMA_HOST, LM_API_TOKEN), this file,
-# built-in defaults. `lmprep config show` prints every value and where it came from.
+# variables (CODEX_OSS_BASE_URL, CODEX_OSS_PORT, OLLAMA_HOST, LM_STUDIO_BASE_URL, LM_API_TOKEN),
+# this file, built-in defaults. `lmprep config show` prints every value and where it came from.
 
-# Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep
-# probes LM Studio and Ollama at their default ports and uses the one that is running.
-# One of: lmstudio, ollama, llamacpp, vllm, openai, or the name of a [providers.NAME] entry.
+# Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep probes
+# LM Studio (1234), Ollama (11434), llama.cpp (8080), vLLM (8000), Lemonade Server (13305) and
+# Docker Model Runner (12434) at once and uses the one that is running.
+# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or the name of a [providers.NAME] entry.
 # oss_provider = "lmstudio"
 
 # How to load the model once it is present: "background" (default), "wait" or "off".
@@ -22,21 +23,28 @@ STARTER_CONFIG = """\
 # true: never download; a missing model is an error (exit 6).
 # offline = false
 
-# Seconds to wait for a connection (default 5), and an overall deadline (default none).
+# Seconds to wait for a connection (default 5), and an overall deadline (default none; past it, exit 10).
 # connect_timeout = 5
 # timeout = 900
 
+# Seconds a download may go without progress before it counts as failed (default 120).
+# stall_timeout = 120
+
 # The context window the loaded model must have, in tokens (each --for AGENT implies the one that
-# agent needs: 65536 for codex, 100000 for claude, ...); and how long the server keeps the model loaded after lmprep loads
-# it ("30m", "2h", seconds, -1 for ever; default: the server's own).
+# agent needs: 65536 for codex, 100000 for claude, ...; the README lists them all).
 # min_context = 65536
+
+# How long the server keeps the model loaded after lmprep loads it: "30m", "2h", "90s", seconds,
+# or -1 for ever. Default: the server's own.
 # keep_alive = "2h"
 
+# Each provider's table: base_url and model; lms_path (LM Studio only): where `lms` is;
+# api_key_env: the NAME of the variable holding the server's token, never the token.
 # [providers.lmstudio]
 # base_url = "http://localhost:1234/v1"
 # model = "openai/gpt-oss-20b"
 # lms_path = "~/.lmstudio/bin/lms"
-# api_key_env = "LM_API_TOKEN"       # the NAME of the variable holding the token, never the token
+# api_key_env = "LM_API_TOKEN"
 
 # [providers.ollama]
 # base_url = "http://localhost:11434/v1"

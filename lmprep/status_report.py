@@ -18,7 +18,6 @@ STATUS_SCHEMA_VERSION = 1
 #: How long `lmprep status` waits for all providers when no --timeout is given.
 DEFAULT_STATUS_TIMEOUT = 15.0
 #: Variables that set a value for whichever provider is chosen, not for every provider.
-_CHOSEN_ONLY_VARIABLES = ("LMPREP_BASE_URL", "LMPREP_MODEL")
 
 
 @dataclass(frozen=True)
@@ -169,19 +168,11 @@ def status(
     env = os.environ if env is None else env
     flags = Flags(provider=provider, model=model, base_url=base_url, connect_timeout=connect_timeout,
                   config_path=config_path, timeout=timeout)
+    # A base URL or model meant for the chosen provider is not probed on the others (resolve_settings).
     settings = resolve_settings(flags, env)
     if settings.provider is not None:
         settings.provider_settings(settings.provider.value)  # its variables unusable: say so, exit 3
-        # A base URL or model meant for the chosen provider must not be probed on all the others.
-        others_env = {k: v for k, v in env.items() if k not in _CHOSEN_ONLY_VARIABLES}
-        others = resolve_settings(flags._replace(base_url=None, model=None), others_env)
-        entries = [
-            settings.providers[name] if name == settings.provider.value else others.providers[name]
-            for name in settings.providers
-        ]
-    else:
-        entries = list(settings.providers.values())
-    return collect_status(settings, entries)
+    return collect_status(settings, list(settings.providers.values()))
 
 
 def collect_status(settings: Settings, entries: list[ProviderSettings]) -> StatusReport:

@@ -18,6 +18,22 @@ _CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 _ANY_CONTROL = "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
+#: A spinner frame at the start of a line (`lms`: "⠋ Resolving download plan..."): braille dots.
+_SPINNER = re.compile("^[\u2800-\u28ff]+\\s*")
+
+
+def strip_spinner(text: str) -> str:
+    """``text`` without the spinner frame a terminal program put before it (plain lines keep
+    the words, not an animation frozen at one frame)."""
+    return _SPINNER.sub("", text)
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as people read it: 2.98997 → "3", 0.25 → "0.25", 90 → "90" (a time limit cut
+    to what is left of the deadline is no more precise than that)."""
+    return f"{round(seconds, 2 if seconds < 1 else 1):g}"
+
+
 def strip_ansi(text: str) -> str:
     if text.isprintable():  # no control character, so no escape sequence either
         return text
@@ -56,6 +72,7 @@ class TerminalLines:
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
+        self._redrawing = False
 
     def feed(self, data: bytes) -> list[tuple[str, bool]]:
         self._pending += self._decoder.decode(data)
@@ -64,6 +81,17 @@ class TerminalLines:
     def close(self) -> list[tuple[str, bool]]:
         self._pending += self._decoder.decode(b"", final=True)
         return self._drain(final=True)
+
+    def take_partial(self) -> str | None:
+        """The clean text of the redraw being written (a progress bar drawn after a ``\\r``, not
+        ended yet), consumed; None when there is none, or the segment is a line still being written."""
+        if not self._redrawing:
+            return None  # a line still being written, not a redraw: it waits for its end
+        text, held = self._pending, ""
+        if text.endswith("\r"):
+            text, held = text[:-1], "\r"
+        self._pending = held
+        return strip_ansi(text).strip() or None
 
     def _drain(self, final: bool) -> list[tuple[str, bool]]:
         results: list[tuple[str, bool]] = []
@@ -74,6 +102,8 @@ class TerminalLines:
             text, held = text[:-1], "\r"
         parts = re.split(r"(\r\n|\n|\r)", text)
         self._pending = "" if final else parts.pop() + held
+        if len(parts) > 1:
+            self._redrawing = parts[-1] == "\r"  # what is pending was started after a "\r"
         if final:
             parts.append("")
         for segment, end in zip(parts[0::2], parts[1::2]):

@@ -53,9 +53,34 @@ def mockable_loopback_transport(request, monkeypatch):
         monkeypatch.setattr(lmprep.http, "PLAIN_LOOPBACK", False)
 
 
+#: The real agents that ran through lmprep exec and passed, as reported by the tests (also from
+#: pytest-xdist's workers: each test says so in its report's user_properties).
+REAL_AGENTS_RAN: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        REAL_AGENTS_RAN.extend(value for key, value in report.user_properties if key == "real_agent_ran")
+
+
 def pytest_terminal_summary(terminalreporter):
     """Which real agents ran (the others were skipped, with the reason)."""
-    module = __import__("sys").modules.get("test_real_agents")
-    if module is not None:
-        ran = ", ".join(module.ran) or "none"
+    reports = [r for outcome in ("passed", "failed", "skipped") for r in terminalreporter.stats.get(outcome, [])]
+    if any("test_real_agents.py" in getattr(report, "nodeid", "") for report in reports):
+        ran = ", ".join(sorted(REAL_AGENTS_RAN)) or "none"
         terminalreporter.write_line(f"real agents run through lmprep exec: {ran}")
+
+
+def _hypothesis_profiles() -> None:
+    """`ci` (set by .ci/run): every fuzz test's full count of examples; `dev` (the default): a
+    fifth of it (see fuzzing.py), so that the suite stays quick where people run it by hand."""
+    from hypothesis import settings
+
+    from fuzzing import PROFILE, examples
+
+    settings.register_profile("ci", settings(print_blob=True))
+    settings.register_profile("dev", settings(max_examples=examples(100)))
+    settings.load_profile(PROFILE)
+
+
+_hypothesis_profiles()

@@ -120,7 +120,10 @@ def test_lms_not_found_and_no_rest_download_is_exit_7(httpx_mock, isolated_home,
     assert result.exit_code == 7
     assert ("Error: LM Studio at http://localhost:1234/v1 has no download route (POST /api/v1/models/download, "
             "LM Studio 0.4 and later), and `lms` was not found on this machine.") in result.stderr
-    assert "lms bootstrap" in result.stderr
+    # LM Studio has just answered: what is missing is its `lms`, not LM Studio.
+    assert ("`lms` comes with LM Studio: run `~/.lmstudio/bin/lms bootstrap` once to put it on PATH, or set "
+            "LMPREP_LMS (or `lms_path` in the config file) to where it is.") in result.stderr
+    assert "Install LM Studio" not in result.stderr
 
 
 def test_ollama_pull_error_is_exit_7_with_the_server_text(httpx_mock):
@@ -238,6 +241,19 @@ def test_auto_detect_picks_the_one_that_answers(httpx_mock):
     assert (payload["provider"], payload["provider_source"]) == ("ollama", "auto-detected")
 
 
+def test_auto_detection_says_what_it_found_in_one_line(httpx_mock):
+    refuse(httpx_mock, f"{LMS}/lmstudio-greeting")
+    httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
+    nothing_else_listens(httpx_mock)
+    httpx_mock.add_response(url=f"{OLLAMA}/api/tags", json={"models": [{"name": "gpt-oss:20b"}]})
+    result = run("--warm-up", "off")
+    assert result.exit_code == 0
+    assert result.stderr == (  # not "Found Ollama at ..." and then "Checking Ollama at ..." for one step
+        "Found Ollama at http://localhost:11434/v1\n"
+        "Ready: gpt-oss:20b on Ollama at http://localhost:11434/v1\n"
+    )
+
+
 def test_both_running_is_exit_3(httpx_mock):
     httpx_mock.add_response(url=f"{LMS}/lmstudio-greeting", json={"lmstudio": True})
     httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
@@ -287,7 +303,10 @@ def test_unexpected_exception_is_exit_1_asking_for_a_report(httpx_mock, monkeypa
     assert result.exit_code == 1
     assert payload["state"] == "internal_error"
     assert payload["error"]["message"] == "Unexpected error: RuntimeError: boom"
-    assert "please report it" in payload["error"]["hint"]
+    assert payload["error"]["hint"] == (  # no URL that does not exist: the project has none to give yet
+        "This is a bug in lmprep: please report it to lmprep's maintainers, where you got lmprep, with "
+        "the command you ran, `lmprep --version` and the traceback (run it again with LMPREP_DEBUG=1).")
+    assert "http" not in payload["error"]["hint"]
 
 
 def test_ctrl_c_is_exit_130(monkeypatch):
@@ -309,4 +328,5 @@ def test_unknown_config_key_is_a_warning_not_an_error(httpx_mock, tmp_path):
     lmstudio_lists(httpx_mock, "openai/gpt-oss-20b")
     result = run("-p", "lmstudio", "--warm-up", "off", "--config", str(config))
     assert result.exit_code == 0
-    assert f"warning: {config}:2: unknown key `providers.lmstudio.modle` (ignored)\n" in result.stderr
+    assert (f"warning: {config}:2: unknown key `providers.lmstudio.modle` (ignored); "
+            "did you mean `providers.lmstudio.model`?\n") in result.stderr

@@ -98,6 +98,7 @@ def test_a_bug_in_lmprep_is_exit_1_with_a_message(monkeypatch, lmstudio_emulator
     result = invoke(host(), "--oss", "--local-provider", "lmstudio", env={"LMPREP_BASE_URL": lmstudio_emulator.base_url})
     assert result.exit_code == 1
     assert "Error: Unexpected error in lmprep: RuntimeError: boom" in result.stderr
+    assert "please report it to lmprep's maintainers, where you got lmprep" in result.stderr
 
 
 def test_help_shows_the_three_options():

@@ -461,9 +461,16 @@ def test_invalid_utf8_names_line_and_column(tmp_path):
         ('oss_provider = "ollama"\n[providers.lmstudio]\nmodel = 3\n', "providers.lmstudio.model", 3, 9, "a string"),
         ('# comment\noffline = "yes"\n', "offline", 2, 11, "true or false"),
         ("offline = 1\n", "offline", 1, 11, "true or false"),
-        ("connect_timeout = -1\n", "connect_timeout", 1, 19, "a number above 0"),
-        ("connect_timeout = 0\n", "connect_timeout", 1, 19, "a number above 0"),
-        ("connect_timeout = nan\n", "connect_timeout", 1, 19, "a number above 0"),
+        ("connect_timeout = -1\n", "connect_timeout", 1, 19, "a number of seconds above 0, such as 30."),
+        ("connect_timeout = 0\n", "connect_timeout", 1, 19, "a number of seconds above 0, such as 30."),
+        ("connect_timeout = nan\n", "connect_timeout", 1, 19, "a number of seconds above 0, such as 30."),
+        ("timeout = 1e10\n", "timeout", 1, 11, "at most 1,000,000,000 seconds (31 years)."),
+        ("min_context = 0\n", "min_context", 1, 15, "a number of tokens above 0, such as 65536."),
+        ("min_context = 2_000_000_000\n", "min_context", 1, 15, "at most 1,000,000,000 tokens."),
+        # dotted keys: the line that writes them, not line 1
+        ('[providers]\nlmstudio.model = 3\n', "providers.lmstudio.model", 2, 18, "a string"),
+        ('oss_provider = "x"\nproviders.ollama . "base_url" = 7\n', "providers.ollama.base_url", 2, 33, "a string"),
+        ('[providers]\nlmstudio.kind = "ollama"\n', "providers.lmstudio.kind", 2, 17, "'lmstudio' (or left out)"),
         ("connect_timeout = true\n", "connect_timeout", 1, 19, "a number"),
         ('timeout = "10"\n', "timeout", 1, 11, "a number"),
         ('\n\nwarm_up = "later"\n', "warm_up", 3, 11, "one of 'background', 'wait', 'off'"),
@@ -502,13 +509,16 @@ def test_unknown_keys_are_warnings_with_file_and_line(config_file):
         "a = 1\n"                            # 8
         "[providers.lmstudio.more]\n"        # 9
         "b = 2\n"                            # 10
+        "[providers]\n"                      # 11
+        "vllm.baseurl = 'x'\n"               # 12
     )
     settings = resolve(config_path=path)
     assert settings.warnings == (
         f"{path}:2: unknown key `colour` (ignored)",
         f"{path}:7: unknown key `extras` (ignored)",
-        f"{path}:6: unknown key `providers.ollama.modle` (ignored)",
-        f"{path}:9: unknown key `providers.lmstudio.more` (ignored)",
+        f"{path}:6: unknown key `providers.ollama.modle` (ignored); did you mean `providers.ollama.model`?",
+        f"{path}:9: unknown key `providers.lmstudio.more` (ignored); did you mean `providers.lmstudio.model`?",
+        f"{path}:12: unknown key `providers.vllm.baseurl` (ignored); did you mean `providers.vllm.base_url`?",
     )
     # The rest of the file still applies.
     assert settings.provider.value == "ollama"

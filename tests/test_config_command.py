@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
+import pytest
 from click.testing import CliRunner
 
 from lmprep.cli import cli
@@ -125,6 +127,28 @@ def test_init_writes_a_starter_that_changes_nothing(isolated_home):
     assert resolve_settings(Flags(), {}).warnings == ()
 
 
+@pytest.mark.parametrize("name", ["the starter", "config.example.toml"])
+def test_the_starter_and_the_example_document_every_key(name):
+    """`config init` (what a pip user has) and the repository's example name every key the
+    config file takes, top level and per provider, and no other."""
+    from pathlib import Path
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    from lmprep.config import _PROVIDER_KEYS, _TOP_LEVEL_KEYS
+
+    text = STARTER_CONFIG if name == "the starter" else \
+        (Path(__file__).parent.parent / "config.example.toml").read_text()
+    setting = re.compile(r"^(# )?([a-z_]+ = |\[providers\.)")
+    document = tomllib.loads("\n".join(line.removeprefix("# ") for line in text.splitlines() if setting.match(line)))
+    assert set(document) == _TOP_LEVEL_KEYS
+    assert set().union(*(table.keys() for table in document["providers"].values())) == _PROVIDER_KEYS
+    assert "probes LM Studio and Ollama" not in text  # auto-detection tries six providers
+
+
 def test_init_refuses_to_overwrite_without_force(isolated_home):
     path = default_path(isolated_home)
     path.parent.mkdir(parents=True)
@@ -170,3 +194,33 @@ def test_show_includes_the_stall_timeout_and_minimum_context(tmp_path):
     assert f"min_context      32768 (config {config})\n" in text.stdout
     shown = json.loads(run("show", "--json", "--config", str(config)).stdout)
     assert shown["stall_timeout"] == {"value": 30.0, "source": f"config {config}"}
+
+
+def test_show_applies_base_url_and_model_to_the_chosen_provider_only():
+    shown = json.loads(run("show", "--json", "-p", "ollama", "--base-url", "http://10.0.0.9:11434/v1",
+                           "-m", "llama3.2", env={"LMPREP_BASE_URL": "http://ignored:1/v1"}).stdout)
+    providers = shown["providers"]
+    assert providers["ollama"]["base_url"] == {"value": "http://10.0.0.9:11434/v1", "source": "--base-url"}
+    assert providers["ollama"]["model"] == {"value": "llama3.2", "source": "--model"}
+    assert providers["lmstudio"]["base_url"] == {"value": "http://localhost:1234/v1", "source": "default"}
+    assert providers["lmstudio"]["model"] == {"value": "openai/gpt-oss-20b", "source": "default"}
+    assert providers["openai"]["base_url"] is None
+    text = run("show", "-p", "vllm", env={"LMPREP_BASE_URL": "http://10.0.0.9:8000/v1"}).stdout
+    assert "[providers.vllm]  vLLM\n  base_url       http://10.0.0.9:8000/v1 (LMPREP_BASE_URL)\n" in text
+    assert text.count("LMPREP_BASE_URL") == 1
+    # Nothing chosen: auto-detection tries the URL as each provider it knows.
+    detect = json.loads(run("show", "--json", "--base-url", "http://10.0.0.9:1/v1").stdout)["providers"]
+    assert detect["lmstudio"]["base_url"]["source"] == detect["vllm"]["base_url"]["source"] == "--base-url"
+
+
+def test_a_bad_file_points_at_what_a_pip_user_has(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[providers]\nlmstudio.model = 3\n")
+    result = run("show", "--config", str(config))
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"Error: The config file {config} is invalid at line 2, column 18: `providers.lmstudio.model` must be a "
+        "string.\nFix that line, or point --config elsewhere. `lmprep config init --config example.toml` writes a "
+        "file that describes every key; so does the README's Configuration section.\n"
+    )
+    assert "config.example.toml" not in result.stderr

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
+
 from lmprep.cli import cli
 from lmprep.errors import ExitCode
 
@@ -24,7 +26,7 @@ from lmprep.errors import ExitCode
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=250,
+    max_examples=examples(250),
     deadline=None,
     database=None,
     # `routes` (pytest-httpx) and conftest's HOME isolation are function-scoped: each example

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
+
 from lmprep.config import Flags, ProviderSettings, Settings, Sourced, resolve_settings
 from lmprep.errors import DownloadFailedError, ExitCode, NotConfiguredError
 from lmprep.hosts import normalize_base_url
@@ -25,7 +27,7 @@ from lmprep.providers.kinds import KINDS
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=250,
+    max_examples=examples(250),
     deadline=None,
     database=None,
     # conftest's autouse fixture gives the test one HOME and config dir; every example

@@ -12,13 +12,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
+
 from lmprep.hosts import is_loopback_host, is_loopback_url, normalize_base_url, origin_of, parse_ollama_host, strip_v1
 
 # On failure Hypothesis imports libcst to suggest an @example patch; here that import warns.
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=1000,
+    max_examples=examples(1000),
     deadline=None,
     database=None,
     # The only function-scoped fixture is conftest's autouse HOME isolation, unused here.

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
+
 from lmprep.config import ProviderSettings, Sourced
 from lmprep.errors import AuthFailedError, LmprepError, ProtocolError, WarmupFailedError
 from lmprep.http import error_text, json_error_message, parse_json
@@ -24,7 +26,7 @@ from lmprep.providers.ollama import normalize_model_name
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     database=None,
     # `served` below (and conftest's HOME isolation) are function-scoped: each example sets

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
+
 from lmprep.config import ProviderSettings, Sourced
 from lmprep.errors import DownloadFailedError, ExitCode
 from lmprep.events import Step, Transfer
@@ -22,7 +24,7 @@ from lmprep.providers.ollama import Ollama, PullTracker
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=500,
+    max_examples=examples(500),
     deadline=None,
     database=None,
     # The only function-scoped fixture is conftest's autouse HOME isolation, unused here.
@@ -127,6 +129,9 @@ def test_well_formed_progress_sums_layers(updates):
     events: list = []
     tracker(events).follow(iter([*lines, '{"status": "success"}']))
     transfers = [e for e in events if isinstance(e, Transfer)]
+    assert [e.final for e in transfers] == [False] * len(updates) + [True]  # over at `success` only
+    assert transfers[-1][:3] == transfers[-2][:3]
+    transfers.pop()
     assert len(transfers) == len(updates)
     latest: dict[str, tuple[int, int]] = {}
     for (digest, completed, total), event in zip(updates, transfers):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from fuzzing import examples
 
 from lmprep.config import Sourced
 from lmprep.lms import last_lines, lms_loaded_contexts
@@ -20,7 +21,7 @@ from lmprep.termtext import TerminalLines, one_line, strip_ansi
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 FUZZ = settings(
-    max_examples=500,
+    max_examples=examples(500),
     deadline=None,
     database=None,
     # The only function-scoped fixture is conftest's autouse HOME isolation: nothing here
@@ -147,12 +148,29 @@ LMS_PS = st.one_of(
 @example(b"[" * 3000, 0)
 def test_lms_ps_json_output(monkeypatch, output, status):
     """`lms ps --json` (whatever it prints) gives {model: positive context length}, never an exception."""
-    def fake_run(args, **kwargs):
-        return subprocess.CompletedProcess(args, status, stdout=output, stderr=b"")
+    import lmprep.lms
+    from lmprep.proc import Captured
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    ran = []
+
+    def fake_run(argv, **kwargs):  # lms_loaded_contexts runs `lms` through run_captured
+        ran.append(argv[1:])
+        return Captured(status, output, b"")
+
+    monkeypatch.setattr(lmprep.lms, "run_captured", fake_run)
     contexts = lms_loaded_contexts(Sourced(sys.executable, "test"))
+    assert ran == [["ps", "--json"]]  # this output, not a real process, is what was read
     assert isinstance(contexts, dict)
     for key, length in contexts.items():
         assert isinstance(key, str) and key == key.casefold()
         assert isinstance(length, int) and not isinstance(length, bool) and length > 0
+
+
+def test_lms_ps_json_output_is_read(monkeypatch):
+    """The fuzzed test above reads what its fake `lms` prints (it once ran a real process instead)."""
+    import lmprep.lms
+    from lmprep.proc import Captured
+
+    output = b'[{"modelKey": "Qwen/Q", "identifier": "q:2", "contextLength": 4096}, {"modelKey": "x"}]'
+    monkeypatch.setattr(lmprep.lms, "run_captured", lambda argv, **kwargs: Captured(0, output, b""))
+    assert lms_loaded_contexts(Sourced(sys.executable, "test")) == {"qwen/q": 4096, "q:2": 4096}

@@ -91,8 +91,9 @@ def test_pull_streams_progress_summed_over_layers(httpx_mock):
         provider.download("llama3")
     [request] = httpx_mock.get_requests()
     assert json.loads(request.content) == {"model": "llama3", "stream": True}
-    transfers = [(e.completed, e.total) for e in events if isinstance(e, Transfer)]
-    assert transfers == [(0, None), (40, 100), (90, 150), (150, 150)]
+    transfers = [(e.completed, e.total, e.finished) for e in events if isinstance(e, Transfer)]
+    # Over only once Ollama is past its layers ("verifying"): a layer done is not the pull done.
+    assert transfers == [(0, None, False), (40, 100, False), (90, 150, False), (150, 150, False), (150, 150, True)]
     steps = [e.message for e in events if isinstance(e, Step)]
     assert "Ollama: verifying sha256 digest" in steps and "Ollama: writing manifest" in steps
 

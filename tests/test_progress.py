@@ -308,15 +308,33 @@ def test_plain_reporter_throttles_redraws_but_not_lines(clock):
     reporter = PlainReporter(stream, interval=5.0)
     for i in range(10):
         reporter(ChildOutput(f"progress {i}%\r".encode(), "stdout"))
-        reporter(ChildOutput(f"line {i}\n".encode(), "stderr"))
+        clock.advance(1.0)
+    reporter(ChildOutput(b"line\n", "stdout"))
+    for i in range(10, 20):
+        reporter(ChildOutput(f"progress {i}%\r".encode(), "stdout"))
         clock.advance(1.0)
     reporter.close()
-    lines = lines_of(stream)
-    assert [line for line in lines if line.startswith("line")] == [f"line {i}" for i in range(10)]
-    redraws = [line for line in lines if line.startswith("progress")]
     # A redraw surfaces when the next chunk arrives (its "\r" might have been half of "\r\n"),
-    # then at most one per interval; the last one comes out at close.
-    assert redraws == ["progress 0%", "progress 5%", "progress 9%"]
+    # then at most one per interval; the latest before a line comes before it, the last at close.
+    assert lines_of(stream) == ["progress 0%", "progress 5%", "progress 9%", "line", "progress 10%",
+                                "progress 15%", "progress 19%"]
+
+
+def test_plain_reporter_keeps_the_order_of_a_bar_and_the_other_streams_line(clock):
+    """`lms get` draws its bar on stdout (after a "\\r", never ending the line), then writes
+    "Finalizing download..." to stderr: the 100% comes first, once, without the spinner frame."""
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, interval=5.0)
+    reporter(ChildOutput("⠋ Resolving download plan...\r".encode(), "stdout"))
+    reporter(ChildOutput("\r⠙ Resolving download plan...".encode(), "stdout"))
+    for percent in (10, 50, 99, 100):
+        reporter(ChildOutput(f"\r\x1b[2K[####] {percent}% | 2.25 GB/s".encode(), "stdout"))
+        clock.advance(0.5)
+    reporter(ChildOutput(b"Finalizing download...\n", "stderr"))
+    reporter(Step("Downloaded m"))
+    reporter.close()
+    assert lines_of(stream) == ["Resolving download plan...", "[####] 100% | 2.25 GB/s",
+                                "Finalizing download...", "Downloaded m"]
 
 
 def test_plain_reporter_keeps_streams_apart():
@@ -413,6 +431,39 @@ def test_live_reporter_passes_child_redraws_through():
     reporter = LiveReporter(stream, colour=False)
     reporter(ChildOutput("⠋ 10%\r⠙ 20%\r".encode(), "stdout"))
     assert stream.getvalue() == "⠋ 10%\r⠙ 20%\r"
+
+
+def test_live_reporter_starts_the_other_streams_line_on_a_line_of_its_own():
+    """On a terminal `lms` leaves its bar without a line end; its stderr line used to be glued to
+    it (`...2.25 GB/sFinalizing download...`)."""
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(ChildOutput(b"\r[####] 100% | 2.25 GB/s", "stdout"))
+    reporter(ChildOutput(b"Finalizing download...\n", "stderr"))
+    reporter(ChildOutput(b"\rmore", "stdout"))
+    reporter(Step("Downloaded m"))
+    assert stream.getvalue() == "\r[####] 100% | 2.25 GB/s\nFinalizing download...\n\rmore\n→ Downloaded m\n"
+
+
+def test_a_transfer_not_over_never_reads_100_percent_and_its_end_is_printed_once(clock):
+    """An Ollama pull whose layers so far are complete (more may follow): 99% until the pull says
+    it is over; then 100%, once, however often it is repeated."""
+    plain = io.StringIO()
+    reporter = PlainReporter(plain, interval=5.0)
+    reporter(Transfer("Pulling m", 1000, 1000, final=False))
+    clock.advance(6)
+    reporter(Transfer("Pulling m", 1000, 1000, final=False))
+    for _ in range(3):
+        reporter(Transfer("Pulling m", 1000, 1000, final=True))
+        clock.advance(0.5)
+    assert lines_of(plain) == ["Pulling m: 1.0 KB of 1.0 KB (99%)", "Pulling m: 1.0 KB of 1.0 KB (100%)"]
+    tty = TTY()
+    live = LiveReporter(tty, colour=False)
+    live(Transfer("Pulling m", 1000, 1000, final=False))
+    assert "[#######################-] 1.0 KB of 1.0 KB (99%)" in tty.getvalue()
+    live(Transfer("Pulling m", 1000, 1000, final=True))
+    live(Transfer("Pulling m", 1000, 1000, final=True))
+    assert tty.getvalue().count("(100%)") == 1
 
 
 def _wait_for(predicate, timeout=5.0):

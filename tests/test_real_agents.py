@@ -19,14 +19,14 @@ from lmprep.agents import PLACEHOLDER_KEY
 from realagents.agents import QUIET, find, install_report
 from realserver.loading_proxy import LoadingProxy
 
-pytestmark = [pytest.mark.real_agent, pytest.mark.real_server]
+# One worker runs them all (pytest-xdist --dist loadgroup): one llama-server for the agents, not one per worker.
+pytestmark = [pytest.mark.real_agent, pytest.mark.real_server, pytest.mark.xdist_group("real_agents")]
 TOKEN = "lmprep-test-token-7f3a"
 LABELS = {"codex": "Codex", "claude": "Claude Code", "opencode": "opencode", "qwen": "Qwen Code", "aider": "aider",
           "llm": "llm", "openai": "an OpenAI SDK client", "copilot": "GitHub Copilot CLI", "kilo": "Kilo Code",
           "pi": "pi", "droid": "Droid", "cline": "Cline"}
 #: Agents that cannot be given a token without lmprep writing it to a file: a server without one.
 WITHOUT_TOKEN = {"cline"}
-ran: list[str] = []  # shown at the end of the run (see conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -82,4 +82,4 @@ def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
     for sent in mine:
         assert sent.json()["model"] == "tiny"
         assert sent.headers.get("authorization") == f"Bearer {token or PLACEHOLDER_KEY}"
-    ran.append(name)
+    request.node.user_properties.append(("real_agent_ran", name))  # shown at the end of the run (conftest.py)

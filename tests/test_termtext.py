@@ -117,3 +117,30 @@ def test_truncated_utf8_at_close_is_replaced():
 def test_strip_ansi():
     assert strip_ansi("\x1b[1mA\x1b[0m\x1b]2;t\x07B\rC") == "ABC"
     assert strip_ansi("plain text") == "plain text"
+
+
+@pytest.mark.parametrize("seconds, text", [(2.98997, "3"), (0.25, "0.25"), (90.0, "90"), (12.34, "12.3"),
+                                           ])
+def test_seconds_are_written_as_people_read_them(seconds, text):
+    from lmprep.termtext import seconds_text
+
+    assert seconds_text(seconds) == text
+
+
+def test_spinner_frames_are_not_words():
+    from lmprep.lms import last_lines
+    from lmprep.termtext import strip_spinner
+
+    assert strip_spinner("⠋ Resolving download plan...") == "Resolving download plan..."
+    assert strip_spinner("50% ⠋") == "50% ⠋"
+    assert last_lines("⠋ Resolving\r⠙ Resolving\nError: no such model\n") == "Resolving / Resolving / Error: no such model"
+
+
+def test_a_child_past_its_time_limit_is_said_in_round_seconds():
+    import sys
+
+    from lmprep.proc import run_captured
+
+    with pytest.raises(TimeoutError) as caught:
+        run_captured([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.2998997)
+    assert str(caught.value).endswith("did not finish within 0.3 s")

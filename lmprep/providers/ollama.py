@@ -274,6 +274,7 @@ class PullTracker:
         self.model = model
         self.ollama = ollama
         self.layers: dict[str, tuple[int, int | None]] = {}
+        self._finished = False  # the transfer's last event (final=True) was reported
         self.last_status: str | None = None
         self._progress_mark: tuple = ()
         self._progress_at = time.monotonic()
@@ -301,10 +302,13 @@ class PullTracker:
                 )
             status = item.get("status")
             if status == "success":
+                self._layers_done()
                 return
             self._track(item)
             status = one_line(status) if isinstance(status, str) else None  # server text: one clean line
             if status and status != self.last_status and not status.startswith("pulling "):
+                if self.layers:  # "verifying sha256 digest": every layer is in
+                    self._layers_done()
                 self.last_status = status
                 self.ollama.report(Step(f"Ollama: {status}"))
         raise DownloadFailedError(
@@ -343,10 +347,21 @@ class PullTracker:
                 self.ollama._pull_hint(self.model),
             )
         self.layers[digest] = (completed, total)
+        self._finished = False
+        self.ollama.report(self._transfer(final=False))
+
+    def _transfer(self, final: bool) -> Transfer:
         totals = [t for _, t in self.layers.values()]
         done = sum(c for c, _ in self.layers.values())
         known_total = sum(t for t in totals if t) if all(totals) else None
-        self.ollama.report(Transfer(f"Pulling {self.model}", done, known_total))
+        # Not over until Ollama moves past its layers: it names each layer only when it starts
+        # pulling it, so the layers so far may all be complete while others are still to come.
+        return Transfer(f"Pulling {self.model}", done, known_total, final=final)
+
+    def _layers_done(self) -> None:
+        if self.layers and not self._finished:
+            self._finished = True
+            self.ollama.report(self._transfer(final=True))
 
 
 #: Byte counts beyond this are not counts (a 400-digit `total` made the progress maths overflow).

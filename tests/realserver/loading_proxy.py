@@ -97,6 +97,7 @@ class LoadingProxy:
         self.loading_responses = 0
         self.forwarded_responses = 0
         self.loading_ended_at: float | None = None  # time.monotonic()
+        self.started_at: float | None = None  # time.monotonic() at start()
         self.requests: list[ProxiedRequest] = []
         self._host = host
         self._requested_port = port
@@ -167,7 +168,8 @@ class LoadingProxy:
         httpd = _ProxyHTTPServer((self._host, self._requested_port), _Handler)
         httpd.proxy = self
         self._httpd = httpd
-        self._deadline = time.monotonic() + self.loading_seconds
+        self.started_at = time.monotonic()
+        self._deadline = self.started_at + self.loading_seconds
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self

@@ -96,6 +96,8 @@ def test_proxy_loading_phase_ends_after_its_duration(llama_server_binary: Path, 
             assert time.monotonic() - start < 30, "proxy never left the loading phase"
             time.sleep(0.02)
         assert proxy.loading_ended_at is not None
-        assert time.monotonic() - start >= loading_seconds - 0.05
+        # Measured from the proxy's start, not from this test's first request: on a busy machine
+        # a good part of the phase can pass before that request.
+        assert proxy.loading_ended_at - proxy.started_at >= loading_seconds
         chat = http_request("POST", proxy.base_url + "/chat/completions", CHAT)
         assert chat.status == 200, chat

@@ -1,0 +1,189 @@
+"""What a new user meets first: mistyped commands, --help, -V, --json on a usage error, and
+shell completion (issue 13)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from e2e import lmprep_argv, run_lmprep
+from lmprep.cli import cli
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False, prog_name="lmprep",
+                              terminal_width=80)
+
+
+GROUP_USAGE = "Usage: lmprep [OPTIONS] COMMAND [ARGS]...\nTry 'lmprep --help' for help.\n\n"
+
+
+@pytest.mark.parametrize("args, error", [
+    (["stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
+    (["conifg", "show"], "No such command 'conifg'. Did you mean `lmprep config`?"),
+    (["-p", "ollama", "stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
+    (["help"], "No such command 'help'. Did you mean `lmprep --help` (or `lmprep COMMAND --help`)?"),
+    (["frobnicate"], "No such command 'frobnicate'. Commands: completion, config, ensure, env, exec, status "
+                     "(`lmprep --help` says what each does)."),
+])
+def test_a_mistyped_command_is_answered_with_the_one_meant(args, error):
+    result = run(*args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"{GROUP_USAGE}Error: {error}\n"
+
+
+def test_V_is_version():
+    assert run("-V").stdout == run("--version").stdout
+    assert run("-V").stdout.startswith("lmprep, version ")
+
+
+def test_help_lists_every_command_with_its_whole_summary():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "..." not in result.stdout.split("Commands:\n")[1]
+    assert result.stdout.split("Commands:\n")[1] == (
+        "  completion  Print the script that makes bash, zsh or fish complete lmprep.\n"
+        "  config      Where the config file is, what each setting resolves to, a starter\n"
+        "              file.\n"
+        "  ensure      Make the provider ready (the default command).\n"
+        "  env         Make the provider ready, then print the variables an agent needs.\n"
+        "  exec        Make the provider ready, then run PROGRAM with the agent's\n"
+        "              variables.\n"
+        "  status      Every provider's state, models and last warm-up (changes nothing).\n"
+    )
+    config = run("config", "--help")
+    assert config.stdout.split("Commands:\n")[1] == (
+        "  init  Write a commented starter config file (every setting commented out).\n"
+        "  path  Print the config file lmprep reads; where that came from goes to stderr.\n"
+        "  show  Print every resolved setting and its source (tokens are never shown).\n"
+    )
+
+
+# -- --json on a usage error: the installed command, as `lmprep --json ... | jq` runs it ------
+
+@pytest.mark.e2e
+def test_json_prints_its_object_also_on_a_usage_error():
+    result = run_lmprep("--json", "--warm-up", "later")
+    assert result.returncode == 2
+    payload = json.loads(result.stdout)  # what `| jq -r .state` reads
+    assert (payload["state"], payload["ok"], payload["exit_code"]) == ("usage_error", False, 2)
+    assert payload["error"] == {
+        "message": "Invalid value for '--warm-up': 'later' is not one of 'background', 'wait', 'off'.",
+        "hint": "Run `lmprep ensure --help` for the options and their values.",
+    }
+    assert list(payload) == ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url",
+                             "model", "model_source", "agent", "downloaded", "warm_up", "context_length",
+                             "cpu_percent", "timings_ms", "error"]
+    assert "Error: Invalid value for '--warm-up'" in result.stderr  # the person at the terminal still reads it
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args, keys", [
+    (["--json", "stauts"], None),
+    (["status", "--json", "--timeout", "0"], ["schema", "ok", "state", "exit_code", "chosen", "chosen_source",
+                                               "config_path", "config_loaded", "providers", "error"]),
+    (["config", "show", "--json", "--bogus"], ["schema", "ok", "state", "exit_code", "error"]),
+])
+def test_every_json_command_prints_its_object_on_a_usage_error(args, keys):
+    result = run_lmprep(*args)
+    payload = json.loads(result.stdout)
+    assert (result.returncode, payload["state"], payload["exit_code"]) == (2, "usage_error", 2)
+    assert keys is None or list(payload) == keys
+
+
+@pytest.mark.e2e
+def test_no_json_where_the_command_has_no_json_option():
+    result = run_lmprep("env", "--json")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "No such option '--json'" in result.stderr
+
+
+# -- shell completion ---------------------------------------------------------------------
+
+def complete(shell: str, words: list[str], env: dict | None = None) -> list[str]:
+    """What lmprep answers the shell's completion function for ``words`` (the last one being
+    completed), through click's protocol: the variables the printed scripts set."""
+    # bash and zsh give the index of the word completed; fish gives the word itself.
+    cword = words[-1] if shell == "fish" else str(len(words))
+    result = CliRunner().invoke(cli, [], prog_name="lmprep", catch_exceptions=False, env={
+        **(env or {}), "_LMPREP_COMPLETE": f"{shell}_complete",
+        "COMP_WORDS": " ".join(["lmprep", *words]), "COMP_CWORD": cword})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    if shell == "bash":  # "plain,VALUE"
+        return [line.split(",", 1)[1] for line in lines]
+    if shell == "zsh":  # type, value, help: three lines each
+        return lines[1::3]
+    return [line.split(",", 1)[1].split("\t")[0] for line in lines]  # fish: "plain,VALUE\tHELP"
+
+
+BUILT_IN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_of_commands_providers_agents_and_warm_up_modes(shell, isolated_home):
+    config = isolated_home / ".config" / "lmprep" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[providers.gpu-box]\nkind = "openai"\nbase_url = "http://10.0.0.5:8000/v1"\n')
+    assert complete(shell, [""]) == ["completion", "config", "ensure", "env", "exec", "status"]
+    assert complete(shell, ["st"]) == ["status"]
+    assert complete(shell, ["-p", ""]) == [*BUILT_IN, "gpu-box"]
+    assert complete(shell, ["status", "-p", "gp"]) == ["gpu-box"]
+    assert complete(shell, ["exec", "--for", "c"]) == ["codex", "claude", "copilot", "cline"]
+    assert complete(shell, ["--warm-up", ""]) == ["background", "wait", "off"]
+    assert complete(shell, ["--warm"]) == ["--warm-up"]
+    assert complete(shell, ["config", ""]) == ["init", "path", "show"]
+    assert complete(shell, ["completion", ""]) == ["bash", "zsh", "fish"]
+
+
+def test_completion_reads_the_config_file_given_and_survives_a_broken_one(tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text('[providers.box]\nkind = "vllm"\n')
+    assert complete("bash", ["--config", str(other), "-p", "b"]) == ["box"]
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[providers\n")
+    assert complete("bash", ["--config", str(broken), "-p", ""]) == BUILT_IN
+
+
+@pytest.mark.parametrize("shell, marker", [("bash", "complete -o nosort -F _lmprep_completion lmprep"),
+                                           ("zsh", "compdef _lmprep_completion lmprep"),
+                                           ("fish", "complete --no-files --command lmprep")])
+def test_completion_prints_the_script_for_each_shell(shell, marker):
+    result = run("completion", shell)
+    assert result.exit_code == 0
+    assert marker in result.stdout
+    assert "_LMPREP_COMPLETE" in result.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_through_the_printed_script():
+    """The script as a user installs it (`eval "$(lmprep completion bash)"`), in a real bash."""
+    script = (
+        'eval "$(lmprep completion bash)"\n'
+        "complete -p lmprep\n"
+        'COMP_WORDS=(lmprep -p ol); COMP_CWORD=2; _lmprep_completion lmprep; echo "${COMPREPLY[*]}"\n'
+        'COMP_WORDS=(lmprep sta); COMP_CWORD=1; COMPREPLY=(); _lmprep_completion lmprep; echo "${COMPREPLY[*]}"\n'
+    )
+    bin_dir = os.path.dirname(lmprep_argv()[0])
+    completed = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
+                               timeout=60, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["complete -o nosort -F _lmprep_completion lmprep", "ollama", "status"]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None and shutil.which("fish") is None, reason="neither zsh nor fish")
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_accept_the_script(shell, tmp_path):
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    script = tmp_path / f"lmprep.{shell}"
+    script.write_text(run("completion", shell).stdout)
+    check = ["zsh", "-n", str(script)] if shell == "zsh" else ["fish", "--no-execute", str(script)]
+    completed = subprocess.run(check, capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
