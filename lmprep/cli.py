@@ -154,6 +154,9 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         ("quiet", click.option("-q", "--quiet", is_flag=True, help="No progress or success message.")),
         ("connect_timeout", click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
                      help="Seconds to wait for a connection (default 5).")),
+        ("read_timeout", click.option("--read-timeout", type=float, metavar="S", callback=_positive,
+                     help="Seconds a server has to answer a request (default 10; loads and pulls "
+                          "have their own limits).")),
         ("timeout", click.option("--timeout", type=float, metavar="S", callback=_positive,
                      help="Overall deadline in seconds (default: none).")),
         ("config_path", click.option("--config", "config_path", metavar="PATH",
@@ -211,6 +214,7 @@ def _flags(options: dict) -> Flags:
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
         config_path=options.get("config_path"), min_context=options.get("min_context"),
         agent=options.get("agent"), keep_alive=options.get("keep_alive"),
+        read_timeout=options.get("read_timeout"),
     )
 
 
@@ -466,10 +470,12 @@ def _build_status() -> click.Command:
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
     @click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
                   help="Seconds to wait for each connection (default 5).")
+    @click.option("--read-timeout", type=float, metavar="S", callback=_positive,
+                  help="Seconds each server has to answer a request (default 10).")
     @click.option("--timeout", type=float, metavar="S", callback=_positive,
                   help="Seconds to wait for all providers (default 15); one that has not answered is timed_out.")
     @click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
-    def status(provider, model, base_url, as_json, connect_timeout, timeout, config_path) -> None:
+    def status(provider, model, base_url, as_json, connect_timeout, read_timeout, timeout, config_path) -> None:
         """Show every known and configured provider: state, models, last warm-up.
 
         Sends only GET requests: nothing is downloaded, loaded or written. Exits 0 when the
@@ -480,7 +486,7 @@ def _build_status() -> click.Command:
 
         try:
             report = collect(provider, model, base_url=base_url, config_path=config_path,
-                             connect_timeout=connect_timeout, timeout=timeout)
+                             connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout)
         except (LmprepError, KeyboardInterrupt, Exception) as exc:
             if isinstance(exc, LmprepError):
                 error = exc

@@ -13,6 +13,10 @@ from .providers.kinds import AUTO_DETECT_KINDS, KINDS
 
 WARM_UP_MODES = ("background", "wait", "off")
 DEFAULT_CONNECT_TIMEOUT = 5.0
+#: Seconds a server has to answer an ordinary request (and to finish sending that answer).
+#: Every request lmprep makes on the ready path is answered at once by a working server (a
+#: listing, a load state); a warm-up, a load and a pull have their own, longer limits.
+DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_STALL_TIMEOUT = 120.0
 # The longest timeout accepted: a socket timeout must fit the platform's time_t, and
 # `inf` or 1e300 s used to crash the first request with an OverflowError.
@@ -31,7 +35,7 @@ _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "L
 #: The token variable LM Studio's client libraries read, after the conventional LM_API_TOKEN.
 LM_STUDIO_API_KEY = "LM_STUDIO_API_KEY"
 _TOP_LEVEL_KEYS = {
-    "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "timeout", "stall_timeout", "min_context",
+    "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
     "keep_alive",
 }
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
@@ -63,6 +67,7 @@ class Flags(NamedTuple):
     min_context: int | None = None
     agent: str | None = None  # --for AGENT
     keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
+    read_timeout: float | None = None
 
 
 class ProviderSettings(NamedTuple):
@@ -100,6 +105,11 @@ class Settings(NamedTuple):
     min_context: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)  # tokens the loaded model must hold
     agent: Sourced[str] | None = None  # the agent that starts next (--for), whose requests must work
     keep_alive: Sourced[float | None] = Sourced(None, SOURCE_DEFAULT)  # seconds; FOREVER; None: the server's
+    read_timeout: Sourced[float] = Sourced(DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT)
+
+    def http_timeouts(self) -> dict[str, float]:
+        """The time limits every request to a provider gets (open_provider's keywords)."""
+        return {"connect_timeout": self.connect_timeout.value, "read_timeout": self.read_timeout.value}
 
     def provider_settings(self, name: str) -> ProviderSettings:
         if name in self.broken:
@@ -206,6 +216,11 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         ) or Sourced(None, SOURCE_DEFAULT),
         agent=agent,
         keep_alive=_keep_alive(flags, config, file_source),
+        read_timeout=_pick(
+            (flags.read_timeout, "--read-timeout"),
+            (config.top("read_timeout", float, positive=True), file_source),
+            (DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT),
+        ),
     )
 
 
@@ -278,7 +293,8 @@ def _check_flags(flags: Flags) -> None:
         raise NotConfiguredError(
             f"min_context={flags.min_context!r} is not a number of tokens.", "Give a whole number above 0, e.g. 65536."
         )
-    for name, value in (("connect_timeout", flags.connect_timeout), ("timeout", flags.timeout)):
+    for name, value in (("connect_timeout", flags.connect_timeout), ("read_timeout", flags.read_timeout),
+                        ("timeout", flags.timeout)):
         if value is not None and not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
             raise NotConfiguredError(
                 f"{name}={value!r} is not a usable timeout.",

@@ -23,8 +23,7 @@ def detect_provider(settings: Settings, deadline: Deadline | None = None) -> Pro
 
     def answers(candidate: ProviderSettings):
         def probe() -> bool:
-            with open_provider(candidate, connect_timeout=settings.connect_timeout.value,
-                               deadline=deadline) as provider:
+            with open_provider(candidate, **settings.http_timeouts(), deadline=deadline) as provider:
                 opened.append(provider)
                 return provider.identify()
         return probe

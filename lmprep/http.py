@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from .deadline import Deadline
 from .errors import (
     AuthFailedError,
@@ -32,6 +33,7 @@ from .errors import (
     UnreachableError,
 )
 from .hosts import is_loopback_host
+from .termtext import seconds_text
 from .transports import (
     BadURL,
     ConnectFailed,
@@ -48,8 +50,15 @@ from .transports import (
 #: Plain http to loopback goes over a socket of its own (tests that mock httpx turn this off).
 PLAIN_LOOPBACK = True
 
-#: Seconds a server has to answer an ordinary request (and to finish sending that answer).
-DEFAULT_READ_TIMEOUT = 10.0
+
+class _Ordinary:
+    """The read timeout of a request that names none: the Http's own (--read-timeout)."""
+
+    def __repr__(self) -> str:
+        return "ORDINARY"
+
+
+ORDINARY = _Ordinary()
 #: Pauses before the second, third and fourth try of a request that may be sent again (each
 #: shortened to what is left of the deadline): a connection dropped before any answer (a server
 #: restarting; LM Studio's own clients also retry a dead handle once), a 503 while a model loads.
@@ -74,7 +83,8 @@ class Http:
         *,
         label: str,
         token: str | None = None,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
         deadline: Deadline | None = None,
         unreachable_hint: str | None = None,
         auth_hint: str | None = None,
@@ -82,6 +92,7 @@ class Http:
         self.base_url = base_url
         self.label = label
         self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self.deadline = deadline or Deadline(None)
         self.unreachable_hint = unreachable_hint
         self.auth_hint = auth_hint
@@ -124,14 +135,15 @@ class Http:
         url: str,
         *,
         json_body: Any = None,
-        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
+        read_timeout: float | None | _Ordinary = ORDINARY,
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
         headers: dict[str, str] | None = None,
         retry: bool | None = None,
     ) -> Response:
         """Send one request and read its whole body (within the budgets); 401/403 and
-        transport failures raise, other statuses return.
+        transport failures raise, other statuses return. ``read_timeout``: seconds the server
+        has to answer (None: no limit but the deadline); by default the Http's own.
 
         ``retry``: send it again (RETRY_DELAYS, within the deadline) when the connection drops
         before any answer; True also when the server answers 503 because it is loading a model
@@ -162,7 +174,7 @@ class Http:
         url: str,
         *,
         json_body: Any = None,
-        read_timeout: float | None,
+        read_timeout: float | None | _Ordinary = ORDINARY,
         doing: str,
         timeout_error: type[LmprepError] = UnreachableError,
         failure_error: type[LmprepError] = ProtocolError,
@@ -180,7 +192,7 @@ class Http:
                 with self._exchange(url, method, json_body, headers, read_timeout, doing, timeout_error,
                                     failure_error, may_retry=again) as (exchange, response):
                     streamed = StreamedResponse(response, exchange, self._overflow(failure_error, doing),
-                                                self._budget(read_timeout, doing, connect=False))
+                                                self._budget(exchange.read_timeout, doing, connect=False))
                     if again and retry and response.status_code == 503:
                         streamed.read()
                         if is_loading(streamed):
@@ -198,9 +210,12 @@ class Http:
                   may_retry: bool = False) -> Iterator[tuple[Exchange, Sent]]:
         """One request and its answer under one time budget; ``may_retry``: a connection
         dropped before any answer raises _TryAgain instead of an error."""
+        ordinary = read_timeout is ORDINARY
+        if ordinary:
+            read_timeout = self.read_timeout
         connect = self.deadline.cap(self.connect_timeout, doing)
         read = self.deadline.cap(read_timeout, doing)
-        exchange = Exchange(self._budget(read_timeout, doing, connect=True), read_timeout)
+        exchange = Exchange(self._budget(read_timeout, doing, connect=True), read_timeout, ordinary)
         body = None if json_body is None else json.dumps(json_body).encode()
         sent_headers = {**self._headers, **({"Content-Type": "application/json"} if body is not None else {}),
                         **(headers or {})}
@@ -283,11 +298,15 @@ class Http:
         if self.deadline.expired:
             return self.deadline.error(doing)
         if exchange.expired or isinstance(exc, ReadTimedOut):
+            if exchange.ordinary:
+                more_time = ("restart it, or give it longer to answer with --read-timeout S "
+                             "(`read_timeout` in the config file)")
+            else:
+                more_time = "restart it, and look at its log (a stalled pull: raise `stall_timeout` in the config file)"
             return timeout_error(
                 f"{self.label} at {self.base_url} accepted the connection but did not answer in time while {doing}"
                 f"{exchange.describe_budget()}.",
-                "The server may be stuck or overloaded: restart it, or give lmprep more time with --timeout "
-                "(a stalled pull: `stall_timeout` in the config file).",
+                f"The server may be stuck or overloaded: {more_time}.",
             )
         if isinstance(exc, ConnectTimedOut):
             return self._unreachable(f"connection timed out after {self.connect_timeout:g} s")
@@ -338,8 +357,10 @@ class Exchange:
     """The wall-clock budget of one request and its answer. Sockets attached to it are shut
     by the watchdog when the budget is spent, which ends a read that is under way."""
 
-    def __init__(self, budget: Callable[[], float | None], shown: float | None = None) -> None:
-        self.shown = shown  # the budget as the user is told it
+    def __init__(self, budget: Callable[[], float | None], read_timeout: float | None = None,
+                 ordinary: bool = False) -> None:
+        self.read_timeout = read_timeout  # the budget as the user is told it
+        self.ordinary = ordinary  # the read timeout is the Http's own, which --read-timeout sets
         self.answered = False  # the status line and headers arrived
         self.expired = False
         self._sockets: list = []
@@ -356,7 +377,9 @@ class Exchange:
         _WATCHDOG.watch(self)
 
     def describe_budget(self) -> str:
-        return "" if self.shown is None else f" (lmprep waits {self.shown:g} s for an answer)"
+        if self.read_timeout is None:
+            return ""
+        return f" (lmprep waits {seconds_text(self.read_timeout)} s for an answer)"
 
     def attach(self, sock) -> None:
         with self._lock:

@@ -169,7 +169,7 @@ def _start_background(provider, chosen, job: LoadJob, settings: Settings, backgr
         return WarmUp(settings.warm_up.value, "started", None, str(state_file))
     start = start_in_thread if background == "thread" else start_detached
     try:
-        start(chosen, job, state_file, settings.connect_timeout.value, lock=lock)
+        start(chosen, job, state_file, settings.http_timeouts(), lock=lock)
     except NotRecorded as exc:
         report(Notice(f"The background load of {job.model} was not started: its record cannot be written to "
                       f"{exc.path} ({exc.reason}), and a load nobody can check is not trusted. Free some space or "

@@ -53,6 +53,7 @@ def ensure_oss_ready(
     config_path: str | None = None,
     on_progress: Reporter | None = None,
     connect_timeout: float | None = None,
+    read_timeout: float | None = None,
     timeout: float | None = None,
     min_context: int | None = None,
     agent: str | None = None,
@@ -70,7 +71,7 @@ def ensure_oss_ready(
     flags = Flags(
         provider=provider, model=model, base_url=base_url, warm_up=warm_up, offline=offline or None,
         connect_timeout=connect_timeout, timeout=timeout, config_path=config_path, min_context=min_context,
-        agent=agent, keep_alive=keep_alive,
+        agent=agent, keep_alive=keep_alive, read_timeout=read_timeout,
     )
     settings = resolve_settings(flags, env)
     return run_ensure(settings, report=on_progress or ignore, background="thread")
@@ -102,7 +103,7 @@ def run_ensure(
         mark = time.perf_counter()
         chosen = _choose_provider(settings, report, readiness, deadline)
         mark = lap("resolve", mark)
-        with open_provider(chosen, connect_timeout=settings.connect_timeout.value, deadline=deadline,
+        with open_provider(chosen, **settings.http_timeouts(), deadline=deadline,
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
             if readiness.provider_source != SOURCE_AUTO:  # found by auto-detection: "Found ..." said it
                 report(Step(f"Checking {provider.label} at {provider.base_url}"))

@@ -23,8 +23,10 @@ STARTER_CONFIG = """\
 # true: never download; a missing model is an error (exit 6).
 # offline = false
 
-# Seconds to wait for a connection (default 5), and an overall deadline (default none; past it, exit 10).
+# Seconds to wait for a connection (default 5), seconds a server has to answer a request (default
+# 10; loads and pulls have their own limits), and an overall deadline (default none; past it, exit 10).
 # connect_timeout = 5
+# read_timeout = 10
 # timeout = 900
 
 # Seconds a download may go without progress before it counts as failed (default 120).

@@ -157,6 +157,7 @@ def status(
     connect_timeout: float | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    read_timeout: float | None = None,
 ) -> StatusReport:
     """Probe every known and configured provider (GET requests only) and report on each, within
     ``timeout`` seconds (default DEFAULT_STATUS_TIMEOUT; a provider that has not answered by
@@ -167,7 +168,7 @@ def status(
     """
     env = os.environ if env is None else env
     flags = Flags(provider=provider, model=model, base_url=base_url, connect_timeout=connect_timeout,
-                  config_path=config_path, timeout=timeout)
+                  config_path=config_path, timeout=timeout, read_timeout=read_timeout)
     # A base URL or model meant for the chosen provider is not probed on the others (resolve_settings).
     settings = resolve_settings(flags, env)
     if settings.provider is not None:
@@ -184,12 +185,12 @@ def collect_status(settings: Settings, entries: list[ProviderSettings]) -> Statu
     detect = settings.provider is None
     candidates = {c.name for c in settings.auto_detect_candidates()} if detect else set()
     records = _warm_up_records()
-    timeout = settings.connect_timeout.value
+    timeouts = settings.http_timeouts()
     deadline = Deadline(settings.timeout.value if settings.timeout.value is not None else DEFAULT_STATUS_TIMEOUT)
     opened: list = []
 
     def probe(entry: ProviderSettings):
-        return lambda: probe_provider(entry, connect_timeout=timeout, identify=entry.name in candidates,
+        return lambda: probe_provider(entry, timeouts=timeouts, identify=entry.name in candidates,
                                       records=records, deadline=deadline, opened=opened)
 
     results = run_all([probe(entry) for entry in entries], deadline, name="lmprep-status",
@@ -245,7 +246,7 @@ def _internal(exc: BaseException) -> LmprepError:
     return InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", "This is a bug in lmprep: please report it.")
 
 
-def probe_provider(entry: ProviderSettings, *, connect_timeout: float, identify: bool = False,
+def probe_provider(entry: ProviderSettings, *, timeouts: dict[str, float], identify: bool = False,
                    records: list[dict] | None = None, deadline=None, opened: list | None = None) -> ProviderStatus:
     """The status of one provider; never raises."""
     from .providers import KINDS
@@ -258,7 +259,7 @@ def probe_provider(entry: ProviderSettings, *, connect_timeout: float, identify:
         )
         return row
     try:
-        _probe(row, entry, connect_timeout, identify, deadline, opened)
+        _probe(row, entry, timeouts, identify, deadline, opened)
     except LmprepError as exc:
         row.state, row.error = exc.state, exc
     except Exception as exc:  # one broken provider must not hide the others
@@ -269,12 +270,12 @@ def probe_provider(entry: ProviderSettings, *, connect_timeout: float, identify:
     return row
 
 
-def _probe(row: ProviderStatus, entry: ProviderSettings, connect_timeout: float, identify: bool,
+def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, float], identify: bool,
            deadline=None, opened: list | None = None) -> None:
     from .providers import open_provider
 
     try:
-        provider = open_provider(entry, connect_timeout=connect_timeout, deadline=deadline)
+        provider = open_provider(entry, **timeouts, deadline=deadline)
     except (KeyError, ImportError):
         raise NotConfiguredError(f"This version of lmprep cannot talk to {entry.label} yet.",
                                  "Upgrade lmprep, or use the `openai` kind for any OpenAI-compatible server.") from None

@@ -180,10 +180,11 @@ def _write_quietly(state_file: Path, record: dict) -> None:
         pass  # a record that cannot be written must not stop the load itself
 
 
-def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
+def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Path, timeouts: dict[str, float],
                        read_timeout: float = WARM_UP_READ_TIMEOUT, deadline=None) -> dict:
     """The body of the background load (child process or thread): load, verify, record;
-    returns the record. ``deadline``: the most it may take (BACKGROUND_LIFETIME by default)."""
+    returns the record. ``timeouts``: Settings.http_timeouts(); ``read_timeout``: the load's
+    own; ``deadline``: the most it may take (BACKGROUND_LIFETIME by default)."""
     from .deadline import Deadline
     from .loading import load_and_verify
     from .providers import open_provider
@@ -192,7 +193,7 @@ def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Pat
     deadline = deadline or Deadline(BACKGROUND_LIFETIME)
     try:
         with recorded(state_file, settings, job, "background") as record, \
-                open_provider(settings, connect_timeout=connect_timeout, deadline=deadline) as provider:
+                open_provider(settings, **timeouts, deadline=deadline) as provider:
             state = load_and_verify(provider, job, read_timeout)
             record["context_length"], record["cpu_percent"] = state.context, state.cpu_percent
     except Exception:
@@ -200,14 +201,14 @@ def load_in_background(settings: ProviderSettings, job: LoadJob, state_file: Pat
     return record
 
 
-def start_in_thread(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
+def start_in_thread(settings: ProviderSettings, job: LoadJob, state_file: Path, timeouts: dict[str, float],
                     lock=None) -> threading.Thread:
     """For in-process library use: a daemon thread does what the detached child would,
     holding ``lock`` (the load lock) until it is done."""
 
     def run() -> None:
         try:
-            load_in_background(settings, job, state_file, connect_timeout)
+            load_in_background(settings, job, state_file, timeouts)
         finally:
             if lock is not None:
                 lock.release()
@@ -233,7 +234,7 @@ class NotRecorded(Exception):
         self.reason = reason
 
 
-def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, connect_timeout: float,
+def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, timeouts: dict[str, float],
                    lock=None) -> int:
     """Start a child process that loads the model after we exit; returns its pid. The child
     inherits ``lock`` (the load lock) and holds it until it exits. Raises NotRecorded (and
@@ -254,7 +255,7 @@ def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, c
         "api_key_env": settings.api_key_env.value if settings.api_key_env else None,
         "lms_path": settings.lms_path.value if settings.lms_path else None,
         "state_file": str(state_file),
-        "connect_timeout": connect_timeout,
+        "timeouts": timeouts,
         "job": job._asdict(),
     }
     # Run from the folder holding this very copy of lmprep, so the child imports it and
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         # A hard end past the lifetime, in case a step does not obey the deadline below.
         signal.signal(signal.SIGALRM, _give_up)
         signal.alarm(int(BACKGROUND_LIFETIME + 30))
-    record = load_in_background(settings, job, Path(payload["state_file"]), payload["connect_timeout"],
+    record = load_in_background(settings, job, Path(payload["state_file"]), payload["timeouts"],
                                 deadline=Deadline(BACKGROUND_LIFETIME))
     return 0 if record.get("status") == "ok" else 1
 

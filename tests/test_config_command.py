@@ -48,17 +48,18 @@ def test_show_prints_every_value_with_its_source(tmp_path):
     config.write_text('oss_provider = "ollama"\nwarm_up = "wait"\n[providers.ollama]\nmodel = "llama3"\n'
                       '[providers.box]\nkind = "openai"\nbase_url = "http://10.0.0.5:8000/v1"\nmodel = "m"\n'
                       'api_key_env = "BOX_TOKEN"\n')
-    result = run("show", "--config", str(config), "--timeout", "30",
+    result = run("show", "--config", str(config), "--timeout", "30", "--read-timeout", "2.5",
                  env={"OLLAMA_HOST": "127.0.0.1:9999", "BOX_TOKEN": "tok-SECRET", "LM_API_TOKEN": "tok-LMS"})
     assert result.exit_code == 0
     assert "tok-SECRET" not in result.stdout + result.stderr and "tok-LMS" not in result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:6] == [
+    assert lines[:7] == [
         f"config file      {config} (--config; loaded)",
         f"oss_provider     ollama (config {config})",
         f"warm_up          wait (config {config})",
         "offline          false (default)",
         "connect_timeout  5 (default)",
+        "read_timeout     2.5 (--read-timeout)",
         "timeout          30 (--timeout)",
     ]
     text = result.stdout

@@ -207,6 +207,29 @@ def test_server_that_never_answers_hits_the_timeout_exit_10(lmstudio_emulator):
     assert result.json["state"] == "timed_out"
 
 
+def test_server_that_accepts_and_says_nothing_is_exit_4_after_the_read_timeout(lmstudio_emulator):
+    """Without --timeout, a silent server costs --read-timeout (default 10 s), and the hint names
+    the option that changes it (not --timeout, which only caps)."""
+    lmstudio_emulator.hang = True
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "--read-timeout", "1.5")
+    assert result.returncode == 4
+    assert result.stderr.splitlines()[-2:] == [
+        f"Error: LM Studio at {lmstudio_emulator.base_url} accepted the connection but did not answer in time "
+        "while listing models (lmprep waits 1.5 s for an answer).",
+        "The server may be stuck or overloaded: restart it, or give it longer to answer with --read-timeout S "
+        "(`read_timeout` in the config file).",
+    ]
+
+
+def test_read_timeout_from_the_config_file(lmstudio_emulator, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("read_timeout = 1\n")
+    lmstudio_emulator.hang = True
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "--config", str(config), "--json")
+    assert (result.returncode, result.json["state"]) == (4, "unreachable")
+    assert "(lmprep waits 1 s for an answer)" in result.json["error"]["message"]
+
+
 def test_closed_port_is_exit_4(unused_port):
     result = run_lmprep("-p", "ollama", "--base-url", f"http://127.0.0.1:{unused_port}/v1")
     assert result.returncode == 4

@@ -5,7 +5,10 @@ gave it, and the agent exits 0.
 
 The server: the tiny model with a 128k training context, `-c 131072 -n 16` (random weights
 write 16 tokens and stop; Qwen Code takes an empty answer for an error, so no end-of-sequence
-bias here). Agents come from .ci/install-agents; one that is not installed is skipped.
+bias here). Cline (3.0.65) takes an answer cut at the token cap for a failure ("response hit
+the output token limit", exit 1), so its server (without a token) has a grammar that makes
+the model write "Hi." and stop. Agents come from .ci/install-agents; one that is not installed
+is skipped.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def agent_server(llama_server_binary, agent_model):
 
 @pytest.fixture(scope="module")
 def open_server(llama_server_binary, agent_model):
-    yield from serve(llama_server_binary, agent_model)
+    yield from serve(llama_server_binary, agent_model, "--grammar", 'root ::= "Hi."')
 
 
 @pytest.mark.parametrize("name", list(LABELS))

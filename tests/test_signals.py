@@ -190,7 +190,7 @@ def test_a_background_load_ends_at_its_deadline(tmp_path):
     with HostileServer(default=never_answer) as server:
         started = time.monotonic()
         record = load_in_background(provider_settings("openai", base_url=server.base_url), LoadJob("m"),
-                                    tmp_path / "state.json", 1.0, deadline=Deadline(1))
+                                    tmp_path / "state.json", {"connect_timeout": 1.0}, deadline=Deadline(1))
     assert (record["status"], record["error_state"]) == ("error", "timed_out")
     assert time.monotonic() - started < 6
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
-from ..config import DEFAULT_STALL_TIMEOUT, ProviderSettings
+from ..config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, ProviderSettings
 from ..deadline import Deadline
 from ..errors import ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
 
 IDENTIFY_READ_TIMEOUT = 2.0
-CONTEXT_READ_TIMEOUT = 10.0
 WARM_UP_READ_TIMEOUT = 600.0
 
 
@@ -59,7 +58,8 @@ class Provider:
         self,
         settings: ProviderSettings,
         *,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
         deadline: Deadline | None = None,
         report: Reporter = ignore,
         stall_timeout: float = DEFAULT_STALL_TIMEOUT,
@@ -76,6 +76,7 @@ class Provider:
             label=self.label,
             token=settings.token,
             connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             deadline=self.deadline,
             unreachable_hint=self.unreachable_hint(),
             auth_hint=self.auth_hint(),

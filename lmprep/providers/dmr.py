@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..errors import DownloadFailedError, LmprepError
 from ..http import error_text, json_error_message
 from ..termtext import one_line
-from .base import CONTEXT_READ_TIMEOUT, ModelState, count, json_object, positive_int
+from .base import ModelState, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 DEFAULT_TAG = "latest"
@@ -91,8 +91,7 @@ class DockerModelRunner(OpenAICompatible):
 
     def _running(self) -> list[dict] | None:
         try:
-            response = self.http.request("GET", f"{self.root}/engines/ps", read_timeout=CONTEXT_READ_TIMEOUT,
-                                         doing="reading the running models")
+            response = self.http.request("GET", f"{self.root}/engines/ps", doing="reading the running models")
             body = response.json() if response.status_code == 200 else None
         except (LmprepError, ValueError, RecursionError):
             return None

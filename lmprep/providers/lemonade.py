@@ -20,7 +20,7 @@ from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
 from ..events import Step, Transfer
 from ..http import error_text, json_error_message
 from ..termtext import one_line
-from .base import CONTEXT_READ_TIMEOUT, WARM_UP_READ_TIMEOUT, ModelState, count, json_object, positive_int
+from .base import WARM_UP_READ_TIMEOUT, ModelState, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 
@@ -79,8 +79,7 @@ class Lemonade(OpenAICompatible):
 
     def _health(self) -> list[dict] | None:
         try:
-            response = self.http.request("GET", f"{self.base_url}/health", read_timeout=CONTEXT_READ_TIMEOUT,
-                                         doing="reading the loaded models")
+            response = self.http.request("GET", f"{self.base_url}/health", doing="reading the loaded models")
             body = response.json() if response.status_code == 200 else None
         except (LmprepError, ValueError, RecursionError):
             return None

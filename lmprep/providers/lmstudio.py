@@ -13,7 +13,6 @@ from ..hosts import is_loopback_url, origin_of
 from ..http import error_text, json_error_message
 from ..termtext import one_word
 from .base import (
-    CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
     UNKNOWN,
     WARM_UP_READ_TIMEOUT,
@@ -171,7 +170,7 @@ class LMStudio(Provider):
     def _native(self, path: str) -> Any:
         try:
             response = self.http.request("GET", f"{origin_of(self.base_url)}{path}",
-                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the loaded models")
+                                         doing="reading the loaded models")
             body = response.json() if response.status_code == 200 else None
         except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return None

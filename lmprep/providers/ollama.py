@@ -13,7 +13,6 @@ from ..hosts import strip_v1
 from ..http import error_text, json_error_message, parse_json
 from ..termtext import one_line
 from .base import (
-    CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
     ModelState,
@@ -133,8 +132,7 @@ class Ollama(Provider):
         """From /api/ps: every loaded model by name, with its context length (and, for
         cpu_percent(), how much of it is not in GPU memory: `size_vram` below `size`)."""
         try:
-            response = self.http.request("GET", f"{self.root}/api/ps", read_timeout=CONTEXT_READ_TIMEOUT,
-                                         doing="reading the loaded models")
+            response = self.http.request("GET", f"{self.root}/api/ps", doing="reading the loaded models")
             running = response.json().get("models") if response.status_code == 200 else None
         except (LmprepError, ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deeply
             return None
@@ -187,7 +185,7 @@ class Ollama(Provider):
         if model not in cache:
             try:
                 response = self.http.request("POST", f"{self.root}/api/show", json_body={"model": model},
-                                             read_timeout=CONTEXT_READ_TIMEOUT, doing=f"reading what {model} is")
+                                             doing=f"reading what {model} is")
                 body = response.json() if response.status_code == 200 else None
             except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
                 body = None

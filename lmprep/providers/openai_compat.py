@@ -12,7 +12,6 @@ from ..http import error_text, json_error_message
 from ..hosts import strip_v1
 from ..termtext import one_word
 from .base import (
-    CONTEXT_READ_TIMEOUT,
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
     ModelState,
@@ -183,7 +182,7 @@ class LlamaCpp(OpenAICompatible):
         """GET /props (with ``query``); {} when it says nothing usable."""
         try:
             response = self.http.request("GET", f"{strip_v1(self.base_url)}/props{query}",
-                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="reading the context length")
+                                         doing="reading the context length")
             body = response.json() if response.status_code == 200 else None
         except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return {}
@@ -342,7 +341,7 @@ class VLLM(OpenAICompatible):
         """True/False from GET /is_sleeping; None where vLLM has no such route (not in dev mode)."""
         try:
             response = self.http.request("GET", f"{strip_v1(self.base_url)}/is_sleeping",
-                                         read_timeout=CONTEXT_READ_TIMEOUT, doing="asking vLLM whether it sleeps")
+                                         doing="asking vLLM whether it sleeps")
             body = response.json() if response.status_code == 200 else None
         except (LmprepError, ValueError, RecursionError):
             return None
