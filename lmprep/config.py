@@ -39,7 +39,6 @@ _TOP_LEVEL_KEYS = {
     "keep_alive",
 }
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Sourced(NamedTuple):
@@ -235,7 +234,8 @@ def _agent_min_context(agent: Sourced[str] | None) -> int | None:
 
 #: --keep-alive for ever (Ollama's -1; LM Studio: loaded without a TTL).
 FOREVER = -1.0
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# Patterns stay strings (compiled by `re` on first use, then cached): most runs use none of them.
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d)"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -252,7 +252,7 @@ def parse_keep_alive(value: Any) -> float:
         try:
             seconds = float(text)
         except ValueError:
-            parts = _DURATION_PART.findall(text)
+            parts = re.findall(_DURATION_PART, text)
             if not parts or "".join(number + unit for number, unit in parts) != text:
                 raise ValueError(f"{value!r} is not a duration") from None
             seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
@@ -300,6 +300,12 @@ def _check_flags(flags: Flags) -> None:
                 f"{name}={value!r} is not a usable timeout.",
                 f"Give a number of seconds above 0 (at most {MAX_TIMEOUT:.0f}), or leave it out.",
             )
+
+
+def _is_variable_name(name: str) -> bool:
+    """An environment variable name as shells take it: ASCII letters, digits and _, not
+    starting with a digit."""
+    return name.isascii() and name.isidentifier()
 
 
 #: Real model ids are well under this (Hugging Face: 96 characters; Ollama names a few hundred).
@@ -515,8 +521,8 @@ class _ConfigFile:
         self.warnings.append(f"{self.path}:{line}: unknown key `{dotted}` (ignored){meant}")
 
 
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
-_HEADER_PART = re.compile(r'\s*("[^"]*"|\'[^\']*\'|[^.]+)\s*(?:\.|$)')  # "a.b" quoted keys keep their dots
+_HEADER = r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$"
+_HEADER_PART = r'\s*("[^"]*"|\'[^\']*\'|[^.]+)\s*(?:\.|$)'  # "a.b" quoted keys keep their dots
 
 
 def locate_key(text: str, table_path: tuple[str, ...], key: str) -> tuple[int, int]:
@@ -550,9 +556,9 @@ def _scan_key(text: str, table_path: tuple[str, ...], key: str):
     # split("\n"), not splitlines(): TOML lines end at "\n" only, and a string may hold
     # "\u2028" that splitlines() would count as a line break.
     for number, line in enumerate(text.split("\n"), start=1):
-        header = _HEADER.match(line)
+        header = re.match(_HEADER, line)
         if header:
-            current = tuple(part.strip().strip("\"'") for part in _HEADER_PART.findall(header.group(1)))
+            current = tuple(part.strip().strip("\"'") for part in re.findall(_HEADER_PART, header.group(1)))
             if current == table_path:
                 header_line = number
             elif subtable_line is None and current[: len(table_path) + 1] == (*table_path, key):
@@ -609,7 +615,7 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
         (config.provider(name, "api_key_env"), file_source),
         (kind.default_api_key_env, SOURCE_DEFAULT),
     )
-    if api_key_env is not None and not _ENV_NAME.match(api_key_env.value):
+    if api_key_env is not None and not _is_variable_name(api_key_env.value):
         raise config._type_error(("providers", name), "api_key_env", "the name of an environment variable")
     token = env.get(api_key_env.value) or None if api_key_env else None
     if kind_name == "lmstudio" and token is None and api_key_env is not None and api_key_env.source == SOURCE_DEFAULT \

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 
 from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
 from .deadline import Deadline
@@ -16,31 +15,67 @@ from .providers import KINDS, open_provider
 from .warmup import WarmUp
 
 
-@dataclass
 class Readiness:
-    """The outcome of one ensure run; on failure the error carries the fields known so far."""
+    """The outcome of one ensure run; on failure the error carries the fields known so far.
 
-    provider: str | None = None
-    provider_source: str | None = None
-    kind: str | None = None
-    base_url: str | None = None
-    base_url_source: str | None = None
-    model: str | None = None
-    model_source: str | None = None
-    state: str = "ready"
-    downloaded: bool = False
-    warm_up: WarmUp | None = None
-    context_length: int | None = None  # the window the server has the model loaded with, where it was read
-    agent: str | None = None  # --for: the agent whose first request was checked
-    cpu_percent: int | None = None  # share of the loaded model run on the CPU, where the server says
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    A plain class, not a dataclass: it is built on every run, and the dataclasses machinery
+    costs about 2 ms of start-up, more than the rest of this module."""
+
+    __slots__ = ("provider", "provider_source", "kind", "base_url", "base_url_source", "model", "model_source",
+                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms")
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        provider_source: str | None = None,
+        kind: str | None = None,
+        base_url: str | None = None,
+        base_url_source: str | None = None,
+        model: str | None = None,
+        model_source: str | None = None,
+        state: str = "ready",
+        downloaded: bool = False,
+        warm_up: WarmUp | None = None,
+        context_length: int | None = None,  # the window the server has the model loaded with, where it was read
+        agent: str | None = None,  # --for: the agent whose first request was checked
+        cpu_percent: int | None = None,  # share of the loaded model run on the CPU, where the server says
+        timings_ms: dict[str, float] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.provider_source = provider_source
+        self.kind = kind
+        self.base_url = base_url
+        self.base_url_source = base_url_source
+        self.model = model
+        self.model_source = model_source
+        self.state = state
+        self.downloaded = downloaded
+        self.warm_up = warm_up
+        self.context_length = context_length
+        self.agent = agent
+        self.cpu_percent = cpu_percent
+        self.timings_ms = {} if timings_ms is None else timings_ms
 
     @property
     def ok(self) -> bool:
         return self.state == "ready"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field by name (``warm_up`` as a dict too); a copy, safe to change."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values["warm_up"] = None if self.warm_up is None else self.warm_up._asdict()
+        values["timings_ms"] = dict(self.timings_ms)
+        return values
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Readiness:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return f"Readiness({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
 
 
 def ensure_oss_ready(

@@ -19,13 +19,13 @@ _ANY_CONTROL = "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 
 
 #: A spinner frame at the start of a line (`lms`: "⠋ Resolving download plan..."): braille dots.
-_SPINNER = re.compile("^[\u2800-\u28ff]+\\s*")
+_SPINNER = "^[\u2800-\u28ff]+\\s*"
 
 
 def strip_spinner(text: str) -> str:
     """``text`` without the spinner frame a terminal program put before it (plain lines keep
     the words, not an animation frozen at one frame)."""
-    return _SPINNER.sub("", text)
+    return re.sub(_SPINNER, "", text)
 
 
 def seconds_text(seconds: float) -> str:

@@ -105,6 +105,28 @@ def test_ensure_oss_ready_in_process_with_a_daemon_thread_warm_up(lmstudio_emula
     assert events and all(type(event).__module__ == "lmprep.events" for event in events)
 
 
+def test_readiness_is_a_plain_record_with_a_dict_form():
+    from lmprep.warmup import WarmUp
+
+    ready = lmprep.Readiness(provider="ollama", model="m", warm_up=WarmUp("wait", "ok", 1.5))
+    assert ready.timings_ms == {} and ready.state == "ready" and ready.ok
+    assert ready.to_dict() == {
+        "provider": "ollama", "provider_source": None, "kind": None, "base_url": None, "base_url_source": None,
+        "model": "m", "model_source": None, "state": "ready", "downloaded": False,
+        "warm_up": {"mode": "wait", "status": "ok", "seconds": 1.5, "state_file": None}, "context_length": None,
+        "agent": None, "cpu_percent": None, "timings_ms": {},
+    }
+    ready.to_dict()["timings_ms"]["x"] = 1.0  # a copy
+    assert ready.timings_ms == {} and lmprep.Readiness().timings_ms is not lmprep.Readiness().timings_ms
+    assert ready == lmprep.Readiness(provider="ollama", model="m", warm_up=WarmUp("wait", "ok", 1.5))
+    assert ready != lmprep.Readiness(provider="ollama")
+    assert repr(lmprep.Readiness(state="unreachable")).startswith("Readiness(provider=None, provider_source=None,")
+    with pytest.raises(TypeError):
+        lmprep.Readiness(colour="blue")
+    with pytest.raises(AttributeError):
+        ready.colour = "blue"
+
+
 def test_ensure_oss_ready_raises_typed_errors(unused_port):
     with pytest.raises(lmprep.UnreachableError) as caught:
         lmprep.ensure_oss_ready("ollama", base_url=f"http://127.0.0.1:{unused_port}/v1", warm_up="off")

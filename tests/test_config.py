@@ -491,6 +491,19 @@ def test_wrong_types_name_file_line_and_column(config_file, text, dotted, line, 
     assert f"`{dotted}` must be {expected}" in error.message
 
 
+@pytest.mark.parametrize("name", ["1TOKEN", "MY-TOKEN", "TOKEN\\n", "TÖKEN", "", "A B"])
+def test_api_key_env_must_be_a_variable_name(config_file, name):
+    path = config_file(f'[providers.lmstudio]\napi_key_env = "{name}"\n')
+    assert "must be the name of an environment variable" in not_configured(config_path=path).message
+
+
+@pytest.mark.parametrize("name", ["LM_API_TOKEN", "_x", "a1"])
+def test_api_key_env_takes_any_variable_name(config_file, name):
+    settings = resolve_settings(Flags(config_path=str(config_file(f'[providers.lmstudio]\napi_key_env = "{name}"\n'))),
+                                env={})
+    assert settings.providers["lmstudio"].api_key_env.value == name
+
+
 def test_api_key_env_error_does_not_echo_the_value(config_file):
     path = config_file('[providers.lmstudio]\napi_key_env = "sk-secret-123"\n')
     error = not_configured(config_path=path)

@@ -104,14 +104,23 @@ def test_lmprep_uses_its_socket_transport_for_loopback_http_and_httpx_for_the_re
         assert local._plain and not tls._plain and not remote._plain
 
 
+#: What the ready path does without: httpx and its kin (for remote servers), http.client (the email
+#: package), subprocess (no process starts), and what only costs start-up time: signal's enums and
+#: dataclasses. (Not locale: click's parser tries `-p` as a long option first, and the error it
+#: builds on the way asks gettext for its text.)
+NOT_ON_THE_READY_PATH = ("httpx", "httpcore", "h11", "anyio", "http", "email", "ssl", "subprocess", "signal",
+                         "dataclasses")
+
+
 def test_the_loopback_ready_path_never_imports_httpx(lmstudio_emulator):
-    """`lmprep` against a server on this machine with the model loaded: no httpx, no process."""
+    """`lmprep` against a server on this machine with the model loaded: no httpx, no process,
+    nothing else it does not use."""
     lmstudio_emulator.downloaded = ["m"]
     lmstudio_emulator.loaded = {"m": 65536}
     code = ("import sys; from lmprep.cli import main; sys.argv = ['lmprep', '-q', '-p', 'lmstudio', '-m', 'm', "
             f"'--base-url', {lmstudio_emulator.base_url!r}]\n"
             "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
             "print(code, sorted(m for m, module in sys.modules.items()\n"
-            "                   if module is not None and m.split('.')[0] in ('httpx', 'httpcore', 'h11', 'anyio')))")
+            f"                   if module is not None and m.split('.')[0] in {NOT_ON_THE_READY_PATH!r}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "0 []", result.stderr
