@@ -80,6 +80,10 @@ class DefaultToEnsure(FullHelpGroup):
         if ctx.resilient_parsing and not args:
             # Shell completion of the first word: the subcommands (and, see shell_complete, ensure's options).
             return super().parse_args(ctx, args)
+        if args[:1] == ["help"] and not ctx.resilient_parsing:
+            # `lmprep help` and `lmprep help COMMAND`, as git and pip take them.
+            known = len(args) == 1 or args[1] in self.commands or args[1] in LAZY_COMMANDS
+            args = [*args[1:2], "--help"] if known else args[1:2]  # not known: "did you mean ...?"
         if not args or (args[0] not in self.commands and args[0] not in LAZY_COMMANDS
                         and args[0] not in ctx.help_option_names and args[0] not in VERSION_OPTIONS):
             args = ["ensure", *args]

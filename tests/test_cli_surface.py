@@ -27,7 +27,6 @@ GROUP_USAGE = "Usage: lmprep [OPTIONS] COMMAND [ARGS]...\nTry 'lmprep --help' fo
     (["stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
     (["conifg", "show"], "No such command 'conifg'. Did you mean `lmprep config`?"),
     (["-p", "ollama", "stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
-    (["help"], "No such command 'help'. Did you mean `lmprep --help` (or `lmprep COMMAND --help`)?"),
     (["frobnicate"], "No such command 'frobnicate'. Commands: completion, config, ensure, env, exec, status "
                      "(`lmprep --help` says what each does)."),
 ])
@@ -35,6 +34,23 @@ def test_a_mistyped_command_is_answered_with_the_one_meant(args, error):
     result = run(*args)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == f"{GROUP_USAGE}Error: {error}\n"
+
+
+@pytest.mark.parametrize("args, same_as", [
+    (["help"], ["--help"]),
+    (["help", "status"], ["status", "--help"]),
+    (["help", "config"], ["config", "--help"]),
+])
+def test_help_is_a_command_too(args, same_as):
+    result = run(*args)
+    assert (result.exit_code, result.stdout) == (0, run(*same_as).stdout)
+    assert result.stdout.startswith("Usage: lmprep")
+
+
+def test_help_for_a_mistyped_command_names_the_one_meant():
+    result = run("help", "stauts")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("Error: No such command 'stauts'. Did you mean `lmprep status`?\n")
 
 
 def test_V_is_version():
