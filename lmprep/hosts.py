@@ -97,8 +97,10 @@ def _is_plain_url(url: str) -> bool:
     netloc = parts.netloc
     if not url.isascii() or "@" in netloc or not set(parts.path) <= _PATH_CHARS:
         return False
-    if netloc.startswith("["):
-        return set(netloc[1:netloc.index("]")].lower()) <= set("0123456789abcdef:.")
+    if netloc.startswith("["):  # then nothing or ":PORT" (urlsplit lets `[::];` through, httpx does not)
+        address, _, after = netloc[1:].partition("]")
+        return set(address.lower()) <= set("0123456789abcdef:.") and (
+            after == "" or after[:1] == ":" and after[1:].isdigit())
     host = (parts.hostname or "").lower()
     labels = host.split(".")
     return all(0 < len(label) < 64 and set(label) <= _LABEL_CHARS and label[0] != "-" and label[-1] != "-"

@@ -135,6 +135,8 @@ def test_normalize_base_url(url, expected):
         ("http://localhost:abc/v1", "invalid port"),
         ("http://localhost:1234/v1?x=1", "query or fragment"),
         ("http://localhost:1234/v1#top", "query or fragment"),
+        ("HTTP://[::];", "not a URL lmprep can send to"),  # urlsplit sees no port there, httpx an invalid one
+        ("http://[::1]x/v1", "not a URL lmprep can send to"),
     ],
 )
 def test_normalize_base_url_rejects(url, reason):
