@@ -561,9 +561,15 @@ def test_the_synopses_name_the_options_of_help(first_line, command):
 
 
 def test_the_inline_examples_after_the_options_table():
-    """`lmprep -V` (`--version`) prints the version; `lmprep stauts` is exit 2 naming the command meant."""
-    text = readme_section("## Usage")
-    assert "`lmprep -V` (`--version`) prints the version; a mistyped command (`lmprep stauts`) is exit 2" in text
+    """`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `--help`;
+    `lmprep stauts` is exit 2 naming the command meant."""
+    text = " ".join(readme_section("## Usage").split())
+    assert ("`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `lmprep [COMMAND] --help`; "
+            "a mistyped command (`lmprep stauts`) is exit 2") in text
+    for args, same_as in ((["help"], ["--help"]), (["help", "status"], ["status", "--help"])):
+        shown = subprocess.run(lmprep_argv() + args, capture_output=True, text=True, timeout=30)
+        assert shown.returncode == 0 and shown.stdout == subprocess.run(
+            lmprep_argv() + same_as, capture_output=True, text=True, timeout=30).stdout, shown
     for flag in ("-V", "--version"):
         completed = subprocess.run(lmprep_argv() + [flag], capture_output=True, text=True, timeout=30)
         assert completed.returncode == 0 and re.fullmatch(r"lmprep, version \S+\n", completed.stdout), completed
