@@ -59,6 +59,7 @@ class _Ordinary:
 
 
 ORDINARY = _Ordinary()
+
 #: Pauses before the second, third and fourth try of a request that may be sent again (each
 #: shortened to what is left of the deadline): a connection dropped before any answer (a server
 #: restarting; LM Studio's own clients also retry a dead handle once), a 503 while a model loads.
