@@ -155,15 +155,20 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     others_env = {k: v for k, v in env.items() if k not in CHOSEN_ONLY_VARIABLES}
     providers: dict[str, ProviderSettings] = {}
     broken: dict[str, NotConfiguredError] = {}
+    completed_roots: list[_CompletedRoot] = []
     for name in names:
         mine = provider is None or name == provider.value
+        completed: list[_CompletedRoot] = []
         try:
             providers[name] = _resolve_provider(name, flags if mine else others_flags, env if mine else others_env,
-                                                config, file_source)
+                                                config, file_source, completed)
         except _ProviderVariableError as exc:
             # A bad OLLAMA_HOST must not stop someone who uses LM Studio: it is raised
             # only when this provider is the one used.
             broken[name] = exc
+        # Said of the providers this run may use only: the chosen one, else those auto-detection tries.
+        if name not in broken and (name == provider.value if provider is not None else name in AUTO_DETECT_KINDS):
+            completed_roots += completed
     if provider is not None and provider.value not in names:
         raise _unknown_provider(provider, names)
 
@@ -202,7 +207,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         timeout=timeout,
         config_path=config_path,
         config_loaded=document is not None,
-        warnings=tuple(config.warnings),
+        warnings=(*config.warnings, *_completed_root_notices(completed_roots)),
         broken=broken,
         stall_timeout=_pick(
             (config.top("stall_timeout", float, positive=True), file_source),
@@ -580,7 +585,8 @@ def _dotted_key_pattern(parts: tuple[str, ...]) -> re.Pattern:
     return re.compile(r"^\s*" + r"\s*\.\s*".join(one(part) for part in parts) + r"\s*=\s*")
 
 
-def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> ProviderSettings:
+def _resolve_provider(name, flags, env, config: _ConfigFile, file_source,
+                      completed: list["_CompletedRoot"]) -> ProviderSettings:
     kind_name = config.provider(name, "kind", choices=tuple(KINDS))
     if name in KINDS:
         if kind_name is not None and kind_name != name:
@@ -600,7 +606,11 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
         (kind.default_base_url, SOURCE_DEFAULT),
     )
     if base_url is not None:
-        base_url = Sourced(_checked_base_url(base_url), base_url.source)
+        checked = _checked_base_url(base_url)
+        api_base = api_base_url(checked, kind_name)
+        if api_base != checked:
+            completed.append(_CompletedRoot(base_url.source, checked, api_base, kind.label))
+        base_url = Sourced(api_base, base_url.source)
 
     model = _pick(
         (flags.model, "--model"),
@@ -667,6 +677,57 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
     return candidates
 
 
+def api_base_url(base_url: str, kind: str) -> str:
+    """A server's root (``http://localhost:11434``, no path) → the base URL of its OpenAI API
+    (``.../v1``), where the kind's layout is known: each serves that API under one path, the path
+    of its default base URL (Ollama, LM Studio, llama-server and vLLM /v1, Lemonade /api/v1,
+    Docker Model Runner /engines/v1). OpenAI clients given the root get 404 for every request.
+    A URL with a path (a proxy's ``/custom/v1``) and the generic ``openai`` kind stay as given.
+    ``base_url`` is checked (normalize_base_url) already: no trailing slash, query or fragment."""
+    default = KINDS[kind].default_base_url
+    if default is None or _url_path(base_url):
+        return base_url
+    return base_url + "/" + _url_path(default)
+
+
+def _url_path(url: str) -> str:
+    """The path of a checked URL, without its leading slash ("" for a server's root)."""
+    return url.split("://", 1)[1].partition("/")[2]
+
+
+class _CompletedRoot(NamedTuple):
+    """A base URL given as a server's root, and the API base lmprep uses instead."""
+
+    source: str
+    given: str
+    api_base: str
+    label: str
+
+
+def _completed_root_notices(completed: list[_CompletedRoot]) -> list[str]:
+    """One line per root URL given (a --base-url that auto-detection tries on every kind is
+    one line, naming the paths that differ from the usual /v1)."""
+    by_given: dict[tuple[str, str], list[_CompletedRoot]] = {}
+    for entry in completed:
+        by_given.setdefault((entry.source, entry.given), []).append(entry)
+    notices = []
+    for (source, given), entries in by_given.items():
+        said = f"The base URL {given} from {source} has no path"
+        paths: dict[str, list[str]] = {}
+        for entry in entries:
+            paths.setdefault(entry.api_base[len(given):], []).append(entry.label)
+        if len(entries) == 1:
+            notices.append(f"{said}: lmprep uses {entries[0].label}'s API base, {entries[0].api_base}.")
+        elif len(paths) == 1:
+            notices.append(f"{said}: lmprep uses the API base {entries[0].api_base}.")
+        else:
+            usual = max(paths, key=lambda path: len(paths[path]))
+            others = ", ".join(f"{label}: {path}" for path, labels in paths.items() if path != usual
+                               for label in labels)
+            notices.append(f"{said}: lmprep uses each server's API base under it, {given}{usual} ({others}).")
+    return notices
+
+
 def lmstudio_base_url(value: str) -> str:
     """LM_STUDIO_BASE_URL as LM Studio's client libraries take it (the server root, often
     `http://localhost:1234`, `ws://host:port` or `host:port`) → the OpenAI base URL (`.../v1`)."""
@@ -676,8 +737,7 @@ def lmstudio_base_url(value: str) -> str:
         scheme, rest = "http", text
     scheme = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme)
     url = f"{scheme}://{rest}".rstrip("/")
-    path = url.split("://", 1)[1].partition("/")[2]
-    return url if path else url + "/v1"
+    return url if _url_path(url) else url + "/v1"
 
 
 def lmstudio_homes(home: Path) -> list[Path]:

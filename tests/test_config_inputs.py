@@ -1,0 +1,148 @@
+"""What users type into the configuration, taken as they mean it: a server's root URL where its
+API base is meant, Codex's own `oss_provider`, `64k` for a window, a word about quotes for an
+unquoted TOML string. The installed lmprep against the emulators where a server is involved."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e import run_lmprep
+from lmprep.config import Flags, api_base_url, resolve_settings
+
+ROOT_NOTICE = "has no path: lmprep uses"
+
+
+def resolve(env=None, **flags):
+    return resolve_settings(Flags(**flags), env=env or {})
+
+
+# -- a server's root URL → its API base (issue 16, point 4) ----------------------------------
+
+@pytest.mark.parametrize(("url", "kind", "expected"), [
+    ("http://localhost:11434", "ollama", "http://localhost:11434/v1"),
+    ("http://localhost:1234", "lmstudio", "http://localhost:1234/v1"),
+    ("http://localhost:8080", "llamacpp", "http://localhost:8080/v1"),
+    ("http://gpu.lan:8000", "vllm", "http://gpu.lan:8000/v1"),
+    ("http://localhost:13305", "lemonade", "http://localhost:13305/api/v1"),
+    ("http://localhost:12434", "dmr", "http://localhost:12434/engines/v1"),
+    ("https://[::1]:11434", "ollama", "https://[::1]:11434/v1"),
+    # A path, whatever it is, is the user's: a proxy's prefix, an API base already, another version.
+    ("http://localhost:11434/v1", "ollama", "http://localhost:11434/v1"),
+    ("http://proxy.lan/custom/v1", "ollama", "http://proxy.lan/custom/v1"),
+    ("http://proxy.lan/ollama", "ollama", "http://proxy.lan/ollama"),
+    ("http://localhost:13305/v1", "lemonade", "http://localhost:13305/v1"),
+    # The generic kind's layout is unknown.
+    ("http://localhost:9000", "openai", "http://localhost:9000"),
+])
+def test_api_base_url(url, kind, expected):
+    assert api_base_url(url, kind) == expected
+
+
+@pytest.mark.parametrize("given", ["http://localhost:11434", "http://localhost:11434/", " HTTP://localhost:11434 "])
+def test_a_root_base_url_flag_is_the_providers_api_base_said_once(given):
+    settings = resolve(provider="ollama", base_url=given)
+    assert settings.providers["ollama"].base_url == ("http://localhost:11434/v1", "--base-url")
+    assert settings.warnings == ("The base URL http://localhost:11434 from --base-url has no path: lmprep uses "
+                                 "Ollama's API base, http://localhost:11434/v1.",)
+
+
+@pytest.mark.parametrize(("env", "provider", "source"), [
+    ({"LMPREP_BASE_URL": "http://127.0.0.1:11434"}, "ollama", "LMPREP_BASE_URL"),
+    ({"CODEX_OSS_BASE_URL": "http://127.0.0.1:11434"}, "ollama", "CODEX_OSS_BASE_URL"),
+    ({"CODEX_OSS_BASE_URL": "http://127.0.0.1:11434"}, "lmstudio", "CODEX_OSS_BASE_URL"),
+])
+def test_a_root_base_url_variable_is_the_api_base_too(env, provider, source):
+    settings = resolve(env, provider=provider)
+    assert settings.providers[provider].base_url == ("http://127.0.0.1:11434/v1", source)
+    assert len(settings.warnings) == 1
+    assert settings.warnings[0].startswith(f"The base URL http://127.0.0.1:11434 from {source} {ROOT_NOTICE} ")
+
+
+def test_the_variables_that_name_a_server_root_are_completed_silently():
+    """OLLAMA_HOST is a host and LM_STUDIO_BASE_URL a server root by definition: /v1 is added
+    as before, without a notice (it is what they mean, not a slip)."""
+    settings = resolve({"OLLAMA_HOST": "127.0.0.1:11500", "LM_STUDIO_BASE_URL": "ws://127.0.0.1:1235"})
+    assert settings.providers["ollama"].base_url == ("http://127.0.0.1:11500/v1", "OLLAMA_HOST")
+    assert settings.providers["lmstudio"].base_url == ("http://127.0.0.1:1235/v1", "LM_STUDIO_BASE_URL")
+    assert settings.warnings == ()
+
+
+def test_a_root_base_url_in_the_config_file(tmp_path):
+    path = tmp_path / "lmprep.toml"
+    path.write_text('[providers.lemonade]\nbase_url = "http://box.lan:13305"\n'
+                    '[providers.box]\nkind = "dmr"\nbase_url = "http://box.lan:12434/"\n')
+    settings = resolve(config_path=str(path), provider="box")
+    assert settings.providers["box"].base_url == ("http://box.lan:12434/engines/v1", f"config {path}")
+    # The others are resolved the same way, but only the provider used is talked about.
+    assert settings.providers["lemonade"].base_url.value == "http://box.lan:13305/api/v1"
+    assert settings.warnings == (f"The base URL http://box.lan:12434 from config {path} has no path: lmprep uses "
+                                 "Docker Model Runner's API base, http://box.lan:12434/engines/v1.",)
+
+
+def test_a_root_base_url_under_auto_detection_is_one_line_for_every_kind():
+    settings = resolve(base_url="http://127.0.0.1:9")
+    assert settings.providers["ollama"].base_url.value == "http://127.0.0.1:9/v1"
+    assert settings.providers["lemonade"].base_url.value == "http://127.0.0.1:9/api/v1"
+    assert settings.warnings == (
+        "The base URL http://127.0.0.1:9 from --base-url has no path: lmprep uses each server's API base under it, "
+        "http://127.0.0.1:9/v1 (Lemonade Server: /api/v1, Docker Model Runner: /engines/v1).",)
+
+
+def test_codex_oss_base_url_for_both_its_providers_is_one_line():
+    settings = resolve({"CODEX_OSS_BASE_URL": "http://127.0.0.1:9"})
+    assert settings.warnings == (
+        "The base URL http://127.0.0.1:9 from CODEX_OSS_BASE_URL has no path: lmprep uses the API base "
+        "http://127.0.0.1:9/v1.",)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/custom/v1", "http://127.0.0.1:9/v1"])
+def test_a_base_url_with_a_path_is_kept_without_a_word(url):
+    settings = resolve(provider="ollama", base_url=url)
+    assert settings.providers["ollama"].base_url.value == url
+    assert settings.warnings == ()
+
+
+def test_the_generic_kind_keeps_a_root_url():
+    settings = resolve(provider="openai", base_url="http://127.0.0.1:9")
+    assert settings.providers["openai"].base_url.value == "http://127.0.0.1:9"
+    assert settings.warnings == ()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("choose", [("-p", "ollama"), ()], ids=["chosen", "auto-detected"])
+def test_env_with_ollamas_root_url_exports_its_v1(ollama_emulator, choose):
+    """`--base-url http://localhost:11434`, the URL every Ollama user knows: OpenAI clients
+    need .../v1, and get 404 for every request without it."""
+    ollama_emulator.models = {"tiny": 1}
+    root = ollama_emulator.origin
+    result = run_lmprep("env", *choose, "--base-url", root, "-m", "tiny", "--warm-up", "off")
+    assert result.returncode == 0, result.stderr
+    assert f"export OPENAI_BASE_URL='{root}/v1'\n" in result.stdout
+    assert result.stderr.count(ROOT_NOTICE) == 1
+    assert f"The base URL {root} from --base-url has no path" in result.stderr
+    assert f"Ready: tiny on Ollama at {root}/v1" in result.stderr
+
+
+@pytest.mark.e2e
+def test_ready_for_openai_clients_through_ollamas_root_url(ollama_emulator):
+    """Under --for openai the route check goes to .../v1/chat/completions, which answers."""
+    ollama_emulator.models = {"tiny": 1}
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.origin, "-m", "tiny", "--for", "openai",
+                        "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.json["base_url"] == ollama_emulator.base_url
+
+
+@pytest.mark.e2e
+def test_config_show_names_the_api_base_and_its_source(tmp_path):
+    path = tmp_path / "lmprep.toml"
+    path.write_text('[providers.ollama]\nbase_url = "http://gpu.lan:11434"\n')
+    shown = run_lmprep("config", "show", "--config", str(path), "-p", "ollama")
+    assert shown.returncode == 0, shown.stderr
+    assert f"  base_url       http://gpu.lan:11434/v1 (config {path})\n" in shown.stdout
+    assert shown.stderr == (f"warning: The base URL http://gpu.lan:11434 from config {path} has no path: "
+                            "lmprep uses Ollama's API base, http://gpu.lan:11434/v1.\n")
+    as_json = run_lmprep("config", "show", "--config", str(path), "-p", "ollama", "--json").json
+    assert as_json["providers"]["ollama"]["base_url"] == {"value": "http://gpu.lan:11434/v1",
+                                                          "source": f"config {path}"}
+    assert len(as_json["warnings"]) == 1
