@@ -147,6 +147,9 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         (env.get("LMPREP_PROVIDER") or None, "LMPREP_PROVIDER"),
         (config.top("oss_provider", str), file_source),
     )
+    codex_warnings: list[str] = []
+    if provider is None:
+        provider = _codex_oss_provider(env, codex_warnings)
     if provider is not None:
         provider = Sourced(provider.value.strip(), provider.source)
     # --base-url and --model (and LMPREP_BASE_URL, LMPREP_MODEL) are meant for the provider used:
@@ -207,7 +210,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         timeout=timeout,
         config_path=config_path,
         config_loaded=document is not None,
-        warnings=(*config.warnings, *_completed_root_notices(completed_roots)),
+        warnings=(*config.warnings, *codex_warnings, *_completed_root_notices(completed_roots)),
         broken=broken,
         stall_timeout=_pick(
             (config.top("stall_timeout", float, positive=True), file_source),
@@ -226,6 +229,56 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT),
         ),
     )
+
+
+#: The values of Codex's `oss_provider` (its LMSTUDIO_OSS_PROVIDER_ID and OLLAMA_OSS_PROVIDER_ID).
+CODEX_OSS_PROVIDERS = ("lmstudio", "ollama")
+
+
+def codex_config_path(env: Mapping[str, str]) -> Path:
+    """Codex's own config file: `config.toml` in $CODEX_HOME when that is set and not empty (taken
+    as it is, no `~` expanded), else in ~/.codex (codex-rs `find_codex_home`)."""
+    home = env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex"
+    return Path(home) / "config.toml"
+
+
+def _codex_oss_provider(env: Mapping[str, str], warnings: list[str]) -> Sourced[str] | None:
+    """`oss_provider` of Codex's config file, the provider `codex --oss` uses: the selected
+    profile's (`profile = "NAME"`, `[profiles.NAME] oss_provider`) else the top-level one, as
+    Codex resolves it. A file Codex users share with lmprep must never stop lmprep: what cannot
+    be read or used is a warning, and lmprep goes on as without it."""
+    path = codex_config_path(env)
+    source = f"Codex's config {_home_abbreviated(path, env)}"
+    try:
+        document, _ = _load_file(Sourced(path, SOURCE_DEFAULT))  # missing: None, silently
+    except NotConfiguredError as exc:
+        warnings.append(f"{exc.message} lmprep ignores it (it reads only Codex's oss_provider there).")
+        return None
+    if not document:
+        return None
+    value = document.get("oss_provider")
+    profile = document.get("profile")
+    profiles = document.get("profiles")
+    if isinstance(profile, str) and isinstance(profiles, dict) and isinstance(profiles.get(profile), dict) \
+            and "oss_provider" in profiles[profile]:
+        value = profiles[profile]["oss_provider"]
+    if value is None:
+        return None
+    if value not in CODEX_OSS_PROVIDERS:
+        shown = repr(value) if isinstance(value, str) else "not a string"
+        warnings.append(f"{path}: Codex's oss_provider ({shown[:80]}) is not "
+                        f"{' or '.join(CODEX_OSS_PROVIDERS)}; lmprep ignores it.")
+        return None
+    return Sourced(value, source)
+
+
+def _home_abbreviated(path: Path, env: Mapping[str, str]) -> str:
+    """``path`` with the home folder written ``~`` (as people read it: "~/.codex/config.toml")."""
+    home = Path(env.get("HOME") or Path.home())
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
 
 
 def _agent_min_context(agent: Sourced[str] | None) -> int | None:

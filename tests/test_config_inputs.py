@@ -146,3 +146,107 @@ def test_config_show_names_the_api_base_and_its_source(tmp_path):
     assert as_json["providers"]["ollama"]["base_url"] == {"value": "http://gpu.lan:11434/v1",
                                                           "source": f"config {path}"}
     assert len(as_json["warnings"]) == 1
+
+
+# -- Codex's own config file: its oss_provider (issue 16, point 15) ---------------------------
+
+CODEX_SOURCE = "Codex's config ~/.codex/config.toml"
+
+
+@pytest.fixture
+def codex_config(isolated_home):
+    """Write ~/.codex/config.toml (Codex's default home) and return its path."""
+    def write(text: str):
+        path = isolated_home / ".codex" / "config.toml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+    return write
+
+
+def home_env(isolated_home, **more) -> dict[str, str]:
+    return {"HOME": str(isolated_home), **more}
+
+
+@pytest.mark.parametrize("provider", ["ollama", "lmstudio"])
+def test_codex_oss_provider_chooses_the_provider(codex_config, isolated_home, provider):
+    codex_config(f'model = "gpt-oss:20b"\noss_provider = "{provider}"\n[model_providers.x]\nname = "x"\n')
+    settings = resolve(home_env(isolated_home))
+    assert settings.provider == (provider, CODEX_SOURCE)
+    assert settings.warnings == ()
+
+
+def test_codex_oss_provider_is_below_lmprep_own_settings(codex_config, isolated_home, tmp_path):
+    codex_config('oss_provider = "ollama"\n')
+    mine = tmp_path / "lmprep.toml"
+    mine.write_text('oss_provider = "vllm"\n')
+    assert resolve(home_env(isolated_home), config_path=str(mine)).provider == ("vllm", f"config {mine}")
+    assert resolve(home_env(isolated_home, LMPREP_PROVIDER="llamacpp")).provider == ("llamacpp", "LMPREP_PROVIDER")
+    assert resolve(home_env(isolated_home), provider="lemonade").provider == ("lemonade", "--local-provider")
+
+
+def test_codex_home_is_where_codex_config_is(tmp_path, isolated_home, codex_config):
+    codex_config('oss_provider = "lmstudio"\n')  # ~/.codex is not read when CODEX_HOME says elsewhere
+    elsewhere = tmp_path / "codex-home"
+    elsewhere.mkdir()
+    (elsewhere / "config.toml").write_text('oss_provider = "ollama"\n')
+    settings = resolve(home_env(isolated_home, CODEX_HOME=str(elsewhere)))
+    assert settings.provider == ("ollama", f"Codex's config {elsewhere / 'config.toml'}")
+    # An empty CODEX_HOME is unset, as Codex takes it.
+    assert resolve(home_env(isolated_home, CODEX_HOME="")).provider == ("lmstudio", CODEX_SOURCE)
+
+
+def test_codex_profile_oss_provider_wins_as_in_codex(codex_config, isolated_home):
+    codex_config('profile = "local"\noss_provider = "lmstudio"\n[profiles.local]\noss_provider = "ollama"\n'
+                 '[profiles.other]\noss_provider = "lmstudio"\n')
+    assert resolve(home_env(isolated_home)).provider == ("ollama", CODEX_SOURCE)
+    codex_config('profile = "local"\noss_provider = "lmstudio"\n[profiles.local]\nmodel = "m"\n')
+    assert resolve(home_env(isolated_home)).provider == ("lmstudio", CODEX_SOURCE)
+
+
+@pytest.mark.parametrize(("content", "warning"), [
+    (b"oss_provider = ollama\n", "is invalid at line 1, column 16"),
+    (b'oss_provider = "\xff"\n', "is invalid at line 1, column 17: it is not valid UTF-8"),
+    (b'oss_provider = "llamacpp"\n', "Codex's oss_provider ('llamacpp') is not lmstudio or ollama; lmprep ignores it."),
+    (b"oss_provider = 3\n", "Codex's oss_provider (not a string) is not lmstudio or ollama; lmprep ignores it."),
+])
+def test_a_codex_config_lmprep_cannot_use_is_a_warning_not_a_failure(codex_config, isolated_home, content, warning):
+    path = codex_config("")
+    path.write_bytes(content)
+    settings = resolve(home_env(isolated_home))
+    assert settings.provider is None  # auto-detect, as without the file
+    assert len(settings.warnings) == 1
+    assert str(path) in settings.warnings[0] and warning in settings.warnings[0]
+
+
+def test_a_codex_config_that_is_a_folder_or_missing(isolated_home):
+    assert resolve(home_env(isolated_home)).warnings == ()  # no ~/.codex: nothing to say
+    (isolated_home / ".codex" / "config.toml").mkdir(parents=True)
+    settings = resolve(home_env(isolated_home))
+    assert settings.provider is None
+    assert settings.warnings == (f"The config file {isolated_home / '.codex' / 'config.toml'} cannot be read: it is "
+                                 "not a regular file but a folder. lmprep ignores it (it reads only Codex's "
+                                 "oss_provider there).",)
+
+
+@pytest.mark.e2e
+def test_codex_oss_provider_in_config_show_and_a_run(codex_config, ollama_emulator):
+    codex_config('oss_provider = "ollama"\n')
+    shown = run_lmprep("config", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert f"oss_provider     ollama ({CODEX_SOURCE})\n" in shown.stdout
+    assert run_lmprep("config", "show", "--json").json["oss_provider"] == {"value": "ollama", "source": CODEX_SOURCE}
+    ollama_emulator.models = {"tiny": 1}
+    ready = run_lmprep("--base-url", ollama_emulator.base_url, "-m", "tiny", "--warm-up", "off", "--json")
+    assert ready.returncode == 0, ready.stderr
+    assert (ready.json["provider"], ready.json["provider_source"]) == ("ollama", CODEX_SOURCE)
+
+
+@pytest.mark.e2e
+def test_a_broken_codex_config_does_not_stop_lmprep(codex_config, ollama_emulator):
+    codex_config("oss_provider = ollama\n")
+    ollama_emulator.models = {"tiny": 1}
+    ready = run_lmprep("--base-url", ollama_emulator.base_url, "-m", "tiny", "--warm-up", "off")
+    assert ready.returncode == 0, ready.stderr
+    assert ".codex/config.toml is invalid at line 1, column 16" in ready.stderr
+    assert "Ready: tiny on Ollama" in ready.stderr
