@@ -63,7 +63,7 @@ class Flags(NamedTuple):
     connect_timeout: float | None = None
     timeout: float | None = None
     config_path: str | None = None
-    min_context: int | None = None
+    min_context: int | str | None = None  # tokens: 65536, or "64k"
     agent: str | None = None  # --for AGENT
     keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
     read_timeout: float | None = None
@@ -216,11 +216,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (config.top("stall_timeout", float, positive=True), file_source),
             (DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT),
         ),
-        min_context=_pick(
-            (flags.min_context, "--min-context"),
-            (config.top("min_context", int, positive=True), file_source),
-            (_agent_min_context(agent), f"--for {agent.value}" if agent else ""),
-        ) or Sourced(None, SOURCE_DEFAULT),
+        min_context=_min_context(flags, config, file_source, agent),
         agent=agent,
         keep_alive=_keep_alive(flags, config, file_source),
         read_timeout=_pick(
@@ -325,6 +321,44 @@ def parse_keep_alive(value: Any) -> float:
     return seconds
 
 
+def parse_tokens(value: Any) -> int:
+    """A number of tokens: a whole number, or one with a `k`/`K` suffix meaning 1024 as agents' and
+    Ollama's docs write windows ("64k" = 65536, "128k" = 131072, the sizes models are trained
+    with). ValueError for anything else, for 0 and below, and past MAX_TOKENS."""
+    if isinstance(value, bool):
+        raise ValueError("not a number of tokens")
+    if isinstance(value, int):
+        tokens = value
+    else:
+        text = str(value).strip()
+        number, multiplier = (text[:-1], 1024) if text[-1:] in ("k", "K") else (text, 1)
+        # The length check first: int() refuses more than 4300 digits with a ValueError of its own.
+        if not (number.isascii() and number.isdigit()) or len(number.lstrip("0")) > 12:
+            raise ValueError(f"{text[:40]!r} is not a number of tokens")
+        tokens = int(number) * multiplier
+    if tokens <= 0:
+        raise ValueError("it must be above 0")
+    if tokens > MAX_TOKENS:
+        raise ValueError(f"it is more than {MAX_TOKENS:,} tokens")
+    return tokens
+
+
+def _min_context(flags: Flags, config: "_ConfigFile", file_source: str, agent: Sourced[str] | None):
+    if "min_context" in config.document:
+        try:
+            from_file = parse_tokens(config.document["min_context"])
+        except ValueError as exc:
+            raise config._type_error((), "min_context", f"at most {MAX_TOKENS:,} tokens" if "more than" in str(exc)
+                                     else 'a number of tokens above 0, such as 65536 or "64k"') from None
+    else:
+        from_file = None
+    return _pick(
+        (None if flags.min_context is None else parse_tokens(flags.min_context), "--min-context"),
+        (from_file, file_source),
+        (_agent_min_context(agent), f"--for {agent.value}" if agent else ""),
+    ) or Sourced(None, SOURCE_DEFAULT)
+
+
 def _keep_alive(flags: Flags, config: "_ConfigFile", file_source: str) -> Sourced[float | None]:
     hint = "Give a duration such as 30m, 2h or 90s, a number of seconds, or -1 to keep it loaded for ever."
     if flags.keep_alive is not None:
@@ -346,11 +380,12 @@ def _check_flags(flags: Flags) -> None:
         raise NotConfiguredError(
             f"Unknown warm-up mode {flags.warm_up!r}.", f"Use one of: {', '.join(WARM_UP_MODES)}."
         )
-    if flags.min_context is not None and (isinstance(flags.min_context, bool) or not isinstance(flags.min_context, int)
-                                          or flags.min_context <= 0):
-        raise NotConfiguredError(
-            f"min_context={flags.min_context!r} is not a number of tokens.", "Give a whole number above 0, e.g. 65536."
-        )
+    if flags.min_context is not None:
+        try:
+            parse_tokens(flags.min_context)
+        except ValueError:
+            raise NotConfiguredError(f"min_context={flags.min_context!r} is not a number of tokens.",
+                                     'Give a whole number above 0, e.g. 65536 or "64k" (k: 1024).') from None
     for name, value in (("connect_timeout", flags.connect_timeout), ("read_timeout", flags.read_timeout),
                         ("timeout", flags.timeout)):
         if value is not None and not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
@@ -463,7 +498,7 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
     except tomllib.TOMLDecodeError as exc:
         line, column = _decode_error_position(exc, text)
         reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)\s*$", "", str(exc))
-        raise _bad_file(path.value, line, column, reason) from None
+        raise _bad_file(path.value, line, column, reason + _unquoted_hint(text, line, column)) from None
     except RecursionError:
         # tomllib recurses once per nested array or inline table.
         line, column = _position_of(text, r"(?:[\[{][^\[\]{}]*){64}", r"[\[{]")
@@ -472,6 +507,19 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
         # Not a TOMLDecodeError: int() refuses a number of more than 4300 digits.
         line, column = _position_of(text, r"\d[\d_]{4300}")
         raise _bad_file(path.value, line, column, str(exc).split(";")[0]) from None
+
+
+def _unquoted_hint(text: str, line: int, column: int) -> str:
+    """What to write instead of a bare word as a value (``oss_provider = ollama``, the slip people
+    make most in TOML), or "": tomllib only says "Invalid value" there."""
+    written = text.split("\n")[line - 1] if 0 < line <= text.count("\n") + 1 else ""
+    key = re.match(r"\s*([^=\[\]]+?)\s*=\s*$", written[: column - 1])
+    word = re.match(r"[A-Za-z][^\s#\"',\[\]{}]*", written[column - 1:])
+    if not key or not word or len(word.group()) > 80:
+        return ""
+    if word.group().lower() in ("true", "false"):
+        return f"; true and false are written in lower case: `{key.group(1)} = {word.group().lower()}`"
+    return f'; a string needs quotes: `{key.group(1)} = "{word.group()}"`'
 
 
 def _position_of(text: str, *patterns: str) -> tuple[int, int]:

@@ -250,3 +250,87 @@ def test_a_broken_codex_config_does_not_stop_lmprep(codex_config, ollama_emulato
     assert ready.returncode == 0, ready.stderr
     assert ".codex/config.toml is invalid at line 1, column 16" in ready.stderr
     assert "Ready: tiny on Ollama" in ready.stderr
+
+
+# -- 64k for a window; a word about quotes (issue 16, point 16) -------------------------------
+
+@pytest.mark.parametrize(("given", "tokens"), [
+    ("64k", 65536), ("64K", 65536), ("128k", 131072), (" 32k ", 32768), ("65536", 65536), (65536, 65536),
+    ("1k", 1024), ("976562k", 999_999_488),
+])
+def test_parse_tokens(given, tokens):
+    from lmprep.config import parse_tokens
+
+    assert parse_tokens(given) == tokens
+
+
+@pytest.mark.parametrize("given", ["0", "0k", "-64k", "1.5k", "64kb", "64m", "k", "", "lots", "6_4k", "٦٤k",
+                                   "976563k", "9" * 5000, True, 0, -1, 1.5])
+def test_parse_tokens_refuses(given):
+    from lmprep.config import parse_tokens
+
+    with pytest.raises(ValueError):
+        parse_tokens(given)
+
+
+def test_min_context_with_k_from_the_file_and_the_api(tmp_path):
+    path = tmp_path / "lmprep.toml"
+    path.write_text('min_context = "64k"\n')
+    assert resolve(config_path=str(path)).min_context == (65536, f"config {path}")
+    assert resolve(min_context="128k").min_context == (131072, "--min-context")
+    from lmprep.errors import NotConfiguredError
+
+    with pytest.raises(NotConfiguredError, match='"64k"'):
+        resolve(min_context="64 kilo")
+
+
+@pytest.mark.e2e
+def test_min_context_64k_on_the_command_line(llamacpp_emulator):
+    """The emulator's window is 131072 (128k): 64k is met, 256k is more than the model holds."""
+    met = run_lmprep("-p", "llamacpp", "--base-url", llamacpp_emulator.base_url, "--min-context", "64k", "--json")
+    assert met.returncode == 0, met.stderr
+    assert met.json["context_length"] == 131072
+    too_big = run_lmprep("-p", "llamacpp", "--base-url", llamacpp_emulator.base_url, "--min-context", "256K")
+    assert too_big.returncode == 11
+    assert "fewer than the 262144 required (from --min-context)" in too_big.stderr
+    refused = run_lmprep("config", "show", "--min-context", "64 k")
+    assert refused.returncode == 2
+    assert "'64 k' is not a number of tokens; for example 65536, or 64k (k means 1024)" in refused.stderr
+
+
+@pytest.mark.parametrize(("text", "line", "column", "hint"), [
+    ("oss_provider = ollama\n", 1, 16, '; a string needs quotes: `oss_provider = "ollama"`.'),
+    ('[providers.ollama]\nbase_url = http://gpu.lan:11434\n', 2, 12,
+     '; a string needs quotes: `base_url = "http://gpu.lan:11434"`.'),
+    ("x = 1\n  warm_up =  wait  # soon\n", 2, 14, '; a string needs quotes: `warm_up = "wait"`.'),
+    ("offline = True\n", 1, 11, "; true and false are written in lower case: `offline = true`."),
+])
+def test_an_unquoted_string_gets_a_word_about_quotes(tmp_path, text, line, column, hint):
+    from lmprep.errors import NotConfiguredError
+
+    path = tmp_path / "lmprep.toml"
+    path.write_text(text)
+    with pytest.raises(NotConfiguredError) as info:
+        resolve(config_path=str(path))
+    assert info.value.message == f"The config file {path} is invalid at line {line}, column {column}: Invalid value{hint}"
+
+
+@pytest.mark.parametrize("text", ["a = [foo]\n", "x = -\n", "x = 1979-05-27T07:32:00Zq\n"])
+def test_other_invalid_values_get_no_word_about_quotes(tmp_path, text):
+    from lmprep.errors import NotConfiguredError
+
+    path = tmp_path / "lmprep.toml"
+    path.write_text(text)
+    with pytest.raises(NotConfiguredError) as info:
+        resolve(config_path=str(path))
+    assert "quotes" not in info.value.message and "lower case" not in info.value.message
+
+
+@pytest.mark.e2e
+def test_config_show_says_how_to_quote(tmp_path):
+    path = tmp_path / "lmprep.toml"
+    path.write_text("oss_provider = ollama\n")
+    result = run_lmprep("config", "show", "--config", str(path))
+    assert result.returncode == 3
+    assert f'{path} is invalid at line 1, column 16: Invalid value; a string needs quotes: `oss_provider = "ollama"`.' \
+        in result.stderr
