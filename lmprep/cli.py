@@ -154,6 +154,17 @@ def _duration(ctx, param, value):
     return value
 
 
+def _tokens(ctx, param, value):
+    if value is not None:
+        from .config import parse_tokens
+
+        try:
+            return parse_tokens(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"{exc}; for example 65536, or 64k (k means 1024)") from None
+    return value
+
+
 def complete_provider(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
     """Shell completion of -p: the built-in providers, then the config file's own entries
     (of the file --config, LMPREP_CONFIG or the default names; a file that cannot be read adds none)."""
@@ -198,9 +209,9 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
                      help="Overall deadline in seconds (default: none).")),
         ("config_path", click.option("--config", "config_path", metavar="PATH",
                                      help="Config file (default: see `lmprep config path`).")),
-        ("min_context", click.option("--min-context", type=int, metavar="TOKENS", callback=_positive,
-                                     help="Context window the loaded model must have (raised where the "
-                                          "provider allows it, else exit 11).")),
+        ("min_context", click.option("--min-context", metavar="TOKENS", callback=_tokens,
+                                     help="Context window the loaded model must have, e.g. 65536 or 64k (raised "
+                                          "where the provider allows it, else exit 11).")),
         ("keep_alive", click.option("--keep-alive", metavar="DURATION", callback=_duration,
                                     help="How long the server keeps the model loaded: 30m, 2h, seconds, "
                                          "or -1 for ever (default: the server's own).")),

@@ -63,7 +63,7 @@ class Flags(NamedTuple):
     connect_timeout: float | None = None
     timeout: float | None = None
     config_path: str | None = None
-    min_context: int | None = None
+    min_context: int | str | None = None  # tokens: 65536, or "64k"
     agent: str | None = None  # --for AGENT
     keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
     read_timeout: float | None = None
@@ -147,6 +147,9 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         (env.get("LMPREP_PROVIDER") or None, "LMPREP_PROVIDER"),
         (config.top("oss_provider", str), file_source),
     )
+    codex_warnings: list[str] = []
+    if provider is None:
+        provider = _codex_oss_provider(env, codex_warnings)
     if provider is not None:
         provider = Sourced(provider.value.strip(), provider.source)
     # --base-url and --model (and LMPREP_BASE_URL, LMPREP_MODEL) are meant for the provider used:
@@ -155,15 +158,20 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     others_env = {k: v for k, v in env.items() if k not in CHOSEN_ONLY_VARIABLES}
     providers: dict[str, ProviderSettings] = {}
     broken: dict[str, NotConfiguredError] = {}
+    completed_roots: list[_CompletedRoot] = []
     for name in names:
         mine = provider is None or name == provider.value
+        completed: list[_CompletedRoot] = []
         try:
             providers[name] = _resolve_provider(name, flags if mine else others_flags, env if mine else others_env,
-                                                config, file_source)
+                                                config, file_source, completed)
         except _ProviderVariableError as exc:
             # A bad OLLAMA_HOST must not stop someone who uses LM Studio: it is raised
             # only when this provider is the one used.
             broken[name] = exc
+        # Said of the providers this run may use only: the chosen one, else those auto-detection tries.
+        if name not in broken and (name == provider.value if provider is not None else name in AUTO_DETECT_KINDS):
+            completed_roots += completed
     if provider is not None and provider.value not in names:
         raise _unknown_provider(provider, names)
 
@@ -202,17 +210,13 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         timeout=timeout,
         config_path=config_path,
         config_loaded=document is not None,
-        warnings=tuple(config.warnings),
+        warnings=(*config.warnings, *codex_warnings, *_completed_root_notices(completed_roots)),
         broken=broken,
         stall_timeout=_pick(
             (config.top("stall_timeout", float, positive=True), file_source),
             (DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT),
         ),
-        min_context=_pick(
-            (flags.min_context, "--min-context"),
-            (config.top("min_context", int, positive=True), file_source),
-            (_agent_min_context(agent), f"--for {agent.value}" if agent else ""),
-        ) or Sourced(None, SOURCE_DEFAULT),
+        min_context=_min_context(flags, config, file_source, agent),
         agent=agent,
         keep_alive=_keep_alive(flags, config, file_source),
         read_timeout=_pick(
@@ -221,6 +225,56 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT),
         ),
     )
+
+
+#: The values of Codex's `oss_provider` (its LMSTUDIO_OSS_PROVIDER_ID and OLLAMA_OSS_PROVIDER_ID).
+CODEX_OSS_PROVIDERS = ("lmstudio", "ollama")
+
+
+def codex_config_path(env: Mapping[str, str]) -> Path:
+    """Codex's own config file: `config.toml` in $CODEX_HOME when that is set and not empty (taken
+    as it is, no `~` expanded), else in ~/.codex (codex-rs `find_codex_home`)."""
+    home = env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex"
+    return Path(home) / "config.toml"
+
+
+def _codex_oss_provider(env: Mapping[str, str], warnings: list[str]) -> Sourced[str] | None:
+    """`oss_provider` of Codex's config file, the provider `codex --oss` uses: the selected
+    profile's (`profile = "NAME"`, `[profiles.NAME] oss_provider`) else the top-level one, as
+    Codex resolves it. A file Codex users share with lmprep must never stop lmprep: what cannot
+    be read or used is a warning, and lmprep goes on as without it."""
+    path = codex_config_path(env)
+    source = f"Codex's config {_home_abbreviated(path, env)}"
+    try:
+        document, _ = _load_file(Sourced(path, SOURCE_DEFAULT))  # missing: None, silently
+    except NotConfiguredError as exc:
+        warnings.append(f"{exc.message} lmprep ignores it (it reads only Codex's oss_provider there).")
+        return None
+    if not document:
+        return None
+    value = document.get("oss_provider")
+    profile = document.get("profile")
+    profiles = document.get("profiles")
+    if isinstance(profile, str) and isinstance(profiles, dict) and isinstance(profiles.get(profile), dict) \
+            and "oss_provider" in profiles[profile]:
+        value = profiles[profile]["oss_provider"]
+    if value is None:
+        return None
+    if value not in CODEX_OSS_PROVIDERS:
+        shown = repr(value) if isinstance(value, str) else "not a string"
+        warnings.append(f"{path}: Codex's oss_provider ({shown[:80]}) is not "
+                        f"{' or '.join(CODEX_OSS_PROVIDERS)}; lmprep ignores it.")
+        return None
+    return Sourced(value, source)
+
+
+def _home_abbreviated(path: Path, env: Mapping[str, str]) -> str:
+    """``path`` with the home folder written ``~`` (as people read it: "~/.codex/config.toml")."""
+    home = Path(env.get("HOME") or Path.home())
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
 
 
 def _agent_min_context(agent: Sourced[str] | None) -> int | None:
@@ -267,6 +321,44 @@ def parse_keep_alive(value: Any) -> float:
     return seconds
 
 
+def parse_tokens(value: Any) -> int:
+    """A number of tokens: a whole number, or one with a `k`/`K` suffix meaning 1024 as agents' and
+    Ollama's docs write windows ("64k" = 65536, "128k" = 131072, the sizes models are trained
+    with). ValueError for anything else, for 0 and below, and past MAX_TOKENS."""
+    if isinstance(value, bool):
+        raise ValueError("not a number of tokens")
+    if isinstance(value, int):
+        tokens = value
+    else:
+        text = str(value).strip()
+        number, multiplier = (text[:-1], 1024) if text[-1:] in ("k", "K") else (text, 1)
+        # The length check first: int() refuses more than 4300 digits with a ValueError of its own.
+        if not (number.isascii() and number.isdigit()) or len(number.lstrip("0")) > 12:
+            raise ValueError(f"{text[:40]!r} is not a number of tokens")
+        tokens = int(number) * multiplier
+    if tokens <= 0:
+        raise ValueError("it must be above 0")
+    if tokens > MAX_TOKENS:
+        raise ValueError(f"it is more than {MAX_TOKENS:,} tokens")
+    return tokens
+
+
+def _min_context(flags: Flags, config: "_ConfigFile", file_source: str, agent: Sourced[str] | None):
+    if "min_context" in config.document:
+        try:
+            from_file = parse_tokens(config.document["min_context"])
+        except ValueError as exc:
+            raise config._type_error((), "min_context", f"at most {MAX_TOKENS:,} tokens" if "more than" in str(exc)
+                                     else 'a number of tokens above 0, such as 65536 or "64k"') from None
+    else:
+        from_file = None
+    return _pick(
+        (None if flags.min_context is None else parse_tokens(flags.min_context), "--min-context"),
+        (from_file, file_source),
+        (_agent_min_context(agent), f"--for {agent.value}" if agent else ""),
+    ) or Sourced(None, SOURCE_DEFAULT)
+
+
 def _keep_alive(flags: Flags, config: "_ConfigFile", file_source: str) -> Sourced[float | None]:
     hint = "Give a duration such as 30m, 2h or 90s, a number of seconds, or -1 to keep it loaded for ever."
     if flags.keep_alive is not None:
@@ -288,11 +380,12 @@ def _check_flags(flags: Flags) -> None:
         raise NotConfiguredError(
             f"Unknown warm-up mode {flags.warm_up!r}.", f"Use one of: {', '.join(WARM_UP_MODES)}."
         )
-    if flags.min_context is not None and (isinstance(flags.min_context, bool) or not isinstance(flags.min_context, int)
-                                          or flags.min_context <= 0):
-        raise NotConfiguredError(
-            f"min_context={flags.min_context!r} is not a number of tokens.", "Give a whole number above 0, e.g. 65536."
-        )
+    if flags.min_context is not None:
+        try:
+            parse_tokens(flags.min_context)
+        except ValueError:
+            raise NotConfiguredError(f"min_context={flags.min_context!r} is not a number of tokens.",
+                                     'Give a whole number above 0, e.g. 65536 or "64k" (k: 1024).') from None
     for name, value in (("connect_timeout", flags.connect_timeout), ("read_timeout", flags.read_timeout),
                         ("timeout", flags.timeout)):
         if value is not None and not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
@@ -405,7 +498,7 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
     except tomllib.TOMLDecodeError as exc:
         line, column = _decode_error_position(exc, text)
         reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)\s*$", "", str(exc))
-        raise _bad_file(path.value, line, column, reason) from None
+        raise _bad_file(path.value, line, column, reason + _unquoted_hint(text, line, column)) from None
     except RecursionError:
         # tomllib recurses once per nested array or inline table.
         line, column = _position_of(text, r"(?:[\[{][^\[\]{}]*){64}", r"[\[{]")
@@ -414,6 +507,19 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
         # Not a TOMLDecodeError: int() refuses a number of more than 4300 digits.
         line, column = _position_of(text, r"\d[\d_]{4300}")
         raise _bad_file(path.value, line, column, str(exc).split(";")[0]) from None
+
+
+def _unquoted_hint(text: str, line: int, column: int) -> str:
+    """What to write instead of a bare word as a value (``oss_provider = ollama``, the slip people
+    make most in TOML), or "": tomllib only says "Invalid value" there."""
+    written = text.split("\n")[line - 1] if 0 < line <= text.count("\n") + 1 else ""
+    key = re.match(r"\s*([^=\[\]]+?)\s*=\s*$", written[: column - 1])
+    word = re.match(r"[A-Za-z][^\s#\"',\[\]{}]*", written[column - 1:])
+    if not key or not word or len(word.group()) > 80:
+        return ""
+    if word.group().lower() in ("true", "false"):
+        return f"; true and false are written in lower case: `{key.group(1)} = {word.group().lower()}`"
+    return f'; a string needs quotes: `{key.group(1)} = "{word.group()}"`'
 
 
 def _position_of(text: str, *patterns: str) -> tuple[int, int]:
@@ -580,7 +686,8 @@ def _dotted_key_pattern(parts: tuple[str, ...]) -> re.Pattern:
     return re.compile(r"^\s*" + r"\s*\.\s*".join(one(part) for part in parts) + r"\s*=\s*")
 
 
-def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> ProviderSettings:
+def _resolve_provider(name, flags, env, config: _ConfigFile, file_source,
+                      completed: list["_CompletedRoot"]) -> ProviderSettings:
     kind_name = config.provider(name, "kind", choices=tuple(KINDS))
     if name in KINDS:
         if kind_name is not None and kind_name != name:
@@ -600,7 +707,11 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source) -> Pro
         (kind.default_base_url, SOURCE_DEFAULT),
     )
     if base_url is not None:
-        base_url = Sourced(_checked_base_url(base_url), base_url.source)
+        checked = _checked_base_url(base_url)
+        api_base = api_base_url(checked, kind_name)
+        if api_base != checked:
+            completed.append(_CompletedRoot(base_url.source, checked, api_base, kind.label))
+        base_url = Sourced(api_base, base_url.source)
 
     model = _pick(
         (flags.model, "--model"),
@@ -667,6 +778,57 @@ def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | 
     return candidates
 
 
+def api_base_url(base_url: str, kind: str) -> str:
+    """A server's root (``http://localhost:11434``, no path) → the base URL of its OpenAI API
+    (``.../v1``), where the kind's layout is known: each serves that API under one path, the path
+    of its default base URL (Ollama, LM Studio, llama-server and vLLM /v1, Lemonade /api/v1,
+    Docker Model Runner /engines/v1). OpenAI clients given the root get 404 for every request.
+    A URL with a path (a proxy's ``/custom/v1``) and the generic ``openai`` kind stay as given.
+    ``base_url`` is checked (normalize_base_url) already: no trailing slash, query or fragment."""
+    default = KINDS[kind].default_base_url
+    if default is None or _url_path(base_url):
+        return base_url
+    return base_url + "/" + _url_path(default)
+
+
+def _url_path(url: str) -> str:
+    """The path of a checked URL, without its leading slash ("" for a server's root)."""
+    return url.split("://", 1)[1].partition("/")[2]
+
+
+class _CompletedRoot(NamedTuple):
+    """A base URL given as a server's root, and the API base lmprep uses instead."""
+
+    source: str
+    given: str
+    api_base: str
+    label: str
+
+
+def _completed_root_notices(completed: list[_CompletedRoot]) -> list[str]:
+    """One line per root URL given (a --base-url that auto-detection tries on every kind is
+    one line, naming the paths that differ from the usual /v1)."""
+    by_given: dict[tuple[str, str], list[_CompletedRoot]] = {}
+    for entry in completed:
+        by_given.setdefault((entry.source, entry.given), []).append(entry)
+    notices = []
+    for (source, given), entries in by_given.items():
+        said = f"The base URL {given} from {source} has no path"
+        paths: dict[str, list[str]] = {}
+        for entry in entries:
+            paths.setdefault(entry.api_base[len(given):], []).append(entry.label)
+        if len(entries) == 1:
+            notices.append(f"{said}: lmprep uses {entries[0].label}'s API base, {entries[0].api_base}.")
+        elif len(paths) == 1:
+            notices.append(f"{said}: lmprep uses the API base {entries[0].api_base}.")
+        else:
+            usual = max(paths, key=lambda path: len(paths[path]))
+            others = ", ".join(f"{label}: {path}" for path, labels in paths.items() if path != usual
+                               for label in labels)
+            notices.append(f"{said}: lmprep uses each server's API base under it, {given}{usual} ({others}).")
+    return notices
+
+
 def lmstudio_base_url(value: str) -> str:
     """LM_STUDIO_BASE_URL as LM Studio's client libraries take it (the server root, often
     `http://localhost:1234`, `ws://host:port` or `host:port`) → the OpenAI base URL (`.../v1`)."""
@@ -676,8 +838,7 @@ def lmstudio_base_url(value: str) -> str:
         scheme, rest = "http", text
     scheme = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme)
     url = f"{scheme}://{rest}".rstrip("/")
-    path = url.split("://", 1)[1].partition("/")[2]
-    return url if path else url + "/v1"
+    return url if _url_path(url) else url + "/v1"
 
 
 def lmstudio_homes(home: Path) -> list[Path]:

@@ -9,7 +9,8 @@ STARTER_CONFIG = """\
 # Every setting is commented out: lmprep behaves as without this file until you edit it.
 # Precedence, highest first: command-line flags, LMPREP_* variables, the ecosystem's
 # variables (CODEX_OSS_BASE_URL, CODEX_OSS_PORT, OLLAMA_HOST, LM_STUDIO_BASE_URL, LM_API_TOKEN),
-# this file, built-in defaults. `lmprep config show` prints every value and where it came from.
+# this file, Codex's own oss_provider (in ~/.codex/config.toml, or $CODEX_HOME/config.toml),
+# built-in defaults. `lmprep config show` prints every value and where it came from.
 
 # Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep probes
 # LM Studio (1234), Ollama (11434), llama.cpp (8080), vLLM (8000), Lemonade Server (13305) and
@@ -34,6 +35,7 @@ STARTER_CONFIG = """\
 
 # The context window the loaded model must have, in tokens (each --for AGENT implies the one that
 # agent needs: 65536 for codex, 100000 for claude, ...; the README lists them all).
+# "64k" means 65536 (k: 1024, as agents' and Ollama's docs write windows).
 # min_context = 65536
 
 # How long the server keeps the model loaded after lmprep loads it: "30m", "2h", "90s", seconds,
@@ -42,6 +44,8 @@ STARTER_CONFIG = """\
 
 # Each provider's table: base_url and model; lms_path (LM Studio only): where `lms` is;
 # api_key_env: the NAME of the variable holding the server's token, never the token.
+# A base_url without a path (http://localhost:11434) means the server's API base under it
+# (/v1; Lemonade /api/v1, Docker Model Runner /engines/v1); kind = "openai" takes it as written.
 # [providers.lmstudio]
 # base_url = "http://localhost:1234/v1"
 # model = "openai/gpt-oss-20b"

@@ -465,7 +465,10 @@ def test_invalid_utf8_names_line_and_column(tmp_path):
         ("connect_timeout = 0\n", "connect_timeout", 1, 19, "a number of seconds above 0, such as 30."),
         ("connect_timeout = nan\n", "connect_timeout", 1, 19, "a number of seconds above 0, such as 30."),
         ("timeout = 1e10\n", "timeout", 1, 11, "at most 1,000,000,000 seconds (31 years)."),
-        ("min_context = 0\n", "min_context", 1, 15, "a number of tokens above 0, such as 65536."),
+        ("min_context = 0\n", "min_context", 1, 15, 'a number of tokens above 0, such as 65536 or "64k".'),
+        ('min_context = "lots"\n', "min_context", 1, 15, 'a number of tokens above 0, such as 65536 or "64k".'),
+        ("min_context = 65536.0\n", "min_context", 1, 15, 'a number of tokens above 0, such as 65536 or "64k".'),
+        ('min_context = "2000000k"\n', "min_context", 1, 15, "at most 1,000,000,000 tokens."),
         ("min_context = 2_000_000_000\n", "min_context", 1, 15, "at most 1,000,000,000 tokens."),
         # dotted keys: the line that writes them, not line 1
         ('[providers]\nlmstudio.model = 3\n', "providers.lmstudio.model", 2, 18, "a string"),
