@@ -73,8 +73,13 @@ def missing_model_detail(model: str, listing: Sequence[str]) -> str:
     for item in listing:
         if len(item) <= MAX_MODEL_ID:
             folded.setdefault(item.casefold(), []).append(item)
-    keys = difflib.get_close_matches(model.casefold(), list(folded), n=3, cutoff=0.6)
-    close = [item for key in keys for item in folded[key]][:3]
+    matcher = difflib.SequenceMatcher(b=model.casefold())
+    scored = []
+    for order, key in enumerate(folded):  # as difflib.get_close_matches, but ties keep the server's order
+        matcher.set_seq1(key)
+        if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and matcher.ratio() >= 0.6:
+            scored.append((-matcher.ratio(), order, key))
+    close = [item for *_, key in sorted(scored)[:3] for item in folded[key]][:3]
     said = f"Did you mean {' or '.join(repr(one_line(item, 120)) for item in close)}? " if close else ""
     return f"{said}It has {named_models(listing)}."
 
