@@ -208,9 +208,10 @@ def test_offline_names_the_close_models_and_at_most_ten_of_the_rest():
 
 @pytest.mark.e2e
 def test_docker_model_runner_has_a_model_under_the_names_its_server_takes():
-    with DockerModelRunnerEmulator(models={"ai/smollm2:latest": 8192}) as dmr:
+    with DockerModelRunnerEmulator(models={"ai/qwen3:latest": 32768, "ai/smollm2:latest": 8192}) as dmr:
         result = run_lmprep("-p", "dmr", "--base-url", dmr.base_url, "-m", "SmolLM2", "--warm-up", "wait", "--json")
         assert result.returncode == 0, result.stderr
         assert (result.json["model"], result.json["downloaded"]) == ("SmolLM2", False)
+        assert result.json["context_length"] == 8192  # its entry, found under the server's rule
         assert dmr.requests_to("POST", "/models/create") == []
         assert "ai/smollm2:latest" in dmr.loaded  # its first request found the model

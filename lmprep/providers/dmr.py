@@ -57,9 +57,11 @@ class DockerModelRunner(OpenAICompatible):
     def missing_hint(self, model: str) -> str:
         return f"Download it with `docker model pull {model}`, or run lmprep without --offline."
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        wanted = dmr_name(model)
-        return any(dmr_name(item) == wanted for item in listing)
+    def model_key(self, model: str) -> str:
+        return dmr_name(model)
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        return (dmr_name(served),)
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None
