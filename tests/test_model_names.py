@@ -215,3 +215,12 @@ def test_docker_model_runner_has_a_model_under_the_names_its_server_takes():
         assert result.json["context_length"] == 8192  # its entry, found under the server's rule
         assert dmr.requests_to("POST", "/models/create") == []
         assert "ai/smollm2:latest" in dmr.loaded  # its first request found the model
+
+
+@pytest.mark.e2e
+def test_a_served_spelling_lmprep_cannot_pass_on_is_refused():
+    with VLLMEmulator(model="own\x07er/Qwen3-8B") as vllm:
+        result = run_lmprep("-p", "vllm", "--base-url", vllm.base_url, "-m", "qwen3-8b", "--warm-up", "off")
+    assert result.returncode == 8
+    assert "serves a model id lmprep cannot pass on: it holds a control character." in result.stderr
+    assert "\x07" not in result.stderr
