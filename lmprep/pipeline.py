@@ -262,7 +262,8 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
     listing = provider.list_models()
     if not provider.has_model(model, listing):
         raise ModelMissingError(
-            f"{provider.label} still does not list {model!r} after the download. {missing_model_detail(model, listing)}",
+            f"{provider.label} still does not list {model!r} after the download. "
+            f"{missing_model_detail(model, listing)}",
             provider.missing_hint(model),
         )
     report(Step(f"Downloaded {model}"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from ..config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID, ProviderSettings
+from ..config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID,
+                      ProviderSettings)
 from ..deadline import Deadline
 from ..errors import ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
