@@ -145,9 +145,12 @@ def run_ensure(
             listing = provider.list_models()
             mark = lap("probe", mark)
             model = readiness.model or _served_model(provider, listing, readiness)
-            if not provider.has_model(model, listing):
-                _obtain_model(provider, model, settings, report, readiness)
+            served = provider.served_name(model, listing)
+            if served is None:
+                _obtain_model(provider, model, settings, report, readiness, listing)
                 mark = lap("download", mark)
+            elif served != model:
+                model = _respelled(provider, model, served, report, readiness)
             readiness.warm_up = ensure_loaded(provider, chosen, model, settings, report, deadline, background,
                                               readiness, hand_off)
             lap("warm_up", mark)
@@ -198,29 +201,49 @@ def _served_model(provider, listing: list[str], readiness: Readiness) -> str:
     """No model chosen and no default: a server that serves exactly one model decides."""
     model = provider.only_model(listing)
     if model is None:
-        served = ", ".join(repr(m) for m in listing) or "no model"
+        from .providers.base import named_models
+
         raise NotConfiguredError(
-            f"No model was chosen, and {provider.label} at {provider.base_url} serves {served}.",
+            f"No model was chosen, and {provider.label} at {provider.base_url} serves {named_models(listing)}.",
             f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{provider.settings.name}].",
         )
-    from .config import model_id_problem
-    from .errors import ProtocolError
-
-    problem = model_id_problem(model)
-    if problem is not None:  # it would reach `lms`, an agent's environment, a command line
-        raise ProtocolError(f"{provider.label} at {provider.base_url} serves a model id lmprep cannot pass on: "
-                            f"{problem}.", "Give the model with -m, or look at what the server is serving.")
+    _check_passable(provider, model)
     readiness.model = model
     readiness.model_source = "served"
     return model
 
 
-def _obtain_model(provider, model: str, settings: Settings, report: Reporter, readiness: Readiness) -> None:
+def _check_passable(provider, model: str) -> None:
+    """A model id the server gave, checked before it reaches `lms`, an agent's environment or
+    a command line."""
+    from .config import model_id_problem
+    from .errors import ProtocolError
+
+    problem = model_id_problem(model)
+    if problem is not None:
+        raise ProtocolError(f"{provider.label} at {provider.base_url} serves a model id lmprep cannot pass on: "
+                            f"{problem}.", "Give the model with -m, or look at what the server is serving.")
+
+
+def _respelled(provider, model: str, served: str, report: Reporter, readiness: Readiness) -> str:
+    """The server has ``model`` only under the id ``served`` (another case, or with its owner):
+    the agent must send that id, or its first request fails."""
+    _check_passable(provider, served)
+    report(Step(f"{provider.label} {provider.name_rule}: using {served!r} for {model!r}"))
+    readiness.model = served
+    return served
+
+
+def _obtain_model(provider, model: str, settings: Settings, report: Reporter, readiness: Readiness,
+                  listing: list[str]) -> None:
+    from .providers.base import missing_model_detail
+
     can_download = KINDS[provider.kind].can_download
     if settings.offline.value or not can_download:
         why = "--offline forbids downloading it" if can_download else f"{provider.label} cannot download models"
         raise ModelMissingError(
-            f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}.",
+            f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}. "
+            f"{missing_model_detail(model, listing)}",
             "Run lmprep without --offline to download it." if can_download else provider.missing_hint(model),
         )
     from .lock import FileLock, lock_path
@@ -236,9 +259,11 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
         report(Step(f"{model} is not on {provider.label} yet: downloading it"))
         provider.download(model)
     readiness.downloaded = True
-    if not provider.has_model(model, provider.list_models()):
+    listing = provider.list_models()
+    if not provider.has_model(model, listing):
         raise ModelMissingError(
-            f"{provider.label} still does not list {model!r} after the download.",
+            f"{provider.label} still does not list {model!r} after the download. "
+            f"{missing_model_detail(model, listing)}",
             provider.missing_hint(model),
         )
     report(Step(f"Downloaded {model}"))

@@ -314,15 +314,19 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
             # As `lmprep` does: a server that serves exactly one model decides.
             served = provider.only_model(listing)
             if served is None:
+                from .providers.base import named_models
+
                 row.state = "not_configured"
-                listed = ", ".join(repr(m) for m in listing) or "no model"
                 row.error = NotConfiguredError(
-                    f"No model was chosen, and {entry.label} at {entry.base_url.value} serves {listed}.",
+                    f"No model was chosen, and {entry.label} at {entry.base_url.value} serves {named_models(listing)}.",
                     f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{entry.name}].",
                 )
                 return
             row.model, row.model_source = served, "served"
-        row.model_present = provider.has_model(row.model, listing)
+        # As `lmprep` does: a model the server has only in its own spelling is shown in it.
+        spelled = provider.served_name(row.model, listing)
+        row.model_present = spelled is not None
+        row.model = spelled or row.model
         if loaded_ids is not None:
             row.model_loaded = provider.has_model(row.model, loaded_ids)
         row.state = "ready" if row.model_present else "model_missing"
@@ -330,10 +334,13 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
 
 def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:
     from .errors import ModelMissingError
+    from .providers.base import missing_model_detail
 
     hint = ("Run `lmprep` to download it." if can_download
             else "Start the server with that model, or choose one it serves with -m.")
-    return ModelMissingError(f"{row.label} at {row.base_url} does not have {row.model!r}.", hint)
+    listing = [model.id for model in row.models or []]
+    return ModelMissingError(f"{row.label} at {row.base_url} does not have {row.model!r}. "
+                             f"{missing_model_detail(row.model or '', listing)}", hint)
 
 
 def _warm_up_records() -> list[dict]:

@@ -105,7 +105,7 @@ def test_missing_model_offline_is_exit_6(httpx_mock):
     assert result.exit_code == 6
     assert payload["error"] == {
         "message": "LM Studio at http://localhost:1234/v1 does not have 'openai/gpt-oss-20b', "
-                   "and --offline forbids downloading it.",
+                   "and --offline forbids downloading it. It has 'other/model'.",
         "hint": "Run lmprep without --offline to download it.",
     }
 

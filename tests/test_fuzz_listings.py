@@ -147,6 +147,7 @@ def test_openai_model_listing(served, kind, status, body):
     assert listing == [item["id"] for item in value["data"] if isinstance(item, dict) and isinstance(item.get("id"), str)]
     model = listing[0] if listing else "x"
     assert isinstance(server.has_model(model, listing), bool)
+    assert server.served_name(model.upper(), listing) in (None, model.upper(), *listing)
     assert server.only_model(listing) in (None, *listing)
 
 

@@ -78,6 +78,18 @@ def test_the_window_is_read_per_model(router):
     assert "ctx-size = 8192" in too_small.stderr
 
 
+def test_router_names_are_exact_and_lmprep_sends_the_listed_one(router):
+    # The router looks a request's model up as it is (server-models.cpp get_meta): not "TINY".
+    refused = http_request("POST", router.origin + "/v1/chat/completions",
+                           {"model": "TINY", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1})
+    assert refused.status != 200
+    result = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "TINY", "--warm-up", "wait")
+    assert result.returncode == 0, result.stderr
+    assert "llama.cpp server (router mode) takes a model only by the id or an alias it lists, exactly: using 'tiny' " \
+        "for 'TINY'" in result.stderr
+    assert "Ready: tiny on llama.cpp server" in result.stderr
+
+
 def test_a_model_that_fails_to_load_is_exit_9_with_the_servers_words(router):
     result = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "broken", "--warm-up", "wait")
     assert result.returncode == 9, result.stderr

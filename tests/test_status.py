@@ -114,7 +114,7 @@ def test_exit_code_is_the_chosen_providers_state(lmstudio_emulator, config):
     result = run("-p", "lmstudio")
     assert result.exit_code == 6
     assert result.stderr == (
-        f"Error: LM Studio at {lmstudio_emulator.base_url} does not have '{MODEL}'.\n"
+        f"Error: LM Studio at {lmstudio_emulator.base_url} does not have '{MODEL}'. It has 'other/model'.\n"
         "Run `lmprep` to download it.\n"
     )
     assert run("-p", "ollama").exit_code == 4

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from ..config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, ProviderSettings
+from ..config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID,
+                      ProviderSettings)
 from ..deadline import Deadline
 from ..errors import ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
+from ..termtext import one_line
+from .kinds import KINDS
 
 IDENTIFY_READ_TIMEOUT = 2.0
 WARM_UP_READ_TIMEOUT = 600.0
+#: How many of a server's model ids a message names before it counts the rest ("and 12 more").
+NAMED_MODELS = 10
 
 
 class ModelState(NamedTuple):
@@ -44,6 +50,39 @@ def json_object(text: str | bytes) -> dict:
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def named_models(listing: Sequence[str]) -> str:
+    """Model ids from a server, for a message: at most NAMED_MODELS, quoted and cut to one
+    short line each, then how many more there are."""
+    if not listing:
+        return "no model"
+    names = ", ".join(repr(one_line(model, 120)) for model in listing[:NAMED_MODELS])
+    more = len(listing) - NAMED_MODELS
+    return f"{names} and {more} more" if more > 0 else names
+
+
+def missing_model_detail(model: str, listing: Sequence[str]) -> str:
+    """What a model_missing message says after "does not have M": the server's ids closest
+    to ``model``, then what it has."""
+    import difflib
+
+    # Compared casefolded: the same name in another case comes first, then the same name
+    # under an owner (`qwen3-8b`, `Qwen/Qwen3-8B`). Ids longer than any model id lmprep
+    # takes are never what was meant.
+    folded: dict[str, list[str]] = {}
+    for item in listing:
+        if len(item) <= MAX_MODEL_ID:
+            folded.setdefault(item.casefold(), []).append(item)
+    matcher = difflib.SequenceMatcher(b=model.casefold())
+    scored = []
+    for order, key in enumerate(folded):  # as difflib.get_close_matches, but ties keep the server's order
+        matcher.set_seq1(key)
+        if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and matcher.ratio() >= 0.6:
+            scored.append((-matcher.ratio(), order, key))
+    close = [item for *_, key in sorted(scored)[:3] for item in folded[key]][:3]
+    said = f"Did you mean {' or '.join(repr(one_line(item, 120)) for item in close)}? " if close else ""
+    return f"{said}It has {named_models(listing)}."
 
 
 class Provider:
@@ -121,8 +160,12 @@ class Provider:
         """Probe the server and list the model ids it has (raises unreachable/auth/protocol)."""
         raise NotImplementedError
 
+    #: How the server matches the model of a request to what it has, for messages.
+    name_rule: ClassVar[str] = "ignores the case of model names"
+
     def model_key(self, model: str) -> str:
-        """The form of a wanted model id that a served one is compared in (see model_keys)."""
+        """The form of a wanted model id that a served one is compared in (see model_keys):
+        the server's own rule for the model of a request."""
         return model.casefold()
 
     def model_keys(self, served: str) -> tuple[str, ...]:
@@ -132,6 +175,25 @@ class Provider:
     def has_model(self, model: str, listing: list[str]) -> bool:
         wanted = self.model_key(model)
         return any(wanted in self.model_keys(item) for item in listing)
+
+    def near_models(self, model: str, listing: list[str]) -> list[str]:
+        """The listed ids the server's rule does not match to ``model`` but that evidently
+        mean it: the same letters in another case, or, on a server that cannot download, the
+        same name without its owner (`qwen3-8b` for `Qwen/Qwen3-8B`). Where a server can
+        download, another owner's model of that name is another model to fetch."""
+        wanted = model.casefold()
+        by_name = "/" not in model and not KINDS[self.kind].can_download
+        return [item for item in listing
+                if item.casefold() == wanted or (by_name and item.rsplit("/", 1)[-1].casefold() == wanted)]
+
+    def served_name(self, model: str, listing: list[str]) -> str | None:
+        """The name to send the server for ``model``: ``model`` where the server's rule finds
+        it, else the one near model (see near_models) in the server's own spelling; None when
+        it has neither, or several near ones."""
+        if self.has_model(model, listing):
+            return model
+        near = self.near_models(model, listing)
+        return near[0] if len(near) == 1 else None
 
     def only_model(self, listing: list[str]) -> str | None:
         """The model to use when none was chosen and the kind has no default (None: ask)."""

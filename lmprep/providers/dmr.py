@@ -23,18 +23,27 @@ from .base import ModelState, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 DEFAULT_TAG = "latest"
+DEFAULT_ORG = "ai"
 
 
 def dmr_name(model: str) -> str:
-    """`ai/smollm2` and `ai/smollm2:latest` name the same model (Docker's reference rules)."""
-    name = model.strip().casefold()
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last or "@" in last else f"{name}:{DEFAULT_TAG}"
+    """A model name as Docker Model Runner looks it up (pkg/distribution/distribution/client.go
+    `normalizeModelName`, at 642c7211): `hf.co/` is `huggingface.co/`, a name without an owner
+    is under `ai/`, the tag is `latest` unless given; the name is lower-cased, the tag is not.
+    So `SmolLM2`, `ai/smollm2` and `ai/smollm2:latest` are one model, `ai/x:Q4` and `ai/x:q4` two."""
+    model = model.strip()
+    if model.startswith("hf.co/"):
+        model = "huggingface.co/" + model[len("hf.co/"):]
+    name, _, tag = model.rpartition(":") if model.rfind(":") > model.rfind("/") else (model, "", "")
+    if "/" not in name:
+        name = f"{DEFAULT_ORG}/{name}"
+    return f"{name.casefold()}:{tag or DEFAULT_TAG}"
 
 
 class DockerModelRunner(OpenAICompatible):
     kind = "dmr"
     owned_by = "docker"
+    name_rule = "lower-cases model names, but not their tags"
 
     @property
     def root(self) -> str:
@@ -48,9 +57,11 @@ class DockerModelRunner(OpenAICompatible):
     def missing_hint(self, model: str) -> str:
         return f"Download it with `docker model pull {model}`, or run lmprep without --offline."
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        wanted = dmr_name(model)
-        return any(dmr_name(item) == wanted for item in listing)
+    def model_key(self, model: str) -> str:
+        return dmr_name(model)
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        return (dmr_name(served),)
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None

@@ -9,6 +9,11 @@ served under /api/v1, /api/v0, /v1 and /v0. `GET /models` lists downloaded model
 reloads when the options differ) and answers `{"status": "success", ...}`, or an error body.
 `GET /health` lists `all_models_loaded[]` with `model_name` and `recipe_options.ctx_size` (-1:
 chosen automatically, so unknown here).
+
+Names (src/cpp/server/model_manager.cpp `get_model_info`, `rebuild_public_model_aliases_locked`):
+a request's model is looked up as it is, case and all, among the public names `/models` lists
+(and their `user.`/`extra.`/`builtin.` forms); `GET /models` lists the downloaded models only
+(`?show_all=true`, which lmprep never asks for, lists the whole catalog).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Lemonade(OpenAICompatible):
     kind = "lemonade"
     owned_by = "lemonade"
     can_set_context = True
+    name_rule = "takes model names exactly as it lists them"
 
     def unreachable_hint(self) -> str:
         return "Start it with `lemonade-server serve` (or the Lemonade app), or check the base URL."
@@ -35,12 +41,9 @@ class Lemonade(OpenAICompatible):
     def missing_hint(self, model: str) -> str:
         return f"Download it with `lemonade-server pull {model}`, or run lmprep without --offline."
 
-    def has_model(self, model: str, listing: list[str]) -> bool:
-        wanted = model.casefold()
-        return any(item.casefold() == wanted for item in listing)
-
     def only_model(self, listing: list[str]) -> str | None:
-        return None  # Lemonade lists every downloaded model: which one is the user's to say
+        # The listing is what is downloaded: with one model, that one, as vLLM and llama-server's.
+        return listing[0] if len(listing) == 1 else None
 
     def download(self, model: str) -> None:
         doing = f"pulling {model}"

@@ -31,8 +31,13 @@ class ServerLoading(Exception):
 
 
 class OpenAICompatible(Provider):
+    """Any OpenAI-compatible server. Nothing says how it matches the model of a request, so
+    lmprep takes a model only under the id /models lists, exactly (as vLLM and llama-server's
+    router mode do)."""
+
     kind = "openai"
     owned_by: str | None = None  # the `owned_by` this server writes into /v1/models
+    name_rule = "takes a model only by the id it lists, exactly"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -41,8 +46,7 @@ class OpenAICompatible(Provider):
         self._index: dict[str, dict] = {}  # model_key -> entry, built once per listing
 
     def missing_hint(self, model: str) -> str:
-        served = ", ".join(repr(m) for m in self._served) or "nothing"
-        return f"It serves {served}: choose one of those with -m, or restart the server with {model!r}."
+        return f"Choose one of those with -m, or restart the server with {model!r}."
 
     def identify(self) -> bool:
         if self.owned_by is None:
@@ -89,15 +93,20 @@ class OpenAICompatible(Provider):
         if response.status_code == 503 and _is_loading(response):
             raise ServerLoading
         self._entries = self._openai_model_items_from(response, doing)
+        self._index_entries()
+        return [entry["id"] for entry in self._entries]
+
+    def _index_entries(self) -> None:
         self._index = {}
         for entry in self._entries:
             for key in self.model_keys(entry["id"]):
                 self._index.setdefault(key, entry)
-        return [entry["id"] for entry in self._entries]
+
+    def model_key(self, model: str) -> str:
+        return model
 
     def model_keys(self, served: str) -> tuple[str, ...]:
-        """llama-server names its model by --alias, else by the file's path: the file name counts too."""
-        return (served.casefold(), served.replace("\\", "/").rsplit("/", 1)[-1].casefold())
+        return (served,)
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None
@@ -141,24 +150,57 @@ class LlamaCpp(OpenAICompatible):
     kind = "llamacpp"
     owned_by = "llamacpp"
 
+    def __init__(self, *args, **kwargs) -> None:
+        self._router: bool | None = None  # None: not listed yet
+        self._aliases: dict[str, tuple[str, ...]] = {}  # router mode: model id -> its aliases
+        super().__init__(*args, **kwargs)
+
     @property
     def router(self) -> bool:
-        if not self._entries:
+        if self._router is None:
             try:
                 self.list_models()
             except LmprepError:
                 return False  # not a listing at all: the request that follows says what is wrong
-        return any(isinstance(entry.get("status"), dict) for entry in self._entries)
+        return bool(self._router)
+
+    @property
+    def name_rule(self) -> str:  # type: ignore[override]
+        if self.router:
+            return "(router mode) takes a model only by the id or an alias it lists, exactly"
+        return "serves one model whatever a request names"
+
+    def _index_entries(self) -> None:
+        self._router = any(isinstance(entry.get("status"), dict) for entry in self._entries)
+        self._aliases = {}
+        if self._router:
+            for entry in self._entries:
+                aliases = entry.get("aliases")
+                if isinstance(aliases, list):
+                    self._aliases[entry["id"]] = tuple(alias for alias in aliases if isinstance(alias, str))
+        super()._index_entries()
+
+    # Router mode finds the model of a request by its name or one of its aliases, exactly
+    # (tools/server/server-models.cpp: `get_meta` looks `mapping` up, then each model's
+    # `aliases`; a name it lacks is 400 "model not found"). With one model (`-m`) llama-server
+    # ignores the model of requests; lmprep still wants the listed id (as --alias, or the
+    # file's path) in any case, or the file's name alone.
+    def model_key(self, model: str) -> str:
+        return model if self.router else model.casefold()
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        if self.router:
+            return (served, *self._aliases.get(served, ()))
+        return (served.casefold(), served.replace("\\", "/").rsplit("/", 1)[-1].casefold())
 
     def unreachable_hint(self) -> str:
         return f"Start it with `llama-server -m MODEL.gguf --port {_port(self.base_url, 8080)}`, or check the base URL."
 
     def missing_hint(self, model: str) -> str:
-        served = ", ".join(repr(m) for m in self._served) or "nothing"
         if self.router:
-            return (f"llama-server (router mode) has {served}: choose one with -m, or put {model}.gguf into its "
-                    "--models-dir (or its --models-preset file) and restart it.")
-        return (f"llama-server serves one model ({served}) and ignores the `model` of requests: restart it with "
+            return (f"Choose one with -m, or put {model}.gguf into llama-server's --models-dir (or its "
+                    "--models-preset file) and restart it.")
+        return (f"llama-server serves one model and ignores the `model` of requests: restart it with "
                 f"`llama-server -m {model}.gguf --alias {model}`, or pass -m with the served name.")
 
     def model_state(self, model: str) -> ModelState:
@@ -328,14 +370,16 @@ class VLLM(OpenAICompatible):
 
     kind = "vllm"
     owned_by = "vllm"
+    # vLLM takes a request's model only as one of its served names (`--served-model-name`,
+    # else the model path), exactly: any other spelling is 404 "The model `x` does not exist."
+    name_rule = "takes a model only by the name it serves, exactly"
 
     def unreachable_hint(self) -> str:
         return ("Start it with `vllm serve MODEL` (its HTTP server comes up only once the model is loaded), "
                 "or check the base URL.")
 
     def missing_hint(self, model: str) -> str:
-        served = ", ".join(repr(m) for m in self._served) or "nothing"
-        return f"vLLM serves {served}: restart it with `vllm serve {model}`, or pass -m with a served name."
+        return f"Pass -m with the name it serves, or restart it with `vllm serve {model}`."
 
     def _is_sleeping(self) -> bool | None:
         """True/False from GET /is_sleeping; None where vLLM has no such route (not in dev mode)."""

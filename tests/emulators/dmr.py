@@ -11,6 +11,21 @@ from .http_emulator import HTTPEmulator, RecordedRequest, Reply, Route, json_rep
 from .wire import PROTOCOLS, answer
 
 
+def reference(model: str) -> str:
+    """A name as the server looks it up (pkg/distribution/distribution/client.go
+    normalizeModelName): `hf.co/` → `huggingface.co/`, `ai/` for a name without an owner,
+    `:latest` for no tag, the name (not the tag) lower-cased."""
+    model = model.strip()
+    if model.startswith("hf.co/"):
+        model = "huggingface.co/" + model[6:]
+    name, tag = model, "latest"
+    if model.rfind(":") > model.rfind("/"):
+        name, tag = model[:model.rfind(":")], model[model.rfind(":") + 1:] or "latest"
+    if "/" not in name:
+        name = "ai/" + name
+    return f"{name.lower()}:{tag}"
+
+
 class DockerModelRunnerEmulator(HTTPEmulator):
     """``models``: tag → context_window (None: not set); ``catalog``: tag → size that can be pulled."""
 
@@ -51,8 +66,7 @@ class DockerModelRunnerEmulator(HTTPEmulator):
                                 "last_used": "2026-01-01T00:00:00Z"} for tag in self.loaded])
 
     def _create(self, request: RecordedRequest) -> Reply:
-        name = request.body_object().get("from", "")
-        tag = name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+        tag = reference(request.body_object().get("from", ""))
         size = self.catalog.get(tag)
         if size is None:
             return Reply(404, b"Model not found\n", "text/plain; charset=utf-8")
@@ -71,7 +85,7 @@ class DockerModelRunnerEmulator(HTTPEmulator):
     def _answer(self, request: RecordedRequest) -> Reply:
         body = request.body_object()
         model = body.get("model", "")
-        tag = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+        tag = reference(model)
         if tag not in self.models:
             return json_reply({"error": {"message": f"model {model} not found", "type": "invalid_request_error"}}, 404)
         if self.loaded_context(tag) is None:
