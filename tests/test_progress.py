@@ -426,11 +426,11 @@ def test_live_reporter_colour():
     assert "\x1b[31m✗ \x1b[0mLoading m failed (2.0 s)\n" in coloured.getvalue()
 
 
-def test_live_reporter_passes_child_redraws_through():
+def test_live_reporter_redraws_a_childs_bar_as_its_own_status_line():
     stream = TTY()
     reporter = LiveReporter(stream, colour=False)
     reporter(ChildOutput("⠋ 10%\r⠙ 20%\r".encode(), "stdout"))
-    assert stream.getvalue() == "⠋ 10%\r⠙ 20%\r"
+    assert stream.getvalue() == "\r\x1b[2K⠙ 20%"
 
 
 def test_live_reporter_starts_the_other_streams_line_on_a_line_of_its_own():
@@ -438,11 +438,12 @@ def test_live_reporter_starts_the_other_streams_line_on_a_line_of_its_own():
     it (`...2.25 GB/sFinalizing download...`)."""
     stream = TTY()
     reporter = LiveReporter(stream, colour=False)
-    reporter(ChildOutput(b"\r[####] 100% | 2.25 GB/s", "stdout"))
+    reporter(ChildOutput(b"\r\x1b[32m[####]\x1b[0m 100% | 2.25 GB/s", "stdout"))
     reporter(ChildOutput(b"Finalizing download...\n", "stderr"))
     reporter(ChildOutput(b"\rmore", "stdout"))
     reporter(Step("Downloaded m"))
-    assert stream.getvalue() == "\r[####] 100% | 2.25 GB/s\nFinalizing download...\n\rmore\n→ Downloaded m\n"
+    assert stream.getvalue().replace("\r\x1b[2K", "|") == (
+        "|[####] 100% | 2.25 GB/s|[####] 100% | 2.25 GB/s\nFinalizing download...\n|more|more\n→ Downloaded m\n")
 
 
 def test_a_transfer_not_over_never_reads_100_percent_and_its_end_is_printed_once(clock):
