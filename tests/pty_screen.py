@@ -24,13 +24,14 @@ ALLOWED_SEQUENCE = re.compile(r"\x1b\[[0-9;]*m|\x1b\[2?K")
 
 
 def run_on_terminal(argv: list[str], env: dict, *, columns: int = 80, rows: int = 24,
-                    timeout: float = 60) -> tuple[int, bytes]:
+                    timeout: float = 60, preexec_fn=None) -> tuple[int, bytes]:
     """(exit code, every byte written to the terminal) of ``argv`` with stdin, stdout and stderr
     on a new pseudo-terminal of ``columns`` x ``rows``."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     try:
-        process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                                   preexec_fn=preexec_fn)
     finally:
         os.close(slave)
     received = bytearray()

@@ -133,6 +133,66 @@ def test_any_behaviour_any_route_any_command(behaviour, command, path):
     check_run(behaviour, command, path)
 
 
+#: Every kind of escape sequence that makes a terminal act (OSC 52 writes the clipboard, OSC 0/2 the
+#: title, CSI 2J clears the screen, CSI 6n makes it type an answer, DCS, the 8-bit forms, a bare ESC).
+ESCAPES = ("\x1b]52;c;cm0gLXJmIH4K\x07 \x1b]52;c;cm0K\x1b\\ \x1b]0;pwned\x07 \x1b]2;pwned\x1b\\ \x1b[2J \x1b[6n "
+           "\x1bP1$qm\x1b\\ \u009b2J \u009d0;pwned\u009c \x1b")
+HOSTILE_TEXT_SERVERS = {
+    # A pull whose status lines and error quote escapes.
+    "pull-status": lambda: h.ollama_routes(api_pull=h.answer(
+        (json.dumps({"status": "pulling " + ESCAPES}) + "\n" + json.dumps({"error": "bad " + ESCAPES}) + "\n").encode(),
+        headers="X-Ignored: 1\r\n")),
+    # Model ids with escapes, in Ollama's and the OpenAI listing.
+    "model-ids": lambda: {**h.ollama_routes(api_tags=h.answer({"models": [{"name": "m" + ESCAPES}]})),
+                          "/v1/models": h.answer({"data": [{"id": "m" + ESCAPES}]})},
+    # Every route an error page of escapes.
+    "error-body": lambda: {},
+}
+TERMINAL_COMMANDS = {
+    "pull-status": ["-p", "ollama", "-m", "llama3"],
+    "model-ids": ["status"],
+    "error-body": ["-p", "openai", "-m", "m", "--warm-up", "wait"],
+}
+
+
+@pytest.mark.parametrize("server", sorted(HOSTILE_TEXT_SERVERS))
+def test_only_clean_bytes_reach_a_terminal(server):
+    """lmprep on a pseudo-terminal, servers quoting every kind of escape sequence: only text,
+    ``\\r``, ``\\n``, colour and lmprep's own erase-line reach it."""
+    from pty_screen import run_on_terminal, unclean
+
+    error_page = h.answer(("<html>" + ESCAPES + "</html>").encode(), "500 Internal Server Error")
+    with h.HostileServer(HOSTILE_TEXT_SERVERS[server](), error_page) as server_:
+        env = {**os.environ, "LMPREP_BASE_URL": server_.base_url, "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+        started = time.monotonic()
+        code, raw = run_on_terminal(lmprep_argv() + TERMINAL_COMMANDS[server] + ["--timeout", str(TIMEOUT)], env,
+                                    timeout=TIMEOUT + 30, preexec_fn=limited)
+        seconds = time.monotonic() - started
+    text = raw.decode(errors="replace")
+    assert code in EXIT_CODES, f"{server}: exit {code}\n{text}"
+    assert seconds < TIMEOUT + MARGIN, f"{server}: {seconds:.1f} s"
+    assert "Traceback" not in text, text
+    assert unclean(raw) == [], text  # (a message may quote them made visible, as `\\x1b]0;...`)
+
+
+def test_only_clean_bytes_reach_a_terminal_from_lms(tmp_path, lmstudio_emulator, fake_lms):
+    """`lms get` (the fake, talking to the LM Studio emulator) writing every escape sequence on both streams."""
+    from pty_screen import run_on_terminal, unclean
+
+    lmstudio_emulator.catalog = {"m": {"steps": 3, "step_seconds": 0.01}}
+    writes = tmp_path / "writes.json"
+    writes.write_text(json.dumps([["stdout", "\r" + ESCAPES + "\r50%" + ESCAPES, 1], ["stderr", ESCAPES + "\n", 1]]))
+    env = {**os.environ, "FAKE_LMS_GET_WRITES": str(writes), "TERM": "xterm-256color"}
+    code, raw = run_on_terminal(lmprep_argv() + ["-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "m",
+                                                 "--warm-up", "off", "--timeout", "20"],
+                                env, timeout=50, preexec_fn=limited)
+    text = raw.decode(errors="replace")
+    assert code == 0, text
+    assert unclean(raw) == [], text
+    assert "pwned" not in text and "cm0gLXJmIH4K" not in text
+
+
 def test_zz_report_figures(capsys):
     with capsys.disabled():
         print(f"\ninvariant suite: {figures['cases']} runs, slowest {figures['max_seconds']:.2f} s "
