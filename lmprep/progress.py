@@ -233,6 +233,8 @@ class LiveReporter:
 
     BAR_WIDTH = 24
     MIN_BAR_WIDTH = 8
+    LABEL_WIDTH_WITH_RATE = 24  # narrower than this for the label, and the rate goes
+    MIN_LABEL_WIDTH = 12
 
     def __init__(self, stream: TextIO, colour: bool) -> None:
         self.stream = stream
@@ -336,8 +338,11 @@ class LiveReporter:
         self._last_draw = now
         numbers = describe_transfer(event, rate)
         # The numbers are what a user reads: the bar gets narrower, then goes, then the label
-        # (a long `hf.co/...` name) loses its middle.
-        room = self._columns() - columns_of(numbers) - 1
+        # (a long `hf.co/...` name) loses its middle; on a very narrow terminal the rate goes.
+        columns = self._columns()
+        if columns - columns_of(numbers) - 1 < self.LABEL_WIDTH_WITH_RATE:
+            numbers = describe_transfer(event, None)
+        room = columns - columns_of(numbers) - 1
         width = min(self.BAR_WIDTH, room - columns_of(event.label) - 3)
         if event.total and width >= self.MIN_BAR_WIDTH:
             filled = int(width * min(1.0, event.completed / event.total))
@@ -348,7 +353,7 @@ class LiveReporter:
             bar = ""
         if finished:
             self._finished.add(event.label)
-        label = fit_columns(event.label, max(room - len(bar), 12), middle=True)
+        label = fit_columns(event.label, max(room - len(bar), self.MIN_LABEL_WIDTH), middle=True)
         self._status(f"{label} {bar}{numbers}")
 
     def _start_spinner(self, message: str) -> None:

@@ -62,6 +62,19 @@ def test_an_ollama_pull_leaves_one_row_per_line_at_80_columns(ollama_emulator, m
     assert unclean(raw) == []
 
 
+@pytest.mark.parametrize(("model", "source"), [
+    ("llama3", "the Ollama library"), ("library/llama3:8b", "the Ollama library"),
+    ("registry.ollama.ai/library/llama3", "the Ollama library"), ("someone/their-model", "ollama.com"),
+    ("hf.co/bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M", "Hugging Face"), ("HF.co/u/r", "Hugging Face"),
+    ("huggingface.co/unsloth/gemma-3-4b-it-GGUF", "Hugging Face"),
+    ("registry.example.com:5000/team/model:1", "registry.example.com:5000"),
+])
+def test_a_pull_says_where_ollama_pulls_from(model, source):
+    from lmprep.providers.ollama import pull_source
+
+    assert pull_source(model) == source
+
+
 def test_a_progress_line_keeps_its_numbers_and_loses_the_middle_of_the_name(ollama_emulator):
     ollama_emulator.pull_catalog = {HF_MODEL: {"layers": [4_700_000_000], "chunks": 8, "chunk_seconds": 0.05}}
     code, raw = lmprep_on_terminal("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", HF_MODEL,
