@@ -1,7 +1,8 @@
 """The invariant suite: whatever a server does, every lmprep run ends with an exit code from the
 table, within --timeout plus a margin, under an address-space limit (a memory regression fails
-the test instead of taking the machine down), with no secret in any output or file and no
-traceback. The installed lmprep against hostile servers on 127.0.0.1; one case per
+the test instead of taking the machine down), with no secret in any output or file, no
+traceback, and on a terminal (a pseudo-terminal) nothing but text, ``\\r``, ``\\n``, colour and
+lmprep's own erase-line, from any server or child. The installed lmprep against hostile servers on 127.0.0.1; one case per
 behaviour, then Hypothesis mixes behaviours, routes and commands.
 
 Figures (cases, wall time, peak RSS) are printed with ``-s``: ``pytest -s tests/test_invariants.py``.
@@ -174,6 +175,31 @@ def test_only_clean_bytes_reach_a_terminal(server):
     assert seconds < TIMEOUT + MARGIN, f"{server}: {seconds:.1f} s"
     assert "Traceback" not in text, text
     assert unclean(raw) == [], text  # (a message may quote them made visible, as `\\x1b]0;...`)
+
+
+@pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
+def test_every_behaviour_on_a_terminal(behaviour):
+    """The human output (no --json) on a pseudo-terminal, whatever the server does."""
+    from pty_screen import run_on_terminal, unclean
+
+    commands = sorted(COMMANDS)
+    command = commands[(sorted(BEHAVIOURS).index(behaviour) + 1) % len(commands)]
+    with h.HostileServer({}, BEHAVIOURS[behaviour]()) as server:
+        env = {**os.environ, "LMPREP_BASE_URL": server.base_url.replace("http://", f"http://alice:{PASSWORD}@"),
+               "LM_API_TOKEN": TOKEN, "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+        started = time.monotonic()
+        code, raw = run_on_terminal(lmprep_argv() + COMMANDS[command] + ["--timeout", str(TIMEOUT)], env,
+                                    timeout=TIMEOUT + 30, preexec_fn=limited)
+        seconds = time.monotonic() - started
+    text = raw.decode(errors="replace")
+    case = f"{behaviour} / {command} on a terminal"
+    assert code in EXIT_CODES, f"{case}: exit {code}\n{text}"
+    assert seconds < TIMEOUT + MARGIN, f"{case}: {seconds:.1f} s"
+    assert "Traceback" not in text and "internal_error" not in text, f"{case}:\n{text}"
+    assert unclean(raw) == [], f"{case}:\n{text}"
+    if command != "env":  # env prints the agent's variables, which carry them on purpose
+        assert PASSWORD not in text and TOKEN not in text, case
 
 
 def test_only_clean_bytes_reach_a_terminal_from_lms(tmp_path, lmstudio_emulator, fake_lms):
