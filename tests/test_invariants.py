@@ -2,8 +2,8 @@
 table, within --timeout plus a margin, under an address-space limit (a memory regression fails
 the test instead of taking the machine down), with no secret in any output or file, no
 traceback, and on a terminal (a pseudo-terminal) nothing but text, ``\\r``, ``\\n``, colour and
-lmprep's own erase-line, from any server or child. The installed lmprep against hostile servers on 127.0.0.1; one case per
-behaviour, then Hypothesis mixes behaviours, routes and commands.
+lmprep's own erase-line, from any server or child. The installed lmprep against hostile servers
+on 127.0.0.1; one case per behaviour, then Hypothesis mixes behaviours, routes and commands.
 
 Figures (cases, wall time, peak RSS) are printed with ``-s``: ``pytest -s tests/test_invariants.py``.
 """
@@ -156,50 +156,45 @@ TERMINAL_COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("server", sorted(HOSTILE_TEXT_SERVERS))
-def test_only_clean_bytes_reach_a_terminal(server):
-    """lmprep on a pseudo-terminal, servers quoting every kind of escape sequence: only text,
-    ``\\r``, ``\\n``, colour and lmprep's own erase-line reach it."""
+def check_terminal_run(case: str, args: list[str], env: dict, secrets: tuple[str, ...] = ()) -> None:
+    """One run on a pseudo-terminal (human output, no --json): an exit code from the table, in
+    time, no traceback, none of ``secrets``, and only text, \\r, \\n, colour and lmprep's own
+    erase-line (a message may quote escapes made visible, as `\\x1b]0;...`)."""
     from pty_screen import run_on_terminal, unclean
 
-    error_page = h.answer(("<html>" + ESCAPES + "</html>").encode(), "500 Internal Server Error")
-    with h.HostileServer(HOSTILE_TEXT_SERVERS[server](), error_page) as server_:
-        env = {**os.environ, "LMPREP_BASE_URL": server_.base_url, "TERM": "xterm-256color"}
-        env.pop("NO_COLOR", None)
-        started = time.monotonic()
-        code, raw = run_on_terminal(lmprep_argv() + TERMINAL_COMMANDS[server] + ["--timeout", str(TIMEOUT)], env,
-                                    timeout=TIMEOUT + 30, preexec_fn=limited)
-        seconds = time.monotonic() - started
+    env = {**env, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    started = time.monotonic()
+    code, raw = run_on_terminal(lmprep_argv() + args + ["--timeout", str(TIMEOUT)], env, timeout=TIMEOUT + 30,
+                                preexec_fn=limited)
+    seconds = time.monotonic() - started
     text = raw.decode(errors="replace")
-    assert code in EXIT_CODES, f"{server}: exit {code}\n{text}"
-    assert seconds < TIMEOUT + MARGIN, f"{server}: {seconds:.1f} s"
-    assert "Traceback" not in text, text
-    assert unclean(raw) == [], text  # (a message may quote them made visible, as `\\x1b]0;...`)
-
-
-@pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
-def test_every_behaviour_on_a_terminal(behaviour):
-    """The human output (no --json) on a pseudo-terminal, whatever the server does."""
-    from pty_screen import run_on_terminal, unclean
-
-    commands = sorted(COMMANDS)
-    command = commands[(sorted(BEHAVIOURS).index(behaviour) + 1) % len(commands)]
-    with h.HostileServer({}, BEHAVIOURS[behaviour]()) as server:
-        env = {**os.environ, "LMPREP_BASE_URL": server.base_url.replace("http://", f"http://alice:{PASSWORD}@"),
-               "LM_API_TOKEN": TOKEN, "TERM": "xterm-256color"}
-        env.pop("NO_COLOR", None)
-        started = time.monotonic()
-        code, raw = run_on_terminal(lmprep_argv() + COMMANDS[command] + ["--timeout", str(TIMEOUT)], env,
-                                    timeout=TIMEOUT + 30, preexec_fn=limited)
-        seconds = time.monotonic() - started
-    text = raw.decode(errors="replace")
-    case = f"{behaviour} / {command} on a terminal"
     assert code in EXIT_CODES, f"{case}: exit {code}\n{text}"
     assert seconds < TIMEOUT + MARGIN, f"{case}: {seconds:.1f} s"
     assert "Traceback" not in text and "internal_error" not in text, f"{case}:\n{text}"
     assert unclean(raw) == [], f"{case}:\n{text}"
-    if command != "env":  # env prints the agent's variables, which carry them on purpose
-        assert PASSWORD not in text and TOKEN not in text, case
+    for secret in secrets:
+        assert secret not in text, case
+
+
+@pytest.mark.parametrize("server", sorted(HOSTILE_TEXT_SERVERS))
+def test_only_clean_bytes_reach_a_terminal(server):
+    """Servers quoting every kind of escape sequence, in pull status, model ids and error pages."""
+    error_page = h.answer(("<html>" + ESCAPES + "</html>").encode(), "500 Internal Server Error")
+    with h.HostileServer(HOSTILE_TEXT_SERVERS[server](), error_page) as hostile:
+        check_terminal_run(server, TERMINAL_COMMANDS[server], {**os.environ, "LMPREP_BASE_URL": hostile.base_url})
+
+
+@pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
+def test_every_behaviour_on_a_terminal(behaviour):
+    commands = sorted(COMMANDS)
+    command = commands[(sorted(BEHAVIOURS).index(behaviour) + 1) % len(commands)]
+    with h.HostileServer({}, BEHAVIOURS[behaviour]()) as server:
+        env = {**os.environ, "LMPREP_BASE_URL": server.base_url.replace("http://", f"http://alice:{PASSWORD}@"),
+               "LM_API_TOKEN": TOKEN}
+        # env prints the agent's variables, which carry the secrets on purpose
+        check_terminal_run(f"{behaviour} / {command} on a terminal", COMMANDS[command], env,
+                           () if command == "env" else (PASSWORD, TOKEN))
 
 
 def test_only_clean_bytes_reach_a_terminal_from_lms(tmp_path, lmstudio_emulator, fake_lms):
