@@ -38,7 +38,7 @@ def terminal_columns(stream: TextIO, environ=os.environ) -> int:
     except (AttributeError, ValueError, OSError):  # not a terminal, or a StringIO (UnsupportedOperation)
         pass
     value = environ.get("COLUMNS", "")
-    return int(value) if value.isascii() and value.isdigit() and 0 < int(value[:6]) < 10000 else 80
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 4 and int(value) > 0 else 80
 
 
 def make_reporter(stream: TextIO, *, quiet: bool = False, live: bool | None = None, colour: bool | None = None):
@@ -229,7 +229,8 @@ class PlainReporter:
 
 class LiveReporter:
     """A terminal display: a progress bar for downloads, a spinner with elapsed time for waits,
-    and a child's own redraws passed through."""
+    and a child's lines, its redraws drawn as the status line; every redrawn line fits the
+    terminal's width."""
 
     BAR_WIDTH = 24
     MIN_BAR_WIDTH = 8

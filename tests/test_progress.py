@@ -599,7 +599,7 @@ def test_a_childs_redraw_wider_than_the_terminal_loses_its_middle(monkeypatch):
 
 
 @pytest.mark.parametrize(("value", "columns"), [("100", 100), ("", 80), ("0", 80), ("-5", 80), ("abc", 80),
-                                                ("9" * 5000, 80), ("٣٣", 80)])
+                                                ("9" * 5000, 80), ("00001" + "0" * 5000, 80), ("٣٣", 80)])
 def test_terminal_columns_falls_back_to_columns_then_80(value, columns):
     assert progress.terminal_columns(TTY(), {"COLUMNS": value}) == columns
 
