@@ -269,6 +269,8 @@ class LiveReporter:
         self._stop_spinner()
         with self._lock:
             self._clear_status()
+            self._commit_partials()  # a child's last words (an error without its line end) stay
+            self.stream.flush()
 
     def _paint(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text

@@ -446,6 +446,14 @@ def test_live_reporter_starts_the_other_streams_line_on_a_line_of_its_own():
         "|[####] 100% | 2.25 GB/s|[####] 100% | 2.25 GB/s\nFinalizing download...\n|more|more\n→ Downloaded m\n")
 
 
+def test_a_childs_last_line_without_its_end_stays_on_the_screen():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(ChildOutput(b"\x1b[31mError: no such model\x1b[0m", "stderr"))
+    reporter.close()
+    assert stream.getvalue() == "\r\x1b[2KError: no such model\r\x1b[2KError: no such model\n"
+
+
 def test_a_transfer_not_over_never_reads_100_percent_and_its_end_is_printed_once(clock):
     """An Ollama pull whose layers so far are complete (more may follow): 99% until the pull says
     it is over; then 100%, once, however often it is repeated."""
