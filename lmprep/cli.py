@@ -576,7 +576,7 @@ def _build_config() -> click.Group:
     def path(config_path: str | None) -> None:
         """Print the config file lmprep reads; where that came from goes to stderr."""
         where = _config_path(config_path)
-        echo(str(where.value))
+        echo(printable(str(where.value)))  # LMPREP_CONFIG may hold anything, escape sequences too
         try:
             state = "exists" if where.value.exists() else "not found: `lmprep config init` creates it"
         except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not enter
@@ -615,14 +615,14 @@ def _build_config() -> click.Group:
         try:
             backup = write_starter(target, force=force)
         except AlreadyExists:
-            click.echo(f"Error: {target} already exists; not overwriting it.", err=True)
+            click.echo(f"Error: {printable(str(target))} already exists; not overwriting it.", err=True)
             click.echo(f"Edit it, or run `lmprep config init --force` to replace it (the old file is kept as "
-                       f"{target.name}.bak, or .bak.1, ...: no backup is overwritten).", err=True)
+                       f"{printable(target.name)}.bak, or .bak.1, ...: no backup is overwritten).", err=True)
             raise SystemExit(int(ExitCode.USAGE)) from None
         except (OSError, ValueError) as exc:
             _fail(NotConfiguredError(f"Cannot write {target}: {getattr(exc, 'strerror', None) or exc}.",
                                      "Check the folder's permissions, or give another path with --config."))
-        click.echo(f"Wrote {target}" + (f" (the old file is now {backup})" if backup else ""), err=True)
+        click.echo(printable(f"Wrote {target}" + (f" (the old file is now {backup})" if backup else "")), err=True)
 
     return config
 

@@ -9,7 +9,7 @@ from collections import deque
 from typing import TextIO
 
 from .events import ChildOutput, Event, Notice, Step, Transfer, WaitEnded, WaitStarted
-from .termtext import TerminalLines, strip_spinner
+from .termtext import TerminalLines, columns_of, fit_columns, strip_spinner
 
 PLAIN_PROGRESS_INTERVAL = 5.0
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -26,6 +26,19 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def terminal_columns(stream: TextIO, environ=os.environ) -> int:
+    """The width of the terminal ``stream`` writes to (asked each time: it may be resized), else
+    COLUMNS, else 80."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+        if columns > 0:
+            return columns
+    except (AttributeError, ValueError, OSError):  # not a terminal, or a StringIO (UnsupportedOperation)
+        pass
+    value = environ.get("COLUMNS", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 4 and int(value) > 0 else 80
 
 
 def make_reporter(stream: TextIO, *, quiet: bool = False, live: bool | None = None, colour: bool | None = None):
@@ -216,9 +229,13 @@ class PlainReporter:
 
 class LiveReporter:
     """A terminal display: a progress bar for downloads, a spinner with elapsed time for waits,
-    and a child's own redraws passed through."""
+    and a child's lines, its redraws drawn as the status line; every redrawn line fits the
+    terminal's width."""
 
     BAR_WIDTH = 24
+    MIN_BAR_WIDTH = 8
+    LABEL_WIDTH_WITH_RATE = 24  # narrower than this for the label, and the rate goes
+    MIN_LABEL_WIDTH = 12
 
     def __init__(self, stream: TextIO, colour: bool) -> None:
         self.stream = stream
@@ -229,7 +246,7 @@ class LiveReporter:
         self._spinner: threading.Thread | None = None
         self._spinner_stop = threading.Event()
         self._last_draw = 0.0
-        self._child_mid_line: str | None = None  # the child stream whose last write did not end a line
+        self._children: dict[str, TerminalLines] = {}
         self._finished: set[str] = set()
 
     def __call__(self, event: Event) -> None:
@@ -240,17 +257,7 @@ class LiveReporter:
         elif isinstance(event, Transfer):
             self._draw_transfer(event)
         elif isinstance(event, ChildOutput):
-            with self._lock:
-                self._clear_status()
-                if self._child_mid_line not in (None, event.stream):
-                    # `lms` redraws its bar on stdout without ending the line; a line it writes to
-                    # stderr starts on a line of its own instead of after the stale bar.
-                    self.stream.write("\n")
-                text = event.data.decode("utf-8", "replace")
-                self.stream.write(text)
-                self.stream.flush()
-                if text:
-                    self._child_mid_line = None if text.endswith("\n") else event.stream
+            self._child(event)
         elif isinstance(event, WaitStarted):
             self._start_spinner(event.message)
         elif isinstance(event, WaitEnded):
@@ -262,24 +269,61 @@ class LiveReporter:
         self._stop_spinner()
         with self._lock:
             self._clear_status()
+            self._commit_partials()  # a child's last words (an error without its line end) stay
+            self.stream.flush()
 
     def _paint(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
 
+    def _child(self, event: ChildOutput) -> None:
+        """A child's output, never its bytes: its lines as lines, and what it redraws (its bar, a
+        line not ended yet) as lmprep's own status line, cut to the terminal's width. Its escape
+        sequences (titles, clipboard writes, screen clears, queries) never reach the terminal."""
+        cleaner = self._children.setdefault(event.stream, TerminalLines())
+        with self._lock:
+            latest = None
+            for text, redraw in cleaner.feed(event.data):
+                if redraw:
+                    latest = text
+                else:
+                    self._clear_status()
+                    self._commit_partials(but=event.stream)
+                    self.stream.write(text + "\n")
+                    latest = None
+            latest = cleaner.peek_partial(lines_too=True) or latest
+            if latest:
+                self._draw_status(fit_columns(latest, self._columns(), middle=True))
+            self.stream.flush()
+
+    def _columns(self) -> int:
+        # One column short of the width: a line that fills the last column wraps on some terminals.
+        return terminal_columns(self.stream) - 1
+
     def _println(self, text: str) -> None:
         with self._lock:
             self._clear_status()
-            if self._child_mid_line is not None:
-                self.stream.write("\n")
-                self._child_mid_line = None
+            self._commit_partials()
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def _commit_partials(self, but: str | None = None) -> None:
+        """What the children drew and did not end (`lms`'s last bar, a line without its end) stays
+        above the line that follows, as a line of its own."""
+        for name, cleaner in self._children.items():
+            partial = cleaner.take_partial(lines_too=True) if name != but else None
+            if partial:
+                self.stream.write(partial + "\n")
+
     def _status(self, text: str) -> None:
         with self._lock:
-            self.stream.write("\r\x1b[2K" + text)
+            self._draw_status(text)
             self.stream.flush()
-            self._status_shown = True
+
+    def _draw_status(self, text: str) -> None:
+        """Redraw the status line in place: never wider than the terminal, or each redraw would
+        leave a row behind."""
+        self.stream.write("\r\x1b[2K" + fit_columns(text, self._columns()))
+        self._status_shown = True
 
     def _clear_status(self) -> None:
         if self._status_shown:
@@ -295,16 +339,25 @@ class LiveReporter:
         if now - self._last_draw < 0.1 and not finished:
             return
         self._last_draw = now
-        if event.total:
-            filled = int(self.BAR_WIDTH * min(1.0, event.completed / event.total))
+        numbers = describe_transfer(event, rate)
+        # The numbers are what a user reads: the bar gets narrower, then goes, then the label
+        # (a long `hf.co/...` name) loses its middle; on a very narrow terminal the rate goes.
+        columns = self._columns()
+        if columns - columns_of(numbers) - 1 < self.LABEL_WIDTH_WITH_RATE:
+            numbers = describe_transfer(event, None)
+        room = columns - columns_of(numbers) - 1
+        width = min(self.BAR_WIDTH, room - columns_of(event.label) - 3)
+        if event.total and width >= self.MIN_BAR_WIDTH:
+            filled = int(width * min(1.0, event.completed / event.total))
             if not finished:
-                filled = min(filled, self.BAR_WIDTH - 1)
-            bar = "[" + "#" * filled + "-" * (self.BAR_WIDTH - filled) + "] "
+                filled = min(filled, width - 1)
+            bar = "[" + "#" * filled + "-" * (width - filled) + "] "
         else:
             bar = ""
         if finished:
             self._finished.add(event.label)
-        self._status(f"{event.label} {bar}{describe_transfer(event, rate)}")
+        label = fit_columns(event.label, max(room - len(bar), self.MIN_LABEL_WIDTH), middle=True)
+        self._status(f"{label} {bar}{numbers}")
 
     def _start_spinner(self, message: str) -> None:
         self._stop_spinner()
@@ -315,7 +368,9 @@ class LiveReporter:
             frame = 0
             while not self._spinner_stop.wait(0.1):
                 elapsed = time.monotonic() - started
-                self._status(f"{_SPINNER[frame % len(_SPINNER)]} {message} {elapsed:.1f}s")
+                seconds = f" {elapsed:.1f}s"
+                shown = fit_columns(message, self._columns() - 2 - len(seconds), middle=True)
+                self._status(f"{_SPINNER[frame % len(_SPINNER)]} {shown}{seconds}")
                 frame += 1
 
         self._spinner = threading.Thread(target=spin, name="lmprep-spinner", daemon=True)

@@ -15,7 +15,7 @@ from fuzzing import examples
 
 from lmprep.config import Sourced
 from lmprep.lms import last_lines, lms_loaded_contexts
-from lmprep.termtext import TerminalLines, one_line, strip_ansi
+from lmprep.termtext import LINE_HEAD, LINE_TAIL, TerminalLines, one_line, strip_ansi
 
 # On failure Hypothesis imports libcst to suggest an @example patch; here that import warns.
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
@@ -76,6 +76,23 @@ def test_any_chunking_gives_the_same_clean_lines(data, cuts):
     for text, redraw in whole:
         assert isinstance(redraw, bool)
         assert_clean(text)
+
+
+# Long runs of a piece, so that lines pass the bound (LINE_HEAD + LINE_TAIL characters) kept of one.
+LONG_BYTES = st.lists(st.tuples(st.one_of(TERMINAL_PIECES, st.binary(min_size=1, max_size=4)),
+                                st.integers(min_value=1, max_value=3000)), max_size=8).map(
+    lambda runs: b"".join(piece * times for piece, times in runs))
+
+
+@FUZZ
+@given(LONG_BYTES, st.lists(st.integers(min_value=0, max_value=20000), max_size=12))
+@example(b"x" * 4096 + b"\x1b]52;c;" + b"A" * 5000 + b"\x07\n", [4090, 9000])
+def test_long_lines_are_cut_the_same_whatever_the_chunking(data, cuts):
+    whole = run([data])
+    assert run(chunked(data, cuts)) == whole
+    for text, _ in whole:
+        assert_clean(text)
+        assert len(text) <= LINE_HEAD + 1 + LINE_TAIL
 
 
 PRINTABLE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)

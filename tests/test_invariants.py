@@ -1,8 +1,9 @@
 """The invariant suite: whatever a server does, every lmprep run ends with an exit code from the
 table, within --timeout plus a margin, under an address-space limit (a memory regression fails
-the test instead of taking the machine down), with no secret in any output or file and no
-traceback. The installed lmprep against hostile servers on 127.0.0.1; one case per
-behaviour, then Hypothesis mixes behaviours, routes and commands.
+the test instead of taking the machine down), with no secret in any output or file, no
+traceback, and on a terminal (a pseudo-terminal) nothing but text, ``\\r``, ``\\n``, colour and
+lmprep's own erase-line, from any server or child. The installed lmprep against hostile servers
+on 127.0.0.1; one case per behaviour, then Hypothesis mixes behaviours, routes and commands.
 
 Figures (cases, wall time, peak RSS) are printed with ``-s``: ``pytest -s tests/test_invariants.py``.
 """
@@ -131,6 +132,86 @@ def test_every_behaviour_in_the_middle_of_an_ollama_pull(behaviour):
        st.sampled_from([None, "/api/pull", "/api/tags", "/v1/models", "/lmstudio-greeting", "/props"]))
 def test_any_behaviour_any_route_any_command(behaviour, command, path):
     check_run(behaviour, command, path)
+
+
+#: Every kind of escape sequence that makes a terminal act (OSC 52 writes the clipboard, OSC 0/2 the
+#: title, CSI 2J clears the screen, CSI 6n makes it type an answer, DCS, the 8-bit forms, a bare ESC).
+ESCAPES = ("\x1b]52;c;cm0gLXJmIH4K\x07 \x1b]52;c;cm0K\x1b\\ \x1b]0;pwned\x07 \x1b]2;pwned\x1b\\ \x1b[2J \x1b[6n "
+           "\x1bP1$qm\x1b\\ \u009b2J \u009d0;pwned\u009c \x1b")
+HOSTILE_TEXT_SERVERS = {
+    # A pull whose status lines and error quote escapes.
+    "pull-status": lambda: h.ollama_routes(api_pull=h.answer(
+        (json.dumps({"status": "pulling " + ESCAPES}) + "\n" + json.dumps({"error": "bad " + ESCAPES}) + "\n").encode(),
+        headers="X-Ignored: 1\r\n")),
+    # Model ids with escapes, in Ollama's and the OpenAI listing.
+    "model-ids": lambda: {**h.ollama_routes(api_tags=h.answer({"models": [{"name": "m" + ESCAPES}]})),
+                          "/v1/models": h.answer({"data": [{"id": "m" + ESCAPES}]})},
+    # Every route an error page of escapes.
+    "error-body": lambda: {},
+}
+TERMINAL_COMMANDS = {
+    "pull-status": ["-p", "ollama", "-m", "llama3"],
+    "model-ids": ["status"],
+    "error-body": ["-p", "openai", "-m", "m", "--warm-up", "wait"],
+}
+
+
+def check_terminal_run(case: str, args: list[str], env: dict, secrets: tuple[str, ...] = ()) -> None:
+    """One run on a pseudo-terminal (human output, no --json): an exit code from the table, in
+    time, no traceback, none of ``secrets``, and only text, \\r, \\n, colour and lmprep's own
+    erase-line (a message may quote escapes made visible, as `\\x1b]0;...`)."""
+    from pty_screen import run_on_terminal, unclean
+
+    env = {**env, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    started = time.monotonic()
+    code, raw = run_on_terminal(lmprep_argv() + args + ["--timeout", str(TIMEOUT)], env, timeout=TIMEOUT + 30,
+                                preexec_fn=limited)
+    seconds = time.monotonic() - started
+    text = raw.decode(errors="replace")
+    assert code in EXIT_CODES, f"{case}: exit {code}\n{text}"
+    assert seconds < TIMEOUT + MARGIN, f"{case}: {seconds:.1f} s"
+    assert "Traceback" not in text and "internal_error" not in text, f"{case}:\n{text}"
+    assert unclean(raw) == [], f"{case}:\n{text}"
+    for secret in secrets:
+        assert secret not in text, case
+
+
+@pytest.mark.parametrize("server", sorted(HOSTILE_TEXT_SERVERS))
+def test_only_clean_bytes_reach_a_terminal(server):
+    """Servers quoting every kind of escape sequence, in pull status, model ids and error pages."""
+    error_page = h.answer(("<html>" + ESCAPES + "</html>").encode(), "500 Internal Server Error")
+    with h.HostileServer(HOSTILE_TEXT_SERVERS[server](), error_page) as hostile:
+        check_terminal_run(server, TERMINAL_COMMANDS[server], {**os.environ, "LMPREP_BASE_URL": hostile.base_url})
+
+
+@pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
+def test_every_behaviour_on_a_terminal(behaviour):
+    commands = sorted(COMMANDS)
+    command = commands[(sorted(BEHAVIOURS).index(behaviour) + 1) % len(commands)]
+    with h.HostileServer({}, BEHAVIOURS[behaviour]()) as server:
+        env = {**os.environ, "LMPREP_BASE_URL": server.base_url.replace("http://", f"http://alice:{PASSWORD}@"),
+               "LM_API_TOKEN": TOKEN}
+        # env prints the agent's variables, which carry the secrets on purpose
+        check_terminal_run(f"{behaviour} / {command} on a terminal", COMMANDS[command], env,
+                           () if command == "env" else (PASSWORD, TOKEN))
+
+
+def test_only_clean_bytes_reach_a_terminal_from_lms(tmp_path, lmstudio_emulator, fake_lms):
+    """`lms get` (the fake, talking to the LM Studio emulator) writing every escape sequence on both streams."""
+    from pty_screen import run_on_terminal, unclean
+
+    lmstudio_emulator.catalog = {"m": {"steps": 3, "step_seconds": 0.01}}
+    writes = tmp_path / "writes.json"
+    writes.write_text(json.dumps([["stdout", "\r" + ESCAPES + "\r50%" + ESCAPES, 1], ["stderr", ESCAPES + "\n", 1]]))
+    env = {**os.environ, "FAKE_LMS_GET_WRITES": str(writes), "TERM": "xterm-256color"}
+    code, raw = run_on_terminal(lmprep_argv() + ["-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "m",
+                                                 "--warm-up", "off", "--timeout", "20"],
+                                env, timeout=50, preexec_fn=limited)
+    text = raw.decode(errors="replace")
+    assert code == 0, text
+    assert unclean(raw) == [], text
+    assert "pwned" not in text and "cm0gLXJmIH4K" not in text
 
 
 def test_zz_report_figures(capsys):

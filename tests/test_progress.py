@@ -426,11 +426,11 @@ def test_live_reporter_colour():
     assert "\x1b[31m✗ \x1b[0mLoading m failed (2.0 s)\n" in coloured.getvalue()
 
 
-def test_live_reporter_passes_child_redraws_through():
+def test_live_reporter_redraws_a_childs_bar_as_its_own_status_line():
     stream = TTY()
     reporter = LiveReporter(stream, colour=False)
     reporter(ChildOutput("⠋ 10%\r⠙ 20%\r".encode(), "stdout"))
-    assert stream.getvalue() == "⠋ 10%\r⠙ 20%\r"
+    assert stream.getvalue() == "\r\x1b[2K⠙ 20%"
 
 
 def test_live_reporter_starts_the_other_streams_line_on_a_line_of_its_own():
@@ -438,11 +438,20 @@ def test_live_reporter_starts_the_other_streams_line_on_a_line_of_its_own():
     it (`...2.25 GB/sFinalizing download...`)."""
     stream = TTY()
     reporter = LiveReporter(stream, colour=False)
-    reporter(ChildOutput(b"\r[####] 100% | 2.25 GB/s", "stdout"))
+    reporter(ChildOutput(b"\r\x1b[32m[####]\x1b[0m 100% | 2.25 GB/s", "stdout"))
     reporter(ChildOutput(b"Finalizing download...\n", "stderr"))
     reporter(ChildOutput(b"\rmore", "stdout"))
     reporter(Step("Downloaded m"))
-    assert stream.getvalue() == "\r[####] 100% | 2.25 GB/s\nFinalizing download...\n\rmore\n→ Downloaded m\n"
+    assert stream.getvalue().replace("\r\x1b[2K", "|") == (
+        "|[####] 100% | 2.25 GB/s|[####] 100% | 2.25 GB/s\nFinalizing download...\n|more|more\n→ Downloaded m\n")
+
+
+def test_a_childs_last_line_without_its_end_stays_on_the_screen():
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(ChildOutput(b"\x1b[31mError: no such model\x1b[0m", "stderr"))
+    reporter.close()
+    assert stream.getvalue() == "\r\x1b[2KError: no such model\r\x1b[2KError: no such model\n"
 
 
 def test_a_transfer_not_over_never_reads_100_percent_and_its_end_is_printed_once(clock):
@@ -536,3 +545,86 @@ def test_every_message_reaches_the_screen_without_secrets_or_escapes():
     text = stream.getvalue()
     assert "hunter2" not in text and "tok-abcdef123" not in text and "\x1b" not in text
     assert "http://alice:***@host/v1" in text
+
+
+# --------------------------------------------------------------------------- the terminal's width
+
+
+def draws_of(stream: io.StringIO) -> list[str]:
+    return [draw for draw in stream.getvalue().split("\r\x1b[2K") if draw]
+
+
+@pytest.mark.parametrize("columns", [120, 80, 60, 40])
+def test_a_transfer_line_fits_the_terminal_and_keeps_its_numbers(clock, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    label = "Pulling hf.co/bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M"
+    reporter(Transfer(label, 0, 4_700_000_000))
+    clock.advance(1.0)
+    reporter(Transfer(label, 1_200_000_000, 4_700_000_000))
+    numbers = "1.2 GB of 4.7 GB (26%), 1.2 GB/s, 3s left" if columns > 60 else "1.2 GB of 4.7 GB (26%)"
+    for draw in draws_of(stream):
+        assert len(draw) <= columns - 1, draw
+    last = draws_of(stream)[-1]
+    assert last.startswith("Pulling") and last.endswith(f"Q4_K_M {numbers}") or last.endswith(f"] {numbers}"), last
+    if columns == 120:
+        assert last == f"{label} [###----------] {numbers}"  # the bar narrows first
+    else:
+        assert "[" not in last and "…" in last  # then it goes, and the name loses its middle
+
+
+def test_a_bar_narrows_before_it_goes(clock, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "52")
+    stream = TTY()
+    LiveReporter(stream, colour=False)(Transfer("Pulling llama3", 500, 1000))
+    assert draws_of(stream) == ["Pulling llama3 [######------] 500 B of 1.0 KB (50%)"]
+
+
+def test_a_long_wait_message_fits_and_keeps_its_seconds(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    reporter(WaitStarted("Loading hf.co/bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M into memory"))
+    try:
+        assert _wait_for(lambda: "s" in "".join(draws_of(stream)))
+    finally:
+        reporter.close()
+    for draw in draws_of(stream):
+        assert len(draw) <= 39 and "…" in draw and draw.endswith("s"), draw
+
+
+def test_a_childs_redraw_wider_than_the_terminal_loses_its_middle(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    stream = TTY()
+    reporter = LiveReporter(stream, colour=False)
+    bar = "⠋ Downloading [" + "=" * 29 + ">] 100.00% | 12.10 GB/12.10 GB | 210.00 MB/s"
+    reporter(ChildOutput(("\r" + bar).encode(), "stdout"))
+    (draw,) = draws_of(stream)
+    assert len(draw) == 49 and draw.startswith("⠋ Downloading [===") and draw.endswith("| 210.00 MB/s")
+    reporter(ChildOutput(b"\n", "stdout"))  # the line, once it ends, is printed whole (it may wrap)
+    assert stream.getvalue().endswith(bar + "\n")
+
+
+@pytest.mark.parametrize(("value", "columns"), [("100", 100), ("", 80), ("0", 80), ("-5", 80), ("abc", 80),
+                                                ("9" * 5000, 80), ("00001" + "0" * 5000, 80), ("٣٣", 80)])
+def test_terminal_columns_falls_back_to_columns_then_80(value, columns):
+    assert progress.terminal_columns(TTY(), {"COLUMNS": value}) == columns
+
+
+def test_terminal_columns_asks_the_terminal_first():
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 93, 0, 0))
+        with open(slave, "w", closefd=False) as stream:
+            assert progress.terminal_columns(stream, {"COLUMNS": "200"}) == 93
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmprep.termtext import TerminalLines, strip_ansi
+from lmprep.termtext import LINE_HEAD, LINE_TAIL, TerminalLines, columns_of, fit_columns, printable, strip_ansi
 
 
 def run(*chunks: bytes) -> list[tuple[str, bool]]:
@@ -75,7 +75,7 @@ def test_close_on_nothing():
         (b"\x1b7saved\x1b8\n", "saved"),
         (b"a\x07b\x08c\x00d\n", "abcd"),  # stray control characters
         (b"  padded  \n", "padded"),
-        (b"tab\there\n", "tab\there"),
+        (b"tab\there\n", "tab here"),  # a tab moves the cursor to where lmprep cannot tell
     ],
 )
 def test_escape_codes_are_stripped(data, expected):
@@ -144,3 +144,65 @@ def test_a_child_past_its_time_limit_is_said_in_round_seconds():
     with pytest.raises(TimeoutError) as caught:
         run_captured([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.2998997)
     assert str(caught.value).endswith("did not finish within 0.3 s")
+
+
+@pytest.mark.parametrize("sequence", [
+    "\x1b]52;c;cm0gLXJmIH4K\x07", "\x1b]52;c;cm0gLXJmIH4K\x1b\\", "\x1b]0;title\x07", "\x1b]2;title\x1b\\",
+    "\x1b[2J", "\x1b[6n", "\x1bP1$qm\x1b\\", "\x1b_apc\x1b\\", "\x1b^pm\x1b\\", "\x1bXsos\x1b\\",
+    "\u009b2J", "\u009d0;title\u009c", "\u009d0;title\x07", "\u00901$qm\u009c",
+    "\x1b]52;c;cut off",  # a string sequence never terminated: swallowed, as a terminal would
+])
+def test_every_kind_of_terminal_sequence_is_removed_whole(sequence):
+    for clean in (strip_ansi, printable):
+        assert clean(f"a{sequence}b") in ("ab", "a"), repr(clean(f"a{sequence}b"))
+    assert run(f"a{sequence}b\n".encode()) in ([("ab", False)], [("a", False)])
+
+
+def test_a_bare_escape_and_c1_controls_are_dropped():
+    assert printable("a\x1b") == "a" and printable("a\x1bcb") == "ab"
+    assert printable("a\u0085\u008eb") == "ab"
+
+
+@pytest.mark.parametrize(("chunk", "length"), [(1, 9000), (7, 30_000), (4096, 300_000), (65536, 300_000),
+                                               (1 << 20, 300_000)])
+def test_a_line_without_an_end_keeps_its_start_and_its_end_whatever_the_chunking(chunk, length):
+    data = b"start " + b"x" * length + b" end\r" + b"y" * length + b"\n"
+    lines = TerminalLines()
+    results = []
+    for offset in range(0, len(data), chunk):
+        results += lines.feed(data[offset:offset + chunk])
+        partial = lines.peek_partial(lines_too=True)
+        assert partial is None or len(partial) <= LINE_HEAD + LINE_TAIL + 1
+    results += lines.close()
+    assert [redraw for _, redraw in results] == [True, False]
+    (first, _), (second, _) = results
+    assert first.startswith("start xxx") and first.endswith("xxx end") and "…" in first
+    assert len(first) == len(second) == LINE_HEAD + 1 + LINE_TAIL
+    assert second == "y" * LINE_HEAD + "…" + "y" * LINE_TAIL
+
+
+def test_a_line_just_short_of_the_limit_is_kept_whole():
+    text = "z" * (LINE_HEAD + LINE_TAIL)
+    assert run((text + "\n").encode()) == [(text, False)]
+
+
+@pytest.mark.parametrize(("text", "columns"), [
+    ("plain", 5), ("模型 coder", 10), ("e\u0301te\u0301", 3), ("🚀 go", 5), ("", 0), ("\u200bx", 1),
+])
+def test_columns_counts_wide_characters_twice_and_marks_not_at_all(text, columns):
+    assert columns_of(text) == columns
+
+
+@pytest.mark.parametrize(("text", "columns", "middle", "expected"), [
+    ("hf.co/bartowski/Qwen2.5-Coder", 40, False, "hf.co/bartowski/Qwen2.5-Coder"),
+    ("hf.co/bartowski/Qwen2.5-Coder", 12, False, "hf.co/barto…"),
+    ("hf.co/bartowski/Qwen2.5-Coder", 12, True, "hf.co…-Coder"),
+    ("模型模型模型", 7, False, "模型模…"),  # a wide character that would cross the limit goes whole
+    ("模型模型模型", 7, True, "模…模型"),
+    ("abc", 1, True, "…"),
+    ("abc", 0, False, ""),
+])
+def test_fit_columns_cuts_at_the_end_or_in_the_middle(text, columns, middle, expected):
+    fitted = fit_columns(text, columns, middle=middle)
+    assert fitted == expected
+    assert columns_of(fitted) <= columns

@@ -42,6 +42,19 @@ def normalize_model_name(name: str) -> str:
     return f"{host}/{namespace}/{model}:{tag}"
 
 
+def pull_source(model: str) -> str:
+    """Where Ollama pulls ``model`` from, as the pull's first line says it: a name with a host
+    comes from that host (``hf.co/USER/REPO[:QUANT]`` and ``huggingface.co/...`` from Hugging
+    Face, which Ollama reaches through that host), other names from ollama.com (its library
+    for a name without a namespace)."""
+    host, namespace = normalize_model_name(model).split("/")[:2]
+    if host in ("hf.co", "huggingface.co"):
+        return "Hugging Face"
+    if host != DEFAULT_REGISTRY:
+        return host
+    return "the Ollama library" if namespace == DEFAULT_NAMESPACE else "ollama.com"
+
+
 class Ollama(Provider):
     kind = "ollama"
 
@@ -100,7 +113,7 @@ class Ollama(Provider):
         return (normalize_model_name(served),)
 
     def download(self, model: str) -> None:
-        self.report(Step(f"Pulling {model} from the Ollama library"))
+        self.report(Step(f"Pulling {model} from {pull_source(model)}"))
         with self.http.stream(
             "POST",
             f"{self.root}/api/pull",

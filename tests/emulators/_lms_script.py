@@ -9,7 +9,9 @@ codes even when piped, status and errors on stderr, exit 1 for every error, unkn
 Ctrl-C; ``lms get`` without ``--yes`` asks for confirmation on stdin.
 
 Test hooks: ``$FAKE_LMS_LOG`` gets one JSON line per invocation (``{"argv": [...], "pid": N}``);
-``$FAKE_LMS_PIDFILE`` gets the pid of the running invocation.
+``$FAKE_LMS_PIDFILE`` gets the pid of the running invocation; ``$FAKE_LMS_GET_WRITES`` names a
+JSON file ``[[stream, text, times], ...]`` that ``lms get`` writes first (hostile output: escape
+sequences, megabytes without a line end).
 """
 
 import os
@@ -151,6 +153,7 @@ def command_get(args):
     if plan["status"] == "unknown":
         raise Failure(f"Error: Cannot find a model matching {model}")
 
+    extra_writes()
     size = plan["size_bytes"]
     out(f"Searching for models with the term {model}\n\n   \u2193 To download: {model} - {human_size(size)}\n\n")
     if not ("-y" in options or "--yes" in options):
@@ -167,6 +170,21 @@ def command_get(args):
     call("POST", "/__emulator/lms/downloaded", {"model": model})
     err("Download completed.\n")
     return 0
+
+
+def extra_writes():
+    path = os.environ.get("FAKE_LMS_GET_WRITES")
+    if not path:
+        return
+    with open(path, encoding="utf-8") as file:
+        writes = json.load(file)
+    for stream, text, times in writes:
+        write = out if stream == "stdout" else err
+        piece = text * max(1, 65536 // max(len(text), 1))  # about 64 kB a write, as a busy program does
+        whole, rest = divmod(times * len(text), len(piece))
+        for _ in range(whole):
+            write(piece)
+        write(text * (rest // len(text)) if rest else "")
 
 
 def show_progress(steps, step_seconds, size):
