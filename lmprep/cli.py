@@ -440,24 +440,54 @@ def _build_env() -> click.Command:
         """Make the provider ready, then print the variables an agent needs.
 
         \b
-        eval "$(lmprep env --for codex)"                    # sh, bash, zsh
-        lmprep env --for codex --format fish | source        # fish
+        eval "$(lmprep env --for aider)" && aider                  # sh, bash, zsh
+        lmprep env --for aider --format fish | source; and aider   # fish
         lmprep env --format powershell | Out-String | Invoke-Expression
 
         Only the variables go to stdout; progress, and the arguments the agent needs, go to stderr.
+        When lmprep fails, stdout is one statement that fails with lmprep's exit code when
+        evaluated (sh: `(exit 4)`), so the agent after `&&` or `; and` does not start.
         """
         from .shells import render
 
-        readiness, setup = _ready_for_agent(options)
         try:
-            text = render(setup.variables, fmt)
-        except ValueError as exc:
-            _fail(NotConfiguredError(f"Cannot write the variables as {fmt}: {exc}.",
-                                     "Use another --format (sh and json carry every value)."))
+            readiness, setup = _ready_for_agent(options)
+            try:
+                text = render(setup.variables, fmt)
+            except ValueError as exc:
+                _fail(NotConfiguredError(f"Cannot write the variables as {fmt}: {exc}.",
+                                         "Use another --format (sh and json carry every value)."))
+        except SystemExit as exc:
+            env_failed(fmt, exc.code)
+            raise
         _announce(readiness, setup, options)
         click.echo(text, nl=False)
 
     return env
+
+
+def env_failed(fmt: str, code) -> None:
+    """On `env`'s failure, the statement of ``fmt`` that fails with ``code`` (shells.failure), on
+    stdout; not on a terminal, where it is read and not evaluated."""
+    from .shells import failure
+
+    if isinstance(code, int) and code and not sys.stdout.isatty():
+        click.echo(failure(fmt, code), nl=False)
+
+
+def usage_error_env(exc: click.ClickException, args: list[str]) -> None:
+    """A usage error of `env` (a mistyped --for) fails its evaluation too: `eval ""` would succeed."""
+    context = getattr(exc, "ctx", None)
+    if context is None or context.command.name != "env":
+        return
+    given = args[: args.index("--")] if "--" in args else args
+    fmt = "sh"
+    for index, arg in enumerate(given):
+        if arg == "--format" and index + 1 < len(given):
+            fmt = given[index + 1]
+        elif arg.startswith("--format="):
+            fmt = arg.partition("=")[2]
+    env_failed(fmt if fmt in FORMAT_CHOICES else "sh", exc.exit_code)
 
 
 def _build_exec() -> click.Command:
@@ -734,6 +764,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         usage_error_json(exc, sys.argv[1:])
+        usage_error_env(exc, sys.argv[1:])
         raise SystemExit(exc.exit_code) from None
     except (click.Abort, KeyboardInterrupt) as exc:
         # Outside a command's own handling (click's parsing, the config commands): click

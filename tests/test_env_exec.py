@@ -93,7 +93,8 @@ def test_env_failure_prints_no_variables_and_returns_lmpreps_code(httpx_mock):
     refuse(httpx_mock, f"{LMS}/v1/models")
     result = run("env", "-p", "lmstudio")
     assert result.exit_code == 4
-    assert result.stdout == ""
+    # No variable: a statement that fails with the code when evaluated (shells.failure).
+    assert result.stdout == "(exit 4)  # lmprep env failed (exit 4): nothing was set; its error is on stderr\n"
     assert result.stderr.endswith(
         f"Error: LM Studio is not responding at {LMS}/v1 (connection refused).\n"
         "Start it with `lms server start`, or install it from https://lmstudio.ai/download.\n"
@@ -109,6 +110,18 @@ def test_env_for_llm_on_any_openai_compatible_server(httpx_mock, tmp_path):
     assert result.exit_code == 0
     assert result.stderr.endswith(f"Arguments for llm: openai endpoint {LMS}/v1 -m m\n"
                                   "note: Needs llm 0.36 or later (`llm openai endpoint`).\n")
+
+
+@pytest.mark.parametrize("fmt, failing", [("sh", "(exit 6)"), ("fish", "return 6"), ("powershell", "LASTEXITCODE = 6"),
+                                         ("dotenv", None), ("json", None)])
+def test_env_failure_prints_the_failing_statement_of_its_format(httpx_mock, fmt, failing):
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": []})
+    result = run("env", "-p", "lmstudio", "--format", fmt, "-m", "missing/model", "--offline")
+    assert result.exit_code == 6
+    if failing is None:
+        assert result.stdout == ""  # nothing evaluates dotenv or json
+    else:
+        assert failing in result.stdout and result.stdout.count("\n") == 1
 
 
 def test_env_value_that_dotenv_cannot_carry_is_exit_3_before_anything_is_printed(httpx_mock):
@@ -227,6 +240,36 @@ def test_e2e_env_for_codex_evaluates_in_sh(lmstudio_emulator):
     ).stdout
     no_proxy = f"it's $HOME,{LOOPBACK}"
     assert shown == f"{lmstudio_emulator.base_url}|{no_proxy}|{no_proxy}"
+
+
+@pytest.mark.e2e
+def test_e2e_env_failure_on_a_terminal_prints_only_the_error(unused_port):
+    """On a terminal stdout is read, not evaluated: no failing statement there."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        completed = subprocess.run(lmprep_argv() + ["env", "-p", "ollama", "--base-url",
+                                                    f"http://127.0.0.1:{unused_port}/v1"],
+                                   stdout=terminal, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60)
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if terminal is not None:
+            os.close(terminal)
+        os.close(controller)
+    assert completed.returncode == 4
+    assert b"Ollama is not responding" in completed.stderr
+    assert shown == b""
 
 
 @pytest.mark.e2e

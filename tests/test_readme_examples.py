@@ -369,6 +369,7 @@ RUN: dict[str, Example] = {
     "lmprep exec --for codex -- codex               # ... with the arguments it needs added by lmprep":
         Example(codex_exec()),
     'eval "$(lmprep env --for aider)" && aider': Example(aider_from_env),
+    "lmprep env --for aider --format fish | source; and aider    # fish": Example(aider_from_env, shell="fish"),
     # In shell scripts: Ollama alone, so that `lmprep --json` finds it
     "lmprep -q -p ollama -m llama3.2 || exit $?            # nothing printed when all is well":
         Example(shell_script, OLLAMA, needs=("jq",), block=True, after='echo "url=$url"'),
@@ -457,6 +458,28 @@ def test_readme_example(key, readme):
                             config=example.config)
         assert result.returncode == 0, f"{command}\n{result}"
     example.check(readme, result)
+
+
+ENV_THEN_AGENT = {"bash": 'eval "$(lmprep env --for aider)" && aider',
+                  "zsh": 'eval "$(lmprep env --for aider)" && aider',
+                  "fish": "lmprep env --for aider --format fish | source; and aider    # fish"}
+
+
+@pytest.mark.parametrize("shell", list(ENV_THEN_AGENT))
+@pytest.mark.parametrize("mistake, code", [("", 4), (" --for aidr", 2)], ids=["server-down", "usage-error"])
+def test_readme_env_line_never_starts_the_agent_when_lmprep_fails(readme, shell, mistake, code):
+    """The README's `env` lines, as written, in the real shell, with LM Studio down (or a mistyped
+    --for): the agent is not started and the shell's status is lmprep's exit code. On today's main
+    `eval ""` succeeded and started it."""
+    needs(shell, ENV_THEN_AGENT[shell])
+    line = readme_line(ENV_THEN_AGENT[shell]).replace("lmprep env --for aider", f"lmprep env --for aider{mistake}")
+    status = "$status" if shell == "fish" else "$?"
+    set_provider = "set -gx LMPREP_PROVIDER lmstudio" if shell == "fish" else "export LMPREP_PROVIDER=lmstudio"
+    result = readme.run(f"{set_provider}\n{line}\necho status={status}", servers=frozenset(), shell=shell)
+    assert readme.agents() == [], result
+    assert result.stdout == f"status={code}\n", result
+    expected = "Error: LM Studio is not responding" if code == 4 else "Invalid value for '--for'"
+    assert expected in result.stderr, result
 
 
 def test_python_api_example(readme):
