@@ -204,9 +204,10 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         ("keep_alive", click.option("--keep-alive", metavar="DURATION", callback=_duration,
                                     help="How long the server keeps the model loaded: 30m, 2h, seconds, "
                                          "or -1 for ever (default: the server's own).")),
-        ("agent", click.option("--for", "agent", type=click.Choice(AGENT_CHOICES), default=None,
+        ("agent", click.option("--for", "agent", type=click.Choice((*AGENT_CHOICES, NO_AGENT)), default=None,
                                help="The agent that starts next: ready means its first request works "
-                                    "(its route, tools, streaming and context window).")),
+                                    "(its route, tools, streaming and context window). `none`: no agent, "
+                                    "also when `exec` runs one.")),
     ]
 
     def decorate(command):
@@ -216,6 +217,16 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         return command
 
     return decorate if command is None else decorate(command)
+
+
+#: ``--for none``: no agent. `exec` otherwise acts as ``--for`` the agent whose command it runs.
+NO_AGENT = "none"
+
+
+def chosen_agent(options: dict) -> str | None:
+    """The ``--for`` agent, None without one (or with ``--for none``)."""
+    agent = options.get("agent")
+    return None if agent == NO_AGENT else agent
 
 
 def _print_version(ctx: click.Context, param, value: bool) -> None:
@@ -250,7 +261,7 @@ def _flags(options: dict) -> Flags:
         warm_up=options.get("warm_up"), offline=options.get("offline"),
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
         config_path=options.get("config_path"), min_context=options.get("min_context"),
-        agent=options.get("agent"), keep_alive=options.get("keep_alive"),
+        agent=chosen_agent(options), keep_alive=options.get("keep_alive"),
         read_timeout=options.get("read_timeout"),
     )
 
@@ -400,7 +411,7 @@ def _ready_for_agent(options: dict):
     chosen = settings.providers[readiness.provider]
     try:
         # Only the window read back from the server: never the one asked for, never a stale one.
-        setup = agent_setup(options.get("agent") or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
+        setup = agent_setup(chosen_agent(options) or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
                             environ=os.environ, context_length=readiness.context_length)
         setup = write_files(setup, _agent_files_dir())
@@ -503,16 +514,33 @@ def _build_exec() -> click.Command:
         lmprep exec --for codex -- codex exec "say hi"
         lmprep exec --for claude -- claude
 
+        When PROGRAM is an agent's own command (codex, claude, ...), lmprep acts as --for that
+        agent; --for none gives it the generic variables only.
         An option you give PROGRAM is never repeated or overridden; your -m/--model wins.
-        The exit status is PROGRAM's: 127 when it is not found, 126 when it cannot be run.
+        The exit status is PROGRAM's: 127 when it is not found, 126 when it cannot be run
+        (both found out first, before anything is downloaded or loaded).
         When lmprep fails, PROGRAM is not started and lmprep's own exit code is returned.
         """
-        from .agents import place, runs_agent
-        from .launch import replace_process
+        from .agents import agent_module, agent_run_by, place, runs_agent
+        from .launch import NOT_FOUND, cannot_run, replace_process
 
-        readiness, setup = _ready_for_agent(options)
-        agent = options.get("agent") or DEFAULT_AGENT
         argv = list(command)
+        runs = agent_run_by(argv[0])
+        problem = cannot_run(argv[0], os.environ)
+        if problem is not None:
+            code, message = problem
+            echo(f"lmprep: {printable(message)}", err=True)
+            install = getattr(agent_module(runs), "INSTALL", None) if runs else None
+            if install and code == NOT_FOUND:
+                echo(f"Install {agent_label(runs)} with `{install}`, then run this again.", err=True)
+            raise SystemExit(code)
+        if options.get("agent") is None and runs is not None:
+            options["agent"] = runs
+            if not options.get("quiet"):
+                echo(f"lmprep: {printable(argv[0])} is {agent_label(runs)}: acting as `--for {runs}` "
+                     f"(`--for none` for the generic variables only).", err=True)
+        readiness, setup = _ready_for_agent(options)
+        agent = chosen_agent(options) or DEFAULT_AGENT
         if setup.args and runs_agent(agent, argv[0]):
             argv, notices = place(agent, argv, setup)
             _announce(readiness, setup, options, args_label="Arguments added for")
