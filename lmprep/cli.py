@@ -81,13 +81,59 @@ class DefaultToEnsure(FullHelpGroup):
             # Shell completion of the first word: the subcommands (and, see shell_complete, ensure's options).
             return super().parse_args(ctx, args)
         if args[:1] == ["help"] and not ctx.resilient_parsing:
-            # `lmprep help` and `lmprep help COMMAND`, as git and pip take them.
-            known = len(args) == 1 or args[1] in self.commands or args[1] in LAZY_COMMANDS
-            args = [*args[1:2], "--help"] if known else args[1:2]  # not known: "did you mean ...?"
+            # `lmprep help`, `lmprep help COMMAND` and `lmprep help config init`, as git and pip take them.
+            known = len(args) == 1 or self._is_command(args[1])
+            args = [*args[1:], "--help"] if known else args[1:2]  # not known: "did you mean ...?"
+        if args[:1] and args[0].startswith("-") and not ctx.resilient_parsing:
+            args = self._options_after_command(ctx, args)
         if not args or (args[0] not in self.commands and args[0] not in LAZY_COMMANDS
                         and args[0] not in ctx.help_option_names and args[0] not in VERSION_OPTIONS):
             args = ["ensure", *args]
         return super().parse_args(ctx, args)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """`lmprep --help` lists ensure's options too, before the commands: `lmprep` alone runs it."""
+        click.Command.format_options(self, ctx, formatter)
+        ensure_context = click.Context(ensure, info_name="ensure", parent=ctx)
+        rows = [record for option in ensure.params if (record := option.get_help_record(ensure_context))]
+        with formatter.section("Options of `lmprep` alone (`lmprep ensure`)"):
+            formatter.write_dl(rows)
+        self.format_commands(ctx, formatter)
+
+    def _is_command(self, word: str) -> bool:
+        return word in self.commands or word in LAZY_COMMANDS
+
+    def _options_after_command(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`lmprep -p ollama status` is `lmprep status -p ollama`: ensure's options before a
+        command go right after it (and after a group's subcommand: `lmprep --json config show`),
+        where that command's own parser takes them or names the one it does not. ``args``
+        unchanged when no command follows them (`lmprep -m status` is a model named status)."""
+        takes_value = {name: not option.is_flag for option in ensure.params if isinstance(option, click.Option)
+                       for name in (*option.opts, *option.secondary_opts)}
+        index = 0
+        while index < len(args) and args[index].startswith("-") and args[index] not in ("-", "--"):
+            name, equals, _ = args[index].partition("=")
+            if name in takes_value:
+                index += 2 if takes_value[name] and not equals else 1
+            elif not name.startswith("--") and takes_value.get(name[:2]):  # -pollama
+                index += 1
+            else:  # not ensure's: if a command follows, the user meant its options
+                word = next((arg for arg in args[index:] if not arg.startswith("-") and self._is_command(arg)), None)
+                if word is None:
+                    return args
+                import shlex
+
+                position = args.index(word)
+                meant = shlex.join(["lmprep", word, *args[:position], *args[position + 1:]])
+                raise click.UsageError(f"options go after the command: `{meant}`", ctx)
+        if index >= len(args) or not self._is_command(args[index]):
+            return args
+        path, rest = [args[index]], args[index + 1:]
+        command = self.get_command(ctx, args[index])
+        while isinstance(command, click.Group) and rest and rest[0] in command.list_commands(ctx):
+            command = command.get_command(ctx, rest[0])
+            path.append(rest.pop(0))
+        return [*path, *args[:index], *rest]
 
     # Commands other than `ensure` are defined on first use (see LAZY_COMMANDS).
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -243,7 +289,8 @@ def _print_version(ctx: click.Context, param, value: bool) -> None:
 def cli() -> None:
     """Make a local LLM provider ready: server up, model on disk, model loaded.
 
-    `lmprep` alone is `lmprep ensure`; see `lmprep ensure --help` for its options.
+    `lmprep` alone is `lmprep ensure`, with the options listed below; `lmprep COMMAND --help`
+    lists a command's own. Options before a command go to that command (`lmprep -p ollama status`).
     """
 
 
@@ -658,7 +705,13 @@ def _build_config() -> click.Group:
         """Write a commented starter config file (every setting commented out)."""
         from .starter_config import AlreadyExists, write_starter
 
-        target = _config_path(config_path).value
+        where = _config_path(config_path)
+        target = where.value
+        if target.is_dir():  # not "already exists, use --force", nor "check the folder's permissions"
+            from .config import folder_hint
+
+            _fail(NotConfiguredError(f"Cannot write the config file {target}: it is a folder.",
+                                     folder_hint(target, where.source)))
         try:
             backup = write_starter(target, force=force)
         except AlreadyExists:

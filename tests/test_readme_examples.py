@@ -583,13 +583,28 @@ def test_the_synopses_name_the_options_of_help(first_line, command):
     assert [long for long, entry in real.items() if not named & set(entry)] == [], "options missing from the synopsis"
 
 
-def test_the_inline_examples_after_the_options_table():
-    """`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `--help`;
-    `lmprep stauts` is exit 2 naming the command meant."""
+def test_the_inline_examples_after_the_options_table(ollama_emulator):
+    """`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `--help`, also
+    for `config init`; `lmprep stauts` is exit 2 naming the command meant; `lmprep --help` lists
+    the options; options before a command go to it, or that command names the one it lacks."""
     text = " ".join(readme_section("## Usage").split())
-    assert ("`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `lmprep [COMMAND] --help`; "
-            "a mistyped command (`lmprep stauts`) is exit 2") in text
-    for args, same_as in ((["help"], ["--help"]), (["help", "status"], ["status", "--help"])):
+    assert ("`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `lmprep [COMMAND] --help` "
+            "(`lmprep help config init` too); a mistyped command (`lmprep stauts`) is exit 2") in text
+    assert ("`lmprep --help` lists these options as well. Options given before a command go to it: "
+            "`lmprep -p ollama status` is `lmprep status -p ollama`, and one that command does not take is "
+            "named by it (`lmprep --json env` is exit 2: \"No such option '--json'\").") in text
+    group_help = subprocess.run(lmprep_argv() + ["--help"], capture_output=True, text=True, timeout=30).stdout
+    assert all(flag in group_help for option in help_options("ensure").values() for flag in option
+               if flag.startswith("-")), group_help
+    ollama_emulator.models = {OLLAMA_MODEL: 2_000_000_000}
+    env = {**os.environ, "OLLAMA_HOST": ollama_emulator.origin}
+    before, after = (subprocess.run(lmprep_argv() + args, capture_output=True, text=True, timeout=30, env=env)
+                     for args in (["-p", "ollama", "status"], ["status", "-p", "ollama"]))
+    assert before.returncode == after.returncode == 0 and before.stdout == after.stdout, before
+    misplaced = subprocess.run(lmprep_argv() + ["--json", "env"], capture_output=True, text=True, timeout=30)
+    assert misplaced.returncode == 2 and "No such option '--json'" in misplaced.stderr, misplaced
+    for args, same_as in ((["help"], ["--help"]), (["help", "status"], ["status", "--help"]),
+                          (["help", "config", "init"], ["config", "init", "--help"])):
         shown = subprocess.run(lmprep_argv() + args, capture_output=True, text=True, timeout=30)
         assert shown.returncode == 0 and shown.stdout == subprocess.run(
             lmprep_argv() + same_as, capture_output=True, text=True, timeout=30).stdout, shown
