@@ -376,14 +376,20 @@ def fake_agent(folder, name):
     return program
 
 
-@pytest.mark.e2e
-def test_e2e_exec_adds_codexs_arguments_itself(llamacpp_emulator, tmp_path):
+def exec_fake_codex(server, tmp_path, *options):
+    """`lmprep exec OPTIONS -- codex exec "say hi"` on ``server``, with a fake codex on PATH:
+    lmprep's result and what that codex got (argv, env)."""
     bin_dir = tmp_path / "bin"
     fake_agent(bin_dir, "codex")
-    result = run_lmprep("exec", "--for", "codex", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
+    result = run_lmprep("exec", *options, "-p", "llamacpp", "--base-url", server.base_url,
                         "--", "codex", "exec", "say hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr
-    ran = json.loads(result.stdout)
+    return result, json.loads(result.stdout)
+
+
+@pytest.mark.e2e
+def test_e2e_exec_adds_codexs_arguments_itself(llamacpp_emulator, tmp_path):
+    result, ran = exec_fake_codex(llamacpp_emulator, tmp_path, "--for", "codex")
     assert ran["argv"][-3:] == ["tiny", "exec", "say hi"]
     assert "model_context_window=131072" in ran["argv"] and "model_provider=lmprep" in ran["argv"]
     assert ran["env"]["LMPREP_CODEX_API_KEY"] == PLACEHOLDER_KEY
@@ -449,29 +455,19 @@ def test_e2e_exec_a_known_agent_missing_names_its_package(ollama_emulator, tmp_p
 
 @pytest.mark.e2e
 def test_e2e_exec_of_an_agents_command_acts_as_for_that_agent(llamacpp_emulator, tmp_path):
-    bin_dir = tmp_path / "bin"
-    fake_agent(bin_dir, "codex")
-    result = run_lmprep("exec", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
-                        "--", "codex", "exec", "say hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    assert result.returncode == 0, result.stderr
+    result, ran = exec_fake_codex(llamacpp_emulator, tmp_path)
     assert result.stderr.startswith("lmprep: codex is Codex: acting as `--for codex` "
                                     "(`--for none` for the generic variables only).\n")
     assert "Ready for Codex:" in result.stderr
     assert llamacpp_emulator.requests_to("POST", "/v1/responses")  # Codex's first request, checked
-    ran = json.loads(result.stdout)
     assert "model_provider=lmprep" in ran["argv"] and ran["argv"][-2:] == ["exec", "say hi"]
     assert ran["env"]["LMPREP_CODEX_API_KEY"] == PLACEHOLDER_KEY
 
 
 @pytest.mark.e2e
 def test_e2e_exec_for_none_gives_an_agent_only_the_generic_variables(llamacpp_emulator, tmp_path):
-    bin_dir = tmp_path / "bin"
-    fake_agent(bin_dir, "codex")
-    result = run_lmprep("exec", "--for", "none", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
-                        "--", "codex", "exec", "say hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    assert result.returncode == 0, result.stderr
+    result, ran = exec_fake_codex(llamacpp_emulator, tmp_path, "--for", "none")
     assert "acting as" not in result.stderr and "Ready for" not in result.stderr
-    ran = json.loads(result.stdout)
     assert ran["argv"] == ["exec", "say hi"]
     assert ran["env"]["OPENAI_BASE_URL"] == llamacpp_emulator.base_url
     assert llamacpp_emulator.requests_to("POST", "/v1/responses") == []
