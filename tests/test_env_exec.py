@@ -209,7 +209,8 @@ def test_exec_program_not_executable_is_126_before_any_request(httpx_mock, tmp_p
     result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", str(script))
     assert result.exit_code == 126
     assert result.stderr == f"lmprep: {script}: cannot run it: Permission denied\n"
-    assert run("exec", "-p", "lmstudio", "--", str(tmp_path)).stderr == f"lmprep: {tmp_path}: cannot run it: it is a folder\n"
+    folder = run("exec", "-p", "lmstudio", "--", str(tmp_path))
+    assert (folder.exit_code, folder.stderr) == (126, f"lmprep: {tmp_path}: cannot run it: it is a folder\n")
     assert httpx_mock.get_requests() == []
 
 
