@@ -113,6 +113,8 @@ class DefaultToEnsure(FullHelpGroup):
         index = 0
         while index < len(args) and args[index].startswith("-") and args[index] not in ("-", "--"):
             name, equals, _ = args[index].partition("=")
+            if name in ctx.help_option_names or name in VERSION_OPTIONS:  # the group's own, as before
+                return args
             if name in takes_value:
                 index += 2 if takes_value[name] and not equals else 1
             elif not name.startswith("--") and takes_value.get(name[:2]):  # -pollama

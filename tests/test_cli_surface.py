@@ -100,6 +100,12 @@ def test_options_before_a_command_it_does_not_take(args, error):
     assert result.stderr == error
 
 
+@pytest.mark.parametrize("args, same_as", [(["--help", "status"], ["--help"]), (["-V", "status"], ["-V"])])
+def test_the_groups_own_options_before_a_command_stay_the_groups(args, same_as):
+    result = run(*args)
+    assert (result.exit_code, result.stdout) == (0, run(*same_as).stdout)
+
+
 def test_an_option_value_that_is_a_command_name_stays_a_value(httpx_mock):
     """`lmprep -m status` is a model named status, not the status command."""
     httpx_mock.add_response(url="http://localhost:11434/api/tags", json={"models": []})
