@@ -531,7 +531,11 @@ def env_failed(fmt: str, code) -> None:
     stdout; not on a terminal, where it is read and not evaluated."""
     from .shells import failure
 
-    if isinstance(code, int) and code and not sys.stdout.isatty():
+    try:
+        on_terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stdout, or a closed one
+        on_terminal = False
+    if isinstance(code, int) and code and not on_terminal:
         click.echo(failure(fmt, code), nl=False)
 
 
