@@ -81,13 +81,61 @@ class DefaultToEnsure(FullHelpGroup):
             # Shell completion of the first word: the subcommands (and, see shell_complete, ensure's options).
             return super().parse_args(ctx, args)
         if args[:1] == ["help"] and not ctx.resilient_parsing:
-            # `lmprep help` and `lmprep help COMMAND`, as git and pip take them.
-            known = len(args) == 1 or args[1] in self.commands or args[1] in LAZY_COMMANDS
-            args = [*args[1:2], "--help"] if known else args[1:2]  # not known: "did you mean ...?"
+            # `lmprep help`, `lmprep help COMMAND` and `lmprep help config init`, as git and pip take them.
+            known = len(args) == 1 or self._is_command(args[1])
+            args = [*args[1:], "--help"] if known else args[1:2]  # not known: "did you mean ...?"
+        if args[:1] and args[0].startswith("-") and not ctx.resilient_parsing:
+            args = self._options_after_command(ctx, args)
         if not args or (args[0] not in self.commands and args[0] not in LAZY_COMMANDS
                         and args[0] not in ctx.help_option_names and args[0] not in VERSION_OPTIONS):
             args = ["ensure", *args]
         return super().parse_args(ctx, args)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """`lmprep --help` lists ensure's options too, before the commands: `lmprep` alone runs it."""
+        click.Command.format_options(self, ctx, formatter)
+        ensure_context = click.Context(ensure, info_name="ensure", parent=ctx)
+        rows = [record for option in ensure.params if (record := option.get_help_record(ensure_context))]
+        with formatter.section("Options of `lmprep` alone (`lmprep ensure`)"):
+            formatter.write_dl(rows)
+        self.format_commands(ctx, formatter)
+
+    def _is_command(self, word: str) -> bool:
+        return word in self.commands or word in LAZY_COMMANDS
+
+    def _options_after_command(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`lmprep -p ollama status` is `lmprep status -p ollama`: ensure's options before a
+        command go right after it (and after a group's subcommand: `lmprep --json config show`),
+        where that command's own parser takes them or names the one it does not. ``args``
+        unchanged when no command follows them (`lmprep -m status` is a model named status)."""
+        takes_value = {name: not option.is_flag for option in ensure.params if isinstance(option, click.Option)
+                       for name in (*option.opts, *option.secondary_opts)}
+        index = 0
+        while index < len(args) and args[index].startswith("-") and args[index] not in ("-", "--"):
+            name, equals, _ = args[index].partition("=")
+            if name in ctx.help_option_names or name in VERSION_OPTIONS:  # the group's own, as before
+                return args
+            if name in takes_value:
+                index += 2 if takes_value[name] and not equals else 1
+            elif not name.startswith("--") and takes_value.get(name[:2]):  # -pollama
+                index += 1
+            else:  # not ensure's: if a command follows, the user meant its options
+                word = next((arg for arg in args[index:] if not arg.startswith("-") and self._is_command(arg)), None)
+                if word is None:
+                    return args
+                import shlex
+
+                position = args.index(word)
+                meant = shlex.join(["lmprep", word, *args[:position], *args[position + 1:]])
+                raise click.UsageError(f"options go after the command: `{meant}`", ctx)
+        if index >= len(args) or not self._is_command(args[index]):
+            return args
+        path, rest = [args[index]], args[index + 1:]
+        command = self.get_command(ctx, args[index])
+        while isinstance(command, click.Group) and rest and rest[0] in command.list_commands(ctx):
+            command = command.get_command(ctx, rest[0])
+            path.append(rest.pop(0))
+        return [*path, *args[:index], *rest]
 
     # Commands other than `ensure` are defined on first use (see LAZY_COMMANDS).
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -215,9 +263,10 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         ("keep_alive", click.option("--keep-alive", metavar="DURATION", callback=_duration,
                                     help="How long the server keeps the model loaded: 30m, 2h, seconds, "
                                          "or -1 for ever (default: the server's own).")),
-        ("agent", click.option("--for", "agent", type=click.Choice(AGENT_CHOICES), default=None,
+        ("agent", click.option("--for", "agent", type=click.Choice((*AGENT_CHOICES, NO_AGENT)), default=None,
                                help="The agent that starts next: ready means its first request works "
-                                    "(its route, tools, streaming and context window).")),
+                                    "(its route, tools, streaming and context window). `none`: no agent, "
+                                    "also when `exec` runs one.")),
     ]
 
     def decorate(command):
@@ -227,6 +276,16 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         return command
 
     return decorate if command is None else decorate(command)
+
+
+#: ``--for none``: no agent. `exec` otherwise acts as ``--for`` the agent whose command it runs.
+NO_AGENT = "none"
+
+
+def chosen_agent(options: dict) -> str | None:
+    """The ``--for`` agent, None without one (or with ``--for none``)."""
+    agent = options.get("agent")
+    return None if agent == NO_AGENT else agent
 
 
 def _print_version(ctx: click.Context, param, value: bool) -> None:
@@ -243,7 +302,8 @@ def _print_version(ctx: click.Context, param, value: bool) -> None:
 def cli() -> None:
     """Make a local LLM provider ready: server up, model on disk, model loaded.
 
-    `lmprep` alone is `lmprep ensure`; see `lmprep ensure --help` for its options.
+    `lmprep` alone is `lmprep ensure`, with the options listed below; `lmprep COMMAND --help`
+    lists a command's own. Options before a command go to that command (`lmprep -p ollama status`).
     """
 
 
@@ -261,7 +321,7 @@ def _flags(options: dict) -> Flags:
         warm_up=options.get("warm_up"), offline=options.get("offline"),
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
         config_path=options.get("config_path"), min_context=options.get("min_context"),
-        agent=options.get("agent"), keep_alive=options.get("keep_alive"),
+        agent=chosen_agent(options), keep_alive=options.get("keep_alive"),
         read_timeout=options.get("read_timeout"),
     )
 
@@ -411,7 +471,7 @@ def _ready_for_agent(options: dict):
     chosen = settings.providers[readiness.provider]
     try:
         # Only the window read back from the server: never the one asked for, never a stale one.
-        setup = agent_setup(options.get("agent") or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
+        setup = agent_setup(chosen_agent(options) or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
                             environ=os.environ, context_length=readiness.context_length)
         setup = write_files(setup, _agent_files_dir())
@@ -451,24 +511,58 @@ def _build_env() -> click.Command:
         """Make the provider ready, then print the variables an agent needs.
 
         \b
-        eval "$(lmprep env --for codex)"                    # sh, bash, zsh
-        lmprep env --for codex --format fish | source        # fish
+        eval "$(lmprep env --for aider)" && aider                  # sh, bash, zsh
+        lmprep env --for aider --format fish | source; and aider   # fish
         lmprep env --format powershell | Out-String | Invoke-Expression
 
         Only the variables go to stdout; progress, and the arguments the agent needs, go to stderr.
+        When lmprep fails, stdout is one statement that fails with lmprep's exit code when
+        evaluated (sh: `(exit 4)`), so the agent after `&&` or `; and` does not start.
         """
         from .shells import render
 
-        readiness, setup = _ready_for_agent(options)
         try:
-            text = render(setup.variables, fmt)
-        except ValueError as exc:
-            _fail(NotConfiguredError(f"Cannot write the variables as {fmt}: {exc}.",
-                                     "Use another --format (sh and json carry every value)."))
+            readiness, setup = _ready_for_agent(options)
+            try:
+                text = render(setup.variables, fmt)
+            except ValueError as exc:
+                _fail(NotConfiguredError(f"Cannot write the variables as {fmt}: {exc}.",
+                                         "Use another --format (sh and json carry every value)."))
+        except SystemExit as exc:
+            env_failed(fmt, exc.code)
+            raise
         _announce(readiness, setup, options)
         click.echo(text, nl=False)
 
     return env
+
+
+def env_failed(fmt: str, code) -> None:
+    """On `env`'s failure, the statement of ``fmt`` that fails with ``code`` (shells.failure), on
+    stdout; not on a terminal, where it is read and not evaluated."""
+    from .shells import failure
+
+    try:
+        on_terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stdout, or a closed one
+        on_terminal = False
+    if isinstance(code, int) and code and not on_terminal:
+        click.echo(failure(fmt, code), nl=False)
+
+
+def usage_error_env(exc: click.ClickException, args: list[str]) -> None:
+    """A usage error of `env` (a mistyped --for) fails its evaluation too: `eval ""` would succeed."""
+    context = getattr(exc, "ctx", None)
+    if context is None or context.command.name != "env":
+        return
+    given = args[: args.index("--")] if "--" in args else args
+    fmt = "sh"
+    for index, arg in enumerate(given):
+        if arg == "--format" and index + 1 < len(given):
+            fmt = given[index + 1]
+        elif arg.startswith("--format="):
+            fmt = arg.partition("=")[2]
+    env_failed(fmt if fmt in FORMAT_CHOICES else "sh", exc.exit_code)
 
 
 def _build_exec() -> click.Command:
@@ -484,16 +578,33 @@ def _build_exec() -> click.Command:
         lmprep exec --for codex -- codex exec "say hi"
         lmprep exec --for claude -- claude
 
+        When PROGRAM is an agent's own command (codex, claude, ...), lmprep acts as --for that
+        agent; --for none gives it the generic variables only.
         An option you give PROGRAM is never repeated or overridden; your -m/--model wins.
-        The exit status is PROGRAM's: 127 when it is not found, 126 when it cannot be run.
+        The exit status is PROGRAM's: 127 when it is not found, 126 when it cannot be run
+        (both found out first, before anything is downloaded or loaded).
         When lmprep fails, PROGRAM is not started and lmprep's own exit code is returned.
         """
-        from .agents import place, runs_agent
-        from .launch import replace_process
+        from .agents import agent_module, agent_run_by, place, runs_agent
+        from .launch import NOT_FOUND, cannot_run, replace_process
 
-        readiness, setup = _ready_for_agent(options)
-        agent = options.get("agent") or DEFAULT_AGENT
         argv = list(command)
+        runs = agent_run_by(argv[0])
+        problem = cannot_run(argv[0], os.environ)
+        if problem is not None:
+            code, message = problem
+            echo(f"lmprep: {printable(message)}", err=True)
+            install = getattr(agent_module(runs), "INSTALL", None) if runs else None
+            if install and code == NOT_FOUND:
+                echo(f"Install {agent_label(runs)} with `{install}`, then run this again.", err=True)
+            raise SystemExit(code)
+        if options.get("agent") is None and runs is not None:
+            options["agent"] = runs
+            if not options.get("quiet"):
+                echo(f"lmprep: {printable(argv[0])} is {agent_label(runs)}: acting as `--for {runs}` "
+                     f"(`--for none` for the generic variables only).", err=True)
+        readiness, setup = _ready_for_agent(options)
+        agent = chosen_agent(options) or DEFAULT_AGENT
         if setup.args and runs_agent(agent, argv[0]):
             argv, notices = place(agent, argv, setup)
             _announce(readiness, setup, options, args_label="Arguments added for")
@@ -611,7 +722,13 @@ def _build_config() -> click.Group:
         """Write a commented starter config file (every setting commented out)."""
         from .starter_config import AlreadyExists, write_starter
 
-        target = _config_path(config_path).value
+        where = _config_path(config_path)
+        target = where.value
+        if target.is_dir():  # not "already exists, use --force", nor "check the folder's permissions"
+            from .config import folder_hint
+
+            _fail(NotConfiguredError(f"Cannot write the config file {target}: it is a folder.",
+                                     folder_hint(target, where.source)))
         try:
             backup = write_starter(target, force=force)
         except AlreadyExists:
@@ -745,6 +862,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         usage_error_json(exc, sys.argv[1:])
+        usage_error_env(exc, sys.argv[1:])
         raise SystemExit(exc.exit_code) from None
     except (click.Abort, KeyboardInterrupt) as exc:
         # Outside a command's own handling (click's parsing, the config commands): click

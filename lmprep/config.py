@@ -458,6 +458,15 @@ def _config_path(flags: Flags, env: Mapping[str, str]) -> Sourced[Path]:
     return Sourced(default_config_path(), SOURCE_DEFAULT)
 
 
+def folder_hint(folder: Path, source: str = "--config") -> str:
+    """What to do when the config path ``folder`` (from ``source``) is a folder."""
+    import shlex
+
+    inside = shlex.quote(str(folder / "config.toml"))
+    source = source if source in ("--config", "LMPREP_CONFIG") else "--config or LMPREP_CONFIG"
+    return f"Point {source} at a file in it, e.g. {inside} (`lmprep config init --config {inside}` writes one)."
+
+
 def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
     from .files import read_regular
 
@@ -466,11 +475,19 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
     except FileNotFoundError:
         if path.source == SOURCE_DEFAULT:
             return None, ""
+        import shlex
+
+        # `config init` alone writes where LMPREP_CONFIG points, but not where a --config of this run did.
+        init = f"lmprep config init --config {shlex.quote(str(path.value))}" if path.source == "--config" \
+            else "lmprep config init"
         raise NotConfiguredError(
             f"The config file {path.value} (from {path.source}) does not exist.",
-            "Create it with `lmprep config init`, or point --config/LMPREP_CONFIG at an existing file.",
+            f"Create it with `{init}`, or point {path.source} at an existing file.",
         ) from None
     except OSError as exc:
+        if path.value.is_dir():
+            raise NotConfiguredError(f"The config file {path.value} (from {path.source}) is a folder, not a file.",
+                                     folder_hint(path.value, path.source)) from None
         raise NotConfiguredError(
             f"The config file {path.value} cannot be read: {exc.strerror or exc}.",
             "Check its permissions, or point --config/LMPREP_CONFIG elsewhere.",

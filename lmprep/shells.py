@@ -84,6 +84,30 @@ def render(variables: Mapping[str, str], fmt: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def failure(fmt: str, code: int) -> str:
+    """What `lmprep env` prints on stdout when it fails with exit ``code``: one line that, when
+    evaluated the way its format is, sets no variable and fails with that status, so that
+    ``eval "$(lmprep env)" && agent`` (and fish's ``| source; and agent``) does not start the
+    agent on an empty evaluation, which would succeed. Empty for dotenv and json, which nothing
+    evaluates.
+
+    sh: ``(exit N)`` sets ``$?`` to N in a subshell; ``exit N`` would close an interactive shell
+    that evaluates it, ``return N`` returns from the caller's function, and ``false`` loses the code.
+    fish: ``return`` at the top of ``eval`` exits fish, and inside ``| source`` returns from the
+    enclosing function; a function that erases itself and returns N does neither. PowerShell:
+    ``throw`` stops ``Invoke-Expression`` and what follows it, ``$LASTEXITCODE`` keeps the code.
+    """
+    why = f"lmprep env failed (exit {code}): nothing was set; its error is on stderr"
+    if fmt == "sh":
+        return f"(exit {code})  # {why}\n"
+    if fmt == "fish":
+        return (f"function __lmprep_failed; functions --erase __lmprep_failed; return {code}; end; "
+                f"__lmprep_failed  # {why}\n")
+    if fmt == "powershell":
+        return f"$global:LASTEXITCODE = {code}; throw {quote_powershell(why)}\n"
+    return ""
+
+
 def quote_argv(argv: list[str]) -> str:
     """A command line for a human to copy into a POSIX shell (control characters made visible)."""
     import shlex

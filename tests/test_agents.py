@@ -373,3 +373,22 @@ def test_cline_gets_its_providers_file_written_again_when_it_rewrote_it(tmp_path
 def test_cline_with_a_token_is_refused_rather_than_writing_the_token_to_a_file():
     with pytest.raises(NotConfiguredError, match="never writes a token to a file"):
         setup("cline", LLAMA, token="s3cret")
+
+
+def test_each_agents_install_command_is_the_version_ci_installs():
+    """The install command `lmprep exec` names for a missing agent installs exactly what
+    .ci/install-agents installs for the tests (goose, which has no npm or pip package, aside)."""
+    import re
+
+    from lmprep.agents import agent_module, agent_run_by
+
+    script = (Path(__file__).parent.parent / ".ci" / "install-agents").read_text()
+    npm = re.search(r"NPM_PACKAGES=\((.*?)\)", script, re.S)[1].split()
+    pip = [requirement for line in re.findall(r"^install_venv \w+ (.+)$", script, re.M)
+           for requirement in line.replace('"', "").split()[:1]]
+    ci = {f"npm install -g {package.strip(chr(34))}" for package in npm} | {f"pipx install {req}" for req in pip}
+    ours = {agent_module(agent).INSTALL for agent in AGENTS if agent not in ("openai", "goose")}
+    assert ours == ci
+    assert agent_module("openai").INSTALL is None and agent_run_by("python") is None
+    assert [agent_run_by(agent_module(agent).COMMAND) for agent in AGENTS if agent != "openai"] == list(AGENTS[1:])
+    assert agent_run_by("/usr/local/bin/claude.exe") == "claude"

@@ -40,11 +40,78 @@ def test_a_mistyped_command_is_answered_with_the_one_meant(args, error):
     (["help"], ["--help"]),
     (["help", "status"], ["status", "--help"]),
     (["help", "config"], ["config", "--help"]),
+    (["help", "config", "init"], ["config", "init", "--help"]),
 ])
 def test_help_is_a_command_too(args, same_as):
     result = run(*args)
     assert (result.exit_code, result.stdout) == (0, run(*same_as).stdout)
     assert result.stdout.startswith("Usage: lmprep")
+
+
+def test_help_for_a_mistyped_subcommand_is_answered_by_its_group():
+    result = run("help", "config", "inti")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("Error: No such command 'inti'. Did you mean 'init'?\n")
+
+
+def test_group_help_lists_the_options_of_lmprep_alone():
+    shown = run("--help").stdout
+    section = shown.split("Options of `lmprep` alone (`lmprep ensure`):\n")[1].split("\nCommands:\n")[0]
+    ensure_help = run("ensure", "--help").stdout.split("Options:\n")[1]
+    # The same rows as `lmprep ensure --help`, but for its own --help.
+    assert section == ensure_help.split("  -h, --help")[0]
+    assert "--for" in section and "-p, --local-provider NAME" in section
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("before, after", [
+    (["-p", "ollama", "status"], ["status", "-p", "ollama"]),
+    (["--json", "-p", "ollama", "status"], ["status", "--json", "-p", "ollama"]),
+    (["-pollama", "--base-url=BASE", "status"], ["status", "-pollama", "--base-url=BASE"]),
+    (["--json", "-p", "ollama", "config", "show"], ["config", "show", "--json", "-p", "ollama"]),
+    (["--for", "codex", "--warm-up", "off", "env"], ["env", "--for", "codex", "--warm-up", "off"]),
+])
+def test_options_before_a_command_go_to_that_command(ollama_emulator, before, after):
+    ollama_emulator.version = "0.33.0"
+    ollama_emulator.models = {"gpt-oss:20b": 2_000_000_000}
+    ollama_emulator.loaded = {"gpt-oss:20b": 131072}
+    env = {"OLLAMA_HOST": ollama_emulator.origin, "LMPREP_PROVIDER": "ollama"}
+    fill = [arg.replace("BASE", ollama_emulator.base_url) for arg in before]
+    moved, placed = run_lmprep(*fill, env=env), run_lmprep(*(arg.replace("BASE", ollama_emulator.base_url)
+                                                            for arg in after), env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert "No such command" not in moved.stderr
+    if "--json" in before and "status" in before:
+        assert json.loads(moved.stdout)["chosen"] == json.loads(placed.stdout)["chosen"] == "ollama"
+    else:
+        assert moved.stdout == placed.stdout
+
+
+@pytest.mark.parametrize("args, error", [
+    # An option that command does not take: named by that command's own parser.
+    (["--json", "env"], "Usage: lmprep env [OPTIONS]\nTry 'lmprep env --help' for help.\n\n"
+                        "Error: No such option '--json'.\n"),
+    # Not an option of `lmprep` alone, before a command: where it goes.
+    (["--format", "fish", "env"], f"{GROUP_USAGE}Error: options go after the command: `lmprep env --format fish`\n"),
+])
+def test_options_before_a_command_it_does_not_take(args, error):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr == error
+
+
+@pytest.mark.parametrize("args, same_as", [(["--help", "status"], ["--help"]), (["-V", "status"], ["-V"])])
+def test_the_groups_own_options_before_a_command_stay_the_groups(args, same_as):
+    result = run(*args)
+    assert (result.exit_code, result.stdout) == (0, run(*same_as).stdout)
+
+
+def test_an_option_value_that_is_a_command_name_stays_a_value(httpx_mock):
+    """`lmprep -m status` is a model named status, not the status command."""
+    httpx_mock.add_response(url="http://localhost:11434/api/tags", json={"models": []})
+    result = run("-m", "status", "-p", "ollama", "--offline")
+    assert result.exit_code == 6
+    assert "'status'" in result.stderr and "No such command" not in result.stderr
 
 
 def test_help_for_a_mistyped_command_names_the_one_meant():
@@ -115,7 +182,8 @@ def test_every_json_command_prints_its_object_on_a_usage_error(args, keys):
 @pytest.mark.e2e
 def test_no_json_where_the_command_has_no_json_option():
     result = run_lmprep("env", "--json")
-    assert (result.returncode, result.stdout) == (2, "")
+    # No JSON object: stdout is what `eval` reads, and that fails with the code (shells.failure).
+    assert result.returncode == 2 and result.stdout.startswith("(exit 2)  # lmprep env failed")
     assert "No such option '--json'" in result.stderr
 
 

@@ -225,3 +225,48 @@ def test_a_bad_file_points_at_what_a_pip_user_has(tmp_path):
         "file that describes every key; so does the README's Configuration section.\n"
     )
     assert "config.example.toml" not in result.stderr
+
+
+# -- a config path that is a folder, or missing (issue 16) -----------------------------------
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_init_at_a_folder_says_it_is_a_folder_and_names_the_file_to_use(tmp_path, force):
+    """Not "already exists, use --force", nor "check the folder's permissions"; the folder is untouched."""
+    from e2e import run_lmprep
+
+    folder = tmp_path / "my config"
+    folder.mkdir()
+    result = run_lmprep("config", "init", *force, "--config", str(folder))
+    assert result.returncode == 3
+    inside = f"'{folder / 'config.toml'}'"
+    assert result.stderr == (f"Error: Cannot write the config file {folder}: it is a folder.\n"
+                             f"Point --config at a file in it, e.g. {inside} "
+                             f"(`lmprep config init --config {inside}` writes one).\n")
+    assert list(folder.iterdir()) == [] and not (tmp_path / "my config.bak").exists()
+
+
+@pytest.mark.e2e
+def test_a_folder_as_the_config_file_is_named_a_folder(tmp_path):
+    from e2e import run_lmprep
+
+    result = run_lmprep("--warm-up", "off", env={"LMPREP_CONFIG": str(tmp_path)})
+    assert result.returncode == 3
+    assert result.stderr == (f"Error: The config file {tmp_path} (from LMPREP_CONFIG) is a folder, not a file.\n"
+                             f"Point LMPREP_CONFIG at a file in it, e.g. {tmp_path / 'config.toml'} "
+                             f"(`lmprep config init --config {tmp_path / 'config.toml'}` writes one).\n")
+
+
+@pytest.mark.e2e
+def test_a_missing_config_file_is_answered_with_the_init_that_creates_it(tmp_path):
+    """`config init` alone would write the default file, not the one --config names."""
+    from e2e import run_lmprep
+
+    missing = tmp_path / "team.toml"
+    result = run_lmprep("--config", str(missing), "--warm-up", "off")
+    assert result.returncode == 3
+    assert result.stderr == (f"Error: The config file {missing} (from --config) does not exist.\n"
+                             f"Create it with `lmprep config init --config {missing}`, "
+                             "or point --config at an existing file.\n")
+    assert run_lmprep("config", "init", "--config", str(missing)).returncode == 0  # the hint, run, works
+    assert run_lmprep("config", "show", "--config", str(missing)).returncode == 0

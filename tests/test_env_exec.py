@@ -93,7 +93,8 @@ def test_env_failure_prints_no_variables_and_returns_lmpreps_code(httpx_mock):
     refuse(httpx_mock, f"{LMS}/v1/models")
     result = run("env", "-p", "lmstudio")
     assert result.exit_code == 4
-    assert result.stdout == ""
+    # No variable: a statement that fails with the code when evaluated (shells.failure).
+    assert result.stdout == "(exit 4)  # lmprep env failed (exit 4): nothing was set; its error is on stderr\n"
     assert result.stderr.endswith(
         f"Error: LM Studio is not responding at {LMS}/v1 (connection refused).\n"
         "Start it with `lms server start`, or install it from https://lmstudio.ai/download.\n"
@@ -109,6 +110,18 @@ def test_env_for_llm_on_any_openai_compatible_server(httpx_mock, tmp_path):
     assert result.exit_code == 0
     assert result.stderr.endswith(f"Arguments for llm: openai endpoint {LMS}/v1 -m m\n"
                                   "note: Needs llm 0.36 or later (`llm openai endpoint`).\n")
+
+
+@pytest.mark.parametrize("fmt, failing", [("sh", "(exit 6)"), ("fish", "return 6"), ("powershell", "LASTEXITCODE = 6"),
+                                         ("dotenv", None), ("json", None)])
+def test_env_failure_prints_the_failing_statement_of_its_format(httpx_mock, fmt, failing):
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": []})
+    result = run("env", "-p", "lmstudio", "--format", fmt, "-m", "missing/model", "--offline")
+    assert result.exit_code == 6
+    if failing is None:
+        assert result.stdout == ""  # nothing evaluates dotenv or json
+    else:
+        assert failing in result.stdout and result.stdout.count("\n") == 1
 
 
 def test_env_value_that_dotenv_cannot_carry_is_exit_3_before_anything_is_printed(httpx_mock):
@@ -150,9 +163,10 @@ def fake_exec(monkeypatch):
     return calls
 
 
-def test_exec_replaces_the_process_with_the_variables_set(httpx_mock, fake_exec):
+def test_exec_replaces_the_process_with_the_variables_set(httpx_mock, fake_exec, tmp_path, monkeypatch):
     lmstudio_lists(httpx_mock, MODEL)
     lmstudio_ready_for_codex(httpx_mock)
+    monkeypatch.setenv("PATH", f"{fake_agent(tmp_path / 'bin', 'codex').parent}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(ExecCalled):
         run("exec", "--for", "codex", "-p", "lmstudio", "--warm-up", "off", "--", "codex", "--oss", "-m", MODEL)
     [(file, args, env)] = fake_exec
@@ -171,28 +185,46 @@ def test_exec_options_after_the_program_belong_to_the_program(httpx_mock, fake_e
     assert fake_exec[0][1] == ["python", "-c", "pass", "--json"]
 
 
-def test_exec_program_not_found_is_127(httpx_mock, monkeypatch):
+def test_exec_program_not_found_is_127_before_any_request(httpx_mock, fake_exec):
+    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "--", "no-such-program")
+    assert result.exit_code == 127
+    assert result.stderr == "lmprep: no-such-program: command not found\n"
+    assert httpx_mock.get_requests() == [] and fake_exec == []
+
+
+def test_exec_a_known_agent_missing_says_how_to_install_it(httpx_mock, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = run("exec", "-p", "lmstudio", "--", "claude")
+    assert result.exit_code == 127
+    assert result.stderr == ("lmprep: claude: command not found\n"
+                             "Install Claude Code with `npm install -g @anthropic-ai/claude-code@2.1.332`, "
+                             "then run this again.\n")
+    assert httpx_mock.get_requests() == []
+
+
+def test_exec_program_not_executable_is_126_before_any_request(httpx_mock, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o644)
+    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", str(script))
+    assert result.exit_code == 126
+    assert result.stderr == f"lmprep: {script}: cannot run it: Permission denied\n"
+    folder = run("exec", "-p", "lmstudio", "--", str(tmp_path))
+    assert (folder.exit_code, folder.stderr) == (126, f"lmprep: {tmp_path}: cannot run it: it is a folder\n")
+    assert httpx_mock.get_requests() == []
+
+
+def test_exec_program_gone_by_the_time_it_starts_is_still_127(httpx_mock, monkeypatch):
+    """Found first, then removed before the exec: the exec's own error still decides."""
     lmstudio_lists(httpx_mock, MODEL)
 
     def missing(file, args, env):
         raise FileNotFoundError(2, "No such file or directory")
 
     monkeypatch.setattr(os, "execvpe", missing)
-    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", "no-such-program")
+    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", "true")
     assert result.exit_code == 127
-    assert result.stderr == "lmprep: no-such-program: command not found\n"
-
-
-def test_exec_program_not_executable_is_126(httpx_mock, monkeypatch):
-    lmstudio_lists(httpx_mock, MODEL)
-
-    def denied(file, args, env):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(os, "execvpe", denied)
-    result = run("exec", "-p", "lmstudio", "--warm-up", "off", "-q", "--", "./script.sh")
-    assert result.exit_code == 126
-    assert result.stderr == "lmprep: ./script.sh: cannot run it: Permission denied\n"
+    assert result.stderr == "lmprep: true: command not found\n"
 
 
 def test_exec_when_lmprep_fails_the_program_is_not_started(httpx_mock, fake_exec):
@@ -227,6 +259,36 @@ def test_e2e_env_for_codex_evaluates_in_sh(lmstudio_emulator):
     ).stdout
     no_proxy = f"it's $HOME,{LOOPBACK}"
     assert shown == f"{lmstudio_emulator.base_url}|{no_proxy}|{no_proxy}"
+
+
+@pytest.mark.e2e
+def test_e2e_env_failure_on_a_terminal_prints_only_the_error(unused_port):
+    """On a terminal stdout is read, not evaluated: no failing statement there."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        completed = subprocess.run(lmprep_argv() + ["env", "-p", "ollama", "--base-url",
+                                                    f"http://127.0.0.1:{unused_port}/v1"],
+                                   stdout=terminal, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60)
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if terminal is not None:
+            os.close(terminal)
+        os.close(controller)
+    assert completed.returncode == 4
+    assert b"Ollama is not responding" in completed.stderr
+    assert shown == b""
 
 
 @pytest.mark.e2e
@@ -315,14 +377,20 @@ def fake_agent(folder, name):
     return program
 
 
-@pytest.mark.e2e
-def test_e2e_exec_adds_codexs_arguments_itself(llamacpp_emulator, tmp_path):
+def exec_fake_codex(server, tmp_path, *options):
+    """`lmprep exec OPTIONS -- codex exec "say hi"` on ``server``, with a fake codex on PATH:
+    lmprep's result and what that codex got (argv, env)."""
     bin_dir = tmp_path / "bin"
     fake_agent(bin_dir, "codex")
-    result = run_lmprep("exec", "--for", "codex", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
+    result = run_lmprep("exec", *options, "-p", "llamacpp", "--base-url", server.base_url,
                         "--", "codex", "exec", "say hi", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr
-    ran = json.loads(result.stdout)
+    return result, json.loads(result.stdout)
+
+
+@pytest.mark.e2e
+def test_e2e_exec_adds_codexs_arguments_itself(llamacpp_emulator, tmp_path):
+    result, ran = exec_fake_codex(llamacpp_emulator, tmp_path, "--for", "codex")
     assert ran["argv"][-3:] == ["tiny", "exec", "say hi"]
     assert "model_context_window=131072" in ran["argv"] and "model_provider=lmprep" in ran["argv"]
     assert ran["env"]["LMPREP_CODEX_API_KEY"] == PLACEHOLDER_KEY
@@ -363,3 +431,44 @@ def test_e2e_exec_the_users_model_wins(llamacpp_emulator, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["argv"].count("-m") == 1
     assert "note: Codex uses the model 'other' from your command, not 'tiny', which lmprep made ready." in result.stderr
+
+
+@pytest.mark.e2e
+def test_e2e_exec_a_mistyped_program_costs_no_download_and_no_load(ollama_emulator):
+    """PROGRAM is looked up first: a typo is exit 127 before lmprep sends the server anything (on
+    today's main: the 20 GB pull, then a background load left running, then 127)."""
+    result = run_lmprep("exec", "--for", "codex", "-p", "ollama", "--base-url", ollama_emulator.base_url,
+                        "-m", "gpt-oss:20b", "--", "codx", "exec", "hi")
+    assert result.returncode == 127
+    assert result.stderr == "lmprep: codx: command not found\n"
+    assert ollama_emulator.requests == []
+
+
+@pytest.mark.e2e
+def test_e2e_exec_a_known_agent_missing_names_its_package(ollama_emulator, tmp_path):
+    result = run_lmprep("exec", "-p", "ollama", "--base-url", ollama_emulator.base_url, "--", "codex",
+                        env={"PATH": str(tmp_path)})
+    assert result.returncode == 127
+    assert result.stderr == ("lmprep: codex: command not found\n"
+                             "Install Codex with `npm install -g @openai/codex@0.171.0`, then run this again.\n")
+    assert ollama_emulator.requests == []
+
+
+@pytest.mark.e2e
+def test_e2e_exec_of_an_agents_command_acts_as_for_that_agent(llamacpp_emulator, tmp_path):
+    result, ran = exec_fake_codex(llamacpp_emulator, tmp_path)
+    assert result.stderr.startswith("lmprep: codex is Codex: acting as `--for codex` "
+                                    "(`--for none` for the generic variables only).\n")
+    assert "Ready for Codex:" in result.stderr
+    assert llamacpp_emulator.requests_to("POST", "/v1/responses")  # Codex's first request, checked
+    assert "model_provider=lmprep" in ran["argv"] and ran["argv"][-2:] == ["exec", "say hi"]
+    assert ran["env"]["LMPREP_CODEX_API_KEY"] == PLACEHOLDER_KEY
+
+
+@pytest.mark.e2e
+def test_e2e_exec_for_none_gives_an_agent_only_the_generic_variables(llamacpp_emulator, tmp_path):
+    result, ran = exec_fake_codex(llamacpp_emulator, tmp_path, "--for", "none")
+    assert "acting as" not in result.stderr and "Ready for" not in result.stderr
+    assert ran["argv"] == ["exec", "say hi"]
+    assert ran["env"]["OPENAI_BASE_URL"] == llamacpp_emulator.base_url
+    assert llamacpp_emulator.requests_to("POST", "/v1/responses") == []

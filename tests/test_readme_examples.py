@@ -369,6 +369,7 @@ RUN: dict[str, Example] = {
     "lmprep exec --for codex -- codex               # ... with the arguments it needs added by lmprep":
         Example(codex_exec()),
     'eval "$(lmprep env --for aider)" && aider': Example(aider_from_env),
+    "lmprep env --for aider --format fish | source; and aider    # fish": Example(aider_from_env, shell="fish"),
     # In shell scripts: Ollama alone, so that `lmprep --json` finds it
     "lmprep -q -p ollama -m llama3.2 || exit $?            # nothing printed when all is well":
         Example(shell_script, OLLAMA, needs=("jq",), block=True, after='echo "url=$url"'),
@@ -457,6 +458,28 @@ def test_readme_example(key, readme):
                             config=example.config)
         assert result.returncode == 0, f"{command}\n{result}"
     example.check(readme, result)
+
+
+ENV_THEN_AGENT = {"bash": 'eval "$(lmprep env --for aider)" && aider',
+                  "zsh": 'eval "$(lmprep env --for aider)" && aider',
+                  "fish": "lmprep env --for aider --format fish | source; and aider    # fish"}
+
+
+@pytest.mark.parametrize("shell", list(ENV_THEN_AGENT))
+@pytest.mark.parametrize("mistake, code", [("", 4), (" --for aidr", 2)], ids=["server-down", "usage-error"])
+def test_readme_env_line_never_starts_the_agent_when_lmprep_fails(readme, shell, mistake, code):
+    """The README's `env` lines, as written, in the real shell, with LM Studio down (or a mistyped
+    --for): the agent is not started and the shell's status is lmprep's exit code. On today's main
+    `eval ""` succeeded and started it."""
+    needs(shell, ENV_THEN_AGENT[shell])
+    line = readme_line(ENV_THEN_AGENT[shell]).replace("lmprep env --for aider", f"lmprep env --for aider{mistake}")
+    status = "$status" if shell == "fish" else "$?"
+    set_provider = "set -gx LMPREP_PROVIDER lmstudio" if shell == "fish" else "export LMPREP_PROVIDER=lmstudio"
+    result = readme.run(f"{set_provider}\n{line}\necho status={status}", servers=frozenset(), shell=shell)
+    assert readme.agents() == [], result
+    assert result.stdout == f"status={code}\n", result
+    expected = "Error: LM Studio is not responding" if code == 4 else "Invalid value for '--for'"
+    assert expected in result.stderr, result
 
 
 def test_python_api_example(readme):
@@ -560,13 +583,28 @@ def test_the_synopses_name_the_options_of_help(first_line, command):
     assert [long for long, entry in real.items() if not named & set(entry)] == [], "options missing from the synopsis"
 
 
-def test_the_inline_examples_after_the_options_table():
-    """`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `--help`;
-    `lmprep stauts` is exit 2 naming the command meant."""
+def test_the_inline_examples_after_the_options_table(ollama_emulator):
+    """`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `--help`, also
+    for `config init`; `lmprep stauts` is exit 2 naming the command meant; `lmprep --help` lists
+    the options; options before a command go to it, or that command names the one it lacks."""
     text = " ".join(readme_section("## Usage").split())
-    assert ("`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `lmprep [COMMAND] --help`; "
-            "a mistyped command (`lmprep stauts`) is exit 2") in text
-    for args, same_as in ((["help"], ["--help"]), (["help", "status"], ["status", "--help"])):
+    assert ("`lmprep -V` (`--version`) prints the version; `lmprep help [COMMAND]` is `lmprep [COMMAND] --help` "
+            "(`lmprep help config init` too); a mistyped command (`lmprep stauts`) is exit 2") in text
+    assert ("`lmprep --help` lists these options as well. Options given before a command go to it: "
+            "`lmprep -p ollama status` is `lmprep status -p ollama`, and one that command does not take is "
+            "named by it (`lmprep --json env` is exit 2: \"No such option '--json'\").") in text
+    group_help = subprocess.run(lmprep_argv() + ["--help"], capture_output=True, text=True, timeout=30).stdout
+    assert all(flag in group_help for option in help_options("ensure").values() for flag in option
+               if flag.startswith("-")), group_help
+    ollama_emulator.models = {OLLAMA_MODEL: 2_000_000_000}
+    env = {**os.environ, "OLLAMA_HOST": ollama_emulator.origin}
+    before, after = (subprocess.run(lmprep_argv() + args, capture_output=True, text=True, timeout=30, env=env)
+                     for args in (["-p", "ollama", "status"], ["status", "-p", "ollama"]))
+    assert before.returncode == after.returncode == 0 and before.stdout == after.stdout, before
+    misplaced = subprocess.run(lmprep_argv() + ["--json", "env"], capture_output=True, text=True, timeout=30)
+    assert misplaced.returncode == 2 and "No such option '--json'" in misplaced.stderr, misplaced
+    for args, same_as in ((["help"], ["--help"]), (["help", "status"], ["status", "--help"]),
+                          (["help", "config", "init"], ["config", "init", "--help"])):
         shown = subprocess.run(lmprep_argv() + args, capture_output=True, text=True, timeout=30)
         assert shown.returncode == 0 and shown.stdout == subprocess.run(
             lmprep_argv() + same_as, capture_output=True, text=True, timeout=30).stdout, shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from e2e import run_lmprep
+from lmprep.shells import failure
 from realserver.loading_proxy import LoadingProxy
 
 pytestmark = pytest.mark.real_server
@@ -95,7 +96,7 @@ def test_context_window_large_enough_passes_and_is_reported(llama_server):
 def test_env_for_codex_needs_its_64k_window(llama_server):
     result = run_lmprep("env", "--for", "codex", "-p", "llamacpp", "--base-url", llama_server.base_url)
     assert result.returncode == 11
-    assert result.stdout == ""
+    assert result.stdout == failure("sh", 11)  # no variable: what fails `eval "$(lmprep env)" && codex`
     assert "fewer than the 65536 required (from --for codex)" in result.stderr
 
 

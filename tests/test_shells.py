@@ -10,6 +10,7 @@ import pytest
 
 from lmprep.shells import (
     FORMATS,
+    failure,
     quote_argv,
     quote_dotenv,
     quote_fish,
@@ -171,6 +172,51 @@ def test_powershell_gives_back_the_exact_values(tmp_path):
     command = f"Get-Content -Raw {quote_powershell(str(script))} | Invoke-Expression; python -c {quote_powershell(dump)}"
     completed = subprocess.run(["pwsh", "-NoProfile", "-Command", command], capture_output=True, text=True, check=True)
     assert json.loads(completed.stdout) == variables
+
+
+def test_failure_exact():
+    why = "lmprep env failed (exit 4): nothing was set; its error is on stderr"
+    assert failure("sh", 4) == f"(exit 4)  # {why}\n"
+    assert failure("fish", 4) == ("function __lmprep_failed; functions --erase __lmprep_failed; return 4; end; "
+                                  f"__lmprep_failed  # {why}\n")
+    assert failure("powershell", 4) == f"$global:LASTEXITCODE = 4; throw '{why}'\n"
+    assert failure("dotenv", 4) == failure("json", 4) == ""
+
+
+POSIX_SHELLS = [shell for shell in ("sh", "bash", "zsh") if shutil.which(shell)]
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS)
+@pytest.mark.parametrize("how", ['eval "$(cat "$1")"', '. "$1"'])
+def test_sh_failure_fails_with_the_code_and_leaves_the_shell_and_its_function_running(shell, how, tmp_path):
+    """Evaluated in a function: the agent after `&&` is not started, `$?` is the code, and the
+    function (and so an interactive shell) goes on: no `exit`, no `return` from it."""
+    script = tmp_path / "env.sh"
+    script.write_text(failure("sh", 4))
+    code = f'f() {{ {how} && echo STARTED; echo "in-f=$?"; }}; f "$1"; echo "after=$?"'
+    completed = subprocess.run([shell, "-c", code, shell, str(script)], capture_output=True, text=True)
+    assert completed.stdout == "in-f=4\nafter=0\n", completed
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+@pytest.mark.parametrize("how", ["cat $argv[1] | source", "eval (cat $argv[1])"])
+def test_fish_failure_fails_with_the_code_and_leaves_nothing_behind(how, tmp_path):
+    script = tmp_path / "env.fish"
+    script.write_text(failure("fish", 4))
+    code = (f"function f; {how}; and echo STARTED; echo in-f=$status; end; f $argv[1]; echo after=$status; "
+            "functions -q __lmprep_failed; and echo LEFT")
+    completed = subprocess.run(["fish", "--no-config", "-c", code, str(script)], capture_output=True, text=True)
+    assert completed.stdout == "in-f=4\nafter=0\n", completed
+
+
+@pytest.mark.skipif(shutil.which("pwsh") is None, reason="PowerShell is not installed")
+def test_powershell_failure_stops_invoke_expression_and_keeps_the_code(tmp_path):
+    script = tmp_path / "env.ps1"
+    script.write_text(failure("powershell", 4), encoding="utf-8")
+    command = (f"try {{ Get-Content -Raw {quote_powershell(str(script))} | Invoke-Expression; 'STARTED' }} "
+               "catch { \"code=$LASTEXITCODE\" }")
+    completed = subprocess.run(["pwsh", "-NoProfile", "-Command", command], capture_output=True, text=True)
+    assert completed.stdout == "code=4\n", completed
 
 
 def test_bad_names_and_formats_are_refused():

@@ -7,6 +7,8 @@ One module per agent, each with the same few names:
 - ``needs(kind)``: the shape of its requests to that kind of server (protocols.AgentNeeds),
   or None where it talks to the server's native API, which every such server has;
 - ``COMMAND``: the program's name, by which ``lmprep exec`` knows it runs this agent;
+- ``INSTALL``: the command that installs it, at the version lmprep's tests run (.ci/install-agents
+  installs the same), which ``lmprep exec`` names when the program is missing;
 - ``setup(...)``: the variables and arguments that point it at the server (pure, no I/O);
   files the agent reads by a variable (aider's model metadata) come back as text, and
   ``write_files`` puts them in lmprep's own state directory;
@@ -49,7 +51,7 @@ def agent_needs(agent: str, kind: str):
     return agent_module(agent).needs(kind)
 
 
-_SETUP_NAMES = ("AgentSetup", "agent_setup", "merged_no_proxy", "write_files", "runs_agent", "place",
+_SETUP_NAMES = ("AgentSetup", "agent_setup", "merged_no_proxy", "write_files", "runs_agent", "agent_run_by", "place",
                 "missing_options", "LOOPBACK", "MODEL_OPTIONS", "CONFIG_OPTIONS")
 
 

@@ -116,13 +116,25 @@ def write_files(setup: AgentSetup, directory) -> AgentSetup:
 
 def runs_agent(agent: str, program: str) -> bool:
     """Whether ``program`` (as given to `lmprep exec`) is ``agent``'s own command."""
+    command = getattr(agent_module(agent), "COMMAND", None)
+    return command is not None and _command_name(program) == command
+
+
+def agent_run_by(program: str) -> str | None:
+    """The agent whose own command ``program`` (as given to `lmprep exec`) is, or None."""
+    from . import AGENTS
+
+    return next((agent for agent in AGENTS if runs_agent(agent, program)), None)
+
+
+def _command_name(program: str) -> str:
+    """``program``'s name without its folder, and without the suffix Windows runs it by."""
     import os
 
-    command = getattr(agent_module(agent), "COMMAND", None)
     name = os.path.basename(program)
     if name.lower().endswith((".exe", ".cmd", ".bat")):
         name = name[:-4]
-    return command is not None and name == command
+    return name
 
 
 def place(agent: str, argv: list[str], setup: AgentSetup) -> tuple[list[str], list[str]]:

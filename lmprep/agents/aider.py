@@ -19,6 +19,7 @@ from . import AgentSetup
 
 LABEL = "aider"
 COMMAND = "aider"
+INSTALL = "pipx install aider-chat==0.86.2"
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
 
 

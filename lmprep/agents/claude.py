@@ -12,6 +12,7 @@ from . import AgentSetup
 
 LABEL = "Claude Code"
 COMMAND = "claude"
+INSTALL = "npm install -g @anthropic-ai/claude-code@2.1.332"
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
 
 

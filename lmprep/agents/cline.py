@@ -16,6 +16,7 @@ from . import AgentSetup
 
 LABEL = "Cline"
 COMMAND = "cline"
+INSTALL = "npm install -g cline@3.0.65"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
 
 

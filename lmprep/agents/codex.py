@@ -18,6 +18,7 @@ from . import PLACEHOLDER_KEY, AgentSetup
 
 LABEL = "Codex"
 COMMAND = "codex"
+INSTALL = "npm install -g @openai/codex@0.171.0"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,

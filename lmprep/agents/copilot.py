@@ -13,6 +13,7 @@ from . import AgentSetup
 
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
+INSTALL = "npm install -g @github/copilot@1.0.102"
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
 
 

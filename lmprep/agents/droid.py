@@ -14,6 +14,7 @@ from . import AgentSetup
 
 LABEL = "Droid"
 COMMAND = "droid"
+INSTALL = "npm install -g droid@0.215.0"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
 
 

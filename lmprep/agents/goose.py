@@ -8,6 +8,8 @@ from . import AgentSetup
 
 LABEL = "goose"
 COMMAND = "goose"
+# goose ships no npm or pip package: its own installer script (no version of it is pinned by lmprep).
+INSTALL = "curl -fsSL https://github.com/aaif-goose/goose/releases/download/stable/download_cli.sh | bash"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
 
 

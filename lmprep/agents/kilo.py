@@ -10,6 +10,7 @@ from .opencode import inline_config
 
 LABEL = "Kilo Code"
 COMMAND = "kilo"
+INSTALL = "npm install -g @kilocode/cli@7.7.7"
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
 
 

@@ -12,6 +12,7 @@ from . import AgentSetup, missing_options
 
 LABEL = "llm"
 COMMAND = "llm"
+INSTALL = "pipx install llm==0.36"
 MIN_CONTEXT = None
 
 #: llm's own subcommands: a command line starting with one of them is left as it is.

@@ -5,6 +5,7 @@ from . import AgentSetup
 
 LABEL = "an OpenAI SDK client"
 COMMAND = None  # any program: only variables
+INSTALL = None
 MIN_CONTEXT = None
 
 

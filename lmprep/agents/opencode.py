@@ -12,6 +12,7 @@ from . import AgentSetup
 
 LABEL = "opencode"
 COMMAND = "opencode"
+INSTALL = "npm install -g opencode-ai@1.18.33"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 
 

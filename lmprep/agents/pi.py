@@ -13,6 +13,7 @@ from . import AgentSetup
 
 LABEL = "pi"
 COMMAND = "pi"
+INSTALL = "npm install -g @earendil-works/pi-coding-agent@0.74.2"
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
 
 EXTENSION = """\

@@ -11,6 +11,7 @@ from . import AgentSetup
 
 LABEL = "Qwen Code"
 COMMAND = "qwen"
+INSTALL = "npm install -g @qwen-code/qwen-code@0.24.4"
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
 
 
