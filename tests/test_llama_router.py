@@ -70,7 +70,7 @@ def test_the_window_is_read_per_model(router):
     result = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "wide", "--warm-up", "wait")
     assert result.returncode == 0, result.stderr
     assert "Asking llama-server to load wide (POST /models/load)" in result.stderr
-    assert result.stderr.rstrip().endswith("context window 4096 tokens")
+    assert result.stderr.rstrip().endswith("context window 4096 tokens: coding agents need more, use --for AGENT")
 
     too_small = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "wide", "--min-context", "8192")
     assert too_small.returncode == 11
