@@ -82,9 +82,33 @@ def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
     assert f"Ready for {LABELS[name]}: tiny" in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
     mine = [r for r in server.requests[before:]
-            if r.method == "POST" and r.path.split("?")[0] == agent.route and b"say hi" in r.body]
+            if r.method == "POST" and r.path.split("?")[0] == agent.route and b"say hi" in r.raw_body]
     assert mine, [f"{r.method} {r.path}" for r in server.requests[before:]]
     for sent in mine:
         assert sent.json()["model"] == "tiny"
         assert sent.headers.get("authorization") == f"Bearer {token or PLACEHOLDER_KEY}"
     request.node.user_properties.append(("real_agent_ran", name))  # shown at the end of the run (conftest.py)
+
+
+def test_the_real_codex_sends_lm_studios_token(lmstudio_emulator, tmp_path):
+    """Codex's --oss never sends a token: against an LM Studio that wants one, lmprep hands
+    Codex its own model provider, whose token is read from a variable (never the command line)."""
+    agent = find("codex")
+    if agent.program is None:
+        pytest.skip(f"codex is not installed ({install_report()})")
+    model = "openai/gpt-oss-20b"
+    lmstudio_emulator.downloaded = [model]
+    lmstudio_emulator.token = TOKEN
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_lmprep("exec", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                        "--", *agent.command(),
+                        env={**QUIET, "LM_API_TOKEN": TOKEN, "HOME": str(tmp_path),
+                             "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
+                        timeout=300, cwd=workdir)
+    assert "Ready for Codex" in result.stderr, result.stderr
+    mine = [r for r in lmstudio_emulator.requests
+            if r.method == "POST" and r.path == "/v1/responses" and b"say hi" in r.raw_body]
+    assert mine, [f"{r.method} {r.path}" for r in lmstudio_emulator.requests]
+    assert all(sent.header("authorization") == f"Bearer {TOKEN}" for sent in mine)
+    assert result.returncode == 0, result.stderr[-3000:]
