@@ -13,6 +13,7 @@ from . import AgentSetup
 LABEL = "Claude Code"
 COMMAND = "claude"
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
+# On every server, the window as loaded: an Anthropic Messages request carries none.
 
 
 NEEDS = AgentNeeds(LABEL, MESSAGES, tools=True, query="?beta=true")

@@ -20,6 +20,7 @@ from . import PLACEHOLDER_KEY, AgentSetup
 LABEL = "Codex"
 COMMAND = "codex"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+# On every server, the window as loaded: a Responses request carries none (not even --oss on Ollama).
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
           "parameters": {"type": "object", "properties": {}}}

@@ -9,6 +9,7 @@ from . import AgentSetup
 LABEL = "goose"
 COMMAND = "goose"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
+# On Ollama too, the window as loaded: goose talks to its OpenAI-compatible route, which takes no num_ctx.
 
 
 def needs(kind: str) -> AgentNeeds:
