@@ -28,7 +28,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     agent = settings.agent.value if settings.agent else None
     needs = _needs(agent, provider.kind)
     if needed and agent is not None and source == f"--for {agent}" and _sets_own_window(agent, provider.kind):
-        needed = _own_window(provider, model, agent, needed, report)
+        _check_own_window(provider, model, agent, needed, report)
+        needed = None  # the agent's own minimum: it asks for that window itself
     keep_alive = settings.keep_alive.value
     if mode == "off" and not needed and needs is None and keep_alive is None:
         return WarmUp("off", "off")  # nothing to look at: the ready path sends no more requests
@@ -114,13 +115,12 @@ def _sets_own_window(agent: str, kind: str) -> bool:
     return sets_own_window(agent, kind)
 
 
-def _own_window(provider, model: str, agent: str, needed: int, report: Reporter) -> None:
+def _check_own_window(provider, model: str, agent: str, needed: int, report: Reporter) -> None:
     """An agent that asks this server for its window with each request (aider on Ollama) needs
     no loaded window of its own: nothing to check but that the model can hold that much."""
     _check_maximum(provider, model, provider.model_state(model), needed, f"--for {agent}")
     report(Step(f"{_label(agent)} sets {provider.label}'s context window itself with each request: "
                 "the window it is loaded with does not matter"))
-    return None
 
 
 def _note_cpu(provider, model: str, state: ModelState, report: Reporter, readiness) -> None:
