@@ -82,7 +82,7 @@ def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
     assert f"Ready for {LABELS[name]}: tiny" in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
     mine = [r for r in server.requests[before:]
-            if r.method == "POST" and r.path.split("?")[0] == agent.route and b"say hi" in r.raw_body]
+            if r.method == "POST" and r.path.split("?")[0] == agent.route and b"say hi" in r.body]
     assert mine, [f"{r.method} {r.path}" for r in server.requests[before:]]
     for sent in mine:
         assert sent.json()["model"] == "tiny"
