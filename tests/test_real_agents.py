@@ -112,3 +112,24 @@ def test_the_real_codex_sends_lm_studios_token(lmstudio_emulator, tmp_path):
     assert mine, [f"{r.method} {r.path}" for r in lmstudio_emulator.requests]
     assert all(sent.header("authorization") == f"Bearer {TOKEN}" for sent in mine)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_real_aider_asks_ollama_for_its_own_window(ollama_emulator, tmp_path):
+    """aider on Ollama sends `num_ctx` with each /api/chat request (8192 and more): a model loaded
+    with Ollama's default 4096 is ready for it, and Ollama loads it with aider's window."""
+    agent = find("aider")
+    if agent.program is None:
+        pytest.skip(f"aider is not installed ({install_report()})")
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.loaded = {"tiny": 4096}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_lmprep("exec", "--for", "aider", "-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "tiny",
+                        "--", *agent.command(), env={**QUIET, "HOME": str(tmp_path)}, timeout=300, cwd=workdir)
+    assert "Ready for aider: tiny on Ollama" in result.stderr, result.stderr
+    chats = [r for r in ollama_emulator.requests if r.method == "POST" and r.path == "/api/chat"
+             and b"say hi" in r.raw_body]
+    assert chats, [f"{r.method} {r.path}" for r in ollama_emulator.requests]
+    assert all(chat.json["options"]["num_ctx"] >= 8192 for chat in chats)
+    assert ollama_emulator.loaded["tiny"] >= 8192
+    assert result.returncode == 0, result.stderr[-3000:]
