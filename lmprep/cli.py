@@ -389,6 +389,11 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
     }
 
 
+#: Below this window a ready line without --for warns: every coding agent's minimum is above it
+#: (aider's 8192 is the smallest, and it fills that with its repository map and files).
+AGENT_WINDOW = 16384
+
+
 def success_line(readiness: Readiness) -> str:
     from .providers import KINDS
 
@@ -399,13 +404,20 @@ def success_line(readiness: Readiness) -> str:
     if warm_up and warm_up.status == "started":
         line += " (loading in the background; `lmprep status` shows when it is done)"
     elif warm_up and warm_up.status == "ok":
-        line += f" (loaded in {warm_up.seconds:.1f} s)"
+        line += f" (loaded in {warm_up.seconds:.1f} s"
+        if readiness.agent and warm_up.mode != "wait":  # waited for although not asked to: say why
+            line += f", waited for to check what {agent_label(readiness.agent)} needs"
+        line += ")"
     elif warm_up and warm_up.status == "loaded":
         line += " (already loaded)"
     elif warm_up and warm_up.status == "not_started":
         line += " (not loaded: the background load could not be started)"
     if readiness.context_length:
         line += f"; context window {readiness.context_length} tokens"
+        if not readiness.agent and readiness.context_length < AGENT_WINDOW:
+            line += ": coding agents need more, use --for AGENT"
+        elif readiness.agent and sets_own_window(readiness.agent, readiness.kind):
+            line += f" as loaded ({agent_label(readiness.agent)} asks for the window it needs with each request)"
     if readiness.cpu_percent:
         line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
@@ -439,6 +451,12 @@ def agent_label(agent: str) -> str:
     from .agents import agent_module
 
     return agent_module(agent).LABEL
+
+
+def sets_own_window(agent: str, kind: str) -> bool:
+    from .agents import sets_own_window
+
+    return sets_own_window(agent, kind)
 
 
 # -- the other commands, built on first use -------------------------------------------------

@@ -12,7 +12,7 @@ import time
 
 from .config import FOREVER, Settings
 from .deadline import Deadline
-from .errors import ContextTooSmallError
+from .errors import AgentUnsupportedError, ContextTooSmallError
 from .events import Notice, Reporter, Step, WaitEnded, WaitStarted
 from .providers.base import WARM_UP_READ_TIMEOUT, ModelState
 from .warmup import LoadJob, WarmUp
@@ -27,6 +27,9 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     source = settings.min_context.source
     agent = settings.agent.value if settings.agent else None
     needs = _needs(agent, provider.kind)
+    if needed and agent is not None and source == f"--for {agent}" and _sets_own_window(agent, provider.kind):
+        _check_own_window(provider, model, agent, needed, report)
+        needed = None  # the agent's own minimum: it asks for that window itself
     keep_alive = settings.keep_alive.value
     if mode == "off" and not needed and needs is None and keep_alive is None:
         return WarmUp("off", "off")  # nothing to look at: the ready path sends no more requests
@@ -48,32 +51,38 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     if state.loaded and job.context_length is None:
         _note_cpu(provider, model, state, report, readiness)
         return _already_loaded(provider, job, mode, deadline, report)
-    if mode == "off" and job.context_length is None:
+    if mode == "off" and job.context_length is None and agent is None:
         return WarmUp("off", "off")
 
     from .warmup import previous_failure, state_file_for
 
     state_file = state_file_for(chosen.name, chosen.base_url.value, model)
     failure = previous_failure(state_file, model) if not state.loaded else None
-    foreground = mode != "background" or failure is not None or (bool(needed) and (hand_off or agent is not None))
+    # Under --for the ready line rests only on what was checked: the window and the agent's first
+    # request need the model loaded, so that load is waited for, even with --warm-up off.
+    foreground = mode != "background" or failure is not None or agent is not None or (bool(needed) and hand_off)
     if not foreground:
         readiness.context_length = None  # what the load will give is not known yet: never the old window
         return _start_background(provider, chosen, job, settings, background, state_file, report)
     if failure is not None:
         reason = str(failure.get("error") or "its process ended without saying why").rstrip(".")
         report(Notice(f"The last background load of {model} failed: {reason}. Loading it in the foreground."))
-    elif mode == "background":
-        who = needs.agent if needs is not None else "the agent"
-        report(Step(f"Waiting for the load: {who} needs {needed} tokens of context, which only a finished load "
-                    "can confirm"))
+    elif mode == "background" or (mode == "off" and agent is not None):
+        checks = _what_a_load_checks(needs, needed, agent)
+        report(Step(f"Waiting for the load: only a finished load shows {checks}" if mode == "background"
+                    else f"Loading {model} although --warm-up is off: only a load shows {checks}"))
     return _load_in_foreground(provider, chosen, job, mode, deadline, state_file, report, readiness)
 
 
-def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: Reporter | None = None) -> ModelState:
+def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: Reporter | None = None,
+                    on_loaded=None) -> ModelState:
     """Load ``job.model``, read back the window the server gave it, and send the agent's first
     request; returns what the server then says of the model (its window None where it does not
-    say). Shared by the foreground and the background child, whose failures the next run reads."""
+    say). Shared by the foreground and the background child, whose failures the next run reads.
+    ``on_loaded()`` is called once the load itself worked, before the checks that follow it."""
     provider.warm_up(job.model, read_timeout, job.context_length, job.keep_alive)
+    if on_loaded is not None:
+        on_loaded()
     state = provider.model_state(job.model)
     context = state.context
     if job.needed and context is not None and context < job.needed:
@@ -82,6 +91,36 @@ def load_and_verify(provider, job: LoadJob, read_timeout: float | None, report: 
         report(_window_unknown(provider, job.model, job.needed))
     _send_agents_request(provider, job, read_timeout)
     return state
+
+
+def _what_a_load_checks(needs, needed: int | None, agent: str | None) -> str:
+    """What only a finished load can confirm, for the line that says why lmprep waits."""
+    who = needs.agent if needs is not None else (_label(agent) if agent else "the agent")
+    if needed and needs is not None:
+        return f"that it holds the {needed} tokens of context {who} needs and answers its first request"
+    if needed:
+        return f"that it holds the {needed} tokens of context {who} needs"
+    return f"that it answers {who}'s first request"
+
+
+def _label(agent: str) -> str:
+    from .agents import agent_module
+
+    return agent_module(agent).LABEL
+
+
+def _sets_own_window(agent: str, kind: str) -> bool:
+    from .agents import sets_own_window
+
+    return sets_own_window(agent, kind)
+
+
+def _check_own_window(provider, model: str, agent: str, needed: int, report: Reporter) -> None:
+    """An agent that asks this server for its window with each request (aider on Ollama) needs
+    no loaded window of its own: nothing to check but that the model can hold that much."""
+    _check_maximum(provider, model, provider.model_state(model), needed, f"--for {agent}")
+    report(Step(f"{_label(agent)} sets {provider.label}'s context window itself with each request: "
+                "the window it is loaded with does not matter"))
 
 
 def _note_cpu(provider, model: str, state: ModelState, report: Reporter, readiness) -> None:
@@ -147,6 +186,16 @@ def _context_to_load(provider, model: str, state: ModelState, needed: int | None
     return needed
 
 
+def _what_failed(exc: BaseException) -> str:
+    if isinstance(exc, ContextTooSmallError):
+        return "with too small a context window"
+    if isinstance(exc, AgentUnsupportedError):
+        return "the agent's first request was refused"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted before its checks ended"
+    return "the checks after the load failed"
+
+
 def _already_loaded(provider, job: LoadJob, mode: str, deadline: Deadline, report: Reporter) -> WarmUp:
     """Loaded with the window needed: no warm-up; how long it stays, and the agent's first request."""
     if job.keep_alive is not None:
@@ -202,13 +251,18 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
         forever = " (kept loaded for ever)" if job.keep_alive == FOREVER else ""
         report(WaitStarted(f"Loading {model}{window}{forever}"))
         started = time.monotonic()
+        loaded: list[float] = []  # when the load itself worked: a check after it is what failed
         try:
             with recorded(state_file, chosen, job, "wait") as record:
                 read_timeout = deadline.cap(WARM_UP_READ_TIMEOUT, f"loading {model}")
-                state = load_and_verify(provider, job, read_timeout, report)
+                state = load_and_verify(provider, job, read_timeout, report,
+                                        on_loaded=lambda: loaded.append(time.monotonic()))
                 record["context_length"] = state.context
-        except BaseException:
-            report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
+        except BaseException as exc:
+            if loaded:
+                report(WaitEnded(f"Loaded {model}, but {_what_failed(exc)}", loaded[0] - started, ok=False))
+            else:
+                report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
             raise
     seconds = time.monotonic() - started
     report(WaitEnded(f"Loaded {model}", seconds, ok=True))

@@ -116,6 +116,12 @@ class StatusReport:
         return next((p for p in self.providers if p.name == self.chosen), None)
 
     @property
+    def decisive_error(self) -> LmprepError | None:
+        """Why the deciding provider is not ready (None: it is, or none decides)."""
+        decisive = self.decisive
+        return decisive.error if decisive is not None and not decisive.ok else None
+
+    @property
     def state(self) -> str:
         if self.error is not None:
             return self.error.state
@@ -144,7 +150,7 @@ class StatusReport:
             "config_path": self.config_path,
             "config_loaded": self.config_loaded,
             "providers": [p.to_dict() for p in self.providers],
-            "error": _error_dict(self.error),
+            "error": _error_dict(self.error if self.error is not None or self.ok else self.decisive_error),
         }
 
 
@@ -330,6 +336,25 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         if loaded_ids is not None:
             row.model_loaded = provider.has_model(row.model, loaded_ids)
         row.state = "ready" if row.model_present else "model_missing"
+        failure = _failed_load(row, provider)
+        if failure is not None:
+            row.state, row.error = failure.state, failure
+
+
+def _failed_load(row: ProviderStatus, provider) -> LmprepError | None:
+    """A present model that is not loaded now and whose last recorded load failed is not ready:
+    the next `lmprep` would load it in the foreground, and an agent started now would wait for a
+    load that failed last time (once the server shows it loaded, it is ready again)."""
+    from .errors import WarmupFailedError
+    from .warmup import FAILED
+
+    record = row.last_warm_up
+    if (not row.model_present or row.model_loaded or record is None or record.status not in FAILED
+            or record.model is None or not provider.has_model(row.model, [record.model])):
+        return None
+    reason = (record.error or "its process ended without saying why").rstrip(".")
+    return WarmupFailedError(f"The last load of {row.model!r} on {row.label} failed: {reason}.",
+                             "Run `lmprep --warm-up wait` to load it and see each step, or look at the server's log.")
 
 
 def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:

@@ -54,7 +54,7 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
         if row.running and row.error is not None:
             details.append(f"{row.name}: {row.error.message}")
         warm_up = row.last_warm_up
-        if warm_up is not None and warm_up.status == "error" and warm_up.error:
+        if warm_up is not None and warm_up.status == "error" and warm_up.error and row.state != "warmup_failed":
             details.append(f"{row.name}: the last warm-up of {warm_up.model or 'the model'} failed: {warm_up.error}")
     if details:
         lines += ["", *map(printable, details)]  # model ids and messages from servers

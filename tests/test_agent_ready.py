@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -165,19 +166,24 @@ def test_without_for_nothing_is_checked(llamacpp_emulator):
     assert posts(llamacpp_emulator) == []
 
 
-def test_an_agent_check_that_fails_in_the_background_fails_the_next_run(ollama_emulator, isolated_home):
-    """A generic OpenAI SDK client needs no minimum window: its model loads in the background,
-    and the child sends its first request once the model is loaded."""
+@pytest.mark.parametrize("mode", ["background", "off"])
+def test_under_for_the_ready_line_waits_for_the_agents_first_request(ollama_emulator, isolated_home, mode):
+    """A generic OpenAI SDK client needs no minimum window, but its first request (with tools)
+    can only be checked once the model is loaded: under --for that load is waited for, with
+    --warm-up background or off, and a refusal is this run's exit 12, not the next one's."""
     ollama_emulator.models = {"tiny": 1}
     ollama_emulator.no_tools = {"tiny"}
     ollama_emulator.capabilities_listed = False
-    first = ollama(ollama_emulator, "--for", "openai")
-    assert first.returncode == 0, first.stderr
-    record = wait_for(lambda: [s for s in warm_up_states(isolated_home) if s["status"] == "error"])[0]
-    assert record["error_state"] == "agent_unsupported"
-    second = ollama(ollama_emulator, "--for", "openai")
-    assert second.returncode == 12
-    assert "does not support tools" in second.stderr
+    first = ollama(ollama_emulator, "--for", "openai", "--warm-up", mode)
+    assert first.returncode == 12, first.stderr
+    assert "does not support tools" in first.stderr
+    waited = ("Waiting for the load: only a finished load shows that it answers an OpenAI SDK client's first request"
+              if mode == "background" else "Loading tiny although --warm-up is off: only a load shows that it answers "
+                                           "an OpenAI SDK client's first request")
+    assert waited in first.stderr
+    assert "Loaded tiny, but the agent's first request was refused" in first.stderr
+    assert "Loading tiny failed" not in first.stderr
+    assert [s["status"] for s in warm_up_states(isolated_home)] == ["error"]  # recorded, and nothing left running
 
 
 # -- the true context window -----------------------------------------------------------------
@@ -188,8 +194,8 @@ def test_env_waits_for_a_reload_and_tells_codex_the_new_window(lmstudio_emulator
     lmstudio_emulator.load_seconds = 0.5
     result = run_lmprep("env", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url)
     assert result.returncode == 0, result.stderr
-    assert ("Waiting for the load: Codex needs 65536 tokens of context, which only a finished load can confirm\n"
-            in result.stderr)
+    assert ("Waiting for the load: only a finished load shows that it holds the 65536 tokens of context Codex needs "
+            "and answers its first request\n" in result.stderr)
     assert "-c model_context_window=65536" in result.stderr and "4096" not in result.stderr.split("Ready")[-1]
     assert lmstudio_emulator.loaded == {MODEL: 65536}
     # The 4096-token instance was unloaded first: LM Studio would keep both.
@@ -253,8 +259,9 @@ def test_a_failed_background_load_makes_the_next_run_load_in_the_foreground(lmst
 
     status = run_lmprep("status", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url)
     assert f"({MODEL}): LM Studio could not load '{MODEL}' (POST /respon…\n" in status.stdout
-    assert (f"lmstudio: the last warm-up of {MODEL} failed: LM Studio could not load '{MODEL}' "
+    assert (f"lmstudio: The last load of {MODEL!r} on LM Studio failed: LM Studio could not load '{MODEL}' "
             "(POST /responses: HTTP 500: Failed to load model: out of memory).") in status.stdout
+    assert status.returncode == 9  # not ready: the model is not loaded, and its last load failed
 
     lmstudio_emulator.fail_load = {}
     third = lmstudio(lmstudio_emulator)  # loads in the foreground, and records that it worked
@@ -276,7 +283,7 @@ def test_a_loaded_model_gets_no_warm_up_and_no_process(lmstudio_emulator, isolat
     assert posts(lmstudio_emulator) == []
     assert warm_up_states(isolated_home) == []  # no warm-up process ever wrote one
     text = lmstudio(lmstudio_emulator)
-    assert text.stderr.rstrip().endswith("(already loaded); context window 8192 tokens")
+    assert text.stderr.rstrip().endswith("(already loaded); context window 8192 tokens: coding agents need more, use --for AGENT")
 
 
 # -- keep it loaded --------------------------------------------------------------------------
@@ -338,3 +345,85 @@ def test_ready_for_an_agent_then_the_agent_in_one_shell_line(llamacpp_emulator):
 def test_json_documents_the_agent_and_loaded_status(llamacpp_emulator):
     payload = json.loads(llamacpp(llamacpp_emulator, "--for", "opencode", "--json").stdout)
     assert (payload["agent"], payload["warm_up"]["status"], payload["context_length"]) == ("opencode", "loaded", 131072)
+
+
+# -- under --for, ready rests only on what was checked -------------------------------------------
+
+def test_for_with_warm_up_off_loads_to_check_the_window_and_says_what_it_found(ollama_emulator, isolated_home):
+    """An Ollama with its default 4096-token window: --warm-up off is no way around the check."""
+    ollama_emulator.models = {"tiny": 1}
+    result = ollama(ollama_emulator, "--for", "opencode", "--warm-up", "off")
+    assert result.returncode == 11, result.stderr
+    assert "Error: Ollama has 'tiny' loaded with a 4096-token context window; 65536 are required" in result.stderr
+    assert "Loading tiny although --warm-up is off: only a load shows that it holds the 65536 tokens of context " \
+           "opencode needs and answers its first request" in result.stderr
+    # The load worked; the window is what failed, and the progress line says so.
+    assert "Loaded tiny, but with too small a context window" in result.stderr
+    assert "Loading tiny failed" not in result.stderr
+
+
+def test_for_with_warm_up_off_is_ready_only_once_checked_and_the_line_says_why_it_waited(ollama_emulator):
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.default_num_ctx = 65536
+    result = ollama(ollama_emulator, "--for", "opencode", "--warm-up", "off")
+    assert result.returncode == 0, result.stderr
+    assert "/api/generate" in posts(ollama_emulator) or "/api/chat" in posts(ollama_emulator)
+    assert "/v1/chat/completions" in posts(ollama_emulator)  # opencode's first request, sent and answered
+    assert "(loaded in " in result.stderr and ", waited for to check what opencode needs)" in result.stderr
+    assert result.stderr.rstrip().endswith("; context window 65536 tokens")
+
+
+def test_without_for_warm_up_off_and_background_stay_as_they_were(ollama_emulator):
+    ollama_emulator.models = {"tiny": 1}
+    off = ollama(ollama_emulator, "--warm-up", "off")
+    assert off.returncode == 0 and posts(ollama_emulator) == []
+    background = ollama(ollama_emulator)
+    assert background.returncode == 0 and "(loading in the background;" in background.stderr
+
+
+def test_a_small_window_reported_ready_without_for_says_agents_need_more(ollama_emulator):
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.loaded = {"tiny": 4096}
+    small = ollama(ollama_emulator)
+    assert small.returncode == 0
+    assert small.stderr.rstrip().endswith(
+        "(already loaded); context window 4096 tokens: coding agents need more, use --for AGENT")
+    ollama_emulator.loaded = {"tiny": 16384}
+    assert ollama(ollama_emulator).stderr.rstrip().endswith("(already loaded); context window 16384 tokens")
+
+
+# -- each agent's minimum, as that agent uses that server ------------------------------------------
+
+def test_aider_on_ollama_is_ready_with_ollamas_default_window(ollama_emulator, tmp_path):
+    """aider sends Ollama `num_ctx` with every request (8192 + its prompt): the loaded window
+    (Ollama's default 4096) does not limit it, so it is no exit 11."""
+    ollama_emulator.models = {"tiny": 1}
+    result = ollama(ollama_emulator, "--for", "aider", "--warm-up", "wait")
+    assert result.returncode == 0, result.stderr
+    assert "aider sets Ollama's context window itself with each request" in result.stderr
+    assert result.stderr.rstrip().endswith(
+        "; context window 4096 tokens as loaded (aider asks for the window it needs with each request)")
+    # aider is told it has at least the 8192 it asks for, not the 4096 loaded for the warm-up.
+    env = run_lmprep("env", "--for", "aider", "-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "tiny",
+                     "--format", "json", "-q")
+    assert env.returncode == 0, env.stderr
+    metadata = json.loads(Path(env.json["AIDER_MODEL_METADATA_FILE"]).read_text())
+    assert metadata["ollama_chat/tiny"]["max_input_tokens"] == 8192
+
+
+def test_aider_on_ollama_still_needs_a_model_that_holds_8192_tokens(ollama_emulator):
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.max_context = {"tiny": 4096}
+    result = ollama(ollama_emulator, "--for", "aider")
+    assert result.returncode == 11
+    assert "'tiny' supports at most 4096 tokens of context, fewer than the 8192 required" in result.stderr
+
+
+def test_aider_elsewhere_and_an_explicit_min_context_still_check_the_loaded_window(ollama_emulator,
+                                                                                  llamacpp_emulator):
+    ollama_emulator.models = {"tiny": 1}
+    explicit = ollama(ollama_emulator, "--for", "aider", "--min-context", "8192", "--warm-up", "wait")
+    assert explicit.returncode == 11  # asked for by the user: the loaded window it is
+    llamacpp_emulator.n_ctx = 4096
+    llama = llamacpp(llamacpp_emulator, "--for", "aider")  # 4096 tokens, and aider cannot change them there
+    assert llama.returncode == 11

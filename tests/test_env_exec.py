@@ -105,9 +105,11 @@ def test_env_for_llm_on_any_openai_compatible_server(httpx_mock, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[providers.box]\nkind = "openai"\nbase_url = "http://localhost:1234/v1"\nmodel = "m"\n')
     lmstudio_lists(httpx_mock, "m")
-    answers_agent(httpx_mock, LMS, "chat", stream=False)
+    answers_agent(httpx_mock, LMS, "chat")
+    # Under --for even --warm-up off loads: only a loaded model shows that llm's first request works.
+    httpx_mock.add_response(method="POST", url=f"{LMS}/v1/responses", json={"object": "response", "output": []})
     result = run("env", "--for", "llm", "-p", "box", "--warm-up", "off", "--config", str(config))
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.stderr
     assert result.stderr.endswith(f"Arguments for llm: openai endpoint {LMS}/v1 -m m\n"
                                   "note: Needs llm 0.36 or later (`llm openai endpoint`).\n")
 
@@ -472,3 +474,42 @@ def test_e2e_exec_for_none_gives_an_agent_only_the_generic_variables(llamacpp_em
     assert ran["argv"] == ["exec", "say hi"]
     assert ran["env"]["OPENAI_BASE_URL"] == llamacpp_emulator.base_url
     assert llamacpp_emulator.requests_to("POST", "/v1/responses") == []
+
+
+def as_codex_would(argv: list[str], env: dict, body: dict) -> tuple[int, bytes]:
+    """Send ``body`` the way Codex does with these arguments: `-c model_provider=P` chooses
+    `model_providers.P`, whose `base_url` + `/responses` it posts to, with `Authorization: Bearer`
+    and the value of the variable its `env_key` names (Codex's documented config overrides)."""
+    import httpx
+
+    overrides = dict(argv[i + 1].split("=", 1) for i, arg in enumerate(argv) if arg == "-c")
+    provider = f"model_providers.{overrides['model_provider']}"
+    base_url = json.loads(overrides[f"{provider}.base_url"])
+    token = env[overrides[f"{provider}.env_key"]]
+    response = httpx.post(f"{base_url}/responses", json=body, headers={"Authorization": f"Bearer {token}"},
+                          trust_env=False)
+    return response.status_code, response.content
+
+
+@pytest.mark.e2e
+def test_e2e_codex_on_lm_studio_with_a_token_gets_a_provider_that_sends_it(lmstudio_emulator, tmp_path):
+    """Codex's --oss sends no token: LM Studio with authentication on would answer 401."""
+    token = "lms-secret-token-9d2e"
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.token = token
+    bin_dir = tmp_path / "bin"
+    fake_agent(bin_dir, "codex")
+    result = run_lmprep("exec", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                        "--", "codex", "exec", "say hi",
+                        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "LM_API_TOKEN": token})
+    assert result.returncode == 0, result.stderr
+    assert "Ready for Codex" in result.stderr and "sends no API token" not in result.stderr
+    ran = json.loads(result.stdout)
+    argv = ran["argv"]
+    assert "--oss" not in argv and "model_provider=lmprep" in argv
+    assert f'model_providers.lmprep.base_url="{lmstudio_emulator.base_url}"' in argv
+    assert not any(token in arg for arg in argv)  # in a variable, never on the command line
+    assert token not in result.stderr
+    status, answer = as_codex_would(argv, ran["env"], {"model": MODEL, "input": "say hi", "stream": False})
+    assert status == 200, answer
+    assert lmstudio_emulator.requests[-1].header("authorization") == f"Bearer {token}"

@@ -70,7 +70,7 @@ def test_the_window_is_read_per_model(router):
     result = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "wide", "--warm-up", "wait")
     assert result.returncode == 0, result.stderr
     assert "Asking llama-server to load wide (POST /models/load)" in result.stderr
-    assert result.stderr.rstrip().endswith("context window 4096 tokens")
+    assert result.stderr.rstrip().endswith("context window 4096 tokens: coding agents need more, use --for AGENT")
 
     too_small = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "wide", "--min-context", "8192")
     assert too_small.returncode == 11
@@ -136,3 +136,18 @@ def test_a_sleeping_single_model_server_is_woken(llama_server_binary, tiny_gguf)
         assert result.returncode == 0, result.stderr
         assert "Waking tiny: llama-server put it to sleep (--sleep-idle-seconds)" in result.stderr
         assert http_request("GET", server.origin + "/props").json()["is_sleeping"] is False
+
+
+def test_under_for_warm_up_off_still_loads_to_check_the_agents_first_request(router):
+    """A router model that is not loaded: only a load shows that it answers llm's first request,
+    so under --for even --warm-up off waits for one, and the ready line says why."""
+    result = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "tiny", "--for", "llm",
+                        "--warm-up", "off")
+    assert result.returncode == 0, result.stderr
+    assert ("Loading tiny although --warm-up is off: only a load shows that it answers llm's first request"
+            in result.stderr)
+    assert statuses(router)["tiny"] == "loaded"
+    assert ", waited for to check what llm needs); context window 2048 tokens" in result.stderr
+    without = run_lmprep("-p", "llamacpp", "--base-url", router.base_url, "-m", "wide", "--warm-up", "off", "--json")
+    assert without.returncode == 0 and without.json["warm_up"]["status"] == "off"  # without --for: as asked
+    assert statuses(router)["wide"] == "unloaded"

@@ -348,7 +348,6 @@ def needs(program: str, example: str) -> None:
 #: README line (or first line of a script block) → what running it must do. Exit status 0 always.
 RUN: dict[str, Example] = {
     # Usage
-    "lmprep && codex --oss                      # pre-flight before an agent": Example(codex_oss_only),
     "lmprep --for codex && codex --oss          # ready for Codex: its API, its tools, its window":
         Example(codex_for_codex),
     "lmprep -p ollama -m llama3.2 --warm-up wait": Example(ollama_waited_for, BOTH, setup=ollama_unloaded),

@@ -88,3 +88,48 @@ def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
         assert sent.json()["model"] == "tiny"
         assert sent.headers.get("authorization") == f"Bearer {token or PLACEHOLDER_KEY}"
     request.node.user_properties.append(("real_agent_ran", name))  # shown at the end of the run (conftest.py)
+
+
+def test_the_real_codex_sends_lm_studios_token(lmstudio_emulator, tmp_path):
+    """Codex's --oss never sends a token: against an LM Studio that wants one, lmprep hands
+    Codex its own model provider, whose token is read from a variable (never the command line)."""
+    agent = find("codex")
+    if agent.program is None:
+        pytest.skip(f"codex is not installed ({install_report()})")
+    model = "openai/gpt-oss-20b"
+    lmstudio_emulator.downloaded = [model]
+    lmstudio_emulator.token = TOKEN
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_lmprep("exec", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                        "--", *agent.command(),
+                        env={**QUIET, "LM_API_TOKEN": TOKEN, "HOME": str(tmp_path),
+                             "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
+                        timeout=300, cwd=workdir)
+    assert "Ready for Codex" in result.stderr, result.stderr
+    mine = [r for r in lmstudio_emulator.requests
+            if r.method == "POST" and r.path == "/v1/responses" and b"say hi" in r.raw_body]
+    assert mine, [f"{r.method} {r.path}" for r in lmstudio_emulator.requests]
+    assert all(sent.header("authorization") == f"Bearer {TOKEN}" for sent in mine)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_real_aider_asks_ollama_for_its_own_window(ollama_emulator, tmp_path):
+    """aider on Ollama sends `num_ctx` with each /api/chat request (8192 and more): a model loaded
+    with Ollama's default 4096 is ready for it, and Ollama loads it with aider's window."""
+    agent = find("aider")
+    if agent.program is None:
+        pytest.skip(f"aider is not installed ({install_report()})")
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.loaded = {"tiny": 4096}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_lmprep("exec", "--for", "aider", "-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "tiny",
+                        "--", *agent.command(), env={**QUIET, "HOME": str(tmp_path)}, timeout=300, cwd=workdir)
+    assert "Ready for aider: tiny on Ollama" in result.stderr, result.stderr
+    chats = [r for r in ollama_emulator.requests if r.method == "POST" and r.path == "/api/chat"
+             and b"say hi" in r.raw_body]
+    assert chats, [f"{r.method} {r.path}" for r in ollama_emulator.requests]
+    assert all(chat.json["options"]["num_ctx"] >= 8192 for chat in chats)
+    assert ollama_emulator.loaded["tiny"] >= 8192
+    assert result.returncode == 0, result.stderr[-3000:]

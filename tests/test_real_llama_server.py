@@ -24,7 +24,8 @@ def test_named_model_that_is_served(llama_server):
     result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "-m", "tiny")
     assert result.returncode == 0, result.stderr
     assert result.stderr.rstrip().endswith(
-        f"Ready: tiny on llama.cpp server at {llama_server.base_url} (already loaded); context window 2048 tokens")
+        f"Ready: tiny on llama.cpp server at {llama_server.base_url} (already loaded); context window 2048 tokens"
+        ": coding agents need more, use --for AGENT")
 
 
 def test_model_that_is_not_served_is_exit_6(llama_server):
@@ -110,7 +111,7 @@ def test_explicit_min_context_overrides_the_agents_default(llama_server):
 def test_text_output_shows_the_context_window(llama_server):
     result = run_lmprep("-p", "llamacpp", "--base-url", llama_server.base_url, "--warm-up", "wait")
     assert result.returncode == 0, result.stderr
-    assert "; context window 2048 tokens\n" in result.stderr
+    assert "; context window 2048 tokens: coding agents need more, use --for AGENT\n" in result.stderr
 
 
 # -- ready for the agent: the real server ---------------------------------------------------------

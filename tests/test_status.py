@@ -333,3 +333,46 @@ def test_state_files_with_nonsense_start_times_are_still_read(isolated_home):
     write_state(state_dir() / "a.json", {"model": "a", "status": "ok", "started_at": "yesterday"})
     write_state(state_dir() / "b.json", {"model": "b", "status": "ok", "started_at": 5.0})
     assert [record["model"] for record in read_states()] == ["b", "a"]
+
+
+@pytest.mark.e2e
+def test_e2e_a_model_whose_last_load_failed_is_warmup_failed_not_ready(lmstudio_emulator, config, isolated_home):
+    lmstudio_emulator.downloaded = [MODEL]
+    lmstudio_emulator.fail_load = {MODEL: "Failed to load model: out of memory"}
+    config(lmstudio=lmstudio_emulator.base_url)
+    started = run_lmprep("-p", "lmstudio", "-q")  # the background load fails after lmprep returned
+    assert started.returncode == 0, started.stderr
+    wait_for(lambda: [s for s in warm_up_states(isolated_home) if s["status"] == "error"], timeout=15)
+
+    result = run_lmprep("status", "-p", "lmstudio", "--json")
+    assert result.returncode == 9, result.stderr
+    payload = result.json
+    assert (payload["ok"], payload["state"], payload["exit_code"]) == (False, "warmup_failed", 9)
+    lms = rows(payload)["lmstudio"]
+    assert (lms["state"], lms["model_present"], lms["model_loaded"]) == ("warmup_failed", True, False)
+    assert lms["last_warm_up"]["status"] == "error"
+    message = lms["error"]["message"]
+    assert message.startswith(f"The last load of {MODEL!r} on LM Studio failed: ")
+    assert "out of memory" in message
+    assert payload["error"] == lms["error"]  # the deciding provider's reason, also at the top
+
+    table = run_lmprep("status", "-p", "lmstudio")
+    assert table.returncode == 9
+    assert table.stdout.splitlines()[1].split()[:3] == ["*", "lmstudio", "warmup_failed"]
+    assert table.stdout.splitlines()[-1] == "Chosen: lmstudio (--local-provider): warmup_failed"
+    assert table.stderr.startswith(f"Error: The last load of {MODEL!r} on LM Studio failed: ")
+    assert f"lmstudio: The last load of {MODEL!r} on LM Studio failed: " in table.stdout  # in full, once
+    assert table.stdout.count("out of memory") == 1
+
+    lmstudio_emulator.fail_load = {}  # loaded since: ready again
+    assert run_lmprep("-p", "lmstudio", "-q", "--warm-up", "wait").returncode == 0
+    again = run_lmprep("status", "-p", "lmstudio", "--json")
+    assert (again.returncode, again.json["state"], again.json["error"]) == (0, "ready", None)
+
+
+def test_the_top_level_error_is_the_chosen_providers_when_it_is_not_ready(config):
+    config()
+    result = run("-p", "ollama", "--json")
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 4 and payload["state"] == "unreachable"
+    assert payload["error"] == rows(payload)["ollama"]["error"] and payload["error"]["message"]

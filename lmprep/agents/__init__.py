@@ -4,6 +4,8 @@ One module per agent, each with the same few names:
 
 - ``LABEL``: the agent's name as people know it;
 - ``MIN_CONTEXT``: the context window it needs in tokens (None: no minimum of its own);
+- optionally ``SETS_OWN_WINDOW``: the server kinds it asks for its window with each request
+  (aider on Ollama): there the window the model is loaded with does not limit it;
 - ``needs(kind)``: the shape of its requests to that kind of server (protocols.AgentNeeds),
   or None where it talks to the server's native API, which every such server has;
 - ``COMMAND``: the program's name, by which ``lmprep exec`` knows it runs this agent;
@@ -44,6 +46,11 @@ def agent_module(agent: str) -> ModuleType:
 def min_context(agent: str) -> int | None:
     """The context window ``agent`` needs, in tokens (None: no minimum of its own)."""
     return agent_module(agent).MIN_CONTEXT
+
+
+def sets_own_window(agent: str, kind: str) -> bool:
+    """Whether ``agent`` asks a ``kind`` server for its window with each request."""
+    return kind in getattr(agent_module(agent), "SETS_OWN_WINDOW", ())
 
 
 def agent_needs(agent: str, kind: str):

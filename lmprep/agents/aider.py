@@ -21,6 +21,12 @@ LABEL = "aider"
 COMMAND = "aider"
 INSTALL = "pipx install aider-chat==0.86.2"
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
+#: On Ollama aider sends `num_ctx` with every request (aider/models.py, send_completion: the
+#: prompt's tokens x 1.25 + 8192, unless the model's extra_params set it), and litellm's
+#: `ollama_chat/` puts it in /api/chat's `options`: Ollama loads the model with that window
+#: for the request. The window it is loaded with beforehand (Ollama's default, 4096) does not
+#: limit aider there; only the model's own maximum does.
+SETS_OWN_WINDOW = ("ollama",)
 
 
 def needs(kind: str) -> AgentNeeds | None:
@@ -38,6 +44,8 @@ def setup(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
     name = f"{provider}/{model}"
     variables = {**variables, "AIDER_MODEL": name, **quiet}
     files = {}
+    if context_length and kind in SETS_OWN_WINDOW:
+        context_length = max(context_length, MIN_CONTEXT)  # it asks for at least that, whatever is loaded
     if context_length:
         metadata = {name: {
             "max_input_tokens": context_length, "max_tokens": context_length,

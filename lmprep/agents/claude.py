@@ -14,6 +14,7 @@ LABEL = "Claude Code"
 COMMAND = "claude"
 INSTALL = "npm install -g @anthropic-ai/claude-code@2.1.332"
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
+# On every server, the window as loaded: an Anthropic Messages request carries none.
 
 
 NEEDS = AgentNeeds(LABEL, MESSAGES, tools=True, query="?beta=true")

@@ -8,7 +8,8 @@ function, namespace and web_search (a model it knows also gets custom and tool_s
 llama-server b11434 skips the types it does not know; earlier builds refused them with
 "'type' of tool must be 'function'" (openai/codex#10635). A stream that ends without
 `response.completed` is retried five times, then fails. `--oss` reads `CODEX_OSS_BASE_URL`,
-probes Ollama's `/api/version` (0.13.4 or later) and `/api/tags`, and never sends a token.
+probes Ollama's `/api/version` (0.13.4 or later) and `/api/tags`, and never sends a token: a
+server that wants one gets the custom model provider instead, as every other server does.
 """
 
 import json
@@ -20,6 +21,7 @@ LABEL = "Codex"
 COMMAND = "codex"
 INSTALL = "npm install -g @openai/codex@0.171.0"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+# On every server, the window as loaded: a Responses request carries none (not even --oss on Ollama).
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
           "parameters": {"type": "object", "properties": {}}}
@@ -44,14 +46,12 @@ def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
     # Codex cannot ask a local server for its window: tell it, or it assumes its own (272k).
     # These are global options: they also go before a subcommand (`codex -c ... exec "..."`).
     window = [("-c", f"model_context_window={context_length}")] if context_length else []
-    if kind in ("lmstudio", "ollama"):
-        notes = []
-        if token:
-            notes.append("Codex's --oss sends no API token: turn authentication off in LM Studio, "
-                         "or use a custom model provider in ~/.codex/config.toml.")
+    if kind in ("lmstudio", "ollama") and not token:
         return AgentSetup("codex", {"CODEX_OSS_BASE_URL": v1},
-                          [("--oss",), ("--local-provider", kind), ("-m", model), *window], notes)
-    # Any other OpenAI-compatible server: a model provider given with -c overrides.
+                          [("--oss",), ("--local-provider", kind), ("-m", model), *window])
+    # Any other OpenAI-compatible server, and LM Studio or Ollama with a token (which --oss never
+    # sends: it would get 401): a model provider given with -c overrides, its token read from the
+    # variable named by env_key, so it never reaches a command line.
     prefix = "model_providers.lmprep"
     options = [
         ("-c", "model_provider=lmprep"),

@@ -11,6 +11,7 @@ COMMAND = "goose"
 # goose ships no npm or pip package: its own installer script (no version of it is pinned by lmprep).
 INSTALL = "curl -fsSL https://github.com/aaif-goose/goose/releases/download/stable/download_cli.sh | bash"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
+# On Ollama too, the window as loaded: goose talks to its OpenAI-compatible route, which takes no num_ctx.
 
 
 def needs(kind: str) -> AgentNeeds:
