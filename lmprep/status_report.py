@@ -69,6 +69,7 @@ class ProviderStatus:
     model_loaded: bool | None = None
     models: list[ModelInfo] | None = None  # None: not listed (server not reached)
     last_warm_up: WarmUpRecord | None = None
+    last_bench: dict | None = None  # `lmprep bench`'s last result for this model at its window
     error: LmprepError | None = None
     identified: bool = False  # answered this kind's own identity route (auto-detection)
 
@@ -95,6 +96,7 @@ class ProviderStatus:
             "model_loaded": self.model_loaded,
             "models": None if self.models is None else [m.to_dict() for m in self.models],
             "last_warm_up": self.last_warm_up.to_dict() if self.last_warm_up else None,
+            "last_bench": self.last_bench,
             "error": _error_dict(self.error),
         }
 
@@ -326,6 +328,20 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         if loaded_ids is not None:
             row.model_loaded = provider.has_model(row.model, loaded_ids)
         row.state = "ready" if row.model_present else "model_missing"
+        row.last_bench = _last_bench(entry, row, provider)
+
+
+def _last_bench(entry: ProviderSettings, row: ProviderStatus, provider) -> dict | None:
+    """The figures of the last `lmprep bench` of the row's model at the window it is loaded
+    with (or of no known window), where one was kept."""
+    from .bench import kept_figures, last_result, results_dir
+
+    if not row.model_present or not results_dir().is_dir():
+        return None
+    key = provider.model_key(row.model)
+    window = next((m.context_length for m in row.models or () if provider.model_key(m.id) == key), None)
+    record = last_result(entry.name, entry.base_url.value, row.model, window)
+    return None if record is None else kept_figures(record)
 
 
 def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:

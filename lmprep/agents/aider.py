@@ -14,12 +14,13 @@ and the analytics question are turned off for the run.
 
 import json
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import CHAT, AgentNeeds, FirstRequest
 from . import AgentSetup
 
 LABEL = "aider"
 COMMAND = "aider"
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:aider
 
 
 def needs(kind: str) -> AgentNeeds | None:

@@ -11,12 +11,13 @@ function tools, 22 kB in all.
 import json
 
 from ..errors import NotConfiguredError
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "Cline"
 COMMAND = "cline"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:cline
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -13,12 +13,13 @@ probes Ollama's `/api/version` (0.13.4 or later) and `/api/tags`, and never send
 
 import json
 
-from ..protocols import RESPONSES, AgentNeeds
+from ..protocols import RESPONSES, AgentNeeds, FirstRequest
 from . import PLACEHOLDER_KEY, AgentSetup
 
 LABEL = "Codex"
 COMMAND = "codex"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
           "parameters": {"type": "object", "properties": {}}}

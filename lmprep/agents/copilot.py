@@ -8,12 +8,13 @@ Seen (2026-11): `POST {base}/chat/completions`, streamed with usage, 17 function
 character system prompt (48 kB in all); `max_tokens` is the output limit it is given.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:copilot
 
 
 def needs(kind: str) -> AgentNeeds:

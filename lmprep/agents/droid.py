@@ -9,12 +9,13 @@ exec "..."` works with no Factory login; `POST {base}/chat/completions`, streame
 
 import json
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "Droid"
 COMMAND = "droid"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:droid
 
 
 def needs(kind: str) -> AgentNeeds:

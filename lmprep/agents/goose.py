@@ -3,12 +3,13 @@
 from urllib.parse import urlsplit
 
 from ..hosts import origin_of
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import CHAT, AgentNeeds, FirstRequest
 from . import AgentSetup
 
 LABEL = "goose"
 COMMAND = "goose"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:goose
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -4,13 +4,14 @@ Seen from @kilocode/cli 7.7.7 (2026-11): `POST {base}/chat/completions`, streame
 `max_tokens: 32000`, `tool_choice: "auto"`, 16 function tools, 50 kB in all.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 from .opencode import inline_config
 
 LABEL = "Kilo Code"
 COMMAND = "kilo"
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:kilo
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -1,11 +1,12 @@
 """Generic OpenAI SDK clients: the variables every OpenAI SDK reads."""
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import CHAT, AgentNeeds, FirstRequest
 from . import AgentSetup
 
 LABEL = "an OpenAI SDK client"
 COMMAND = None  # any program: only variables
 MIN_CONTEXT = None
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:openai
 
 
 def needs(kind: str) -> AgentNeeds:

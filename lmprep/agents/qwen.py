@@ -6,12 +6,13 @@ all, which llama-server b11434 refused on a 2048-token window ("request (28382 t
 the available context size"). It takes an empty answer for an error and retries.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "Qwen Code"
 COMMAND = "qwen"
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
+FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:qwen
 
 
 def needs(kind: str) -> AgentNeeds:
