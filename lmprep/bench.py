@@ -36,6 +36,9 @@ DECODE_TOKENS = 16
 #: What an agent's next turn adds to the conversation before the server answers again
 #: (a short user message or a tool result), in tokens.
 NEXT_TURN_TOKENS = 200
+#: The size bench gives an agent whose first request was never measured: a typical coding
+#: agent's (the measured ones run from 2,000 to 28,000 tokens; see the README).
+TYPICAL_AGENT_TOKENS = 16_000
 #: Below this share of the first prompt reused by the second request, the prefix cache is
 #: taken as not working.
 CACHE_WORKS_SHARE = 0.5
@@ -166,6 +169,10 @@ def bench_agent(settings, *, report=None, readiness=None):
     run_ensure(settings, report=report, readiness=readiness, hand_off=True)
     agent = settings.agent.value
     first_request = agent_module(agent).FIRST_REQUEST
+    agent_tokens = first_request.tokens if first_request is not None else TYPICAL_AGENT_TOKENS
+    if first_request is None:
+        report(Notice(f"{agent_module(agent).LABEL}'s first request was never measured: bench sends "
+                      f"{TYPICAL_AGENT_TOKENS:,} tokens, the size of a typical coding agent's."))
     warm_up = readiness.warm_up
     load_s = warm_up.seconds if warm_up is not None and warm_up.status == "ok" else None
     chosen = settings.provider_settings(readiness.provider)
@@ -175,7 +182,7 @@ def bench_agent(settings, *, report=None, readiness=None):
 
     with open_provider(chosen, **timeouts, deadline=Deadline(_left(settings, readiness)), report=report,
                        stall_timeout=settings.stall_timeout.value) as provider:
-        result = run_bench(provider, model=readiness.model, agent=agent, agent_tokens=first_request.tokens,
+        result = run_bench(provider, model=readiness.model, agent=agent, agent_tokens=agent_tokens,
                            context_length=readiness.context_length, load_s=load_s,
                            read_timeout=timeouts["read_timeout"], report=report)
     if result.cache_works is False:

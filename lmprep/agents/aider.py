@@ -20,7 +20,7 @@ from . import AgentSetup
 LABEL = "aider"
 COMMAND = "aider"
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:aider
+FIRST_REQUEST = FirstRequest(2266, 2833, ("POST /v1/chat/completions",), "0.86.2", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds | None:

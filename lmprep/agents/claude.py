@@ -13,7 +13,7 @@ from . import AgentSetup
 LABEL = "Claude Code"
 COMMAND = "claude"
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
-FIRST_REQUEST = FirstRequest(14619, 48815, ("HEAD /", "POST /v1/messages"), "2.1.332", "2026-12-02")
+FIRST_REQUEST = FirstRequest(14619, 48814, ("POST /v1/messages",), "2.1.332", "2026-12-02")
 
 
 NEEDS = AgentNeeds(LABEL, MESSAGES, tools=True, query="?beta=true")

@@ -17,7 +17,7 @@ from . import AgentSetup
 LABEL = "Cline"
 COMMAND = "cline"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:cline
+FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -14,7 +14,7 @@ from . import AgentSetup
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:copilot
+FIRST_REQUEST = FirstRequest(19003, 47937, ("POST /v1/chat/completions",), "1.0.102", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

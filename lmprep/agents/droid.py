@@ -15,7 +15,7 @@ from . import AgentSetup
 LABEL = "Droid"
 COMMAND = "droid"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:droid
+FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.215.0", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

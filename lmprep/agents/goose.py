@@ -3,13 +3,13 @@
 from urllib.parse import urlsplit
 
 from ..hosts import origin_of
-from ..protocols import CHAT, AgentNeeds, FirstRequest
+from ..protocols import CHAT, AgentNeeds
 from . import AgentSetup
 
 LABEL = "goose"
 COMMAND = "goose"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:goose
+FIRST_REQUEST = None  # never measured: goose is in none of the package registries lmprep is tested from
 
 
 def needs(kind: str) -> AgentNeeds:

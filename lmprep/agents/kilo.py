@@ -11,7 +11,7 @@ from .opencode import inline_config
 LABEL = "Kilo Code"
 COMMAND = "kilo"
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:kilo
+FIRST_REQUEST = FirstRequest(11885, 50517, ("POST /v1/chat/completions",), "7.7.7", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -13,7 +13,7 @@ from . import AgentSetup, missing_options
 LABEL = "llm"
 COMMAND = "llm"
 MIN_CONTEXT = None
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:llm
+FIRST_REQUEST = FirstRequest(30, 118, ("POST /v1/chat/completions",), "0.36", "2026-12-02")
 
 #: llm's own subcommands: a command line starting with one of them is left as it is.
 _SUBCOMMANDS = {"aliases", "chat", "collections", "embed", "embed-models", "embed-multi", "fragments", "install",

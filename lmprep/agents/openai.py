@@ -6,7 +6,7 @@ from . import AgentSetup
 LABEL = "an OpenAI SDK client"
 COMMAND = None  # any program: only variables
 MIN_CONTEXT = None
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:openai
+FIRST_REQUEST = FirstRequest(30, 79, ("POST /v1/chat/completions",), "3.57.0", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -14,7 +14,7 @@ from . import AgentSetup
 LABEL = "pi"
 COMMAND = "pi"
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:pi
+FIRST_REQUEST = FirstRequest(2119, 5579, ("POST /v1/chat/completions",), "0.74.2", "2026-12-02")
 
 EXTENSION = """\
 // Written by lmprep: the server lmprep made ready, as pi's provider "lmprep" (pi -e <this file>).

@@ -12,7 +12,7 @@ from . import AgentSetup
 LABEL = "Qwen Code"
 COMMAND = "qwen"
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
-FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:qwen
+FIRST_REQUEST = FirstRequest(28309, 60150, ("POST /v1/chat/completions",), "0.24.4", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -71,8 +71,11 @@ def server_tasks(log: str) -> list[Task]:
 
 
 def agent_version(agent: RealAgent) -> str:
+    # The `openai` agent is a script run by the venv's python: its version is the SDK's.
+    argv = ([str(agent.program), "-c", "import openai; print(openai.__version__)"] if agent.name == "openai"
+            else [str(agent.program), "--version"])
     try:
-        completed = subprocess.run([str(agent.program), "--version"], capture_output=True, text=True, timeout=60,
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                                    stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
