@@ -422,7 +422,23 @@ def success_line(readiness: Readiness) -> str:
         line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
         line += "; downloaded just now"
+    figures = _bench_figures(readiness)
+    if figures:
+        line += f"; {figures}"
     return printable(line)  # model ids come from the server: no escape sequence reaches the terminal
+
+
+def _bench_figures(readiness: Readiness) -> str | None:
+    """The last `lmprep bench` of this server, model and window, in a few words; nothing is
+    imported or read where no bench was ever run."""
+    from .dirs import state_dir
+
+    if not os.path.isdir(state_dir() / "bench"):
+        return None
+    from .bench import last_result, summary
+
+    record = last_result(readiness.provider, readiness.base_url, readiness.model, readiness.context_length)
+    return None if record is None else summary(record)
 
 
 def print_error(error: LmprepError) -> None:
@@ -762,6 +778,56 @@ def _build_config() -> click.Group:
     return config
 
 
+def _build_bench() -> click.Command:
+    @click.command("bench", cls=LmprepCommand,
+                   short_help="Measure the agent's first turn and next turn on the ready model.")
+    @ensure_options(exclude=("warm_up", "quiet", "agent"))
+    @click.option("--for", "agent", type=click.Choice(AGENT_CHOICES), required=True,
+                  help="The agent whose first request is measured, at its real size.")
+    def bench(**options) -> None:
+        """Make the model ready for AGENT (waiting for the load), then send that agent's first
+        request at its real size and a next turn that shares its prefix, and report load time,
+        time to first token, prefill and decode speed, how much of the prompt the server reused,
+        and the agent's projected first-turn and next-turn times.
+
+        \b
+        lmprep bench --for claude
+        lmprep bench --for codex -p ollama -m qwen3-coder --json
+
+        The result is kept, and `lmprep status` and the ready line show it.
+        """
+        from .bench import bench_agent
+        from .views import render_bench
+
+        reporter = make_reporter(sys.stderr, quiet=options["as_json"])
+        readiness = Readiness()
+        result = error = None
+        try:
+            settings = resolve_settings(_flags({**options, "warm_up": "wait"}))
+            for warning in settings.warnings:
+                reporter(Notice(warning))
+            readiness, result, _ = bench_agent(settings, report=reporter, readiness=readiness)
+        except LmprepError as exc:
+            error = exc
+        except KeyboardInterrupt as exc:
+            error = InterruptedByUserError.from_signal(exc)
+        except Exception as exc:
+            error = _unexpected(exc)
+        finally:
+            reporter.close()
+        if options["as_json"]:
+            outcome = json_result(readiness, error, {"warm_up": "wait"})
+            outcome["bench"] = None if result is None else result.to_dict()
+            echo_json(outcome)
+        elif error is not None:
+            print_error(error)
+        else:
+            echo(render_bench(result, agent_label(result.agent)))
+        raise SystemExit(int(error.exit_code) if error else 0)
+
+    return bench
+
+
 COMPLETION_SHELLS = ("bash", "zsh", "fish")
 
 
@@ -787,7 +853,7 @@ def _build_completion() -> click.Command:
 
 #: The variable through which the shell asks for completions (click's protocol).
 COMPLETE_VARIABLE = "_LMPREP_COMPLETE"
-LAZY_COMMANDS = {"completion": _build_completion, "config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
+LAZY_COMMANDS = {"bench": _build_bench, "completion": _build_completion, "config": _build_config, "env": _build_env, "exec": _build_exec, "status": _build_status}
 
 
 class UsageError(LmprepError):

@@ -72,6 +72,17 @@ def write_new(path: Path, data: bytes) -> None:
         _unlink(temporary)
 
 
+def replace(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one,
+    never half of one; on failure nothing is left behind."""
+    temporary = _write_temporary(path, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        _unlink(temporary)
+        raise
+
+
 def replace_keeping_backup(path: Path, data: bytes) -> Path | None:
     """Replace ``path`` with ``data``; the old file, if any, is kept as the first free one of
     FILE.bak, FILE.bak.1, ... (never overwritten). Returns the backup. Until the new file is

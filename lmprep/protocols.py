@@ -62,6 +62,18 @@ class AgentNeeds(NamedTuple):
         return self.protocol.url(base_url) + self.query
 
 
+class FirstRequest(NamedTuple):
+    """An agent's first model request as the real agent sent it (recorded through a proxy in
+    front of a real llama-server b11434 with the tiny test model; `bench/agent_requests.py`
+    measures it again): what `lmprep bench` sends at that size."""
+
+    tokens: int  # prompt tokens, as that server counted them (timings.prompt_n)
+    chars: int  # characters of the request body
+    routes: tuple[str, ...]  # the requests it sent, in order, to answer a one-line prompt
+    version: str  # of the agent
+    measured: str  # the date
+
+
 def chat_agent(agent: str, tools: bool = True) -> AgentNeeds:
     """What most agents send: streamed Chat Completions asking for usage, with function tools."""
     return AgentNeeds(agent, CHAT, tools=tools, fields=(("stream_options", {"include_usage": True}),))
@@ -238,6 +250,10 @@ def _events(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
             data.append(value)
     if data:
         yield event, "\n".join(data)
+
+
+#: The events of a server-sent event stream, for readers of other answers (bench).
+stream_events = _events
 
 
 # -- errors -------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ class ProviderStatus:
     model_loaded: bool | None = None
     models: list[ModelInfo] | None = None  # None: not listed (server not reached)
     last_warm_up: WarmUpRecord | None = None
+    last_bench: dict | None = None  # `lmprep bench`'s last result for this model at its window
     error: LmprepError | None = None
     identified: bool = False  # answered this kind's own identity route (auto-detection)
 
@@ -95,6 +96,7 @@ class ProviderStatus:
             "model_loaded": self.model_loaded,
             "models": None if self.models is None else [m.to_dict() for m in self.models],
             "last_warm_up": self.last_warm_up.to_dict() if self.last_warm_up else None,
+            "last_bench": self.last_bench,
             "error": _error_dict(self.error),
         }
 
@@ -339,6 +341,7 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         failure = _failed_load(row, provider)
         if failure is not None:
             row.state, row.error = failure.state, failure
+        row.last_bench = _last_bench(entry, row, provider)
 
 
 def _failed_load(row: ProviderStatus, provider) -> LmprepError | None:
@@ -355,6 +358,19 @@ def _failed_load(row: ProviderStatus, provider) -> LmprepError | None:
     reason = (record.error or "its process ended without saying why").rstrip(".")
     return WarmupFailedError(f"The last load of {row.model!r} on {row.label} failed: {reason}.",
                              "Run `lmprep --warm-up wait` to load it and see each step, or look at the server's log.")
+
+
+def _last_bench(entry: ProviderSettings, row: ProviderStatus, provider) -> dict | None:
+    """The figures of the last `lmprep bench` of the row's model at the window it is loaded
+    with (or of no known window), where one was kept."""
+    from .bench import kept_figures, last_result, results_dir
+
+    if not row.model_present or not results_dir().is_dir():
+        return None
+    key = provider.model_key(row.model)
+    window = next((m.context_length for m in row.models or () if provider.model_key(m.id) == key), None)
+    record = last_result(entry.name, entry.base_url.value, row.model, window)
+    return None if record is None else kept_figures(record)
 
 
 def _model_missing(row: ProviderStatus, can_download: bool) -> LmprepError:

@@ -53,6 +53,13 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
             details.append(f"{row.name} models: {', '.join(describe_model(m) for m in row.models) or 'none'}")
         if row.running and row.error is not None:
             details.append(f"{row.name}: {row.error.message}")
+        if row.last_bench:
+            from .bench import summary
+
+            figures = summary(row.last_bench)
+            if figures:
+                measured = row.last_bench.get("measured_at") or now
+                details.append(f"{row.name}: {row.model} measured by `lmprep bench` {ago(now - measured)}: {figures}")
         warm_up = row.last_warm_up
         if warm_up is not None and warm_up.status == "error" and warm_up.error and row.state != "warmup_failed":
             details.append(f"{row.name}: the last warm-up of {warm_up.model or 'the model'} failed: {warm_up.error}")
@@ -198,3 +205,34 @@ def render_settings(settings) -> str:
         if entry.kind == "lmstudio":
             lines.append(f"  lms_path       {_show(entry.lms_path, 'not set: PATH, then the LM Studio home')}")
     return "\n".join(lines)
+
+
+def render_bench(result, agent_label: str) -> str:
+    """`lmprep bench`'s report: what was measured, then what it means for the agent."""
+    first, second = result.first, result.second
+
+    def seconds(value):
+        return "unknown" if value is None else f"{value:.2f} s"
+
+    def rate(value):
+        return "unknown" if not value else f"{value:,.0f} tok/s"
+
+    reused = result.reused_share
+    rows = [
+        ("load", "already loaded" if result.load_s is None else f"{result.load_s:.1f} s"),
+        ("first request", f"{first.prompt_tokens or result.agent_tokens:,} prompt tokens, first token after "
+                          f"{seconds(first.first_token_s)}"),
+        ("prefill", f"{rate(result.prefill_tps)} ({'the server' if first.source == 'server' else 'timed here'})"),
+        ("decode", f"{rate(result.decode_tps)} over {first.output_tokens or 0} tokens"),
+        ("next turn", f"first token after {seconds(second.first_token_s)}; "
+                      + ("the server did not say what it reused" if reused is None
+                         else f"{second.cached_tokens:,} prompt tokens reused ({reused:.0%})")),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
+    lines.append("")
+    lines.append(f"{agent_label} on {result.model}: its first request is about {result.agent_tokens:,} tokens; "
+                 f"first turn ≈ {seconds(result.first_turn_s)} to its first token, next turn ≈ "
+                 f"{seconds(result.next_turn_s)}" + (f", then {result.decode_tps:,.0f} tokens a second."
+                                                     if result.decode_tps else "."))
+    return "\n".join(printable(line) for line in lines)

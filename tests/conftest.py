@@ -56,9 +56,13 @@ def mockable_loopback_transport(request, monkeypatch):
 #: The real agents that ran through lmprep exec and passed, as reported by the tests (also from
 #: pytest-xdist's workers: each test says so in its report's user_properties).
 REAL_AGENTS_RAN: list[str] = []
+#: `lmprep bench`'s projection against each real agent: (projected, real) prefill seconds per pair.
+BENCH_PAIRS: list[str] = []
 
 
 def pytest_runtest_logreport(report):
+    if report.when == "call":
+        BENCH_PAIRS.extend(value for key, value in report.user_properties if key == "bench_pairs")
     if report.when == "call" and report.passed:
         REAL_AGENTS_RAN.extend(value for key, value in report.user_properties if key == "real_agent_ran")
 
@@ -69,6 +73,8 @@ def pytest_terminal_summary(terminalreporter):
     if any("test_real_agents.py" in getattr(report, "nodeid", "") for report in reports):
         ran = ", ".join(sorted(REAL_AGENTS_RAN)) or "none"
         terminalreporter.write_line(f"real agents run through lmprep exec: {ran}")
+    for pairs in BENCH_PAIRS:
+        terminalreporter.write_line(f"lmprep bench projected vs real prefill seconds, {pairs}")
 
 
 def _hypothesis_profiles() -> None:

@@ -14,7 +14,7 @@ and the analytics question are turned off for the run.
 
 import json
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import CHAT, AgentNeeds, FirstRequest
 from . import AgentSetup
 
 LABEL = "aider"
@@ -27,6 +27,7 @@ MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the ch
 #: for the request. The window it is loaded with beforehand (Ollama's default, 4096) does not
 #: limit aider there; only the model's own maximum does.
 SETS_OWN_WINDOW = ("ollama",)
+FIRST_REQUEST = FirstRequest(2266, 2833, ("POST /v1/chat/completions",), "0.86.2", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds | None:

@@ -7,7 +7,7 @@ and ~50k characters in all. For a model it does not know it assumes a 1M-token w
 hence CLAUDE_CODE_AUTO_COMPACT_WINDOW.
 """
 
-from ..protocols import MESSAGES, AgentNeeds
+from ..protocols import MESSAGES, AgentNeeds, FirstRequest
 from . import AgentSetup
 
 LABEL = "Claude Code"
@@ -15,6 +15,7 @@ COMMAND = "claude"
 INSTALL = "npm install -g @anthropic-ai/claude-code@2.1.332"
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
 # On every server, the window as loaded: an Anthropic Messages request carries none.
+FIRST_REQUEST = FirstRequest(14619, 48814, ("POST /v1/messages",), "2.1.332", "2026-12-02")
 
 
 NEEDS = AgentNeeds(LABEL, MESSAGES, tools=True, query="?beta=true")

@@ -11,13 +11,14 @@ function tools, 22 kB in all.
 import json
 
 from ..errors import NotConfiguredError
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "Cline"
 COMMAND = "cline"
 INSTALL = "npm install -g cline@3.0.65"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
+FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

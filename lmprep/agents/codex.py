@@ -14,7 +14,7 @@ server that wants one gets the custom model provider instead, as every other ser
 
 import json
 
-from ..protocols import RESPONSES, AgentNeeds
+from ..protocols import RESPONSES, AgentNeeds, FirstRequest
 from . import PLACEHOLDER_KEY, AgentSetup
 
 LABEL = "Codex"
@@ -22,6 +22,7 @@ COMMAND = "codex"
 INSTALL = "npm install -g @openai/codex@0.171.0"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 # On every server, the window as loaded: a Responses request carries none (not even --oss on Ollama).
+FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
           "parameters": {"type": "object", "properties": {}}}

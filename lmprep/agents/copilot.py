@@ -8,13 +8,14 @@ Seen (2026-11): `POST {base}/chat/completions`, streamed with usage, 17 function
 character system prompt (48 kB in all); `max_tokens` is the output limit it is given.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
 INSTALL = "npm install -g @github/copilot@1.0.102"
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
+FIRST_REQUEST = FirstRequest(19003, 47937, ("POST /v1/chat/completions",), "1.0.102", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -9,13 +9,14 @@ exec "..."` works with no Factory login; `POST {base}/chat/completions`, streame
 
 import json
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "Droid"
 COMMAND = "droid"
 INSTALL = "npm install -g droid@0.215.0"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
+FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.215.0", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -12,6 +12,7 @@ COMMAND = "goose"
 INSTALL = "curl -fsSL https://github.com/aaif-goose/goose/releases/download/stable/download_cli.sh | bash"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
 # On Ollama too, the window as loaded: goose talks to its OpenAI-compatible route, which takes no num_ctx.
+FIRST_REQUEST = None  # never measured: goose is in none of the package registries lmprep is tested from
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -4,7 +4,7 @@ Seen from @kilocode/cli 7.7.7 (2026-11): `POST {base}/chat/completions`, streame
 `max_tokens: 32000`, `tool_choice: "auto"`, 16 function tools, 50 kB in all.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 from .opencode import inline_config
 
@@ -12,6 +12,7 @@ LABEL = "Kilo Code"
 COMMAND = "kilo"
 INSTALL = "npm install -g @kilocode/cli@7.7.7"
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
+FIRST_REQUEST = FirstRequest(11885, 50517, ("POST /v1/chat/completions",), "7.7.7", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -7,13 +7,14 @@ It sends `Authorization: Bearer DUMMY_KEY` unless `--key` is given on its comman
 only way it takes a token there: lmprep never puts a token on a command line.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup, missing_options
 
 LABEL = "llm"
 COMMAND = "llm"
 INSTALL = "pipx install llm==0.36"
 MIN_CONTEXT = None
+FIRST_REQUEST = FirstRequest(30, 118, ("POST /v1/chat/completions",), "0.36", "2026-12-02")
 
 #: llm's own subcommands: a command line starting with one of them is left as it is.
 _SUBCOMMANDS = {"aliases", "chat", "collections", "embed", "embed-models", "embed-multi", "fragments", "install",

@@ -1,12 +1,13 @@
 """Generic OpenAI SDK clients: the variables every OpenAI SDK reads."""
 
-from ..protocols import CHAT, AgentNeeds
+from ..protocols import CHAT, AgentNeeds, FirstRequest
 from . import AgentSetup
 
 LABEL = "an OpenAI SDK client"
 COMMAND = None  # any program: only variables
 INSTALL = None
 MIN_CONTEXT = None
+FIRST_REQUEST = FirstRequest(30, 79, ("POST /v1/chat/completions",), "3.57.0", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -7,13 +7,14 @@ Seen from opencode 1.18.33 (2026-11): a title request first, then the main turn,
 
 import json
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "opencode"
 COMMAND = "opencode"
 INSTALL = "npm install -g opencode-ai@1.18.33"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+FIRST_REQUEST = FirstRequest(8322, 30696, ("POST /v1/chat/completions",), "1.18.33", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -8,13 +8,14 @@ Node 20; 2026-11): `POST {base}/chat/completions`, streamed with usage, `max_com
 from the model's `maxTokens`, 4 function tools, 5.7 kB in all.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "pi"
 COMMAND = "pi"
 INSTALL = "npm install -g @earendil-works/pi-coding-agent@0.74.2"
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
+FIRST_REQUEST = FirstRequest(2119, 5579, ("POST /v1/chat/completions",), "0.74.2", "2026-12-02")
 
 EXTENSION = """\
 // Written by lmprep: the server lmprep made ready, as pi's provider "lmprep" (pi -e <this file>).

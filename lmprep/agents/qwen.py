@@ -6,13 +6,14 @@ all, which llama-server b11434 refused on a 2048-token window ("request (28382 t
 the available context size"). It takes an empty answer for an error and retries.
 """
 
-from ..protocols import AgentNeeds, chat_agent
+from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
 
 LABEL = "Qwen Code"
 COMMAND = "qwen"
 INSTALL = "npm install -g @qwen-code/qwen-code@0.24.4"
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
+FIRST_REQUEST = FirstRequest(28309, 60150, ("POST /v1/chat/completions",), "0.24.4", "2026-12-02")
 
 
 def needs(kind: str) -> AgentNeeds:

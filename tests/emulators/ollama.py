@@ -18,6 +18,8 @@ the ``tools`` capability is HTTP 400 "... does not support tools" on every route
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import time
 from collections import Counter
@@ -193,6 +195,7 @@ class OllamaEmulator(HTTPEmulator):
         self.default_num_ctx = DEFAULT_NUM_CTX
         self.no_tools: set[str] = set()
         self.capabilities_listed = True
+        self._previous_prompt = ""
         self.explicit_ctx: set[str] = set()
         self.keep_alive: dict[str, Any] = {}
         self.gpu_share: dict[str, float] = {}
@@ -420,8 +423,17 @@ class OllamaEmulator(HTTPEmulator):
         return self._native(request, wants_answer, {"response": "OK"})
 
     def _chat(self, request: RecordedRequest) -> Reply:
-        wants_answer = bool(request.body_object().get("messages"))
-        return self._native(request, wants_answer, {"message": {"role": "assistant", "content": "OK"}})
+        body = request.body_object()
+        wants_answer = bool(body.get("messages"))
+        # Ollama's own counters (durations in nanoseconds): prompt_eval_count counts only the prompt
+        # it evaluated, not what its cache held; four characters a token, 2,000 tokens a second.
+        prompt = json.dumps(body.get("messages"))
+        shared = len(os.path.commonprefix([prompt, self._previous_prompt])) if wants_answer else 0
+        self._previous_prompt = prompt if wants_answer else self._previous_prompt
+        evaluated = max(1, (len(prompt) - shared) // 4)
+        stats = {"prompt_eval_count": evaluated, "prompt_eval_duration": evaluated * 500_000,
+                 "eval_count": 1, "eval_duration": 10_000_000, "load_duration": 1_000_000}
+        return self._native(request, wants_answer, {"message": {"role": "assistant", "content": "OK"}, **stats})
 
     # ------------------------------------------------------------------ OpenAI and Anthropic inference
 

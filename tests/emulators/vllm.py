@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from .http_emulator import HTTPEmulator, RecordedRequest, Reply, Route, json_reply
-from .wire import PROTOCOLS, answer, missing_field
+from .wire import PROTOCOLS, PromptCache, answer, missing_field
 
 __all__ = ["SLEEPING_MESSAGE", "VLLMEmulator"]
 
@@ -38,6 +38,9 @@ class VLLMEmulator(HTTPEmulator):
         self.max_model_len = max_model_len
         self.sleep_routes = True
         self.sleeping = False
+        # vLLM's automatic prefix caching (on by default in its V1 engine); usage reports it as
+        # prompt_tokens_details.cached_tokens. None: a server started without it.
+        self.prompt_cache: PromptCache | None = PromptCache()
         self.wake_seconds = 0.0
         self.wake_count = 0
         self._awake_at: float | None = None
@@ -101,4 +104,4 @@ class VLLMEmulator(HTTPEmulator):
         if body.get("model") != self.model:
             return json_reply({"error": {"message": f"The model `{body.get('model')}` does not exist.",
                                          "type": "NotFoundError", "code": 404}}, 404)
-        return answer(protocol, body, self.model)
+        return answer(protocol, body, self.model, self.prompt_cache)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .http_emulator import Reply, json_reply, openai_chat_completion, openai_response
 
-__all__ = ["PROTOCOLS", "anthropic_message", "answer", "missing_field", "sse_reply", "wants_tools"]
+__all__ = ["PROTOCOLS", "PromptCache", "anthropic_message", "answer", "missing_field", "sse_reply", "wants_tools"]
 
 #: Route → protocol, for the emulators' routing tables.
 PROTOCOLS = {"/v1/chat/completions": "chat", "/v1/responses": "responses", "/v1/messages": "messages"}
@@ -41,12 +41,40 @@ def anthropic_message(model: str) -> dict[str, Any]:
     }
 
 
-def answer(protocol: str, body: dict[str, Any], model: str) -> Reply:
-    """One token of answer, streamed when the body asks for it."""
+class PromptCache:
+    """A server's prefix cache, as far as its usage counters show it: a prompt's tokens (four
+    characters a token) and how many of them start the previous prompt too."""
+
+    def __init__(self) -> None:
+        self.previous = ""
+
+    def usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        prompt = json.dumps(body.get("messages"))
+        shared = 0
+        for mine, theirs in zip(prompt, self.previous):
+            if mine != theirs:
+                break
+            shared += 1
+        self.previous = prompt
+        return {"prompt_tokens": len(prompt) // 4, "completion_tokens": 1, "total_tokens": len(prompt) // 4 + 1,
+                "prompt_tokens_details": {"cached_tokens": shared // 4}}
+
+
+def answer(protocol: str, body: dict[str, Any], model: str, cache: PromptCache | None = None) -> Reply:
+    """One token of answer, streamed when the body asks for it; a streamed chat answer ends with
+    its usage where the request asks for it (``stream_options.include_usage``), with the cached
+    share where the server has a ``cache``."""
     if not body.get("stream"):
         build = {"chat": openai_chat_completion, "responses": openai_response, "messages": anthropic_message}
         return json_reply(build[protocol](model))
-    return sse_reply({"chat": _chat_events, "responses": _responses_events, "messages": _messages_events}[protocol](model))
+    if protocol == "chat":
+        options = body.get("stream_options")
+        wants_usage = isinstance(options, dict) and options.get("include_usage")
+        usage = (cache or PromptCache()).usage(body) if wants_usage else None
+        if usage is not None and cache is None:
+            usage.pop("prompt_tokens_details")
+        return sse_reply(_chat_events(model, usage))
+    return sse_reply({"responses": _responses_events, "messages": _messages_events}[protocol](model))
 
 
 def sse_reply(events: Iterator[tuple[str | None, Any]]) -> Reply:
@@ -60,12 +88,14 @@ def sse_reply(events: Iterator[tuple[str | None, Any]]) -> Reply:
     return Reply(200, content_type="text/event-stream", chunks=chunks())
 
 
-def _chat_events(model: str) -> Iterator[tuple[str | None, Any]]:
+def _chat_events(model: str, usage: dict[str, Any] | None = None) -> Iterator[tuple[str | None, Any]]:
     chunk = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk", "created": int(time.time()),
              "model": model}
     yield None, {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "OK"},
                                        "finish_reason": None}]}
     yield None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+    if usage is not None:
+        yield None, {**chunk, "choices": [], "usage": usage}
     yield None, "[DONE]"
 
 

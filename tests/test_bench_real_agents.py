@@ -1,0 +1,70 @@
+"""`lmprep bench`'s projection against the real agent: Claude Code, Codex and opencode each run
+once through `lmprep exec` against a fresh real llama-server (the tiny model, 128k window)
+behind the recording proxy, and then `lmprep bench --for AGENT` runs on the same server. The
+agent's real first request, as the server counted and timed it (its log), and bench's
+projection of it agree within 20%: its size in tokens, and its prefill time.
+
+The machine is shared (two xdist workers run real agents at once, and the rest of the suite
+beside them), so a prefill takes 2 to 10 s for the same prompt depending on load: a pair whose
+times disagree is measured again, up to three pairs, on a fresh server each (the agent's second
+run would find its own prompt in the server's cache).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e import run_lmprep
+from lmprep.agents import agent_module
+from realagents.agents import find, install_report
+from realagents.measure import measure
+
+pytestmark = [pytest.mark.real_agent, pytest.mark.real_server]
+TOLERANCE = 0.20
+PAIRS = 3
+
+
+@pytest.fixture(scope="module")
+def agent_model(tmp_path_factory):
+    from realserver.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("bench") / "tiny128k.gguf", context_length=131072)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(f"real_agents_{i % 2}"))
+                                  for i, name in enumerate(("claude", "codex", "opencode"))])
+def test_bench_projects_the_real_agents_first_request(name, llama_server_binary, agent_model, tmp_path, request):
+    from realserver.loading_proxy import LoadingProxy
+    from realserver.server import LlamaServer
+
+    agent = find(name)
+    if agent.program is None:
+        pytest.skip(f"{name} is not installed ({install_report()})")
+    recorded = agent_module(name).FIRST_REQUEST
+    pairs = []
+    for attempt in range(PAIRS):
+        workdir = tmp_path / f"pair{attempt}"
+        workdir.mkdir()
+        with LlamaServer(llama_server_binary, agent_model, context=131072, alias="tiny",
+                         extra_args=["-n", "16", "--repeat-penalty", "1.5"]) as server, \
+                LoadingProxy(server.origin, loading_seconds=0) as proxy:
+            measured = measure(agent, server, proxy, workdir)
+            assert measured.returncode == 0, measured.stderr[-3000:]
+            assert measured.first is not None, measured.routes
+            tokens, chars, prompt_ms = measured.first
+            # What the agent module records is what the agent sends today (its size drifts with the
+            # date and the folder it runs in, by a few tokens).
+            assert abs(tokens - recorded.tokens) / recorded.tokens <= TOLERANCE, (tokens, recorded)
+            assert abs(chars - recorded.chars) / recorded.chars <= TOLERANCE, (chars, recorded)
+            bench = run_lmprep("bench", "--for", name, "-p", "box", "--config", str(workdir / "lmprep.toml"),
+                               "--json", timeout=600)
+            assert bench.returncode == 0, bench.stderr[-3000:]
+        result = bench.json["bench"]
+        projected = recorded.tokens / result["prefill_tps"]  # the server's own speed, at the agent's size
+        real = prompt_ms / 1000
+        pairs.append((round(projected, 2), round(real, 2)))
+        if abs(projected - real) / real <= TOLERANCE:
+            break
+    request.node.user_properties.append(("bench_pairs", f"{name}: {pairs}"))
+    projected, real = pairs[-1]
+    assert abs(projected - real) / real <= TOLERANCE, f"projected vs real prefill seconds, per pair: {pairs}"
