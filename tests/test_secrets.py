@@ -110,3 +110,29 @@ def test_a_provider_name_from_the_config_file_never_chooses_a_path(lmstudio_emul
     assert not target.exists()
     written = [p for p in home.rglob("*") if p.is_file()]
     assert written and all(str(p).startswith(str(home)) for p in written)
+
+
+LOOPBACK_SPELLINGS = ["0.0.0.0", "127.1", "[::ffff:127.0.0.1]", "localhost.", "0x7f.0.0.1", "2130706433", "[::1]"]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+def test_a_proxy_from_the_environment_never_carries_a_loopback_request(lmstudio_emulator, host):
+    """Every spelling of loopback is loopback: none of them goes through $HTTP_PROXY, which
+    would see the bearer token (the proxy here records every connection it gets)."""
+    import hostile as h
+
+    if host == "[::1]":
+        pytest.importorskip("socket").socket(__import__("socket").AF_INET6).close()
+    lmstudio_emulator.downloaded = ["m"]
+    lmstudio_emulator.token = TOKEN
+    with h.HostileServer(default=h.answer({"error": "proxy"}, "502 Bad Gateway")) as proxy:
+        env = {"LM_API_TOKEN": TOKEN, **{name: proxy.origin for name in
+                                         ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY")}}
+        url = f"http://{host}:{lmstudio_emulator.port}/v1"
+        runs = [run_lmprep("-p", "lmstudio", "--base-url", url, "-m", "m", "--warm-up", "off", env=env),
+                run_lmprep("status", "-p", "lmstudio", "--base-url", url, "-m", "m", "--json", env=env)]
+        assert proxy.connections == 0, proxy.requests
+    if host != "[::1]":  # the emulator listens on 127.0.0.1 only
+        assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    for run in runs:
+        assert TOKEN not in run.stdout + run.stderr and "Traceback" not in run.stderr
