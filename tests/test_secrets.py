@@ -136,3 +136,22 @@ def test_a_proxy_from_the_environment_never_carries_a_loopback_request(lmstudio_
         assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
     for run in runs:
         assert TOKEN not in run.stdout + run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_user_and_password_in_a_loopback_url_are_sent_as_basic_auth_and_never_shown():
+    """httpx and curl send a URL's userinfo as Basic auth; over the plain loopback socket it
+    went missing, and a server that wants it answered 401 (a misleading exit 5)."""
+    import base64
+
+    import hostile as h
+
+    listing = h.answer({"object": "list", "data": [{"id": "m", "object": "model"}]})
+    with h.HostileServer({"/v1/models": listing}) as server:
+        url = server.base_url.replace("http://", f"http://alice:{PASSWORD}@")
+        result = run_lmprep("-p", "openai", "--base-url", url, "-m", "m", "--warm-up", "off", "--json")
+        heads = list(server.heads)
+    assert result.returncode == 0, result.stdout
+    expected = b"Authorization: Basic " + base64.b64encode(f"alice:{PASSWORD}".encode())
+    assert heads and all(expected in head.split(b"\r\n") for head in heads), heads
+    assert PASSWORD not in result.stdout + result.stderr
+    assert not any(PASSWORD.encode() in head for head in heads)  # never in the clear (not in the Host line)
