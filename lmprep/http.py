@@ -668,13 +668,18 @@ def json_error_message(body: Any) -> str | None:
         return None
     from .termtext import one_line
 
+    from .redact import redact
+
     error = body["error"]
     if isinstance(error, dict):
         error = error.get("message") or error.get("code") or error
-    return one_line(str(error))
+    return one_line(redact(str(error)))  # redacted before it is cut: a cut token is no longer whole
 
 
 def _snippet(response) -> str:
-    text = response.content[:300].decode("utf-8", "replace").strip()
+    from .redact import redact
+
+    # Redacted before it is cut: a token cut in two is no longer found whole.
+    text = redact(response.content[:4096].decode("utf-8", "replace")[:1000]).strip()
     text = " ".join(text.split())
     return repr(text[:160]) if text else "an empty body"

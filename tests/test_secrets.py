@@ -3,6 +3,7 @@ file choosing a path. The installed lmprep, real emulators."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -155,3 +156,45 @@ def test_a_user_and_password_in_a_loopback_url_are_sent_as_basic_auth_and_never_
     assert heads and all(expected in head.split(b"\r\n") for head in heads), heads
     assert PASSWORD not in result.stdout + result.stderr
     assert not any(PASSWORD.encode() in head for head in heads)  # never in the clear (not in the Host line)
+
+
+LONG_TOKEN = "sk-live-0123456789abcdefghijklmnopqrstu"  # 40 characters
+
+
+@pytest.mark.parametrize(("token", "page"), [
+    # lmprep quotes 160 characters of a page: the token straddles the cut, 38 of its 40 shown.
+    (LONG_TOKEN, ("x" * 121 + " " + LONG_TOKEN + " is not a valid key").encode()),
+    # A JSON error message is cut at 500 characters.
+    (LONG_TOKEN, json.dumps({"error": {"message": "y" * 470 + " bad key " + LONG_TOKEN}}).encode()),
+    # The server quotes a piece of the token only.
+    (LONG_TOKEN, f"key {LONG_TOKEN[5:30]}... was refused".encode()),
+    # A short token, quoted as a word.
+    ("ab12", b"invalid api key: ab12 (expected a key of 32 characters)"),
+])
+def test_a_refusal_quoting_the_token_shows_no_part_of_it(token, page):
+    import hostile as h
+
+    with h.HostileServer(default=h.answer(page, "401 Unauthorized")) as server:
+        runs = [run_lmprep(*command, "-p", "lmstudio", "--base-url", server.base_url, "-m", "m", *json_flag,
+                           env={"LM_API_TOKEN": token})
+                for command in ([], ["status"]) for json_flag in ([], ["--json"])]
+    for run in runs:
+        assert run.returncode == 5, run.stdout + run.stderr
+        shown = run.stdout + run.stderr
+        assert token not in shown
+        if len(token) > 8:
+            assert not any(token[i:i + 8] in shown for i in range(len(token) - 7)), shown
+        else:
+            assert f" {token} " not in shown, shown
+
+
+def test_a_url_password_holding_an_at_sign_is_masked_whole(lmstudio_emulator):
+    """urlsplit (and curl) end the userinfo at the authority's last "@": so does the mask."""
+    lmstudio_emulator.downloaded = ["m"]
+    url = lmstudio_emulator.base_url.replace("http://", "http://admin:p@ss@secret99@")
+    runs = [run_lmprep(*command, "-p", "lmstudio", "--base-url", url, "-m", "m", *flags)
+            for command in (["--warm-up", "off"], ["status"], ["config", "show"]) for flags in ([], ["--json"])]
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "secret99" not in run.stdout + run.stderr and "p@ss" not in run.stdout + run.stderr
+    assert f"admin:***@127.0.0.1:{lmstudio_emulator.port}" in runs[0].stderr
