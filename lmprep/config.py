@@ -314,7 +314,10 @@ MAX_MODEL_ID = 512
 
 def model_id_problem(model: str) -> str | None:
     """Why ``model`` cannot be a model id lmprep passes on (to a server, `lms`, an agent's
-    environment), or None. Never quotes it."""
+    environment or command line), or None. Never quotes it. The one rule for ids from every
+    source: flags, variables, the config file, and what a server serves."""
+    if model.startswith("-"):
+        return "it starts with '-' and would be read as an option (real model ids never do)"
     if len(model) > MAX_MODEL_ID:
         return f"it is {len(model)} characters long (at most {MAX_MODEL_ID})"
     for ch in model:
@@ -333,11 +336,18 @@ def validate_model_id(model: str, source: str) -> str:
     if problem is not None:
         raise NotConfiguredError(f"Refusing the model id from {source}: {problem}.",
                                  "Check the model id; real ones are short and printable.")
-    if model.startswith("-"):
-        raise NotConfiguredError(
-            f"Refusing model id {model!r} from {source}: it starts with '-' and would be read as an option.",
-            "Check the model id; real model ids never start with '-'.",
-        )
+    return model
+
+
+def served_model_id(model: str | None, label: str, base_url: str) -> str | None:
+    """A model id a server chose (it serves only that one), held to the same rule as an id
+    from ``-m``: ProtocolError (exit 8) when lmprep cannot pass it on."""
+    problem = None if model is None else model_id_problem(model)
+    if problem is not None:
+        from .errors import ProtocolError
+
+        raise ProtocolError(f"{label} at {base_url} serves a model id lmprep cannot pass on: {problem}.",
+                            "Give the model with -m, or look at what the server is serving.")
     return model
 
 

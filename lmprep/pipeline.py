@@ -196,20 +196,15 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
 
 def _served_model(provider, listing: list[str], readiness: Readiness) -> str:
     """No model chosen and no default: a server that serves exactly one model decides."""
-    model = provider.only_model(listing)
+    from .config import served_model_id
+
+    model = served_model_id(provider.only_model(listing), provider.label, provider.base_url)
     if model is None:
         served = ", ".join(repr(m) for m in listing) or "no model"
         raise NotConfiguredError(
             f"No model was chosen, and {provider.label} at {provider.base_url} serves {served}.",
             f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{provider.settings.name}].",
         )
-    from .config import model_id_problem
-    from .errors import ProtocolError
-
-    problem = model_id_problem(model)
-    if problem is not None:  # it would reach `lms`, an agent's environment, a command line
-        raise ProtocolError(f"{provider.label} at {provider.base_url} serves a model id lmprep cannot pass on: "
-                            f"{problem}.", "Give the model with -m, or look at what the server is serving.")
     readiness.model = model
     readiness.model_source = "served"
     return model

@@ -198,3 +198,28 @@ def test_a_url_password_holding_an_at_sign_is_masked_whole(lmstudio_emulator):
         assert run.returncode == 0, run.stdout + run.stderr
         assert "secret99" not in run.stdout + run.stderr and "p@ss" not in run.stdout + run.stderr
     assert f"admin:***@127.0.0.1:{lmstudio_emulator.port}" in runs[0].stderr
+
+
+DASH_ID = "--dangerously-bypass-approvals-and-sandbox"
+
+
+@pytest.mark.parametrize("command", [["env", "--for", "llm"], ["env", "--for", "codex"], ["--for", "codex"],
+                                     ["status"], []])
+def test_a_served_model_id_starting_with_a_dash_never_reaches_an_agent(command):
+    """The same rule as for `-m`: an id that an agent's command line would read as an option is
+    refused, whether the user gave it or the server serves it (as its only model)."""
+    import hostile as h
+
+    listing = h.answer({"object": "list", "data": [{"id": DASH_ID, "object": "model", "owned_by": "x"}]})
+    json_flag = [] if command[:1] == ["env"] else ["--json"]
+    with h.HostileServer({"/v1/models": listing}) as server:
+        served = run_lmprep(*command, "-p", "openai", "--base-url", server.base_url, *json_flag)
+        given = run_lmprep(*command, "-p", "openai", "--base-url", server.base_url, "-m", DASH_ID, *json_flag)
+    assert given.returncode == 3, given.stdout + given.stderr
+    assert served.returncode == 8, served.stdout + served.stderr
+    assert "starts with '-'" in served.stdout + served.stderr
+    if command[:1] == ["env"]:
+        assert served.stdout == ""  # no variables, no model for the agent
+    elif command != ["status"]:  # (status lists what the server serves, as data)
+        assert served.json["model"] is None
+    assert "Traceback" not in served.stderr
