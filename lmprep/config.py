@@ -202,7 +202,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         timeout=timeout,
         config_path=config_path,
         config_loaded=document is not None,
-        warnings=tuple(config.warnings),
+        warnings=(*_home_warning(), *config.warnings),
         broken=broken,
         stall_timeout=_pick(
             (config.top("stall_timeout", float, positive=True), file_source),
@@ -221,6 +221,13 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT),
         ),
     )
+
+
+def _home_warning() -> tuple[str, ...]:
+    from .dirs import fallback_warning
+
+    warning = fallback_warning()
+    return () if warning is None else (warning,)
 
 
 def _agent_min_context(agent: Sourced[str] | None) -> int | None:
@@ -380,6 +387,13 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
 
     try:
         raw = read_regular(path.value, MAX_CONFIG_BYTES)  # a FIFO or /dev/zero as --config: refused, not read
+    except NotADirectoryError as exc:  # a file where a folder should be, such as HOME=/dev/null
+        if path.source == SOURCE_DEFAULT:
+            return None, ""
+        raise NotConfiguredError(
+            f"The config file {path.value} (from {path.source}) cannot exist: {exc.strerror}.",
+            "Point --config/LMPREP_CONFIG at an existing file.",
+        ) from None
     except FileNotFoundError:
         if path.source == SOURCE_DEFAULT:
             return None, ""
@@ -692,10 +706,13 @@ def lmstudio_base_url(value: str) -> str:
 
 def lmstudio_homes(home: Path) -> list[Path]:
     """LM Studio's home folders in the order `lms` itself looks at them."""
+    from .files import read_regular
+
     homes: list[Path] = []
     pointer = home / ".lmstudio-home-pointer"
     try:
-        target = pointer.read_text(encoding="utf-8").strip()
+        # The careful reader: a FIFO there hung every command, a link to /dev/zero filled memory.
+        target = read_regular(pointer, 65536).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError, ValueError):
         target = ""
     if target:
@@ -709,12 +726,15 @@ def _lmstudio_port_file(env: Mapping[str, str]) -> list[tuple[str | None, str]]:
     `<LM Studio home>/.internal/http-server.json` (`{"port": N, ...}`) when the server starts."""
     import json
 
-    home = Path(env.get("HOME") or Path.home())
-    for lm_home in lmstudio_homes(home):
+    from .files import read_regular
+
+    from .dirs import home_dir
+
+    home = Path(env["HOME"]) if env.get("HOME") else home_dir()
+    for lm_home in lmstudio_homes(home) if home is not None else ():
         path = lm_home / ".internal" / "http-server.json"
         try:
-            with path.open("rb") as handle:
-                document = json.loads(handle.read(65536))
+            document = json.loads(read_regular(path, 65536))  # a FIFO or a device there: skipped, never waited on
         except (OSError, ValueError, RecursionError):
             continue
         port = document.get("port") if isinstance(document, dict) else None
