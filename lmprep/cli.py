@@ -598,11 +598,16 @@ def _build_config() -> click.Group:
                                                 "or FILE.bak.1, ... when that exists).")
     def init(config_path: str | None, force: bool) -> None:
         """Write a commented starter config file (every setting commented out)."""
+        from .files import NotARegularFile
         from .starter_config import AlreadyExists, write_starter
 
         target = _config_path(config_path).value
         try:
             backup = write_starter(target, force=force)
+        except NotARegularFile as exc:  # with --force too: it would be renamed away
+            _fail(NotConfiguredError(f"Not writing {target}: it is {exc.what}, not a regular file.",
+                                     "lmprep writes its config file only as a regular file (never through a link); "
+                                     "give a path with --config, or remove what is there first."))
         except AlreadyExists:
             click.echo(f"Error: {target} already exists; not overwriting it.", err=True)
             click.echo(f"Edit it, or run `lmprep config init --force` to replace it (the old file is kept as "

@@ -480,6 +480,10 @@ class _ProviderVariableError(NotConfiguredError):
     """An ecosystem variable that only some providers read is unusable."""
 
 
+#: Unknown keys warned about one by one (with their line); past these, one line counts the rest.
+MAX_UNKNOWN_KEY_WARNINGS = 20
+
+
 class _ConfigFile:
     """Typed access to the parsed file, with errors that point at the offending line."""
 
@@ -488,9 +492,7 @@ class _ConfigFile:
         self.text = text
         self.path = path
         self.warnings: list[str] = []
-        for key in self.document:
-            if key not in _TOP_LEVEL_KEYS:
-                self._warn_unknown((), key)
+        unknown = [((), key) for key in self.document if key not in _TOP_LEVEL_KEYS]
         providers = self.document.get("providers", {})
         if not isinstance(providers, dict):
             raise self._type_error((), "providers", "a table ([providers.NAME] sections)")
@@ -498,10 +500,15 @@ class _ConfigFile:
         for name, table in providers.items():
             if not isinstance(table, dict):
                 raise self._type_error(("providers",), name, "a table")
-            for key in table:
-                if key not in _PROVIDER_KEYS:
-                    self._warn_unknown(("providers", name), key)
+            unknown += [(("providers", name), key) for key in table if key not in _PROVIDER_KEYS]
             self.provider_tables[name] = table
+        # Each warning scans the text for its line: only the first few are worth it (a file of
+        # thousands of unknown keys took half a minute), the rest are counted.
+        for table_path, key in unknown[:MAX_UNKNOWN_KEY_WARNINGS]:
+            self._warn_unknown(table_path, key)
+        if len(unknown) > MAX_UNKNOWN_KEY_WARNINGS:
+            self.warnings.append(f"{self.path}: and {len(unknown) - MAX_UNKNOWN_KEY_WARNINGS} more unknown keys "
+                                 "(ignored)")
 
     def top(self, key: str, kind: type, *, choices=None, positive=False):
         return self._value((), self.document, key, kind, choices=choices, positive=positive)

@@ -1,0 +1,140 @@
+"""Hostile files and surroundings: a FIFO or a /dev/zero link where lmprep reads, a full disk
+where it writes, a device or a link where it would replace, thousands of keys, no home folder,
+an output that cannot be written. The installed lmprep as a real process; every run under an
+address-space limit and a time limit (a hang or an unbounded read fails the test, never the
+machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from e2e import lmprep_argv
+
+pytestmark = pytest.mark.e2e
+
+ADDRESS_SPACE = 1024 * 1024 * 1024
+
+
+def run(*args: str, env: dict | None = None, limit_file_size: bool = False, timeout: float = 30,
+        preexec=None, stdout=subprocess.PIPE, stderr=subprocess.PIPE) -> subprocess.CompletedProcess:
+    def limits() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+        if limit_file_size:
+            # A full disk, as far as a process can tell: every write past 0 bytes fails (EFBIG).
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        if preexec is not None:
+            preexec()
+    try:
+        return subprocess.run(lmprep_argv() + list(args), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                              env={**os.environ, **(env or {})}, preexec_fn=limits, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"lmprep {' '.join(args)} still running after {timeout} s")
+
+
+def text(completed) -> str:
+    return (completed.stdout or b"").decode(errors="replace") + (completed.stderr or b"").decode(errors="replace")
+
+
+def put_hostile(path: Path, kind: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+@pytest.mark.parametrize("where", [".lmstudio/.internal/http-server.json", ".lmstudio-home-pointer",
+                                   ".cache/lm-studio/.internal/http-server.json"])
+def test_a_fifo_or_dev_zero_in_the_lm_studio_home_is_skipped(where, kind, unused_port):
+    home = Path(os.environ["HOME"])
+    put_hostile(home / where, kind)
+    for args in (["-p", "llamacpp", "--base-url", f"http://127.0.0.1:{unused_port}/v1", "--timeout", "2", "--json"],
+                 ["config", "show", "--json"], ["status", "--timeout", "2", "--json"],
+                 ["-p", "lmstudio", "--timeout", "2", "--json"]):
+        completed = run(*args)
+        assert completed.returncode in (0, 3, 4), text(completed)
+        assert "Traceback" not in text(completed) and "internal_error" not in text(completed)
+        json.loads(completed.stdout)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_fifo_or_dev_zero_among_the_agents_files_is_written_anew(llamacpp_emulator, kind):
+    args = ["env", "--for", "aider", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url, "--format", "json"]
+    first = run(*args)
+    assert first.returncode == 0, text(first)
+    path = Path(json.loads(first.stdout)["AIDER_MODEL_METADATA_FILE"])
+    put_hostile(path, kind)
+    second = run(*args)
+    assert second.returncode == 0, text(second)
+    assert path.is_file() and not path.is_symlink() and json.loads(path.read_text())
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_a_full_disk_leaves_no_temporary_file_behind(llamacpp_emulator):
+    state = Path(os.environ["XDG_STATE_HOME"])
+    args = ["env", "--for", "aider", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url]
+    for _ in range(3):
+        completed = run(*args, limit_file_size=True)
+        assert completed.returncode == 3, text(completed)
+        assert "Cannot write aider's files" in text(completed) and "Traceback" not in text(completed)
+    assert files_under(state / "lmprep" / "agents") == []
+    assert not [p for p in files_under(state) if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+@pytest.fixture(params=["fifo", "link-to-file", "link-to-nowhere", "folder"])
+def special(request, tmp_path) -> Path:
+    path = tmp_path / "conf" / "config.toml"
+    path.parent.mkdir()
+    if request.param == "fifo":
+        os.mkfifo(path)
+    elif request.param == "link-to-file":
+        (tmp_path / "real.toml").write_text("original = 1\n")
+        path.symlink_to(tmp_path / "real.toml")
+    elif request.param == "link-to-nowhere":
+        path.symlink_to(tmp_path / "nowhere")
+    else:
+        path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_config_init_refuses_anything_but_a_regular_file(special, force):
+    """Never on the real /dev/null: a FIFO and links in tmp_path show the same."""
+    before = sorted(os.listdir(special.parent))
+    kind = os.lstat(special).st_mode
+    completed = run("config", "init", "--config", str(special), *(["--force"] if force else []))
+    assert completed.returncode == 3, text(completed)
+    assert "not a regular file" in text(completed) and "--force" not in text(completed)
+    assert sorted(os.listdir(special.parent)) == before  # nothing renamed, no .bak, no temporary
+    assert os.lstat(special).st_mode == kind
+    if (special.parent.parent / "real.toml").exists():
+        assert (special.parent.parent / "real.toml").read_text() == "original = 1\n"
+
+
+def test_thousands_of_unknown_keys_give_a_bounded_list_of_warnings(tmp_path):
+    """A file of 4,000 unknown keys took 35 s (a line lookup and a suggestion for each)."""
+    config = tmp_path / "many.toml"
+    config.write_text("".join(f"unknown_key_{i} = 1\n" for i in range(4000))
+                      + "".join(f"[providers.p{i}]\nkind = \"openai\"\nbogus = 1\n" for i in range(2000)))
+    completed = run("config", "show", "--config", str(config), timeout=60)
+    assert completed.returncode == 0, text(completed)
+    warnings = [line for line in completed.stderr.decode().splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 21, warnings[:3]
+    assert "unknown key `unknown_key_0`" in warnings[0] and f"{config}:1:" in warnings[0]
+    assert warnings[-1].endswith("and 5980 more unknown keys (ignored)")
+    shown = run("config", "show", "--config", str(config), "--json", timeout=60)
+    assert len(json.loads(shown.stdout)["warnings"]) == 21
