@@ -138,3 +138,67 @@ def test_thousands_of_unknown_keys_give_a_bounded_list_of_warnings(tmp_path):
     assert warnings[-1].endswith("and 5980 more unknown keys (ignored)")
     shown = run("config", "show", "--config", str(config), "--json", timeout=60)
     assert len(json.loads(shown.stdout)["warnings"]) == 21
+
+
+def test_a_closed_stdout_pipe_ends_quietly_with_the_runs_exit_code(unused_port):
+    """It was a silent exit 1, which the README calls a bug in lmprep."""
+    unreachable = ["-p", "llamacpp", "--base-url", f"http://127.0.0.1:{unused_port}/v1", "--timeout", "2"]
+    for args, expected in ((["status", *unreachable, "--json"], 4), ([*unreachable, "--json"], 4),
+                           (["config", "show"], 0), (["--help"], 0), (["config", "path"], 0)):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            completed = run(*args, stdout=write_end)
+        finally:
+            os.close(write_end)
+        assert completed.returncode == expected, (args, text(completed))
+        assert "Traceback" not in text(completed) and "Exception ignored" not in text(completed), args
+
+
+def test_a_full_stdout_or_stderr_is_said_where_it_can_be_and_keeps_the_exit_code(unused_port):
+    unreachable = ["-p", "llamacpp", "--base-url", f"http://127.0.0.1:{unused_port}/v1", "--timeout", "2"]
+    with open("/dev/full", "wb") as full:
+        shown = run("config", "show", stdout=full)
+        failed = run("status", *unreachable, "--json", stdout=full)
+        quiet = run(*unreachable, stderr=full)
+        both = run(*unreachable, "--json", stdout=full, stderr=full)
+    assert shown.returncode == 0 and failed.returncode == 4 and quiet.returncode == 4 and both.returncode == 4
+    for completed in (shown, failed):
+        assert completed.stderr.decode().strip().endswith("lmprep: could not write the output: "
+                                                          "No space left on device."), text(completed)
+        assert "Traceback" not in text(completed)
+    assert quiet.stdout == b""
+
+
+def served(model_ids: list[str]):
+    import hostile as h
+
+    body = json.dumps({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "x"} for m in model_ids]})
+    return h.HostileServer({"/v1/models": h.answer(body.encode())})
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_an_id_the_terminal_encoding_lacks_is_printed_replaced(encoding):
+    from emulators.llamacpp import LlamaServerEmulator
+
+    with LlamaServerEmulator(alias="通义-coder", context=131072, n_ctx_train=131072) as server:
+        base = ["-p", "llamacpp", "--base-url", server.base_url]
+        runs = [run(*command, *base, env={"PYTHONIOENCODING": encoding})
+                for command in (["status"], ["env"], ["env", "--for", "aider"], ["--warm-up", "off"])]
+    for completed in runs:
+        assert completed.returncode == 0, text(completed)
+        assert "Traceback" not in text(completed)
+        assert b"-coder" in completed.stdout + completed.stderr
+
+
+def test_a_lone_surrogate_in_a_served_id_is_no_traceback():
+    with served(["a\ud800b", "m"]) as server:
+        for args in (["status"], ["status", "--json"]):
+            completed = run(*args, "-p", "openai", "--base-url", server.base_url, "-m", "m")
+            assert completed.returncode == 0, text(completed)
+            assert "Traceback" not in text(completed)
+    with served(["a\ud800b"]) as server:
+        only = run("status", "-p", "openai", "--base-url", server.base_url)
+        ensure = run("-p", "openai", "--base-url", server.base_url, "--json")
+    assert only.returncode == 8 and ensure.returncode == 8, text(only) + text(ensure)
+    assert "lone surrogate" in text(ensure) and "Traceback" not in text(only)
