@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -202,3 +203,47 @@ def test_a_lone_surrogate_in_a_served_id_is_no_traceback():
         ensure = run("-p", "openai", "--base-url", server.base_url, "--json")
     assert only.returncode == 8 and ensure.returncode == 8, text(only) + text(ensure)
     assert "lone surrogate" in text(ensure) and "Traceback" not in text(only)
+
+
+AS_UID_12345 = ["setpriv", "--reuid", "12345", "--regid", "12345", "--clear-groups"]
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to become uid 12345")
+def test_no_home_and_no_passwd_entry_keeps_state_in_a_private_temporary_folder(lmstudio_emulator):
+    """`docker run -u 12345` with no HOME: internal_error, and `config path` printed `~/...`."""
+    import pwd
+    import tempfile
+
+    with pytest.raises(KeyError):
+        pwd.getpwuid(12345)
+    lmstudio_emulator.downloaded = ["m"]
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")}
+    base = Path(tempfile.gettempdir()) / "lmprep-12345"
+
+    def no_home(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(AS_UID_12345 + lmprep_argv() + list(args), capture_output=True, env=env, timeout=30,
+                              stdin=subprocess.DEVNULL, cwd="/")
+
+    path = no_home("config", "path")
+    assert path.returncode == 0 and path.stdout.decode().strip() == str(base / "config" / "config.toml")
+    # (--warm-up off: the background child re-runs the interpreter, which this uid may not reach here.)
+    ready = no_home("-p", "lmstudio", "--base-url", lmstudio_emulator.base_url, "-m", "m", "--warm-up", "off", "--json")
+    assert ready.returncode == 0, text(ready)
+    assert "no usable home folder" in ready.stderr.decode() or json.loads(ready.stdout)["ok"]
+    shown = no_home("config", "show")
+    assert shown.returncode == 0 and "There is no usable home folder (HOME is not set" in shown.stderr.decode()
+    info = os.lstat(base)
+    assert info.st_uid == 12345 and info.st_mode & 0o777 == 0o700
+
+
+def test_home_set_to_dev_null_is_no_configuration_error(unused_port):
+    """HOME=/dev/null made every command exit 3 (the config file 'cannot be read')."""
+    env = {"HOME": "/dev/null", "XDG_CONFIG_HOME": "", "XDG_STATE_HOME": "", "XDG_CACHE_HOME": ""}
+    for args, expected in ((["config", "show", "--json"], 0), (["config", "path"], 0),
+                           (["-p", "llamacpp", "--base-url", f"http://127.0.0.1:{unused_port}/v1", "--json"], 4)):
+        completed = run(*args, env=env)
+        assert completed.returncode == expected, (args, text(completed))
+        assert "Traceback" not in text(completed)
+        assert not completed.stdout.decode().startswith("/dev/null/")
