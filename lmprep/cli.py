@@ -803,11 +803,13 @@ def main() -> None:
     for async_only in ("trio", "anyio"):
         sys.modules.setdefault(async_only, None)  # type: ignore[arg-type]
     install_signal_handlers()
+    originals = sys.stdout, sys.stderr
     stdout, stderr = _guard_outputs()
     try:
         _main()
     finally:
         _say_lost_output(stdout, stderr)
+        sys.stdout, sys.stderr = originals  # (for callers of main() in the same process, such as tests)
 
 
 def _main() -> None:

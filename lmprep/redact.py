@@ -74,14 +74,15 @@ _CUT = "…"  # what termtext.one_line ends a cut text with
 
 def _mask_cut_ends(text: str, secret: str) -> str:
     """A text cut inside a token (before redaction, say by the server) ends with its first
-    characters, or starts with its last: fewer than FRAGMENT of them, but 4 or more are masked."""
+    characters, or starts with its last: fewer than FRAGMENT of them. Four or more are masked
+    before a cut mark, six or more at the very end or start (where a cut leaves no mark)."""
     for size in range(min(FRAGMENT, len(secret)) - 1, 3, -1):
         head, tail = secret[:size], secret[-size:]
-        if text.endswith(head):
+        if size >= MIN_REGISTERED_LENGTH and text.endswith(head):
             text = text[:-size] + MASK
         if head + _CUT in text:
             text = text.replace(head + _CUT, MASK + _CUT)
-        if text.startswith(tail):
+        if size >= MIN_REGISTERED_LENGTH and text.startswith(tail):
             text = MASK + text[size:]
         if _CUT + tail in text:
             text = text.replace(_CUT + tail, _CUT + MASK)
