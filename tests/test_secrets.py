@@ -223,3 +223,21 @@ def test_a_served_model_id_starting_with_a_dash_never_reaches_an_agent(command):
     elif command != ["status"]:  # (status lists what the server serves, as data)
         assert served.json["model"] is None
     assert "Traceback" not in served.stderr
+
+
+def test_redact_masks_pieces_of_a_token_and_short_tokens_as_words(monkeypatch):
+    import lmprep.redact as redact_module
+    from lmprep.redact import redact, register_secret
+
+    for name in ("_secrets", "_short_secrets"):
+        monkeypatch.setattr(redact_module, name, set())
+    monkeypatch.setattr(redact_module, "_fragments", {})
+    register_secret(LONG_TOKEN)
+    register_secret("ab12")
+    assert redact(f"key {LONG_TOKEN[:38]}") == "key ***"
+    assert redact(f"key {LONG_TOKEN[3:20]} refused") == "key *** refused"
+    assert redact(f"cut {LONG_TOKEN[:5]}… here") == "cut ***… here"
+    assert redact(f"{LONG_TOKEN[-7:]} ends it") == "*** ends it"
+    assert redact("ab12 and xab12 and ab123 and (ab12)") == "*** and xab12 and ab123 and (***)"
+    assert redact("sk-l is an ordinary ending") == "sk-l is an ordinary ending"
+    assert redact("http://admin:p@ss@secret99@host:1/v1 and http://u@h/") == "http://admin:***@host:1/v1 and http://***@h/"
