@@ -754,6 +754,7 @@ def _build_config() -> click.Group:
                                                 "or FILE.bak.1, ... when that exists).")
     def init(config_path: str | None, force: bool) -> None:
         """Write a commented starter config file (every setting commented out)."""
+        from .files import NotARegularFile
         from .starter_config import AlreadyExists, write_starter
 
         where = _config_path(config_path)
@@ -765,6 +766,10 @@ def _build_config() -> click.Group:
                                      folder_hint(target, where.source)))
         try:
             backup = write_starter(target, force=force)
+        except NotARegularFile as exc:  # with --force too: it would be renamed away
+            _fail(NotConfiguredError(f"Not writing {target}: it is {exc.what}, not a regular file.",
+                                     "lmprep writes its config file only as a regular file (never through a link); "
+                                     "give a path with --config, or remove what is there first."))
         except AlreadyExists:
             click.echo(f"Error: {printable(str(target))} already exists; not overwriting it.", err=True)
             click.echo(f"Edit it, or run `lmprep config init --force` to replace it (the old file is kept as "
@@ -932,6 +937,77 @@ def install_signal_handlers() -> None:
                 pass
 
 
+class _Output:
+    """sys.stdout or sys.stderr as lmprep writes to them. A character the encoding lacks is
+    replaced (a model id such as `通义-coder` on a latin-1 stdout, a lone surrogate), and a write
+    that fails (a closed pipe, a full disk, /dev/full) ends that stream's output, not the run:
+    the run still ends with its own exit code (see _say_lost_output)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.failure: OSError | None = None
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, OSError):  # not a TextIOWrapper, or closed
+            pass
+
+    def write(self, text):
+        if self.failure is None:
+            try:
+                return self._stream.write(text)
+            except OSError as exc:
+                self._lose(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._lose(exc)
+
+    def _lose(self, exc: OSError) -> None:
+        self.failure = exc
+        # What is still buffered would fail again as the interpreter exits (a traceback and
+        # exit 120): from now on the descriptor leads nowhere.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _guard_outputs() -> tuple[_Output | None, _Output | None]:
+    guarded = []
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or isinstance(stream, _Output):
+            guarded.append(None)
+            continue
+        output = _Output(stream)
+        setattr(sys, name, output)
+        guarded.append(output)
+    return guarded[0], guarded[1]
+
+
+def _say_lost_output(stdout: _Output | None, stderr: _Output | None) -> None:
+    """After the run: a closed stdout pipe (`lmprep status | head -1`) ends quietly; any other
+    failure to write stdout (a full disk) is said on stderr, where that can still be written."""
+    import errno
+
+    for output in (stdout, stderr):
+        if output is not None:
+            output.flush()
+    failure = stdout.failure if stdout is not None else None
+    if failure is not None and failure.errno != errno.EPIPE and stderr is not None:
+        stderr.write(f"lmprep: could not write the output: {failure.strerror or failure}.\n")
+        stderr.flush()
+
+
 def main() -> None:
     # httpcore imports trio and anyio when they are installed, only for async use: ~40 ms
     # and ~1.5 ms of start-up that this synchronous command never uses. Library callers keep
@@ -939,6 +1015,16 @@ def main() -> None:
     for async_only in ("trio", "anyio"):
         sys.modules.setdefault(async_only, None)  # type: ignore[arg-type]
     install_signal_handlers()
+    originals = sys.stdout, sys.stderr
+    stdout, stderr = _guard_outputs()
+    try:
+        _main()
+    finally:
+        _say_lost_output(stdout, stderr)
+        sys.stdout, sys.stderr = originals  # (for callers of main() in the same process, such as tests)
+
+
+def _main() -> None:
     from .errors import Terminated
 
     try:

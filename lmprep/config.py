@@ -210,7 +210,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         timeout=timeout,
         config_path=config_path,
         config_loaded=document is not None,
-        warnings=(*config.warnings, *codex_warnings, *_completed_root_notices(completed_roots)),
+        warnings=(*_home_warning(), *config.warnings, *codex_warnings, *_completed_root_notices(completed_roots)),
         broken=broken,
         stall_timeout=_pick(
             (config.top("stall_timeout", float, positive=True), file_source),
@@ -275,6 +275,13 @@ def _home_abbreviated(path: Path, env: Mapping[str, str]) -> str:
         return str(Path("~") / path.relative_to(home))
     except ValueError:
         return str(path)
+
+
+def _home_warning() -> tuple[str, ...]:
+    from .dirs import fallback_warning
+
+    warning = fallback_warning()
+    return () if warning is None else (warning,)
 
 
 def _agent_min_context(agent: Sourced[str] | None) -> int | None:
@@ -407,7 +414,10 @@ MAX_MODEL_ID = 512
 
 def model_id_problem(model: str) -> str | None:
     """Why ``model`` cannot be a model id lmprep passes on (to a server, `lms`, an agent's
-    environment), or None. Never quotes it."""
+    environment or command line), or None. Never quotes it. The one rule for ids from every
+    source: flags, variables, the config file, and what a server serves."""
+    if model.startswith("-"):
+        return "it starts with '-' and would be read as an option (real model ids never do)"
     if len(model) > MAX_MODEL_ID:
         return f"it is {len(model)} characters long (at most {MAX_MODEL_ID})"
     for ch in model:
@@ -426,11 +436,18 @@ def validate_model_id(model: str, source: str) -> str:
     if problem is not None:
         raise NotConfiguredError(f"Refusing the model id from {source}: {problem}.",
                                  "Check the model id; real ones are short and printable.")
-    if model.startswith("-"):
-        raise NotConfiguredError(
-            f"Refusing model id {model!r} from {source}: it starts with '-' and would be read as an option.",
-            "Check the model id; real model ids never start with '-'.",
-        )
+    return model
+
+
+def served_model_id(model: str | None, label: str, base_url: str) -> str | None:
+    """A model id a server chose (it serves only that one), held to the same rule as an id
+    from ``-m``: ProtocolError (exit 8) when lmprep cannot pass it on."""
+    problem = None if model is None else model_id_problem(model)
+    if problem is not None:
+        from .errors import ProtocolError
+
+        raise ProtocolError(f"{label} at {base_url} serves a model id lmprep cannot pass on: {problem}.",
+                            "Give the model with -m, or look at what the server is serving.")
     return model
 
 
@@ -472,6 +489,13 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
 
     try:
         raw = read_regular(path.value, MAX_CONFIG_BYTES)  # a FIFO or /dev/zero as --config: refused, not read
+    except NotADirectoryError as exc:  # a file where a folder should be, such as HOME=/dev/null
+        if path.source == SOURCE_DEFAULT:
+            return None, ""
+        raise NotConfiguredError(
+            f"The config file {path.value} (from {path.source}) cannot exist: {exc.strerror}.",
+            "Point --config/LMPREP_CONFIG at an existing file.",
+        ) from None
     except FileNotFoundError:
         if path.source == SOURCE_DEFAULT:
             return None, ""
@@ -579,6 +603,10 @@ class _ProviderVariableError(NotConfiguredError):
     """An ecosystem variable that only some providers read is unusable."""
 
 
+#: Unknown keys warned about one by one (with their line); past these, one line counts the rest.
+MAX_UNKNOWN_KEY_WARNINGS = 20
+
+
 class _ConfigFile:
     """Typed access to the parsed file, with errors that point at the offending line."""
 
@@ -587,9 +615,7 @@ class _ConfigFile:
         self.text = text
         self.path = path
         self.warnings: list[str] = []
-        for key in self.document:
-            if key not in _TOP_LEVEL_KEYS:
-                self._warn_unknown((), key)
+        unknown = [((), key) for key in self.document if key not in _TOP_LEVEL_KEYS]
         providers = self.document.get("providers", {})
         if not isinstance(providers, dict):
             raise self._type_error((), "providers", "a table ([providers.NAME] sections)")
@@ -597,10 +623,15 @@ class _ConfigFile:
         for name, table in providers.items():
             if not isinstance(table, dict):
                 raise self._type_error(("providers",), name, "a table")
-            for key in table:
-                if key not in _PROVIDER_KEYS:
-                    self._warn_unknown(("providers", name), key)
+            unknown += [(("providers", name), key) for key in table if key not in _PROVIDER_KEYS]
             self.provider_tables[name] = table
+        # Each warning scans the text for its line: only the first few are worth it (a file of
+        # thousands of unknown keys took half a minute), the rest are counted.
+        for table_path, key in unknown[:MAX_UNKNOWN_KEY_WARNINGS]:
+            self._warn_unknown(table_path, key)
+        if len(unknown) > MAX_UNKNOWN_KEY_WARNINGS:
+            self.warnings.append(f"{self.path}: and {len(unknown) - MAX_UNKNOWN_KEY_WARNINGS} more unknown keys "
+                                 "(ignored)")
 
     def top(self, key: str, kind: type, *, choices=None, positive=False):
         return self._value((), self.document, key, kind, choices=choices, positive=positive)
@@ -860,10 +891,13 @@ def lmstudio_base_url(value: str) -> str:
 
 def lmstudio_homes(home: Path) -> list[Path]:
     """LM Studio's home folders in the order `lms` itself looks at them."""
+    from .files import read_regular
+
     homes: list[Path] = []
     pointer = home / ".lmstudio-home-pointer"
     try:
-        target = pointer.read_text(encoding="utf-8").strip()
+        # The careful reader: a FIFO there hung every command, a link to /dev/zero filled memory.
+        target = read_regular(pointer, 65536).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError, ValueError):
         target = ""
     if target:
@@ -877,12 +911,15 @@ def _lmstudio_port_file(env: Mapping[str, str]) -> list[tuple[str | None, str]]:
     `<LM Studio home>/.internal/http-server.json` (`{"port": N, ...}`) when the server starts."""
     import json
 
-    home = Path(env.get("HOME") or Path.home())
-    for lm_home in lmstudio_homes(home):
+    from .files import read_regular
+
+    from .dirs import home_dir
+
+    home = Path(env["HOME"]) if env.get("HOME") else home_dir()
+    for lm_home in lmstudio_homes(home) if home is not None else ():
         path = lm_home / ".internal" / "http-server.json"
         try:
-            with path.open("rb") as handle:
-                document = json.loads(handle.read(65536))
+            document = json.loads(read_regular(path, 65536))  # a FIFO or a device there: skipped, never waited on
         except (OSError, ValueError, RecursionError):
             continue
         port = document.get("port") if isinstance(document, dict) else None

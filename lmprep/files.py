@@ -13,6 +13,25 @@ from pathlib import Path
 class NotARegularFile(OSError):
     def __init__(self, path: Path, what: str) -> None:
         super().__init__(errno.EINVAL, f"it is not a regular file but {what}", str(path))
+        self.what = what
+
+
+def _kind(mode: int) -> str:
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a symbolic link" if stat.S_ISLNK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket or other special file")
+
+
+def check_regular_or_absent(path: Path) -> None:
+    """NotARegularFile when something other than a regular file is at ``path`` (a FIFO, a
+    device, a folder, a symbolic link, even to a regular file): a file lmprep replaces is
+    renamed away, which must never happen to /dev/null or to whatever a link points at."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise NotARegularFile(path, _kind(mode))
 
 
 def read_regular(path: Path, limit: int) -> bytes:
@@ -23,9 +42,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
-                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket or other special file")
-            raise NotARegularFile(path, kind)
+            raise NotARegularFile(path, _kind(mode))
         parts, size = [], 0
         while chunk := os.read(fd, 1 << 20):
             parts.append(chunk)
@@ -73,8 +90,8 @@ def write_new(path: Path, data: bytes) -> None:
 
 
 def replace(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one,
-    never half of one; on failure nothing is left behind."""
+    """Replace (or create) ``path`` with ``data`` in one step: a reader sees the old file or the
+    new one, never half of one; on a full disk nothing is left behind, not even an empty file."""
     temporary = _write_temporary(path, data)
     try:
         os.replace(temporary, path)

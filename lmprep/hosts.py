@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 OLLAMA_DEFAULT_PORT = 11434
 _BIND_ALL = {"0.0.0.0", "::", "[::]"}
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_IPV4_CHARS = frozenset("0123456789abcdefx.")
 
 
 def parse_ollama_host(value: str) -> str:
@@ -134,15 +135,39 @@ def strip_v1(base_url: str) -> str:
 
 
 def is_loopback_host(host: str | None) -> bool:
+    """Whether a connection to ``host`` stays on this machine, however it is spelt: a name of
+    localhost (a trailing dot too), any 127/8 address in every form the socket layer reads
+    (``127.1``, ``0x7f.1``, ``2130706433``: inet_aton's), ``::1``, IPv4-mapped ``::ffff:127.x``,
+    and the unspecified ``0.0.0.0`` / ``::``, which as a destination mean this host. A proxy
+    must never carry such a request (it would see the token), so every spelling counts."""
     if not host:
         return False
     host = host.strip("[]").lower()
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]
     if host in _LOOPBACK_NAMES:
         return True
+    if host and set(host) <= _IPV4_CHARS:
+        import _socket  # the C module: socket.py costs milliseconds at import
+
+        try:
+            packed = _socket.inet_aton(host)
+        except OSError:
+            return False
+        return packed[0] == 127 or packed == bytes(4)
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def is_loopback_name(host: str | None) -> bool:
+    """``localhost`` by one of its names, which the resolver may not know spelt with a final dot."""
+    return bool(host) and host.lower().rstrip(".") in _LOOPBACK_NAMES
 
 
 def is_loopback_url(url: str) -> bool:

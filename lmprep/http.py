@@ -32,7 +32,7 @@ from .errors import (
     ProtocolError,
     UnreachableError,
 )
-from .hosts import is_loopback_host
+from .hosts import is_loopback_host, is_loopback_name
 from .termtext import seconds_text
 from .transports import (
     BadURL,
@@ -110,7 +110,12 @@ class Http:
             self._headers["Authorization"] = f"Bearer {token}"
         loopback = is_loopback_host(parts.hostname)
         self._plain = PLAIN_LOOPBACK and loopback and parts.scheme == "http"
-        # A proxy from the environment must never capture loopback traffic.
+        if self._plain and (parts.username or parts.password):
+            # A user name and password in the URL are Basic auth, as httpx (and curl) send them
+            # for every other URL; over the plain socket they would silently go missing.
+            self._headers["Authorization"] = _basic_auth(parts.username or "", parts.password or "")
+        # A proxy from the environment must never capture loopback traffic (however loopback
+        # is spelt: is_loopback_host knows them all), which carries the token.
         self._trust_env = not loopback
         self._httpx: HttpxSender | None = None
         self._open: set[Exchange] = set()
@@ -260,7 +265,7 @@ class Http:
         try:
             return send(url)
         except (ConnectFailed, ConnectTimedOut):
-            if urlsplit(url).hostname != "localhost":
+            if not is_loopback_name(urlsplit(url).hostname):
                 raise
             response = send(_to_ipv4_loopback(url))
             self._localhost_fallback = True
@@ -603,6 +608,18 @@ def _inflate(decoder, data: bytes, overflow: Callable[[str], LmprepError]) -> It
         raise overflow(f"a compressed body that does not decompress ({exc})") from None
 
 
+def _basic_auth(user: str, password: str) -> str:
+    """The Authorization header of a URL's userinfo (percent-decoded, as httpx does)."""
+    import base64
+    from urllib.parse import unquote
+
+    from .redact import register_secret
+
+    user, password = unquote(user), unquote(password)
+    register_secret(password)
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def _to_ipv4_loopback(url: str) -> str:
     parts = urlsplit(url)
     netloc = "127.0.0.1" + (f":{parts.port}" if parts.port else "")
@@ -651,13 +668,18 @@ def json_error_message(body: Any) -> str | None:
         return None
     from .termtext import one_line
 
+    from .redact import redact
+
     error = body["error"]
     if isinstance(error, dict):
         error = error.get("message") or error.get("code") or error
-    return one_line(str(error))
+    return one_line(redact(str(error)))  # redacted before it is cut: a cut token is no longer whole
 
 
 def _snippet(response) -> str:
-    text = response.content[:300].decode("utf-8", "replace").strip()
+    from .redact import redact
+
+    # Redacted before it is cut: a token cut in two is no longer found whole.
+    text = redact(response.content[:4096].decode("utf-8", "replace")[:1000]).strip()
     text = " ".join(text.split())
     return repr(text[:160]) if text else "an empty body"

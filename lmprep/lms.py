@@ -41,9 +41,12 @@ def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None 
     on_path = shutil.which(LMS_NAME, path=environ.get("PATH"))
     if on_path:
         return Path(on_path)
-    home = Path(environ.get("HOME") or Path.home()) if home is None else home
+    if home is None:
+        from .dirs import home_dir
+
+        home = Path(environ["HOME"]) if environ.get("HOME") else home_dir()
     looked = []
-    for lm_home in lmstudio_homes(home):
+    for lm_home in lmstudio_homes(home) if home is not None else ():
         candidate = lm_home / "bin" / LMS_NAME
         looked.append(str(candidate))
         if is_executable_file(candidate):

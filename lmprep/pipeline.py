@@ -199,7 +199,9 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
 
 def _served_model(provider, listing: list[str], readiness: Readiness) -> str:
     """No model chosen and no default: a server that serves exactly one model decides."""
-    model = provider.only_model(listing)
+    from .config import served_model_id
+
+    model = served_model_id(provider.only_model(listing), provider.label, provider.base_url)
     if model is None:
         from .providers.base import named_models
 
@@ -207,28 +209,17 @@ def _served_model(provider, listing: list[str], readiness: Readiness) -> str:
             f"No model was chosen, and {provider.label} at {provider.base_url} serves {named_models(listing)}.",
             f"Give one with -m/--model, LMPREP_MODEL, or `model = ` under [providers.{provider.settings.name}].",
         )
-    _check_passable(provider, model)
     readiness.model = model
     readiness.model_source = "served"
     return model
 
 
-def _check_passable(provider, model: str) -> None:
-    """A model id the server gave, checked before it reaches `lms`, an agent's environment or
-    a command line."""
-    from .config import model_id_problem
-    from .errors import ProtocolError
-
-    problem = model_id_problem(model)
-    if problem is not None:
-        raise ProtocolError(f"{provider.label} at {provider.base_url} serves a model id lmprep cannot pass on: "
-                            f"{problem}.", "Give the model with -m, or look at what the server is serving.")
-
-
 def _respelled(provider, model: str, served: str, report: Reporter, readiness: Readiness) -> str:
     """The server has ``model`` only under the id ``served`` (another case, or with its owner):
     the agent must send that id, or its first request fails."""
-    _check_passable(provider, served)
+    from .config import served_model_id
+
+    served_model_id(served, provider.label, provider.base_url)  # it reaches `lms`, an agent, a command line
     report(Step(f"{provider.label} {provider.name_rule}: using {served!r} for {model!r}"))
     readiness.model = served
     return served

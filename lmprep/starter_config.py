@@ -78,11 +78,14 @@ def write_starter(path: Path, *, force: bool = False) -> Path | None:
     """Write the starter file at ``path`` (parents created); returns the backup of a replaced
     file, if any (FILE.bak, else FILE.bak.1, ...: an earlier backup is never overwritten).
     Raises AlreadyExists when ``path`` exists and ``force`` is false, OSError when it cannot be
-    written; then nothing is lost and nothing half-written is left (not even an empty file)."""
-    from .files import replace_keeping_backup, write_new
+    written; then nothing is lost and nothing half-written is left (not even an empty file).
+    Raises files.NotARegularFile, with or without ``force``, when a FIFO, a device, a folder or
+    a symbolic link is at ``path``: replacing renames it away (as root, /dev/null itself)."""
+    from .files import check_regular_or_absent, replace_keeping_backup, write_new
 
     path = Path(path)
     data = STARTER_CONFIG.encode("utf-8")
+    check_regular_or_absent(path)
     if not force:
         try:
             write_new(path, data)

@@ -320,7 +320,9 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         ]
         if row.model is None:
             # As `lmprep` does: a server that serves exactly one model decides.
-            served = provider.only_model(listing)
+            from .config import served_model_id
+
+            served = served_model_id(provider.only_model(listing), entry.label, entry.base_url.value)
             if served is None:
                 from .providers.base import named_models
 

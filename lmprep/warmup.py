@@ -59,22 +59,10 @@ def state_file_for(provider: str, base_url: str, model: str) -> Path:
 
 def write_state(path: Path, record: dict) -> None:
     """Replace the state file in one step, so a reader never sees half of it."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .files import replace
     from .redact import redact_data
 
-    fd, temporary = tempfile.mkstemp(prefix=".warmup-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(redact_data(record), handle)  # no token or URL password in any file
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    replace(path, json.dumps(redact_data(record)).encode("utf-8"))  # no token or URL password in any file
 
 
 def read_state(path: Path) -> dict | None:

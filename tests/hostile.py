@@ -25,6 +25,7 @@ class HostileServer:
         self.routes = routes or {}
         self.default = default or not_found
         self.requests: list[str] = []  # "METHOD /path" of each request received
+        self.heads: list[bytes] = []  # the request line and headers of each, as received
         self.connections = 0
         self._stop = threading.Event()
         self._listener = socket.socket()
@@ -86,6 +87,7 @@ class HostileServer:
                     head += data
             except OSError:
                 return
+            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
             request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
             method, _, rest = request_line.partition(" ")
             path = rest.split(" ", 1)[0].split("?", 1)[0]

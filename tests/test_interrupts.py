@@ -62,11 +62,10 @@ def test_state_file_is_never_half_written(tmp_path, monkeypatch):
     path = tmp_path / "warmups" / "state.json"
     write_state(path, {"status": "ok", "seconds": 1.0})
 
-    def interrupted_dump(record, handle):
-        handle.write('{"status": "runn')
+    def interrupted_fsync(fd):  # Ctrl-C with the new record written but not yet on disk
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(json, "dump", interrupted_dump)
+    monkeypatch.setattr(os, "fsync", interrupted_fsync)
     with pytest.raises(KeyboardInterrupt):
         write_state(path, {"status": "running"})
     assert json.loads(path.read_text()) == {"status": "ok", "seconds": 1.0}

@@ -33,7 +33,9 @@ MARGIN = 3.0
 ADDRESS_SPACE = 1024 * 1024 * 1024
 EXIT_CODES = {0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 PASSWORD = "pw-hunter2-xyz"
-TOKEN = "tok-invariant-secret-42"
+TOKEN = "tok-Q7xv93kLmZp2Rw8sYt"
+#: How lmprep's base URL spells loopback: each is loopback, none may go through the proxy.
+LOOPBACK_SPELLINGS = ["127.0.0.1", "127.1", "0.0.0.0", "[::ffff:127.0.0.1]", "2130706433"]
 
 BEHAVIOURS = {
     "trickle-headers": lambda: h.trickle_headers(0.2),
@@ -49,6 +51,12 @@ BEHAVIOURS = {
     "deep-json": lambda: h.answer(b"[" * 100000),
     "not-json": lambda: h.answer(b"<html>\x1b]0;pwned\x07</html>"),
     "huge-numbers": lambda: h.answer(b'{"data": [{"id": "m", "meta": {"n_ctx": 1' + b"0" * 5000 + b'}}]}'),
+    # A refusal that quotes the token and the URL password where lmprep cuts the text it quotes.
+    "quotes-secrets": lambda: h.answer(("x" * 148 + f" {TOKEN} {PASSWORD} " + "y" * 480 + TOKEN).encode(),
+                                       "401 Unauthorized"),
+    "quotes-secrets-json": lambda: h.answer({"error": {"message": "z" * 490 + TOKEN + PASSWORD}}, "403 Forbidden"),
+    "dash-model": lambda: h.answer({"data": [{"id": "--dangerously-bypass-approvals-and-sandbox", "owned_by": "x"}]}),
+    "surrogate-model": lambda: h.answer(b'{"data": [{"id": "a\\ud800b", "owned_by": "x"}, {"id": "\xe9\x80\x9a-c"}]}'),
 }
 COMMANDS = {
     "ensure-ollama": ["-p", "ollama", "-m", "llama3"],
@@ -82,18 +90,25 @@ def run_under_limits(args: list[str], env: dict) -> tuple[int, str, str, float, 
     return process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), seconds, peak
 
 
-def check_run(behaviour: str, command: str, hostile_path: str | None) -> None:
+def fragments(secret: str) -> list[str]:
+    """Every run of 8 characters of ``secret``: none may show, not only the whole."""
+    return [secret[i:i + 8] for i in range(len(secret) - 7)]
+
+
+def check_run(behaviour: str, command: str, hostile_path: str | None, host: str = "127.0.0.1") -> None:
     factory = BEHAVIOURS[behaviour]
     routes = h.ollama_routes(**({hostile_path.strip("/").replace("/", "_"): factory()} if hostile_path else {}))
     default = factory() if hostile_path is None else h.not_found
-    with h.HostileServer(routes if hostile_path else {}, default) as server:
-        base = server.base_url.replace("http://", f"http://alice:{PASSWORD}@")
-        env = {**os.environ, "LMPREP_BASE_URL": base, "LM_API_TOKEN": TOKEN}
+    with h.HostileServer(routes if hostile_path else {}, default) as server, h.HostileServer() as proxy:
+        base = server.base_url.replace("http://127.0.0.1", f"http://alice:{PASSWORD}@{host}")
+        proxies = {name: proxy.origin for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")}
+        env = {**os.environ, **proxies, "LMPREP_BASE_URL": base, "LM_API_TOKEN": TOKEN}
         args = [*COMMANDS[command], "--timeout", str(TIMEOUT)]
         if command != "env":
             args.append("--json")
         code, stdout, stderr, seconds, peak = run_under_limits(args, env)
-    case = f"{behaviour} on {hostile_path or 'every route'} / {command}"
+        assert proxy.connections == 0, f"a loopback request went through the proxy: {proxy.requests}"
+    case = f"{behaviour} on {hostile_path or 'every route'} / {command} at {host}"
     figures["cases"] += 1
     if seconds > figures["max_seconds"]:
         figures["max_seconds"], figures["worst"] = seconds, case
@@ -101,10 +116,10 @@ def check_run(behaviour: str, command: str, hostile_path: str | None) -> None:
     assert code in EXIT_CODES, f"{case}: exit {code}\n{stderr}"
     assert seconds < TIMEOUT + MARGIN, f"{case}: {seconds:.1f} s"
     assert "Traceback" not in stderr and "internal_error" not in stdout, f"{case}:\n{stderr}"
-    for secret in (PASSWORD, TOKEN):
-        assert secret not in stderr, case
+    for piece in fragments(PASSWORD) + fragments(TOKEN):
+        assert piece not in stderr, case
         if command != "env":  # env's stdout is the agent's variables, which carry them on purpose
-            assert secret not in stdout, case
+            assert piece not in stdout, case
     if command != "env":
         json.loads(stdout)  # exactly one JSON object
     state = Path(os.environ["XDG_STATE_HOME"])
@@ -117,8 +132,8 @@ def check_run(behaviour: str, command: str, hostile_path: str | None) -> None:
 @pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
 def test_every_behaviour_on_every_route(behaviour):
     commands = sorted(COMMANDS)
-    command = commands[sorted(BEHAVIOURS).index(behaviour) % len(commands)]
-    check_run(behaviour, command, None)
+    index = sorted(BEHAVIOURS).index(behaviour)
+    check_run(behaviour, commands[index % len(commands)], None, LOOPBACK_SPELLINGS[index % len(LOOPBACK_SPELLINGS)])
 
 
 @pytest.mark.parametrize("behaviour", ["trickle-body", "endless-line", "gzip-bomb", "reset-mid-stream",
@@ -129,9 +144,10 @@ def test_every_behaviour_in_the_middle_of_an_ollama_pull(behaviour):
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.sampled_from(sorted(BEHAVIOURS)), st.sampled_from(sorted(COMMANDS)),
-       st.sampled_from([None, "/api/pull", "/api/tags", "/v1/models", "/lmstudio-greeting", "/props"]))
-def test_any_behaviour_any_route_any_command(behaviour, command, path):
-    check_run(behaviour, command, path)
+       st.sampled_from([None, "/api/pull", "/api/tags", "/v1/models", "/lmstudio-greeting", "/props"]),
+       st.sampled_from(LOOPBACK_SPELLINGS))
+def test_any_behaviour_any_route_any_command(behaviour, command, path, host):
+    check_run(behaviour, command, path, host)
 
 
 #: Every kind of escape sequence that makes a terminal act (OSC 52 writes the clipboard, OSC 0/2 the

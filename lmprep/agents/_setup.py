@@ -87,26 +87,23 @@ def write_files(setup: AgentSetup, directory) -> AgentSetup:
     if not setup.files:
         return setup
     import hashlib
-    import os
-    import tempfile
     from pathlib import Path
 
+    from ..files import read_regular, replace
+
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     variables = dict(setup.variables)
     options = list(setup.options)
     for key, (name, text) in setup.files.items():
         stem, dot, suffix = name.partition(".")
         path = directory / f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}{dot}{suffix}"
+        data = text.encode("utf-8")
         try:
-            current = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            current = read_regular(path, len(data))  # a FIFO or a /dev/zero link there: written anew
+        except OSError:
             current = None
-        if current != text:
-            fd, temporary = tempfile.mkstemp(prefix=f".{stem}-", dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(temporary, path)
+        if current != data:
+            replace(path, data)  # whole or not at all; on a full disk no temporary file is left
         if key.startswith("-"):
             options.insert(0, (key, str(path)))
         else:
