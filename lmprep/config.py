@@ -234,8 +234,12 @@ CODEX_OSS_PROVIDERS = ("lmstudio", "ollama")
 def codex_config_path(env: Mapping[str, str]) -> Path:
     """Codex's own config file: `config.toml` in $CODEX_HOME when that is set and not empty (taken
     as it is, no `~` expanded), else in ~/.codex (codex-rs `find_codex_home`)."""
-    home = env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex"
-    return Path(home) / "config.toml"
+    from .dirs import home_dir
+
+    if env.get("CODEX_HOME"):
+        return Path(env["CODEX_HOME"]) / "config.toml"
+    home = Path(env["HOME"]) if env.get("HOME") else home_dir()
+    return (home or Path("/nonexistent")) / ".codex" / "config.toml"  # no home at all: no Codex config
 
 
 def _codex_oss_provider(env: Mapping[str, str], warnings: list[str]) -> Sourced[str] | None:
@@ -270,8 +274,12 @@ def _codex_oss_provider(env: Mapping[str, str], warnings: list[str]) -> Sourced[
 
 def _home_abbreviated(path: Path, env: Mapping[str, str]) -> str:
     """``path`` with the home folder written ``~`` (as people read it: "~/.codex/config.toml")."""
-    home = Path(env.get("HOME") or Path.home())
+    from .dirs import home_dir
+
+    home = Path(env["HOME"]) if env.get("HOME") else home_dir()
     try:
+        if home is None:
+            return str(path)
         return str(Path("~") / path.relative_to(home))
     except ValueError:
         return str(path)

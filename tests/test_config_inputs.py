@@ -224,9 +224,8 @@ def test_a_codex_config_that_is_a_folder_or_missing(isolated_home):
     (isolated_home / ".codex" / "config.toml").mkdir(parents=True)
     settings = resolve(home_env(isolated_home))
     assert settings.provider is None
-    assert settings.warnings == (f"The config file {isolated_home / '.codex' / 'config.toml'} cannot be read: it is "
-                                 "not a regular file but a folder. lmprep ignores it (it reads only Codex's "
-                                 "oss_provider there).",)
+    assert settings.warnings == (f"The config file {isolated_home / '.codex' / 'config.toml'} (from default) is a "
+                                 "folder, not a file. lmprep ignores it (it reads only Codex's oss_provider there).",)
 
 
 @pytest.mark.e2e
