@@ -26,7 +26,7 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     needed = settings.min_context.value
     source = settings.min_context.source
     agent = settings.agent.value if settings.agent else None
-    needs = _needs(agent, provider.kind)
+    needs = agent_needs_for(settings, provider.kind)
     keep_alive = settings.keep_alive.value
     if mode == "off" and not needed and needs is None and keep_alive is None:
         return WarmUp("off", "off")  # nothing to look at: the ready path sends no more requests
@@ -37,11 +37,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     state = provider.model_state(model)
     readiness.context_length = state.context if state.loaded else None
     _check_maximum(provider, model, state, needed, source)
-    if needs is not None:
-        from .protocols import check_route
-
-        report(Step(f"Checking that {provider.label} serves {needs.protocol.label}, as {needs.agent} needs"))
-        check_route(provider, needs, model)
+    # The agent's route, the server's version and what it says of the model's tools were checked
+    # before any download (pipeline.run_ensure); what needs the loaded model is checked below.
     job = LoadJob(model, _context_to_load(provider, model, state, needed, source, report), keep_alive,
                   needed, source, agent)
 
@@ -98,6 +95,11 @@ def too_small(provider, model: str, loaded: int, needed: int, source: str) -> Co
         f"(from {source}).",
         provider.context_fix_hint(needed),
     )
+
+
+def agent_needs_for(settings: Settings, kind: str):
+    """What the agent of --for sends to a ``kind`` server (None: no agent, or its native API)."""
+    return _needs(settings.agent.value if settings.agent else None, kind)
 
 
 def _needs(agent: str | None, kind: str):
