@@ -19,7 +19,8 @@ def posts(server) -> list[str]:
 
 @pytest.mark.parametrize("agent, version, refusal", [
     ("codex", "0.12.0", "does not serve the Responses API, the only one Codex speaks"),
-    ("codex", "0.13.3", "Codex refuses Ollama older than 0.13.4, and this one is 0.13.3."),  # has the route: the version
+    # 0.13.3 has the route, and Codex refuses it for its version
+    ("codex", "0.13.3", "Codex refuses Ollama older than 0.13.4, and this one is 0.13.3."),
     ("claude", "0.13.5", "does not serve the Anthropic Messages API, the only one Claude Code speaks"),
 ])
 def test_ollama_too_old_for_the_agent_is_exit_12_before_the_pull(ollama_emulator, agent, version, refusal):

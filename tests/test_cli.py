@@ -100,6 +100,20 @@ def test_protocol_error_is_exit_8(httpx_mock):
     assert "Unexpected endpoint or method" in result.stderr
 
 
+def test_another_server_on_lm_studios_default_port_is_exit_8_naming_it(httpx_mock):
+    """Something else holds port 1234: what it is, and where LM Studio's address goes."""
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"object": "list", "data": [
+        {"id": "qwen3:8b", "object": "model", "owned_by": "library"}]})
+    result = run("-p", "lmstudio", "--json")
+    assert result.exit_code == 8
+    assert json.loads(result.stdout)["error"] == {
+        "message": "http://localhost:1234/v1 answers like Ollama, not LM Studio (its /models entries are owned by "
+                   "'library').",
+        "hint": "If it is the server you meant, use `-p ollama` for it; otherwise give LM Studio's own address with "
+                "--base-url.",
+    }
+
+
 def test_missing_model_offline_is_exit_6(httpx_mock):
     lmstudio_lists(httpx_mock, "other/model")
     result = run("-p", "lmstudio", "--offline", "--json")

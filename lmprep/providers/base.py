@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
-from ..config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, ProviderSettings
+from ..config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT, ProviderSettings
 from ..deadline import Deadline
 from ..errors import LmprepError, ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
@@ -187,19 +187,23 @@ class Provider:
         label = KINDS[self.kind].label
         source = self.settings.base_url.source
         default = KINDS[self.kind].default_base_url
-        at = f"{label}'s own address" + (f" (by default {default})" if default else "")
+        if source == SOURCE_DEFAULT:  # another server holds the kind's default address
+            elsewhere = f"give {label}'s own address with --base-url"
+        else:
+            elsewhere = (f"point the base URL (from {source}) at {label}'s own address"
+                         + (f" (by default {default})" if default else ""))
         entry = self.settings.name
         if other is None:
             return ProtocolError(
                 f"{self.base_url} does not answer like {label} ({evidence}).",
-                f"Check the base URL (from {source}): is {label} at {at}? For another OpenAI-compatible server, "
+                f"If {label} runs elsewhere, {elsewhere}; for another OpenAI-compatible server, "
                 + ("use `-p openai`." if entry == self.kind else f'set `kind = "openai"` under [providers.{entry}].'),
             )
         use = (f"use `-p {other}` for it" if entry == self.kind
                else f'set `kind = "{other}"` under [providers.{entry}]')
         return ProtocolError(
             f"{self.base_url} answers like {KINDS[other].label}, not {label} ({evidence}).",
-            f"If it is the server you meant, {use}; otherwise point the base URL (from {source}) at {at}.",
+            f"If it is the server you meant, {use}; otherwise {elsewhere}.",
         )
 
     def model_key(self, model: str) -> str:
