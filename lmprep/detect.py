@@ -106,12 +106,25 @@ def what_answers(provider, listed: bool) -> tuple[str, str] | None:
     settings = provider.settings
     timeouts = {"connect_timeout": provider.http.connect_timeout, "read_timeout": provider.http.read_timeout,
                 "deadline": provider.deadline}
-    for kind, evidence in (("lmstudio", "GET /lmstudio-greeting answers as LM Studio's does"),
-                           ("ollama", f"GET {strip_v1(provider.base_url)}/ says \"Ollama is running\"")):
-        if kind != provider.kind:
+    routes = [(kind, evidence) for kind, evidence in (
+        ("lmstudio", "GET /lmstudio-greeting answers as LM Studio's does"),
+        ("ollama", f"GET {strip_v1(provider.base_url)}/ says \"Ollama is running\""),
+    ) if kind != provider.kind]
+    opened = []
+
+    def identifies(kind: str):
+        def ask() -> bool:
             with open_provider(settings._replace(name=kind, kind=kind), **timeouts) as other:
-                if other.identify():
-                    return kind, evidence
+                opened.append(other)
+                return other.identify()
+        return ask
+
+    # At once, as auto-detection asks them: a server that answers slowly costs one wait, not two.
+    results = run_all([identifies(kind) for kind, _ in routes], provider.deadline, name="lmprep-identify",
+                      on_abandon=lambda: [other.http.abort() for other in list(opened)])
+    for (kind, evidence), result in zip(routes, results):
+        if result is True:
+            return kind, evidence
     if listed or provider.lists_openai_models:
         return None  # what its /models said is known already, and names no other kind
     with open_provider(settings._replace(name="openai", kind="openai"), **timeouts) as generic:
