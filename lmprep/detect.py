@@ -1,4 +1,5 @@
-"""Auto-detection: which provider is running, when none was chosen."""
+"""Auto-detection: which provider is running, when none was chosen; and which kind of server
+answers where a chosen provider did not answer as its kind."""
 
 from __future__ import annotations
 
@@ -8,22 +9,13 @@ from .errors import NotConfiguredError, UnreachableError
 from .parallel import UNFINISHED, run_all
 from .providers import open_provider
 
+
 def detect_provider(settings: Settings, deadline: Deadline | None = None) -> ProviderSettings:
     """Probe every candidate's endpoint at once and return the single one that answers, within
     ``deadline`` (TimedOutError past it: an unfinished probe leaves the answer open)."""
     deadline = deadline or Deadline(None)
     candidates = settings.auto_detect_candidates()
-    opened = []
-
-    def answers(candidate: ProviderSettings):
-        def probe() -> bool:
-            with open_provider(candidate, **settings.http_timeouts(), deadline=deadline) as provider:
-                opened.append(provider)
-                return provider.identify()
-        return probe
-
-    results = run_all([answers(c) for c in candidates], deadline, name="lmprep-detect",
-                      on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
+    results = identify_all(candidates, deadline, "lmprep-detect", **settings.http_timeouts())
     if any(result is UNFINISHED for result in results) or deadline.expired:
         raise deadline.error("looking for a running provider")
     for result in results:
@@ -37,6 +29,22 @@ def detect_provider(settings: Settings, deadline: Deadline | None = None) -> Pro
         skipped = "".join(f" Not looked for: {error.message}" for error in settings.skipped_candidates())
         raise none_running(looked, skipped, settings)
     raise several_running([(c.name, c.label, c.base_url.value) for c in found])
+
+
+def identify_all(candidates: list[ProviderSettings], deadline: Deadline, name: str, **timeouts) -> list:
+    """Each candidate's identify(), all at once, within ``deadline`` (run_all's results: a bool,
+    the exception raised, or UNFINISHED)."""
+    opened = []
+
+    def answers(candidate: ProviderSettings):
+        def probe() -> bool:
+            with open_provider(candidate, **timeouts, deadline=deadline) as provider:
+                opened.append(provider)
+                return provider.identify()
+        return probe
+
+    return run_all([answers(c) for c in candidates], deadline, name=name,
+                   on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
 
 
 def none_running(looked: str, skipped: str, settings: Settings) -> UnreachableError:
@@ -104,29 +112,20 @@ def what_answers(provider, listed: bool) -> tuple[str, str] | None:
     if provider.listing_says not in (None, provider.kind):
         return provider.listing_says, provider.owners_evidence()
     settings = provider.settings
-    timeouts = {"connect_timeout": provider.http.connect_timeout, "read_timeout": provider.http.read_timeout,
-                "deadline": provider.deadline}
+    timeouts = {"connect_timeout": provider.http.connect_timeout, "read_timeout": provider.http.read_timeout}
     routes = [(kind, evidence) for kind, evidence in (
         ("lmstudio", "GET /lmstudio-greeting answers as LM Studio's does"),
         ("ollama", f"GET {strip_v1(provider.base_url)}/ says \"Ollama is running\""),
     ) if kind != provider.kind]
-    opened = []
-
-    def identifies(kind: str):
-        def ask() -> bool:
-            with open_provider(settings._replace(name=kind, kind=kind), **timeouts) as other:
-                opened.append(other)
-                return other.identify()
-        return ask
-
     # At once, as auto-detection asks them: a server that answers slowly costs one wait, not two.
-    results = run_all([identifies(kind) for kind, _ in routes], provider.deadline, name="lmprep-identify",
-                      on_abandon=lambda: [other.http.abort() for other in list(opened)])
+    results = identify_all([settings._replace(name=kind, kind=kind) for kind, _ in routes], provider.deadline,
+                           "lmprep-identify", **timeouts)
     for (kind, evidence), result in zip(routes, results):
         if result is True:
             return kind, evidence
     if listed or provider.lists_openai_models:
         return None  # what its /models said is known already, and names no other kind
-    with open_provider(settings._replace(name="openai", kind="openai"), **timeouts) as generic:
+    with open_provider(settings._replace(name="openai", kind="openai"), **timeouts,
+                       deadline=provider.deadline) as generic:
         said = generic.owners_say()
         return (said, generic.owners_evidence()) if said not in (None, provider.kind) else None
