@@ -1,17 +1,13 @@
-"""Auto-detection: which provider is running, when none was chosen."""
+"""Auto-detection: which provider is running, when none was chosen; and which kind of server
+answers where a chosen provider did not answer as its kind."""
 
 from __future__ import annotations
 
 from .config import ProviderSettings, Settings
 from .deadline import Deadline
-from .errors import NotConfiguredError
+from .errors import NotConfiguredError, UnreachableError
 from .parallel import UNFINISHED, run_all
 from .providers import open_provider
-
-CHOOSE_HINT = (
-    "Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set "
-    '`oss_provider = "NAME"` in the config file (`lmprep config path` shows where).'
-)
 
 
 def detect_provider(settings: Settings, deadline: Deadline | None = None) -> ProviderSettings:
@@ -19,17 +15,7 @@ def detect_provider(settings: Settings, deadline: Deadline | None = None) -> Pro
     ``deadline`` (TimedOutError past it: an unfinished probe leaves the answer open)."""
     deadline = deadline or Deadline(None)
     candidates = settings.auto_detect_candidates()
-    opened = []
-
-    def answers(candidate: ProviderSettings):
-        def probe() -> bool:
-            with open_provider(candidate, **settings.http_timeouts(), deadline=deadline) as provider:
-                opened.append(provider)
-                return provider.identify()
-        return probe
-
-    results = run_all([answers(c) for c in candidates], deadline, name="lmprep-detect",
-                      on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
+    results = identify_all(candidates, deadline, "lmprep-detect", **settings.http_timeouts())
     if any(result is UNFINISHED for result in results) or deadline.expired:
         raise deadline.error("looking for a running provider")
     for result in results:
@@ -41,7 +27,105 @@ def detect_provider(settings: Settings, deadline: Deadline | None = None) -> Pro
     if not found:
         looked = ", ".join(f"{c.label} at {c.base_url.value}" for c in candidates) or "nothing"
         skipped = "".join(f" Not looked for: {error.message}" for error in settings.skipped_candidates())
-        raise NotConfiguredError(f"No provider was chosen, and none is running (looked for {looked}).{skipped}",
-                                 CHOOSE_HINT)
-    running = " and ".join(f"{c.label} ({c.base_url.value})" for c in found)
-    raise NotConfiguredError(f"No provider was chosen, and several are running: {running}.", CHOOSE_HINT)
+        raise none_running(looked, skipped, settings)
+    raise several_running([(c.name, c.label, c.base_url.value) for c in found])
+
+
+def identify_all(candidates: list[ProviderSettings], deadline: Deadline, name: str, **timeouts) -> list:
+    """Each candidate's identify(), all at once, within ``deadline`` (run_all's results: a bool,
+    the exception raised, or UNFINISHED)."""
+    opened = []
+
+    def answers(candidate: ProviderSettings):
+        def probe() -> bool:
+            with open_provider(candidate, **timeouts, deadline=deadline) as provider:
+                opened.append(provider)
+                return provider.identify()
+        return probe
+
+    return run_all([answers(c) for c in candidates], deadline, name=name,
+                   on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
+
+
+def none_running(looked: str, skipped: str, settings: Settings) -> UnreachableError:
+    """Nothing answers where servers are looked for: unreachable (exit 4), which is what scripts
+    test for before they start one, with how to start each server installed on this machine."""
+    return UnreachableError(f"No provider was chosen, and none is running (looked for {looked}).{skipped}",
+                            start_hint(settings))
+
+
+def several_running(found: list[tuple[str, str, str]]) -> NotConfiguredError:
+    """Several servers answer: which one is the user's to say, with the exact values to give.
+    ``found``: (name, label, base URL) of each."""
+    running = " and ".join(f"{label} ({base_url})" for _, label, base_url in found)
+    choices = " or ".join(f"`-p {name}`" for name, _, _ in found)
+    lines = " or ".join(f'`oss_provider = "{name}"`' for name, _, _ in found)
+    return NotConfiguredError(
+        f"No provider was chosen, and several are running: {running}.",
+        f"Choose one with {choices} (or LMPREP_PROVIDER), or for good with {lines} in the config file "
+        "(`lmprep config path` shows where).",
+    )
+
+
+def start_hint(settings: Settings) -> str:
+    """How to start each server whose program is on this machine, else the usual commands."""
+    import shutil
+
+    from .errors import LmprepError
+
+    starts = []
+    try:
+        from .lms import find_lms
+
+        lmstudio = settings.providers.get("lmstudio")
+        starts.append(f"`{find_lms(lmstudio.lms_path if lmstudio else None)} server start` (LM Studio)")
+    except LmprepError:
+        pass
+    for program, command, label in _STARTERS:
+        if shutil.which(program):
+            starts.append(f"`{command}` ({label})")
+    if not starts:
+        return ("Start your server: LM Studio with `lms server start`, Ollama with `ollama serve`, llama.cpp with "
+                "`llama-server -m MODEL.gguf`, or point lmprep at one that runs elsewhere with `-p NAME --base-url "
+                "URL`.")
+    return (f"Start one: {', '.join(starts)}; or point lmprep at one that runs elsewhere with `-p NAME --base-url "
+            "URL`.")
+
+
+#: Servers whose program on PATH says how to start them (LM Studio's `lms` is looked for
+#: where LM Studio puts it too, by find_lms). Their default ports are the ones looked at.
+_STARTERS = (
+    ("ollama", "ollama serve", "Ollama"),
+    ("llama-server", "llama-server -m MODEL.gguf", "llama.cpp"),
+    ("vllm", "vllm serve MODEL", "vLLM"),
+    ("lemonade-server", "lemonade-server serve", "Lemonade"),
+)
+
+
+def what_answers(provider, listed: bool) -> tuple[str, str] | None:
+    """Which kind of server answers at ``provider``'s base URL, with the evidence: its listing
+    where that names one, else LM Studio's greeting, Ollama's root, then the `owned_by` of an
+    OpenAI listing where the kind's own listing is another one and failed (``listed`` False). Only
+    once a server did not answer as the kind chosen: it costs requests."""
+    from .hosts import strip_v1
+
+    if provider.listing_says not in (None, provider.kind):
+        return provider.listing_says, provider.owners_evidence()
+    settings = provider.settings
+    timeouts = {"connect_timeout": provider.http.connect_timeout, "read_timeout": provider.http.read_timeout}
+    routes = [(kind, evidence) for kind, evidence in (
+        ("lmstudio", "GET /lmstudio-greeting answers as LM Studio's does"),
+        ("ollama", f"GET {strip_v1(provider.base_url)}/ says \"Ollama is running\""),
+    ) if kind != provider.kind]
+    # At once, as auto-detection asks them: a server that answers slowly costs one wait, not two.
+    results = identify_all([settings._replace(name=kind, kind=kind) for kind, _ in routes], provider.deadline,
+                           "lmprep-identify", **timeouts)
+    for (kind, evidence), result in zip(routes, results):
+        if result is True:
+            return kind, evidence
+    if listed or provider.lists_openai_models:
+        return None  # what its /models said is known already, and names no other kind
+    with open_provider(settings._replace(name="openai", kind="openai"), **timeouts,
+                       deadline=provider.deadline) as generic:
+        said = generic.owners_say()
+        return (said, generic.owners_evidence()) if said not in (None, provider.kind) else None

@@ -40,11 +40,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     state = provider.model_state(model)
     readiness.context_length = state.context if state.loaded else None
     _check_maximum(provider, model, state, needed, source)
-    if needs is not None:
-        from .protocols import check_route
-
-        report(Step(f"Checking that {provider.label} serves {needs.protocol.label}, as {needs.agent} needs"))
-        check_route(provider, needs, model)
+    # The agent's route, the server's version and what it says of the model's tools were checked
+    # before any download (pipeline.run_ensure); what needs the loaded model is checked below.
     job = LoadJob(model, _context_to_load(provider, model, state, needed, source, report), keep_alive,
                   needed, source, agent)
 
@@ -137,6 +134,11 @@ def too_small(provider, model: str, loaded: int, needed: int, source: str) -> Co
         f"(from {source}).",
         provider.context_fix_hint(needed),
     )
+
+
+def agent_needs_for(settings: Settings, kind: str):
+    """What the agent of --for sends to a ``kind`` server (None: no agent, or its native API)."""
+    return _needs(settings.agent.value if settings.agent else None, kind)
 
 
 def _needs(agent: str | None, kind: str):

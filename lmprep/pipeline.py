@@ -10,7 +10,7 @@ from .deadline import Deadline
 from .errors import LmprepError, ModelMissingError, NotConfiguredError
 from .events import Notice, Reporter, Step, ignore
 from .hosts import is_loopback_url
-from .loading import ensure_loaded
+from .loading import agent_needs_for, ensure_loaded
 from .providers import KINDS, open_provider
 from .warmup import WarmUp
 
@@ -142,15 +142,27 @@ def run_ensure(
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
             if readiness.provider_source != SOURCE_AUTO:  # found by auto-detection: "Found ..." said it
                 report(Step(f"Checking {provider.label} at {provider.base_url}"))
-            listing = provider.list_models()
+                listing = provider.probe()  # chosen by name: the server must answer as that kind
+            else:
+                listing = provider.list_models()  # auto-detection identified it already
             mark = lap("probe", mark)
             model = readiness.model or _served_model(provider, listing, readiness)
+            needs = agent_needs_for(settings, provider.kind)
             served = provider.served_name(model, listing)
+            if served is not None and served != model:
+                model = _respelled(provider, model, served, report, readiness)
+            if needs is not None:  # what the agent needs and no model decides: before any download or load
+                from .protocols import check_route, check_tools
+
+                report(Step(f"Checking that {provider.label} serves {needs.protocol.label}, as {needs.agent} needs"))
+                check_route(provider, needs)
+                if served is not None:
+                    check_tools(provider, needs, model)
             if served is None:
                 _obtain_model(provider, model, settings, report, readiness, listing)
+                if needs is not None:
+                    check_tools(provider, needs, model)  # the server knows the model now: before the load
                 mark = lap("download", mark)
-            elif served != model:
-                model = _respelled(provider, model, served, report, readiness)
             readiness.warm_up = ensure_loaded(provider, chosen, model, settings, report, deadline, background,
                                               readiness, hand_off)
             lap("warm_up", mark)

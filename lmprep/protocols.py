@@ -79,9 +79,10 @@ def chat_agent(agent: str, tools: bool = True) -> AgentNeeds:
     return AgentNeeds(agent, CHAT, tools=tools, fields=(("stream_options", {"include_usage": True}),))
 
 
-def check_route(provider, needs: AgentNeeds, model: str) -> None:
-    """Without loading anything: the route exists, and the model takes tools where the server
-    says so up front (Ollama's capabilities). Raises AgentUnsupportedError."""
+def check_route(provider, needs: AgentNeeds) -> None:
+    """Without a model: the route exists, and the server's version is one the agent runs with
+    (Codex refuses Ollama below 0.13.4). Run before any download or load, which an agent that
+    cannot use the server would waste. Raises AgentUnsupportedError."""
     url = needs.url(provider.base_url)
     response = provider.http.request(
         "POST", url, json_body={}, doing=f"checking that {provider.label} serves {needs.protocol.label}",
@@ -101,6 +102,11 @@ def check_route(provider, needs: AgentNeeds, model: str) -> None:
             f"{needs.agent} refuses {provider.label} older than {wanted}, and this one is {version}.",
             provider.unsupported_hint(needs.protocol, "version"),
         )
+
+
+def check_tools(provider, needs: AgentNeeds, model: str) -> None:
+    """Without loading anything: the server does not say up front that ``model`` refuses tools
+    (Ollama's /api/show capabilities, for a model it has). Raises AgentUnsupportedError."""
     if needs.tools and provider.tool_support(model) is False:
         raise AgentUnsupportedError(
             f"{provider.label} says {model!r} does not support tools, and {needs.agent} sends them with every request.",

@@ -226,14 +226,13 @@ def collect_status(settings: Settings, entries: list[ProviderSettings]) -> Statu
     if len(running) == 1:
         report.chosen, report.chosen_source = running[0].name, SOURCE_AUTO
         return report
-    hint = ("Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set "
-            '`oss_provider = "NAME"` in the config file (`lmprep config path` shows where).')
+    from .detect import none_running, several_running  # the same words and exit code as ensure's
+
     if running:
-        names = " and ".join(f"{row.label} ({row.base_url})" for row in running)
-        report.error = NotConfiguredError(f"No provider was chosen, and several are running: {names}.", hint)
+        report.error = several_running([(row.name, row.label, row.base_url) for row in running])
     else:
-        looked = ", ".join(row.label for row in rows if row.name in candidates)
-        report.error = NotConfiguredError(f"No provider was chosen, and none is running (looked for {looked}).", hint)
+        looked = ", ".join(f"{row.label} at {row.base_url}" for row in rows if row.name in candidates)
+        report.error = none_running(looked, "", settings)
     return report
 
 

@@ -25,7 +25,8 @@ def run(*args, env=None):
 
 
 def lmstudio_lists(httpx_mock, *ids):
-    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model"} for i in ids]})
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model", "owned_by": "organization_owner"}
+                                                                     for i in ids]})
 
 
 def test_ready_path_prints_one_line_on_stderr_and_nothing_on_stdout(httpx_mock):
@@ -93,9 +94,24 @@ def test_token_itself_is_never_printed(httpx_mock):
 
 def test_protocol_error_is_exit_8(httpx_mock):
     httpx_mock.add_response(url=f"{LMS}/v1/models", json={"error": "Unexpected endpoint or method. (GET /v1/models)"})
+    httpx_mock.add_response(url=f"{LMS}/", status_code=404)  # not Ollama either: the error is the listing's own
     result = run("-p", "lmstudio", "-q")
     assert result.exit_code == 8
     assert "Unexpected endpoint or method" in result.stderr
+
+
+def test_another_server_on_lm_studios_default_port_is_exit_8_naming_it(httpx_mock):
+    """Something else holds port 1234: what it is, and where LM Studio's address goes."""
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"object": "list", "data": [
+        {"id": "qwen3:8b", "object": "model", "owned_by": "library"}]})
+    result = run("-p", "lmstudio", "--json")
+    assert result.exit_code == 8
+    assert json.loads(result.stdout)["error"] == {
+        "message": "http://localhost:1234/v1 answers like Ollama, not LM Studio (its /models entries are owned by "
+                   "'library').",
+        "hint": "If it is the server you meant, use `-p ollama` for it; otherwise give LM Studio's own address with "
+                "--base-url.",
+    }
 
 
 def test_missing_model_offline_is_exit_6(httpx_mock):
@@ -114,6 +130,7 @@ def test_lms_not_found_and_no_rest_download_is_exit_7(httpx_mock, isolated_home,
     """Without `lms`, LM Studio before 0.4 (no REST download: its 200 "Unexpected endpoint") cannot download."""
     monkeypatch.setenv("PATH", str(isolated_home))
     lmstudio_lists(httpx_mock)
+    httpx_mock.add_response(url=f"{LMS}/lmstudio-greeting", json={"lmstudio": True})  # nothing listed: it says who it is
     httpx_mock.add_response(method="POST", url="http://localhost:1234/api/v1/models/download",
                             json={"error": "Unexpected endpoint or method. (POST /api/v1/models/download)"})
     result = run("-p", "lmstudio")
@@ -214,19 +231,21 @@ def nothing_else_listens(httpx_mock):
         refuse(httpx_mock, url)
 
 
-def test_nothing_chosen_and_nothing_running_is_exit_3(httpx_mock):
+def test_nothing_chosen_and_nothing_running_is_exit_4(httpx_mock, isolated_home, monkeypatch):
+    """Nothing answers: unreachable, as a script's `unreachable) ollama serve &` branch expects."""
+    monkeypatch.setenv("PATH", str(isolated_home))  # no server program installed: the usual commands
     refuse(httpx_mock, f"{LMS}/lmstudio-greeting")
     refuse(httpx_mock, f"{OLLAMA}/")
     nothing_else_listens(httpx_mock)
     result = run()
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert result.stderr == (
         "Error: No provider was chosen, and none is running (looked for LM Studio at http://localhost:1234/v1, "
         "Ollama at http://localhost:11434/v1, llama.cpp server at http://localhost:8080/v1, "
         "vLLM at http://localhost:8000/v1, Lemonade Server at http://localhost:13305/api/v1, "
         "Docker Model Runner at http://localhost:12434/engines/v1).\n"
-        "Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set `oss_provider = \"NAME\"` "
-        "in the config file (`lmprep config path` shows where).\n"
+        "Start your server: LM Studio with `lms server start`, Ollama with `ollama serve`, llama.cpp with "
+        "`llama-server -m MODEL.gguf`, or point lmprep at one that runs elsewhere with `-p NAME --base-url URL`.\n"
     )
 
 
@@ -254,13 +273,19 @@ def test_auto_detection_says_what_it_found_in_one_line(httpx_mock):
     )
 
 
-def test_both_running_is_exit_3(httpx_mock):
+def test_both_running_is_exit_3_naming_the_values_to_choose_between(httpx_mock):
     httpx_mock.add_response(url=f"{LMS}/lmstudio-greeting", json={"lmstudio": True})
     httpx_mock.add_response(url=f"{OLLAMA}/", text="Ollama is running")
     nothing_else_listens(httpx_mock)
     result = run()
     assert result.exit_code == 3
-    assert "several are running: LM Studio (http://localhost:1234/v1) and Ollama" in result.stderr
+    assert result.stderr == (
+        "Error: No provider was chosen, and several are running: LM Studio (http://localhost:1234/v1) and Ollama "
+        "(http://localhost:11434/v1).\n"
+        "Choose one with `-p lmstudio` or `-p ollama` (or LMPREP_PROVIDER), or for good with "
+        '`oss_provider = "lmstudio"` or `oss_provider = "ollama"` in the config file (`lmprep config path` shows '
+        "where).\n"
+    )
 
 
 def test_bad_config_file_is_exit_3_naming_line_and_column(tmp_path):

@@ -26,7 +26,8 @@ def run(*args, env=None):
 
 
 def lmstudio_lists(httpx_mock, *ids):
-    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model"} for i in ids]})
+    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": [{"id": i, "object": "model", "owned_by": "organization_owner"}
+                                                                     for i in ids]})
 
 
 def lmstudio_ready_for_codex(httpx_mock, model=MODEL, context_length=131072):

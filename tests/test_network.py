@@ -39,7 +39,8 @@ def test_other_hosts_are_not_rewritten(httpx_mock):
 
 
 def test_token_over_plain_http_to_another_host_is_warned_about(httpx_mock):
-    httpx_mock.add_response(url="http://gpu-box.example:8000/v1/models", json={"data": [{"id": "m"}]})
+    httpx_mock.add_response(url="http://gpu-box.example:8000/v1/models",
+                            json={"data": [{"id": "m", "owned_by": "organization_owner"}]})
     result = CliRunner().invoke(
         cli, ["-p", "lmstudio", "--base-url", "http://gpu-box.example:8000/v1", "-m", "m", "--warm-up", "off"],
         env={"LM_API_TOKEN": "tok-1"},
@@ -52,7 +53,7 @@ def test_token_over_plain_http_to_another_host_is_warned_about(httpx_mock):
 
 def test_no_warning_for_loopback_or_https(httpx_mock):
     for url in ("http://127.0.0.1:1234/v1", "https://gpu-box.example/v1"):
-        httpx_mock.add_response(url=f"{url}/models", json={"data": [{"id": "m"}]})
+        httpx_mock.add_response(url=f"{url}/models", json={"data": [{"id": "m", "owned_by": "organization_owner"}]})
         result = CliRunner().invoke(cli, ["-p", "lmstudio", "--base-url", url, "-m", "m", "--warm-up", "off"],
                                     env={"LM_API_TOKEN": "tok-1"})
         assert result.exit_code == 0

@@ -144,15 +144,17 @@ def test_the_only_running_provider_is_auto_detected(ollama_emulator, config):
     assert ollama["models"] == [{"id": "gpt-oss:20b", "loaded": True, "context_length": 16384, "cpu_percent": 0}]
 
 
-def test_nothing_running_and_nothing_chosen_is_exit_3(config):
+def test_nothing_running_and_nothing_chosen_is_exit_4(config):
+    """The same state and words as `lmprep` itself: unreachable, with how to start a server."""
     config()
     result = run()
-    assert result.exit_code == 3
-    assert result.stderr.startswith("Error: No provider was chosen, and none is running (looked for LM Studio, Ollama")
-    assert "--local-provider" in result.stderr and "oss_provider" in result.stderr
+    assert result.exit_code == 4
+    assert result.stderr.startswith("Error: No provider was chosen, and none is running (looked for LM Studio at "
+                                    "http://127.0.0.1:")
+    assert "ollama serve" in result.stderr and "--base-url" in result.stderr
     payload = json.loads(run("--json").stdout)
     assert (payload["ok"], payload["state"], payload["exit_code"], payload["chosen"]) == (
-        False, "not_configured", 3, None)
+        False, "unreachable", 4, None)
     assert payload["error"]["message"].startswith("No provider was chosen, and none is running")
 
 
@@ -161,6 +163,7 @@ def test_several_running_and_nothing_chosen_is_exit_3(lmstudio_emulator, ollama_
     result = run()
     assert result.exit_code == 3
     assert f"several are running: LM Studio ({lmstudio_emulator.base_url}) and Ollama" in result.stderr
+    assert "Choose one with `-p lmstudio` or `-p ollama`" in result.stderr
 
 
 def test_config_choice_decides(ollama_emulator, tmp_path, monkeypatch):

@@ -6,18 +6,31 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from ..config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID,
-                      ProviderSettings)
+                      SOURCE_DEFAULT, ProviderSettings)
 from ..deadline import Deadline
-from ..errors import ProtocolError, WarmupFailedError
+from ..errors import LmprepError, ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
-from ..termtext import one_line
+from ..termtext import one_line, one_word
 from .kinds import KINDS
 
 IDENTIFY_READ_TIMEOUT = 2.0
 WARM_UP_READ_TIMEOUT = 600.0
 #: How many of a server's model ids a message names before it counts the rest ("and 12 more").
 NAMED_MODELS = 10
+
+#: The `owned_by` that servers write into every entry of their OpenAI /models listing, where it
+#: names the server rather than the model's owner: LM Studio "organization_owner", llama-server
+#: "llamacpp", vLLM "vllm", Lemonade "lemonade", Docker Model Runner "docker"; Ollama writes the
+#: model's namespace, "library" for its own library (hf.co and user models say other names).
+OWNERS = {"organization_owner": "lmstudio", "library": "ollama", "llamacpp": "llamacpp", "vllm": "vllm",
+          "lemonade": "lemonade", "docker": "dmr"}
+
+
+def kind_of_owners(owners) -> str | None:
+    """The one provider kind the ``owned_by`` values of a listing name (None: none, or several)."""
+    kinds = {OWNERS[owner] for owner in owners if owner in OWNERS}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 class ModelState(NamedTuple):
@@ -92,6 +105,10 @@ class Provider:
     """
 
     kind: ClassVar[str]
+    #: identify() asks a route of its own (LM Studio's greeting), not the listing probe() reads.
+    identity_route: ClassVar[bool] = False
+    #: list_models reads the OpenAI listing (GET {base_url}/models), with its `owned_by`.
+    lists_openai_models: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -110,6 +127,8 @@ class Provider:
         self.base_url = settings.base_url.value
         self.deadline = deadline or Deadline(None)
         self.report = report
+        self.listed_owners: tuple[str, ...] = ()  # the `owned_by` values of the last listing
+        self.listing_says: str | None = None  # the kind the last listing's shape names (None: it does not)
         self.http = Http(
             self.base_url,
             label=self.label,
@@ -162,6 +181,71 @@ class Provider:
 
     #: How the server matches the model of a request to what it has, for messages.
     name_rule: ClassVar[str] = "ignores the case of model names"
+
+    def probe(self) -> list[str]:
+        """list_models for a provider chosen by name, which nothing has identified yet: a server
+        that answers as another kind is a ProtocolError naming it, before anything acts on it
+        (a download through the wrong API, advice about the wrong program). The listing decides
+        where it can (its `owned_by`, its shape), so that the usual case costs no request."""
+        try:
+            listing = self.list_models()
+        except ProtocolError as error:
+            from ..detect import what_answers
+
+            other = what_answers(self, listed=False)
+            if other is not None and other[0] != self.kind:
+                raise self.wrong_kind(*other) from error
+            raise
+        if self.kind == "openai" or self.listing_says == self.kind:
+            return listing  # the generic kind takes any OpenAI-compatible server
+        if self.listing_says is None and self.identity_route and self.identify():
+            return listing
+        from ..detect import what_answers
+
+        other = what_answers(self, listed=True)
+        if other is not None and other[0] != self.kind:
+            raise self.wrong_kind(*other)
+        if self.identity_route or self.listed_owners:
+            raise self.wrong_kind(None, self.identity_evidence())
+        return listing  # an empty listing from a kind known by its listing: nothing says otherwise
+
+    def identity_evidence(self) -> str:
+        """Why the server is not taken for this kind, for the message (see owners_evidence)."""
+        return self.owners_evidence()
+
+    def owners_evidence(self) -> str:
+        """What the last listing's `owned_by` said, for a message."""
+        owners = sorted({one_word(owner) for owner in self.listed_owners})
+        if not owners:
+            return "it lists no models"
+        named = ", ".join(repr(owner) for owner in owners[:3]) + (" and others" if len(owners) > 3 else "")
+        return f"its /models entries are owned by {named}"
+
+    def wrong_kind(self, other: str | None, evidence: str) -> ProtocolError:
+        """The error for a server that answers as ``other`` (None: as no kind lmprep knows)."""
+        from .kinds import KINDS
+
+        label = KINDS[self.kind].label
+        source = self.settings.base_url.source
+        default = KINDS[self.kind].default_base_url
+        if source == SOURCE_DEFAULT:  # another server holds the kind's default address
+            elsewhere = f"give {label}'s own address with --base-url"
+        else:
+            elsewhere = (f"point the base URL (from {source}) at {label}'s own address"
+                         + (f" (by default {default})" if default else ""))
+        entry = self.settings.name
+        if other is None:
+            return ProtocolError(
+                f"{self.base_url} does not answer like {label} ({evidence}).",
+                f"If {label} runs elsewhere, {elsewhere}; for another OpenAI-compatible server, "
+                + ("use `-p openai`." if entry == self.kind else f'set `kind = "openai"` under [providers.{entry}].'),
+            )
+        use = (f"use `-p {other}` for it" if entry == self.kind
+               else f'set `kind = "{other}"` under [providers.{entry}]')
+        return ProtocolError(
+            f"{self.base_url} answers like {KINDS[other].label}, not {label} ({evidence}).",
+            f"If it is the server you meant, {use}; otherwise {elsewhere}.",
+        )
 
     def model_key(self, model: str) -> str:
         """The form of a wanted model id that a served one is compared in (see model_keys):
@@ -264,6 +348,15 @@ class Provider:
 
     # -- shared by OpenAI-compatible servers ------------------------------------------------
 
+    def owners_say(self) -> str | None:
+        """The kind that the `owned_by` of the OpenAI listing at base_url names (one GET, no
+        waiting for a loading server); None: none, or no such listing."""
+        try:
+            self._openai_model_ids("looking at which server answers")
+        except LmprepError:
+            return None
+        return self.listing_says
+
     def _openai_model_ids(self, doing: str = "listing models") -> list[str]:
         response = self.http.request("GET", f"{self.base_url}/models", doing=doing)
         return self._openai_model_ids_from(response, doing)
@@ -288,7 +381,10 @@ class Provider:
                 f"{self.label} at {self.base_url} answered GET /models without a `data` list.",
                 f"Check that the base URL points at {self.label}'s OpenAI-compatible API (it usually ends in /v1).",
             )
-        return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        items = [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        self.listed_owners = tuple(item["owned_by"] for item in items if isinstance(item.get("owned_by"), str))
+        self.listing_says = kind_of_owners(self.listed_owners)
+        return items
 
     def _openai_warm_up(self, model: str, read_timeout: float, extra: dict | None = None) -> None:
         """One output token through /responses, or /chat/completions where the server lacks it;

@@ -42,6 +42,11 @@ class LMStudio(Provider):
             f"settings, or load the model with `lms load {model}`."
         )
 
+    identity_route = True  # its listing may be empty (JIT loading off): the greeting says who it is
+
+    def identity_evidence(self) -> str:
+        return f"GET /lmstudio-greeting did not answer as LM Studio's does, and {self.owners_evidence()}"
+
     def identify(self) -> bool:
         try:
             response = self.http.request(

@@ -17,6 +17,7 @@ from .base import (
     WARM_UP_READ_TIMEOUT,
     ModelState,
     Provider,
+    kind_of_owners,
     positive_int,
 )
 
@@ -57,6 +58,7 @@ def pull_source(model: str) -> str:
 
 class Ollama(Provider):
     kind = "ollama"
+    lists_openai_models = False  # GET /api/tags
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -104,6 +106,15 @@ class Ollama(Provider):
                 name = item.get("name") or item.get("model")
                 if isinstance(name, str):
                     names.append(name)
+        # llama-server answers /api/tags too, with its OpenAI `data` list beside the `models`
+        # (tools/server: "ollama specific endpoint"); Ollama's own /api/tags has no `data`.
+        data = body.get("data")
+        if isinstance(data, list):
+            self.listed_owners = tuple(item["owned_by"] for item in data
+                                       if isinstance(item, dict) and isinstance(item.get("owned_by"), str))
+            self.listing_says = kind_of_owners(self.listed_owners)
+        else:
+            self.listing_says = "ollama"
         return names
 
     def model_key(self, model: str) -> str:

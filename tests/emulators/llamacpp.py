@@ -1,9 +1,10 @@
 """A llama-server emulator (llama.cpp), from what the real b11434 answered (see providers.md).
 
-One model, loaded for as long as the server runs; ``/v1/models`` with ``meta.n_ctx`` and
-``meta.n_ctx_train``; ``/props``; the three inference routes, streamed or not; an empty body is
-refused for its missing field (``'input' is required`` with 400, and 500 on ``/v1/messages``);
-an unknown route is 404 ``File Not Found``. Variants the real server has had:
+One model, loaded for as long as the server runs; ``/v1/models`` (and Ollama's ``/api/tags``,
+the same answer) with ``meta.n_ctx`` and ``meta.n_ctx_train``; ``/props``; the three inference
+routes, streamed or not; an empty body is refused for its missing field (``'input' is required``
+with 400, and 500 on ``/v1/messages``); an unknown route is 404 ``File Not Found``. Variants the
+real server has had:
 
 * ``jinja = False`` (``--no-jinja``, older builds' default): any request with tools is HTTP 500
   ``tools param requires --jinja flag``;
@@ -46,6 +47,7 @@ class LlamaServerEmulator(HTTPEmulator):
             ("GET", "/health"): lambda request: json_reply({"status": "ok"}),
             ("GET", "/v1/models"): self._models,
             ("GET", "/models"): self._models,
+            ("GET", "/api/tags"): self._models,  # "ollama specific endpoint" (tools/server), the same answer
             ("GET", "/props"): self._props,
         }
         for path in PROTOCOLS:
@@ -56,11 +58,15 @@ class LlamaServerEmulator(HTTPEmulator):
         return _error(404, "File Not Found", "not_found_error")
 
     def _models(self, request: RecordedRequest) -> Reply:
+        # One model: the listing has Ollama's form (`models`) beside the OpenAI one (`data`).
         meta = {"vocab_type": 1, "n_vocab": 435, "n_ctx": self.n_ctx, "n_ctx_train": self.n_ctx_train}
-        return json_reply({"object": "list", "data": [{
-            "id": self.alias, "aliases": [self.alias], "object": "model", "created": int(time.time()),
-            "owned_by": "llamacpp", "meta": meta,
-        }]})
+        return json_reply({
+            "models": [{"name": self.alias, "model": self.alias, "modified_at": "", "size": "", "digest": "",
+                        "type": "model", "description": "", "tags": [""], "capabilities": ["completion"]}],
+            "object": "list",
+            "data": [{"id": self.alias, "aliases": [self.alias], "object": "model", "created": int(time.time()),
+                      "owned_by": "llamacpp", "meta": meta}],
+        })
 
     def _props(self, request: RecordedRequest) -> Reply:
         return json_reply({"default_generation_settings": {"n_ctx": self.n_ctx}, "total_slots": 1,
