@@ -118,7 +118,9 @@ def test_env_for_llm_on_any_openai_compatible_server(httpx_mock, tmp_path):
 @pytest.mark.parametrize("fmt, failing", [("sh", "(exit 6)"), ("fish", "return 6"), ("powershell", "LASTEXITCODE = 6"),
                                          ("dotenv", None), ("json", None)])
 def test_env_failure_prints_the_failing_statement_of_its_format(httpx_mock, fmt, failing):
-    httpx_mock.add_response(url=f"{LMS}/v1/models", json={"data": []})
+    # LM Studio's own listing (owned_by organization_owner): identified without its greeting.
+    httpx_mock.add_response(url=f"{LMS}/v1/models",
+                            json={"data": [{"id": "other/model", "object": "model", "owned_by": "organization_owner"}]})
     result = run("env", "-p", "lmstudio", "--format", fmt, "-m", "missing/model", "--offline")
     assert result.exit_code == 6
     if failing is None:
