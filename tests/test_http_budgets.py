@@ -17,6 +17,7 @@ from hostile import (
     endless_body,
     endless_line,
     gzip_bomb,
+    many_objects,
     never_answer,
     reset_mid_stream,
     trickle_body,
@@ -79,12 +80,35 @@ def test_a_gzip_bomb_is_refused_before_it_expands():
     with HostileServer(default=gzip_bomb(256)) as server:
         tracemalloc.start()
         try:
-            with pytest.raises(ProtocolError, match="more than 64 MiB"):
+            with pytest.raises(ProtocolError, match=f"more than {MAX_BODY_BYTES // 2**20} MiB"):
                 get(server, read_timeout=60)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
     assert peak < 3 * MAX_BODY_BYTES  # the body budget and its joined copy, never the GiB
+
+
+def test_a_body_of_tiny_objects_is_refused_at_the_json_budget():
+    """Issue 17: 63 MiB of `{"data": [{}, {}, ...]}` was read whole and parsed into 1.7 GB (the
+    RSS of the run is held by test_invariants.py)."""
+    with HostileServer(default=many_objects(63)) as server:
+        with pytest.raises(ProtocolError, match=f"more than {MAX_BODY_BYTES // 2**20} MiB"):
+            get(server, read_timeout=60)
+    assert MAX_BODY_BYTES <= 8 * 2**20
+
+
+def test_the_deadline_is_checked_once_a_body_is_parsed(monkeypatch):
+    """A parse that outlasts the deadline ends the step, not the one after it."""
+    import lmprep.http as http_module
+
+    with HostileServer(default=answer({"data": []})) as server:
+        with Http(server.base_url, label="Server", deadline=Deadline(0.5)) as http:
+            response = http.request("GET", f"{server.base_url}/models", doing="listing")
+            time.sleep(0.6)  # as a long parse would take
+            with pytest.raises(TimedOutError, match="while listing"):
+                response.json()
+            with pytest.raises(TimedOutError, match="while listing"):
+                http_module.parse_json(response, "Server", "listing")
 
 
 def test_lmprep_asks_for_no_compression(lmstudio_emulator):

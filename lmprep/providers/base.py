@@ -11,6 +11,9 @@ from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
 
 IDENTIFY_READ_TIMEOUT = 2.0
+#: The most models a listing may name: servers list tens; a listing of more is not one, and
+#: every step after it (matching names, `status`) is linear in it.
+MAX_LISTED = 10_000
 WARM_UP_READ_TIMEOUT = 600.0
 
 
@@ -226,6 +229,7 @@ class Provider:
                 f"{self.label} at {self.base_url} answered GET /models without a `data` list.",
                 f"Check that the base URL points at {self.label}'s OpenAI-compatible API (it usually ends in /v1).",
             )
+        check_listed(self, data, "/models")
         return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
     def _openai_warm_up(self, model: str, read_timeout: float, extra: dict | None = None) -> None:
@@ -275,6 +279,15 @@ class Provider:
 
     def warm_up_hint(self, model: str, body: Any) -> str:
         return f"Look at {self.label}'s log for why the model did not load."
+
+
+def check_listed(provider: Provider, items: list, route: str) -> None:
+    if len(items) > MAX_LISTED:
+        raise ProtocolError(
+            f"{provider.label} at {provider.base_url} listed {len(items)} models (GET {route}), more than the "
+            f"{MAX_LISTED} any server lists.",
+            f"Check that the base URL points at {provider.label}, not at another server or a proxy.",
+        )
 
 
 def unknown_route(status: int, body: Any, text: str) -> bool:

@@ -17,6 +17,7 @@ from .base import (
     WARM_UP_READ_TIMEOUT,
     ModelState,
     Provider,
+    check_listed,
     positive_int,
 )
 
@@ -85,6 +86,7 @@ class Ollama(Provider):
                 f"{self.label} at {self.root} answered GET /api/tags without a `models` list.",
                 "Check that the base URL points at Ollama (default http://localhost:11434/v1).",
             )
+        check_listed(self, models, "/api/tags")
         names = []
         for item in models:
             if isinstance(item, dict):
