@@ -210,3 +210,55 @@ def test_an_unwritable_state_file_means_not_started_and_no_child(lmstudio_emulat
                       env={"XDG_STATE_HOME": str(blocker)})
     assert "The background load of m was not started" in text.stderr
     assert "could not be started" in text.stderr
+
+
+DEAF_LMS = f"""#!{sys.executable}
+import os, signal, time
+with open(os.environ["LMS_PIDS"], "w") as handle:
+    handle.write(str(os.getpid()))
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("Downloading... 1%", flush=True)
+time.sleep(600)
+"""
+
+LEAVING_LMS = f"""#!{sys.executable}
+import os, subprocess, sys
+# A grandchild that keeps our stdout and stderr open after we are gone.
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+with open(os.environ["LMS_PIDS"], "w") as handle:
+    handle.write(str(helper.pid))
+print("Downloaded.", flush=True)
+"""
+
+
+def script(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bin" / "lms"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_an_lms_deaf_to_sigint_and_sigterm_is_killed_within_the_deadline(lmstudio_emulator, tmp_path):
+    """Issue 17: 3 s of grace for SIGINT and 3 for SIGTERM made `--timeout 3` take 9.2 s."""
+    pidfile = tmp_path / "lms.pids"
+    args, env = download_args(lmstudio_emulator, script(tmp_path, DEAF_LMS))
+    started = time.monotonic()
+    result = run_lmprep(*args, "--timeout", "2", env={**env, "LMS_PIDS": str(pidfile)}, timeout=30)
+    seconds = time.monotonic() - started
+    assert (result.returncode, result.json["state"]) == (10, "timed_out")
+    assert not any(pid_alive(pid) for pid in pids(pidfile))  # gone when lmprep returns
+    assert seconds < 2 + 3, f"{seconds:.1f} s"  # --timeout, and start-up on a busy machine (was 8 s)
+
+
+def test_a_grandchild_holding_the_pipes_goes_with_lms(lmstudio_emulator, tmp_path):
+    """Issue 17: an `lms` whose grandchild kept its pipes open added 4 s, and left it running."""
+    pidfile = tmp_path / "lms.pids"
+    args, env = download_args(lmstudio_emulator, script(tmp_path, LEAVING_LMS))
+    started = time.monotonic()
+    result = run_lmprep(*args, "--timeout", "20", env={**env, "LMS_PIDS": str(pidfile)}, timeout=30)
+    seconds = time.monotonic() - started
+    assert result.returncode == 6, result.stdout  # still absent after the "download"
+    assert pids(pidfile) and not any(pid_alive(pid) for pid in pids(pidfile))
+    assert seconds < 3.5, f"{seconds:.1f} s"  # it waited 2 s for each pipe before
