@@ -5,6 +5,7 @@ exit code its phase says."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -246,3 +247,31 @@ def test_a_socket_attached_after_expiry_is_shut_at_once():
         exchange.attach(left)
         assert left.recv(1) == b""  # shut: reads end at once
     exchange.close()
+
+
+def test_an_agent_check_answered_with_keep_alive_comments_ends_at_its_budget():
+    """Issue 17: each comment renewed the stream's budget, so a server that kept talking
+    without answering held the check (and the detached child) for as long as it went on."""
+    from hostile import agent_route, endless_lines
+    from lmprep.agents import agent_needs
+    from lmprep.config import Flags, resolve_settings
+    from lmprep.errors import WarmupFailedError
+    from lmprep.protocols import check_request
+    from lmprep.providers import open_provider
+
+    comments = endless_lines(b": keep-alive\n", 0.05)
+
+    def for_eight_seconds(connection, stop):
+        timer = threading.Timer(8, stop.set)
+        timer.start()
+        try:
+            comments(connection, stop)
+        finally:
+            timer.cancel()
+    with HostileServer({"/v1/responses": agent_route(for_eight_seconds)}) as server:
+        settings = resolve_settings(Flags(provider="openai", base_url=server.base_url), {"HOME": "/nonexistent"})
+        with open_provider(settings.providers["openai"], connect_timeout=1.0) as provider:
+            started = time.monotonic()
+            with pytest.raises(WarmupFailedError, match="did not answer in time"):
+                check_request(provider, agent_needs("codex", "openai"), "m", read_timeout=1.0)
+            assert time.monotonic() - started < 5  # 1 s and 1 s to connect, not the 8 s it talked
