@@ -50,6 +50,11 @@ BEHAVIOURS = {
     "deep-json": lambda: h.answer(b"[" * 100000),
     "not-json": lambda: h.answer(b"<html>\x1b]0;pwned\x07</html>"),
     "huge-numbers": lambda: h.answer(b'{"data": [{"id": "m", "meta": {"n_ctx": 1' + b"0" * 5000 + b'}}]}'),
+    # issue 17
+    "tiny-objects": lambda: h.many_objects(63),
+    "endless-sse-event": lambda: h.endless_lines(b"data: " + b"x" * 1000 + b"\n"),
+    "int-refused-status": lambda: h.raw("HTTP/1.1 ²³¹ OK\r\nContent-Length: 2\r\n\r\n{}".encode("latin-1")),
+    "int-refused-length": lambda: h.raw(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n{}"),
 }
 COMMANDS = {
     "ensure-ollama": ["-p", "ollama", "-m", "llama3"],
