@@ -73,34 +73,33 @@ class HostileServer:
             self._threads.append(thread)
             thread.start()
 
+    def _receive(self, connection: socket.socket, data: bytes, enough: Callable[[bytes], bool]) -> bytes | None:
+        """``data`` and what arrives after it until ``enough(data)``; None when the client went away."""
+        try:
+            while not enough(data) and not self._stop.is_set():
+                try:
+                    more = connection.recv(65536)
+                except (TimeoutError, socket.timeout):
+                    continue
+                if not more:
+                    return None
+                data += more
+        except OSError:
+            return None
+        return data
+
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             connection.settimeout(0.5)
-            head = b""
-            try:
-                while b"\r\n\r\n" not in head and not self._stop.is_set() and len(head) < 65536:
-                    try:
-                        data = connection.recv(65536)
-                    except (TimeoutError, socket.timeout):
-                        continue
-                    if not data:
-                        return
-                    head += data
-            except OSError:
+            head = self._receive(connection, b"", lambda data: b"\r\n\r\n" in data or len(data) >= 65536)
+            if head is None:
                 return
             head, _, body = head.partition(b"\r\n\r\n")
             length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-            try:
-                while length and len(body) < int(length.group(1)) and not self._stop.is_set():
-                    try:
-                        data = connection.recv(65536)
-                    except (TimeoutError, socket.timeout):
-                        continue
-                    if not data:
-                        return
-                    body += data
-            except OSError:
-                return
+            if length:
+                body = self._receive(connection, body, lambda data: len(data) >= int(length.group(1)))
+                if body is None:
+                    return
             request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
             method, _, rest = request_line.partition(" ")
             path = rest.split(" ", 1)[0].split("?", 1)[0]

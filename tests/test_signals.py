@@ -240,25 +240,18 @@ def script(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_an_lms_deaf_to_sigint_and_sigterm_is_killed_within_the_deadline(lmstudio_emulator, tmp_path):
-    """Issue 17: 3 s of grace for SIGINT and 3 for SIGTERM made `--timeout 3` take 9.2 s."""
+@pytest.mark.parametrize("lms, timeout, code, most", [
+    # Issue 17: 3 s of grace for SIGINT and 3 for SIGTERM made `--timeout 3` take 9.2 s.
+    (DEAF_LMS, 2, 10, 2 + 3),  # --timeout, and start-up on a busy machine (it took 8 s)
+    # Issue 17: a grandchild that kept the pipes open added 2 s a pipe, and was left running.
+    (LEAVING_LMS, 20, 6, 3.5),  # exit 6: still absent after the "download"
+], ids=["deaf-to-sigint-and-sigterm", "grandchild-holding-the-pipes"])
+def test_what_lms_leaves_is_gone_when_lmprep_returns(lmstudio_emulator, tmp_path, lms, timeout, code, most):
     pidfile = tmp_path / "lms.pids"
-    args, env = download_args(lmstudio_emulator, script(tmp_path, DEAF_LMS))
+    args, env = download_args(lmstudio_emulator, script(tmp_path, lms))
     started = time.monotonic()
-    result = run_lmprep(*args, "--timeout", "2", env={**env, "LMS_PIDS": str(pidfile)}, timeout=30)
+    result = run_lmprep(*args, "--timeout", str(timeout), env={**env, "LMS_PIDS": str(pidfile)}, timeout=30)
     seconds = time.monotonic() - started
-    assert (result.returncode, result.json["state"]) == (10, "timed_out")
-    assert not any(pid_alive(pid) for pid in pids(pidfile))  # gone when lmprep returns
-    assert seconds < 2 + 3, f"{seconds:.1f} s"  # --timeout, and start-up on a busy machine (was 8 s)
-
-
-def test_a_grandchild_holding_the_pipes_goes_with_lms(lmstudio_emulator, tmp_path):
-    """Issue 17: an `lms` whose grandchild kept its pipes open added 4 s, and left it running."""
-    pidfile = tmp_path / "lms.pids"
-    args, env = download_args(lmstudio_emulator, script(tmp_path, LEAVING_LMS))
-    started = time.monotonic()
-    result = run_lmprep(*args, "--timeout", "20", env={**env, "LMS_PIDS": str(pidfile)}, timeout=30)
-    seconds = time.monotonic() - started
-    assert result.returncode == 6, result.stdout  # still absent after the "download"
-    assert pids(pidfile) and not any(pid_alive(pid) for pid in pids(pidfile))
-    assert seconds < 3.5, f"{seconds:.1f} s"  # it waited 2 s for each pipe before
+    assert result.returncode == code, result.stdout
+    assert pids(pidfile) and not any(pid_alive(pid) for pid in pids(pidfile))  # gone already, not soon
+    assert seconds < most, f"{seconds:.1f} s"
