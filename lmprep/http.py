@@ -65,8 +65,11 @@ ORDINARY = _Ordinary()
 #: restarting; LM Studio's own clients also retry a dead handle once), a 503 while a model loads.
 RETRY_DELAYS = (0.5, 1.0, 2.0)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
-#: The most lmprep reads of one body (after decompression), and of one streamed line.
-MAX_BODY_BYTES = 64 * 1024 * 1024
+#: The most lmprep reads of one body (after decompression), and of one streamed line. A body is
+#: JSON that lmprep parses whole, and a parsed object costs up to 30 times its bytes (64 MiB of
+#: `{"data": [{}, {}, ...]}` took 1.7 GB and 20 s): the listings, load answers and error pages
+#: lmprep reads are kilobytes (an Ollama /api/show with its license and tensors, a few hundred).
+MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 _CHUNK = 65536
 
@@ -163,7 +166,7 @@ class Http:
                                     ProtocolError, may_retry=again) as (exchange, response):
                     response = Response(response.status_code, response.headers,
                                         _read_body(response, exchange, self._overflow(ProtocolError, doing)),
-                                        response.url)
+                                        response.url, self.deadline, doing)
                 if again and retry and is_loading(response):
                     raise _TryAgain
             except _TryAgain:
@@ -472,18 +475,21 @@ _WATCHDOG = _Watchdog()
 class Response:
     """An answer read whole: its status, headers and body."""
 
-    def __init__(self, status_code: int, headers: Headers, content: bytes, url: str) -> None:
+    def __init__(self, status_code: int, headers: Headers, content: bytes, url: str,
+                 deadline: Deadline | None = None, doing: str = "") -> None:
         self.status_code = status_code
         self.headers = headers
         self.content = content
         self.url = url
+        self.deadline = deadline  # parsing takes time too: checked once it is done
+        self.doing = doing
 
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        return _parsed(self, json.loads(self.content))
 
 
 class StreamedResponse:
@@ -516,8 +522,9 @@ class StreamedResponse:
     def json(self) -> Any:
         return json.loads(self.read())
 
-    def iter_lines(self) -> Iterator[str]:
-        """The body's lines (ending at \\n, \\r\\n or \\r), each due within the stream's budget."""
+    def iter_lines(self, renew: bool = True) -> Iterator[str]:
+        """The body's lines (ending at \\n, \\r\\n or \\r), each due within the stream's budget
+        (``renew``: renewed by each line; else the whole body is due within the first)."""
         pending = b""
         for chunk in _decoded_chunks(self._response, self._exchange, self._overflow, limit=None):
             pending += chunk
@@ -528,7 +535,8 @@ class StreamedResponse:
                     break
                 cut, after = end
                 yield pending[start:cut].decode("utf-8", "replace")
-                self._exchange.renew(self._line_budget)
+                if renew:
+                    self._exchange.renew(self._line_budget)
                 start = after
             pending = pending[start:]
             if len(pending) > MAX_LINE_BYTES:
@@ -641,9 +649,17 @@ def _reason(exc: Exception) -> str:
     return one_line(text.split("\n")[0], 200)
 
 
+def _parsed(response, value: Any) -> Any:
+    """``value``, parsed from ``response``, unless the deadline passed while it was parsed."""
+    deadline = getattr(response, "deadline", None)
+    if deadline is not None:
+        deadline.cap(None, getattr(response, "doing", "") or "reading an answer")
+    return value
+
+
 def parse_json(response, label: str, doing: str) -> Any:
     try:
-        return json.loads(response.content)
+        return _parsed(response, json.loads(response.content))
     except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
         raise ProtocolError(
             f"{label} at {_shown(str(response.url))} answered with something that is not JSON while {doing} "

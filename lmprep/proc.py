@@ -95,11 +95,14 @@ def run_streaming(
             except subprocess.TimeoutExpired:
                 continue
     except BaseException:
-        stop(process)
+        stop(process, deadline=deadline)
         raise
     finally:
+        # What is left of its group (a grandchild holding our pipes open) goes with it: the
+        # readers end when the pipes close, within what the deadline leaves.
+        _end_group(process, deadline)
         for reader in readers:
-            reader.join(timeout=2)
+            reader.join(timeout=_grace(LEFTOVER_GRACE, deadline))
 
     def text(name: str) -> str:
         return b"".join(tails[name])[-_TAIL_BYTES:].decode("utf-8", "replace")
@@ -143,9 +146,41 @@ def run_captured(argv: Sequence[str], *, timeout: float, deadline: Deadline | No
     return Captured(result.returncode, b"".join(out), result.stderr_tail.encode())
 
 
-def stop(process: subprocess.Popen, grace: float = 3.0) -> None:
-    """Ask a child (and its process group) to stop like Ctrl-C would, then insist. Another
-    Ctrl-C or SIGTERM meanwhile hurries it to the next step; it never leaves the child running."""
+#: How long a child gets to stop at each step (SIGINT, SIGTERM) before the next, harder one;
+#: cut to what the deadline leaves (never below MIN_GRACE).
+STOP_GRACE = 3.0
+#: How long what is left of a finished child's group gets to go after SIGTERM.
+LEFTOVER_GRACE = 0.5
+MIN_GRACE = 0.1
+
+
+def _grace(grace: float, deadline: Deadline | None) -> float:
+    remaining = None if deadline is None else deadline.remaining()
+    return grace if remaining is None else max(MIN_GRACE, min(grace, remaining))
+
+
+def _end_group(process: subprocess.Popen, deadline: Deadline | None) -> None:
+    """Stop what is left of a finished child's process group: SIGTERM, then SIGKILL."""
+    if sys.platform == "win32" or process.poll() is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except OSError:  # no such group left (or none of ours): nothing to stop
+            return
+        end = time.monotonic() + _grace(LEFTOVER_GRACE, deadline)
+        while time.monotonic() < end:
+            try:
+                os.killpg(process.pid, 0)
+            except OSError:
+                return
+            time.sleep(0.02)
+
+
+def stop(process: subprocess.Popen, grace: float = STOP_GRACE, deadline: Deadline | None = None) -> None:
+    """Ask a child (and its process group) to stop like Ctrl-C would, then insist; each step
+    waits ``grace``, cut to what ``deadline`` leaves. Another Ctrl-C or SIGTERM meanwhile
+    hurries it to the next step; it never leaves the child running."""
     if process.poll() is not None:
         _signal_group(process, signal.SIGKILL if sys.platform != "win32" else None)  # leftovers of its group
         return
@@ -163,7 +198,7 @@ def stop(process: subprocess.Popen, grace: float = 3.0) -> None:
         except ProcessLookupError:
             return
         try:
-            process.wait(timeout=grace)
+            process.wait(timeout=_grace(grace, deadline))
             return
         except subprocess.TimeoutExpired:
             continue

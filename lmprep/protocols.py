@@ -26,6 +26,11 @@ _CHECK_PROMPT = "Reply with OK."
 _ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
 # One output token streams a handful of events; a server that sends thousands is not answering.
 _MAX_EVENTS = 10_000
+# ... and its events are a few hundred bytes each, a few kB in all. Every line counts toward
+# both caps, comments (`:`), `id:` and lines of unknown fields too, which are otherwise skipped:
+# an event whose `data:` lines never end, or endless comments, must not grow the heap.
+MAX_EVENT_BYTES = 1024 * 1024
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
 _TOOL_WORDS = re.compile(r"\btools?\b|tool_choice|\bfunction|jinja", re.IGNORECASE)
 _STREAM_WORDS = re.compile(r"\bstream", re.IGNORECASE)
 
@@ -134,7 +139,16 @@ def check_request(provider, needs: AgentNeeds, model: str, read_timeout: float |
             raise _refusal(provider, needs, model, response.status_code, _json(response.content),
                            error_text(response), url)
         try:
-            outcome = read_stream(protocol, response.iter_lines())
+            # The whole answer within the one budget: lines that talk without answering
+            # (keep-alive comments) do not renew it.
+            outcome = read_stream(protocol, response.iter_lines(renew=False))
+        except StreamFlood as exc:
+            from .errors import ProtocolError
+
+            raise ProtocolError(f"{provider.label} at {provider.base_url} answered {needs.agent}'s first request "
+                                f"(POST {_path(url)}) with {exc}.",
+                                f"Check that {provider.base_url} is really {provider.label}, and look at its log.") \
+                from None
         except _NotAStream as exc:
             from .http import json_error_message
             from .termtext import one_line
@@ -175,6 +189,10 @@ def request_body(needs: AgentNeeds, model: str) -> dict[str, Any]:
 
 # -- reading a streamed answer --------------------------------------------------------------
 
+class StreamFlood(Exception):
+    """The streamed answer went past what one output token can take (events or bytes)."""
+
+
 class _NotAStream(Exception):
     """The answer is not server-sent events; ``text`` holds its start."""
 
@@ -191,11 +209,15 @@ def read_stream(protocol: WireProtocol, lines: Iterable[str]) -> str | None:
     for event, data in _events(lines):
         count += 1
         if count > _MAX_EVENTS:
-            return f"the stream went on past {_MAX_EVENTS} events for a one-token answer"
+            raise StreamFlood(f"more than {_MAX_EVENTS} events for a one-token answer")
         if protocol.name == "chat" and data.strip() == "[DONE]":
             return None
         item = _json(data)
         if not isinstance(item, dict):
+            if event == "error":  # an error said in plain words: they are the server's answer
+                from .termtext import one_line
+
+                return one_line(data) or "an error event without a message"
             continue
         kind = item.get("type") if isinstance(item.get("type"), str) else event
         error = _stream_error(protocol, kind, item)
@@ -231,9 +253,18 @@ def _events(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
     event: str | None = None
     data: list[str] = []
     seen_field = False
+    event_bytes = answer_bytes = 0
     iterator = iter(lines)
     for line in iterator:
+        size = len(line) + 1
+        event_bytes += size
+        answer_bytes += size
+        if answer_bytes > MAX_ANSWER_BYTES:
+            raise StreamFlood(f"more than {MAX_ANSWER_BYTES // 2**20} MiB of events for a one-token answer")
+        if event_bytes > MAX_EVENT_BYTES:
+            raise StreamFlood(f"an event longer than {MAX_EVENT_BYTES // 2**20} MiB")
         if not line.strip():
+            event_bytes = 0
             if data:
                 yield event, "\n".join(data)
             event, data = None, []

@@ -11,6 +11,7 @@ Both open one connection per request, so that http.py's watchdog sees every sock
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,7 +88,24 @@ class Sent:
 
 _MAX_HEAD_LINE = 65536
 _MAX_HEADERS = 200
+#: All of one head, folded lines included (httpx, through httpcore, allows 100 KiB).
+_MAX_HEAD_BYTES = 256 * 1024
+#: Interim answers (100 Continue, 103 Early Hints) skipped before the final one.
+_MAX_INTERIM = 20
+#: h11's bound too: 20 digits is a body of 10^20 bytes, and int() of thousands of digits raises.
+_MAX_LENGTH_DIGITS = 20
 _NO_BODY = ("HEAD",)
+
+# The grammar of RFC 9112 as h11 (what httpx speaks for every other request) applies it, so
+# that a server is read the same over both transports; tests/test_transport_differential.py
+# holds the two to it. Where ours is stricter on purpose, it says so below.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+# Only HTTP/1.x: h11 takes any "d.d", but an HTTP/1.1 request answered as HTTP/2.0 or 0.9 is
+# not an HTTP/1 answer whose framing rules we know (stricter on purpose).
+_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\x00\n\r\x0b\x0c]*)?")
+_FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([^\x00\n\r\x0b\x0c]*?)[ \t]*")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\n]*)?[ \t]*")
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 def send_plain(method: str, url: str, body: bytes | None, headers: dict[str, str], connect_timeout: float | None,
@@ -144,37 +162,103 @@ def _request_head(method: str, parts, host: str, port: int, body: bytes | None, 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _unterminated(line: bytes) -> bytes:
+    """``line`` without its line end (\\n, or \\r\\n)."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+    return line
+
+
+def _framing(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
+    """(chunked, Content-Length or None: to the end of the connection)."""
+    lengths: set[bytes] = set()
+    encodings = []
+    for name, value in fields:
+        name = name.lower()
+        if name == b"content-length":
+            lengths.update(part.strip(b" \t") for part in value.split(b","))
+        elif name == b"transfer-encoding":
+            encodings.append(value.lower())
+    if len(lengths) > 1:
+        raise BrokenAnswer("conflicting Content-Length headers")
+    length = lengths.pop() if lengths else None
+    if length is not None and (not _DIGITS.fullmatch(length) or len(length) > _MAX_LENGTH_DIGITS):
+        raise BrokenAnswer(f"a bad Content-Length {length[:40]!r}")
+    # Any other coding (gzip, a list ending in chunked, two headers) has framing lmprep
+    # cannot follow safely; h11 refuses them too.
+    if len(encodings) > 1 or (encodings and encodings[0] != b"chunked"):
+        raise BrokenAnswer(f"a Transfer-Encoding lmprep does not read: {b', '.join(encodings)[:80]!r}")
+    if encodings:
+        return True, None
+    return False, None if length is None else int(length)
+
+
 class _PlainSent(Sent):
-    """Reads the status line and headers now; the body as the caller asks for it."""
+    """Reads the status line and headers now (skipping interim 1xx answers); the body as the
+    caller asks for it."""
 
     def __init__(self, method: str, sock, url: str) -> None:
         self._sock = sock
         self._buffer = b""
         self.url = url
+        for _ in range(_MAX_INTERIM + 1):
+            self.status_code, self.fields = self._head()
+            framing = _framing(self.fields)  # of every head: h11 refuses a bad one on a 1xx too
+            if self.status_code >= 200:
+                break
+            if self.status_code == 101:  # lmprep asks for no upgrade: what follows is not HTTP/1
+                raise BrokenAnswer("the server switched protocols (HTTP 101) without being asked to")
+        else:
+            raise BrokenAnswer(f"more than {_MAX_INTERIM} interim (1xx) answers")
+        self.headers = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in self.fields)
+        self._chunked, self._remaining = (False, 0) if method in _NO_BODY or self.status_code in (204, 304) \
+            else framing
+
+    def _head(self) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """One status line and its header fields (as the server spelt them)."""
         line = self._line()
         if not line:
             raise NoAnswer("the server closed the connection without answering")
-        version, _, rest = line.decode("latin-1").partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit() or rest[3:4] not in ("", " "):
+        status = _STATUS_LINE.fullmatch(_unterminated(line))
+        if status is None:
             raise BrokenAnswer(f"not an HTTP answer: {line[:80]!r}")
-        self.status_code = int(code)
-        fields = []
+        code = int(status.group(1))
+        if code < 100:
+            raise BrokenAnswer(f"not an HTTP status: {status.group(1)!r}")
+        return code, self._fields("header")
+
+    def _fields(self, what: str) -> list[tuple[bytes, bytes]]:
+        """Header (or trailer) fields up to the blank line; a line that starts with a space or
+        tab continues the one before (obsolete line folding, joined with a space)."""
+        lines: list[bytes] = []
+        size = 0
         while True:
             line = self._line()
-            if line in (b"\r\n", b"\n", b""):
+            size += len(line)
+            if size > _MAX_HEAD_BYTES:
+                raise BrokenAnswer(f"{what}s longer than {_MAX_HEAD_BYTES // 1024} KiB")
+            if not line.endswith(b"\n"):
+                raise BrokenAnswer(f"connection closed in the middle of the {what}s")
+            line = _unterminated(line)
+            if not line:
                 break
-            if len(fields) >= _MAX_HEADERS:
-                raise BrokenAnswer(f"more than {_MAX_HEADERS} header lines")
-            name, colon, value = line.decode("latin-1").partition(":")
-            if colon:
-                fields.append((name.strip(), value.strip()))
-        self.headers = Headers(fields)
-        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
-        length = self.headers.get("content-length")
-        self._remaining = int(length) if length is not None and length.strip().isdigit() else None
-        if method in _NO_BODY or self.status_code in (204, 304) or 100 <= self.status_code < 200:
-            self._chunked, self._remaining = False, 0
+            if line[:1] in (b" ", b"\t"):
+                if not lines:
+                    raise BrokenAnswer(f"a {what} continuation line before any {what}")
+                lines[-1] += b" " + line.lstrip(b" \t")
+                continue
+            if len(lines) >= _MAX_HEADERS:
+                raise BrokenAnswer(f"more than {_MAX_HEADERS} {what} lines")
+            lines.append(line)
+        fields = []
+        for line in lines:
+            field = _FIELD_LINE.fullmatch(line)
+            if field is None:
+                raise BrokenAnswer(f"a bad {what} line {line[:80]!r}")
+            fields.append((field.group(1), field.group(2)))
+        return fields
 
     def _line(self) -> bytes:
         """The next line, with its line end; b"" at the end of the connection."""
@@ -222,16 +306,14 @@ class _PlainSent(Sent):
     def _chunks(self) -> Iterator[bytes]:
         while True:
             size_line = self._line()
-            size_text = size_line.split(b";", 1)[0].strip()
             if not size_line:
                 raise BrokenAnswer("connection closed in the middle of a chunked body")
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise BrokenAnswer(f"a bad chunk size {size_text[:40]!r}") from None
+            size_match = _CHUNK_SIZE.fullmatch(size_line[:-2]) if size_line.endswith(b"\r\n") else None
+            if size_match is None:
+                raise BrokenAnswer(f"a bad chunk size line {size_line[:40]!r}")
+            size = int(size_match.group(1), 16)
             if size == 0:
-                while self._line() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                self._fields("trailer")
                 return
             while size > 0:
                 chunk = self._read1(min(_CHUNK, size))
@@ -239,7 +321,11 @@ class _PlainSent(Sent):
                     raise BrokenAnswer("connection closed in the middle of a chunk")
                 size -= len(chunk)
                 yield chunk
-            self._line()  # the line end closing the chunk
+            end = self._read1(2)
+            if end == b"\r":
+                end += self._read1(1)
+            if end != b"\r\n":
+                raise BrokenAnswer(f"a chunk not followed by its line end ({end!r})")
 
     def close(self) -> None:
         self._sock.close()

@@ -3,7 +3,8 @@ proxy) would: trickling, endless, bombing, cutting off, never answering.
 
 ``HostileServer(routes, default)`` serves each request by its path: ``routes`` maps a path
 (``"/api/pull"``) or ``"METHOD /path"`` to a behaviour, ``default`` serves the rest. A
-behaviour is a function ``(connection, stop) -> None`` that writes what it likes to the socket;
+behaviour is a function ``(connection, stop) -> None`` that writes what it likes to the socket
+(``(connection, stop, body)`` where it has ``sees_request = True``: the request's body too);
 ``stop`` is set when the server shuts down, and every endless behaviour returns then (or when
 the client goes away). The ``behaviours`` below are the catalogue used by the tests.
 """
@@ -11,6 +12,7 @@ the client goes away). The ``behaviours`` below are the catalogue used by the te
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -72,22 +74,34 @@ class HostileServer:
             self._threads.append(thread)
             thread.start()
 
+    def _receive(self, connection: socket.socket, data: bytes, enough: Callable[[bytes], bool]) -> bytes | None:
+        """``data`` and what arrives after it until ``enough(data)``; None when the client went away."""
+        try:
+            while not enough(data) and not self._stop.is_set():
+                try:
+                    more = connection.recv(65536)
+                except (TimeoutError, socket.timeout):
+                    continue
+                if not more:
+                    return None
+                data += more
+        except OSError:
+            return None
+        return data
+
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             connection.settimeout(0.5)
-            head = b""
-            try:
-                while b"\r\n\r\n" not in head and not self._stop.is_set() and len(head) < 65536:
-                    try:
-                        data = connection.recv(65536)
-                    except (TimeoutError, socket.timeout):
-                        continue
-                    if not data:
-                        return
-                    head += data
-            except OSError:
+            head = self._receive(connection, b"", lambda data: b"\r\n\r\n" in data or len(data) >= 65536)
+            if head is None:
                 return
-            self.heads.append(head.split(b"\r\n\r\n", 1)[0])
+            head, _, body = head.partition(b"\r\n\r\n")
+            self.heads.append(head)
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if length:
+                body = self._receive(connection, body, lambda data: len(data) >= int(length.group(1)))
+                if body is None:
+                    return
             request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
             method, _, rest = request_line.partition(" ")
             path = rest.split(" ", 1)[0].split("?", 1)[0]
@@ -95,7 +109,10 @@ class HostileServer:
             behaviour = self.routes.get(f"{method} {path}") or self.routes.get(path) or self.default
             connection.settimeout(None)
             try:
-                behaviour(connection, self._stop)
+                if getattr(behaviour, "sees_request", False):
+                    behaviour(connection, self._stop, body)
+                else:
+                    behaviour(connection, self._stop)
             except OSError:
                 pass  # the client went away: that is what clients of hostile servers do
 
@@ -231,3 +248,81 @@ def ollama_routes(**overrides: Behaviour) -> dict[str, Behaviour]:
                                     "/api/version": answer({"version": "0.13.5"})}
     routes.update({"/" + name.replace("_", "/"): behaviour for name, behaviour in overrides.items()})
     return routes
+
+
+# -- issue 17: objects that grow, streams that talk without progress, heads int() refuses ------
+
+def raw(data: bytes) -> Behaviour:
+    """Exactly ``data`` (a status line and headers of the test's choosing), then the end."""
+    def behave(connection: socket.socket, stop: threading.Event) -> None:
+        connection.sendall(data)
+    return behave
+
+
+def many_objects(mib: int = 64) -> Behaviour:
+    """``{"data": [{}, {}, ...]}`` of ``mib`` MiB: few bytes per object, so parsing it costs
+    tens of times its size on the heap."""
+    data = b'{"data": [' + b"{}," * (mib * 2**20 // 3) + b'{}]}'
+    return answer(data)
+
+
+def _stream_head(connection: socket.socket, content_type: str) -> None:
+    connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       .encode())
+
+
+def _send_chunk(connection: socket.socket, data: bytes) -> None:
+    connection.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def endless_lines(line: bytes, interval: float = 0.0, first: bytes = b"") -> Behaviour:
+    """A chunked stream: ``first``, then ``line`` again and again (each ``interval`` apart)."""
+    def behave(connection: socket.socket, stop: threading.Event) -> None:
+        _stream_head(connection, "text/event-stream")
+        if first:
+            _send_chunk(connection, first)
+        batch = line * max(1, 65536 // len(line)) if interval == 0 else line
+        while not stop.is_set():
+            _send_chunk(connection, batch)
+            if interval and not _pause(stop, interval):
+                return
+    return behave
+
+
+def agent_route(stream: Behaviour) -> Behaviour:
+    """A Responses/Chat route: refuses the route check's empty body (400, as servers refuse a
+    request without a model), answers a plain warm-up, and serves ``stream`` to streamed requests."""
+    def behave(connection: socket.socket, stop: threading.Event, body: bytes) -> None:
+        if b'"stream": true' in body:
+            stream(connection, stop)
+        elif body.strip() == b"{}":
+            answer({"error": {"message": "model is required"}}, "400 Bad Request")(connection, stop)
+        else:
+            answer({"id": "r", "object": "response", "status": "completed", "output": []})(connection, stop)
+    behave.sees_request = True
+    return behave
+
+
+def pull_lines(lines: list[bytes], repeat: bytes | None = None, interval: float = 0.05) -> Behaviour:
+    """An NDJSON (or SSE) pull stream: ``lines``, then ``repeat`` every ``interval`` for ever."""
+    def behave(connection: socket.socket, stop: threading.Event) -> None:
+        _stream_head(connection, "application/x-ndjson")
+        for line in lines:
+            _send_chunk(connection, line)
+        while repeat is not None and _pause(stop, interval):
+            _send_chunk(connection, repeat)
+        while _pause(stop, 0.2):
+            pass
+    return behave
+
+
+def big_ids(line: bytes, id_bytes: int = 2**20 - 4096, count: int = 100000) -> Behaviour:
+    """A pull stream naming layer after layer, each id ``id_bytes`` long (``line`` has an
+    ``{id}`` slot for it)."""
+    def behave(connection: socket.socket, stop: threading.Event) -> None:
+        _stream_head(connection, "application/x-ndjson")
+        for number in range(count):
+            if stop.is_set():
+                return
+            _send_chunk(connection, line.replace(b"{id}", b"%07d" % number + b"a" * id_bytes) + b"\n")
+    return behave

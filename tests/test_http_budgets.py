@@ -5,6 +5,7 @@ exit code its phase says."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from hostile import (
     endless_body,
     endless_line,
     gzip_bomb,
+    many_objects,
     never_answer,
     reset_mid_stream,
     trickle_body,
@@ -79,12 +81,35 @@ def test_a_gzip_bomb_is_refused_before_it_expands():
     with HostileServer(default=gzip_bomb(256)) as server:
         tracemalloc.start()
         try:
-            with pytest.raises(ProtocolError, match="more than 64 MiB"):
+            with pytest.raises(ProtocolError, match=f"more than {MAX_BODY_BYTES // 2**20} MiB"):
                 get(server, read_timeout=60)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
     assert peak < 3 * MAX_BODY_BYTES  # the body budget and its joined copy, never the GiB
+
+
+def test_a_body_of_tiny_objects_is_refused_at_the_json_budget():
+    """Issue 17: 63 MiB of `{"data": [{}, {}, ...]}` was read whole and parsed into 1.7 GB (the
+    RSS of the run is held by test_invariants.py)."""
+    with HostileServer(default=many_objects(63)) as server:
+        with pytest.raises(ProtocolError, match=f"more than {MAX_BODY_BYTES // 2**20} MiB"):
+            get(server, read_timeout=60)
+    assert MAX_BODY_BYTES <= 8 * 2**20
+
+
+def test_the_deadline_is_checked_once_a_body_is_parsed(monkeypatch):
+    """A parse that outlasts the deadline ends the step, not the one after it."""
+    import lmprep.http as http_module
+
+    with HostileServer(default=answer({"data": []})) as server:
+        with Http(server.base_url, label="Server", deadline=Deadline(0.5)) as http:
+            response = http.request("GET", f"{server.base_url}/models", doing="listing")
+            time.sleep(0.6)  # as a long parse would take
+            with pytest.raises(TimedOutError, match="while listing"):
+                response.json()
+            with pytest.raises(TimedOutError, match="while listing"):
+                http_module.parse_json(response, "Server", "listing")
 
 
 def test_lmprep_asks_for_no_compression(lmstudio_emulator):
@@ -222,3 +247,31 @@ def test_a_socket_attached_after_expiry_is_shut_at_once():
         exchange.attach(left)
         assert left.recv(1) == b""  # shut: reads end at once
     exchange.close()
+
+
+def test_an_agent_check_answered_with_keep_alive_comments_ends_at_its_budget():
+    """Issue 17: each comment renewed the stream's budget, so a server that kept talking
+    without answering held the check (and the detached child) for as long as it went on."""
+    from hostile import agent_route, endless_lines
+    from lmprep.agents import agent_needs
+    from lmprep.config import Flags, resolve_settings
+    from lmprep.errors import WarmupFailedError
+    from lmprep.protocols import check_request
+    from lmprep.providers import open_provider
+
+    comments = endless_lines(b": keep-alive\n", 0.05)
+
+    def for_eight_seconds(connection, stop):
+        timer = threading.Timer(8, stop.set)
+        timer.start()
+        try:
+            comments(connection, stop)
+        finally:
+            timer.cancel()
+    with HostileServer({"/v1/responses": agent_route(for_eight_seconds)}) as server:
+        settings = resolve_settings(Flags(provider="openai", base_url=server.base_url), {"HOME": "/nonexistent"})
+        with open_provider(settings.providers["openai"], connect_timeout=1.0) as provider:
+            started = time.monotonic()
+            with pytest.raises(WarmupFailedError, match="did not answer in time"):
+                check_request(provider, agent_needs("codex", "openai"), "m", read_timeout=1.0)
+            assert time.monotonic() - started < 5  # 1 s and 1 s to connect, not the 8 s it talked

@@ -32,6 +32,8 @@ MARGIN = 3.0
 #: The address space each run gets: lmprep needs well under it; an unbounded read would not.
 ADDRESS_SPACE = 1024 * 1024 * 1024
 EXIT_CODES = {0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+#: What a run may take of memory (issue 17: runs reached 1.7 GB on objects the byte caps let in).
+MAX_RSS_KIB = 200 * 1024
 PASSWORD = "pw-hunter2-xyz"
 TOKEN = "tok-Q7xv93kLmZp2Rw8sYt"
 #: How lmprep's base URL spells loopback: each is loopback, none may go through the proxy.
@@ -57,6 +59,11 @@ BEHAVIOURS = {
     "quotes-secrets-json": lambda: h.answer({"error": {"message": "z" * 490 + TOKEN + PASSWORD}}, "403 Forbidden"),
     "dash-model": lambda: h.answer({"data": [{"id": "--dangerously-bypass-approvals-and-sandbox", "owned_by": "x"}]}),
     "surrogate-model": lambda: h.answer(b'{"data": [{"id": "a\\ud800b", "owned_by": "x"}, {"id": "\xe9\x80\x9a-c"}]}'),
+    # issue 17
+    "tiny-objects": lambda: h.many_objects(63),
+    "endless-sse-event": lambda: h.endless_lines(b"data: " + b"x" * 1000 + b"\n"),
+    "int-refused-status": lambda: h.raw("HTTP/1.1 ²³¹ OK\r\nContent-Length: 2\r\n\r\n{}".encode("latin-1")),
+    "int-refused-length": lambda: h.raw(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n{}"),
 }
 COMMANDS = {
     "ensure-ollama": ["-p", "ollama", "-m", "llama3"],
@@ -75,19 +82,37 @@ def limited() -> None:
 
 def run_under_limits(args: list[str], env: dict) -> tuple[int, str, str, float, int]:
     """(exit code, stdout, stderr, seconds, peak RSS in KiB) of one lmprep run under RLIMIT_AS."""
+    import threading
+
     started = time.monotonic()
     process = subprocess.Popen(lmprep_argv() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, env=env, preexec_fn=limited)
-    try:
-        stdout, stderr = process.communicate(timeout=TIMEOUT + 30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        pytest.fail(f"lmprep {args} was still running {TIMEOUT + 30} s after --timeout {TIMEOUT}")
+    output: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda name=name: output.update({name: getattr(process, name).read()}))
+               for name in ("stdout", "stderr")]
+    for reader in readers:
+        reader.start()
+    killer = threading.Timer(TIMEOUT + 30, process.kill)
+    killer.start()
+    # The run's own high-water mark, read from /proc while it runs: ru_maxrss would count the
+    # pages of this (big) pytest process that the child shared between fork and exec.
+    peaks = [0]
+    polling = threading.Thread(target=lambda: peaks.append(peak_rss_of_detached_child(process.pid, TIMEOUT + 30)[0]))
+    polling.start()
+    _, status = os.waitpid(process.pid, 0)
     seconds = time.monotonic() - started
-    # ru_maxrss of the children waited for so far: the largest, which is what is bounded.
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), seconds, peak
+    killed = not killer.is_alive()
+    killer.cancel()
+    polling.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    process.stdout.close()
+    process.stderr.close()
+    if killed:
+        pytest.fail(f"lmprep {args} was still running {TIMEOUT + 30} s after --timeout {TIMEOUT}")
+    return (process.returncode, output["stdout"].decode(errors="replace"), output["stderr"].decode(errors="replace"),
+            seconds, max(peaks))
 
 
 def fragments(secret: str) -> list[str]:
@@ -115,6 +140,7 @@ def check_run(behaviour: str, command: str, hostile_path: str | None, host: str 
     figures["max_rss_kib"] = max(figures["max_rss_kib"], peak)
     assert code in EXIT_CODES, f"{case}: exit {code}\n{stderr}"
     assert seconds < TIMEOUT + MARGIN, f"{case}: {seconds:.1f} s"
+    assert peak < MAX_RSS_KIB, f"{case}: {peak // 1024} MiB"
     assert "Traceback" not in stderr and "internal_error" not in stdout, f"{case}:\n{stderr}"
     for piece in fragments(PASSWORD) + fragments(TOKEN):
         assert piece not in stderr, case
@@ -228,6 +254,126 @@ def test_only_clean_bytes_reach_a_terminal_from_lms(tmp_path, lmstudio_emulator,
     assert code == 0, text
     assert unclean(raw) == [], text
     assert "pwned" not in text and "cm0gLXJmIH4K" not in text
+
+
+# -- issue 17: bounded objects, heads int() refuses, streams that talk without answering -------
+
+MODELS = h.answer({"object": "list", "data": [{"id": "m", "object": "model"}]})
+SSE_ENDLESS_DATA = b"data: " + b"x" * 1000 + b"\n"
+SSE_ERROR_IN_WORDS = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                      b"event: error\ndata: the model crashed: out of memory\n\n")
+OLLAMA_BIG_IDS = b'{"status": "pulling layers", "digest": "{id}", "total": 10, "completed": 1}'
+DMR_BIG_IDS = b'{"type": "progress", "total": 10, "layer": {"id": "{id}", "size": 10, "current": 1}}'
+HUGE = b"1" + b"0" * 400
+DMR_LISTING = {"/engines/v1/models": h.answer({"object": "list", "data": []})}
+LEMONADE_LISTING = {"/api/v1/models": h.answer({"data": []})}
+
+
+def agent_routes(stream: h.Behaviour) -> dict:
+    return {"/v1/models": MODELS, "/v1/responses": h.agent_route(stream)}
+
+
+CODEX_WAIT = ["-p", "openai", "-m", "m", "--for", "codex", "--warm-up", "wait"]
+#: name: (routes, default behaviour, base URL path, arguments, the exit codes it must end with)
+ROUND_THREE = {
+    "sse-event-whose-data-never-ends": (lambda: agent_routes(h.endless_lines(SSE_ENDLESS_DATA)), None, "/v1",
+                                        CODEX_WAIT, {8}),
+    "sse-endless-ids": (lambda: agent_routes(h.endless_lines(b"id: " + b"7" * 1000 + b"\n")), None, "/v1",
+                        CODEX_WAIT, {8}),
+    "sse-keep-alive-comments": (lambda: agent_routes(h.endless_lines(b": keep-alive\n", 0.05)), None, "/v1",
+                                CODEX_WAIT, {10}),
+    "sse-error-in-plain-words": (lambda: agent_routes(h.raw(SSE_ERROR_IN_WORDS)), None, "/v1", CODEX_WAIT, {9}),
+    "listing-of-tiny-objects": (dict, lambda: h.many_objects(63), "/v1", ["-p", "openai", "-m", "m"], {8}),
+    "status-of-tiny-objects": (dict, lambda: h.many_objects(63), "/v1", ["status", "-p", "openai"], {8}),
+    "superscript-status-code": (dict, lambda: h.raw("HTTP/1.1 ²³¹ OK\r\nContent-Length: 2\r\n\r\n{}".encode("latin-1")),
+                                "/v1", ["-p", "openai", "-m", "m"], {8}),
+    "content-length-of-5000-digits": (dict, lambda: h.raw(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000
+                                                           + b"\r\n\r\n{}"), "/v1", ["status", "-p", "openai"], {8}),
+    "no-reason-phrase": (lambda: {"/v1/models": h.raw(b'HTTP/1.1 200\r\nContent-Length: 23\r\n\r\n'
+                                                      b'{"data": [{"id": "m"}]}')}, None, "/v1",
+                         ["-p", "openai", "-m", "m", "--warm-up", "off"], {0}),
+    "interim-answers": (lambda: {"/v1/models": h.raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                                                     b"Link: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\n"
+                                                     b'{"data": [{"id": "m"}]}')}, None, "/v1",
+                        ["-p", "openai", "-m", "m", "--warm-up", "off"], {0}),
+    "ollama-pull-of-megabyte-ids": (lambda: h.ollama_routes(api_pull=h.big_ids(OLLAMA_BIG_IDS, 500_000)), None, "/v1",
+                                    ["-p", "ollama", "-m", "llama3"], {7}),
+    "dmr-pull-of-megabyte-ids": (lambda: {**DMR_LISTING, "/models/create": h.big_ids(DMR_BIG_IDS, 500_000)}, None,
+                                 "/engines/v1", ["-p", "dmr", "-m", "ai/x"], {7}),
+    "lemonade-pull-of-huge-numbers": (lambda: {**LEMONADE_LISTING, "/api/v1/pull": h.pull_lines(
+        [b'event: progress\ndata: {"bytes_downloaded": ' + HUGE + b', "bytes_total": ' + HUGE + b'0}\n\n'])},
+        None, "/api/v1", ["-p", "lemonade", "-m", "x"], {10}),
+    "dmr-pull-of-huge-numbers": (lambda: {**DMR_LISTING, "/models/create": h.pull_lines(
+        [b'{"type": "progress", "total": ' + HUGE + b', "layer": {"id": "a", "size": 1, "current": ' + HUGE + b'}}\n'])},
+        None, "/engines/v1", ["-p", "dmr", "-m", "ai/x"], {10}),
+}
+
+
+def run_case(name: str, extra: list[str] = ()) -> tuple[int, str, str]:
+    routes, default, path, args, exits = ROUND_THREE[name]
+    with h.HostileServer(routes(), default() if default else None) as server:
+        env = {**os.environ, "LMPREP_BASE_URL": server.origin + path, "LM_API_TOKEN": TOKEN}
+        # Without --json: progress goes through the renderer, where huge numbers overflowed.
+        code, stdout, stderr, seconds, peak = run_under_limits([*args, "--timeout", str(TIMEOUT), *extra], env)
+    figures["cases"] += 1
+    figures["max_rss_kib"] = max(figures["max_rss_kib"], peak)
+    if seconds > figures["max_seconds"]:
+        figures["max_seconds"], figures["worst"] = seconds, name
+    assert code in exits, f"{name}: exit {code}\n{stdout}\n{stderr}"
+    assert seconds < TIMEOUT + MARGIN, f"{name}: {seconds:.1f} s"
+    assert peak < MAX_RSS_KIB, f"{name}: {peak // 1024} MiB"
+    assert "Traceback" not in stderr and "internal_error" not in stdout and TOKEN not in stdout + stderr, name
+    return code, stdout, stderr
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_THREE))
+def test_issue_17_hostile_servers(name):
+    run_case(name)
+
+
+def peak_rss_of_detached_child(pid: int, seconds: float) -> tuple[int, bool]:
+    """(the peak RSS in KiB of a process since its exec, whether it ended) within ``seconds``."""
+    peak, ended = 0, False
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            ended = True
+            break
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+        if "\nState:\tZ" in status:
+            ended = True
+            break
+        time.sleep(0.01)
+    return peak, ended
+
+
+@pytest.mark.parametrize("name, routes", [
+    ("an SSE event whose data never ends", lambda: agent_routes(h.endless_lines(SSE_ENDLESS_DATA))),
+    ("a warm-up answer of tiny objects", lambda: {"/v1/models": MODELS, "/v1/responses": h.many_objects(63)}),
+])
+def test_the_detached_child_holds_the_same_budgets(name, routes, tmp_path):
+    """Issue 17: the background child reached 941 MB in 10 s on an endless event, after lmprep
+    had exited 0; its 720 s lifetime was its only bound."""
+    from lmprep.warmup import read_states
+
+    args = ["-p", "openai", "-m", "m", "--warm-up", "background", "--json"]
+    if "SSE" in name:
+        args += ["--for", "codex"]
+    with h.HostileServer(routes()) as server:
+        env = {**os.environ, "LMPREP_BASE_URL": server.base_url}
+        code, stdout, stderr, seconds, peak = run_under_limits(args, env)
+        assert code in (0, 8), stderr
+        records = read_states()
+        assert records and records[0].get("pid"), stdout
+        child_peak, ended = peak_rss_of_detached_child(records[0]["pid"], 30)
+    assert ended, f"{name}: the child still runs 30 s on"
+    assert child_peak < MAX_RSS_KIB, f"{name}: the child took {child_peak // 1024} MiB"
+    record = read_states()[0]
+    assert record["status"] == "error" and "MiB" in record["error"], record
 
 
 def test_zz_report_figures(capsys):

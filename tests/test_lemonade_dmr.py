@@ -55,3 +55,27 @@ def test_dmr_window_where_it_reports_one_and_auto_detection():
         missing = run_lmprep("-p", "dmr", "--base-url", dmr.base_url, "-m", "ai/nothing", "--offline")
         assert missing.returncode == 6
         assert "Run lmprep without --offline to download it." in missing.stderr
+
+
+# -- issue 17: their pulls honour stall_timeout, and bound what they keep ----------------------
+
+from hostile import HostileServer, answer, pull_lines  # noqa: E402
+
+LEMONADE_STALLED = {"/api/v1/models": answer({"data": []}), "/api/v1/pull": pull_lines(
+    [], repeat=b'event: progress\ndata: {"bytes_downloaded": 5, "bytes_total": 100}\n\n')}
+DMR_STALLED = {"/engines/v1/models": answer({"object": "list", "data": []}), "/models/create": pull_lines(
+    [], repeat=b'{"type": "progress", "total": 100, "layer": {"id": "a", "size": 100, "current": 5}}\n')}
+
+
+@pytest.mark.parametrize("kind, routes, path, model", [("lemonade", LEMONADE_STALLED, "/api/v1", "x"),
+                                                       ("dmr", DMR_STALLED, "/engines/v1", "ai/x")])
+def test_a_pull_that_repeats_its_progress_stalls_after_stall_timeout(kind, routes, path, model, tmp_path):
+    """Issue 17: Lemonade's and DMR's pulls ran on for as long as the server repeated itself."""
+    config = tmp_path / "config.toml"
+    config.write_text("stall_timeout = 1\n")
+    with HostileServer(routes) as server:
+        result = run_lmprep("-p", kind, "--base-url", server.origin + path, "-m", model, "--json",
+                            "--config", str(config), timeout=30)
+    assert (result.returncode, result.json["state"]) == (7, "download_failed"), result.stdout
+    assert "made no progress for 1 s" in result.json["error"]["message"]
+    assert "stall_timeout" in result.json["error"]["hint"]

@@ -142,3 +142,14 @@ def test_lm_studio_base_url_and_api_key(tmp_path):
         == "http://h:5/v1"
     with pytest.raises(Exception, match="LM_STUDIO_BASE_URL"):
         resolve_settings(Flags(provider="lmstudio"), {"LM_STUDIO_BASE_URL": "ftp://x"}).provider_settings("lmstudio")
+
+
+@pytest.mark.parametrize("entry", [{"size_bytes": 10**400}, {"bytes_per_second": 5e-324}, {"bytes_per_second": 10**400}],
+                         ids=["huge-size", "tiny-rate", "huge-rate"])
+def test_a_rest_download_with_absurd_numbers_is_no_internal_error(entry, monkeypatch):
+    """Issue 17: a 400-digit size, or a rate of 5e-324, made the progress maths overflow (exit 1)."""
+    with LMStudioEmulator(catalog={MODEL: {"steps": 3, **entry}}) as emulator:
+        result = run_lmprep("-p", "lmstudio", "--base-url", emulator.base_url, "-m", MODEL, "--warm-up", "off",
+                            env={"PATH": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and f"Downloading {MODEL}" in result.stderr

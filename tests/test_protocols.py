@@ -7,7 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lmprep.agents import agent_needs
-from lmprep.protocols import CHAT, MESSAGES, RESPONSES, _NotAStream, read_stream, request_body
+from lmprep.protocols import (
+    CHAT,
+    MAX_EVENT_BYTES,
+    MESSAGES,
+    RESPONSES,
+    StreamFlood,
+    _NotAStream,
+    read_stream,
+    request_body,
+)
 
 
 def lines(text: str) -> list[str]:
@@ -45,7 +54,43 @@ def test_an_answer_that_is_not_a_stream_is_told_apart():
 
 def test_a_stream_that_never_ends_is_cut_off():
     endless = ['data: {"choices":[{"delta":{"content":"x"}}]}', ""] * 20_000
-    assert read_stream(CHAT, endless) == "the stream went on past 10000 events for a one-token answer"
+    with pytest.raises(StreamFlood, match="more than 10000 events"):
+        read_stream(CHAT, endless)
+
+
+def endless(line: str):
+    """``line`` for ever, counting how many were read (a generator, as the HTTP stream is)."""
+    endless.read = 0
+    while True:
+        endless.read += 1
+        yield line
+
+
+@pytest.mark.parametrize("line, cap", [
+    ("data: " + "x" * 1000, MAX_EVENT_BYTES),  # one event whose data lines never end
+    ("id: " + "x" * 1000, MAX_EVENT_BYTES),  # ids count too
+    (": keep-alive " + "x" * 1000, MAX_EVENT_BYTES),  # and comments
+    ("event: x", MAX_EVENT_BYTES),  # and event names
+])
+def test_an_event_or_an_answer_that_never_ends_stops_at_its_cap(line, cap):
+    with pytest.raises(StreamFlood):
+        read_stream(RESPONSES, endless(line))
+    assert endless.read * (len(line) + 1) <= cap + len(line) + 1
+
+
+def test_endless_short_events_stop_at_the_answer_cap():
+    def events():
+        while True:
+            yield ": ping"
+            yield ""
+    with pytest.raises(StreamFlood, match="MiB of events"):
+        read_stream(RESPONSES, events())
+
+
+def test_an_error_event_in_plain_words_is_the_servers_error():
+    """Issue 17: `event: error` with a plain-text message was "does not stream"."""
+    assert read_stream(RESPONSES, lines("event: error\ndata: the model crashed: out of memory\n\n")) == \
+        "the model crashed: out of memory"
 
 
 @given(st.lists(st.text(max_size=80), max_size=40), st.sampled_from([RESPONSES, CHAT, MESSAGES]))

@@ -210,3 +210,48 @@ def test_an_unwritable_state_file_means_not_started_and_no_child(lmstudio_emulat
                       env={"XDG_STATE_HOME": str(blocker)})
     assert "The background load of m was not started" in text.stderr
     assert "could not be started" in text.stderr
+
+
+DEAF_LMS = f"""#!{sys.executable}
+import os, signal, time
+with open(os.environ["LMS_PIDS"], "w") as handle:
+    handle.write(str(os.getpid()))
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("Downloading... 1%", flush=True)
+time.sleep(600)
+"""
+
+LEAVING_LMS = f"""#!{sys.executable}
+import os, subprocess, sys
+# A grandchild that keeps our stdout and stderr open after we are gone.
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+with open(os.environ["LMS_PIDS"], "w") as handle:
+    handle.write(str(helper.pid))
+print("Downloaded.", flush=True)
+"""
+
+
+def script(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bin" / "lms"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("lms, timeout, code, most", [
+    # Issue 17: 3 s of grace for SIGINT and 3 for SIGTERM made `--timeout 3` take 9.2 s.
+    (DEAF_LMS, 2, 10, 2 + 3),  # --timeout, and start-up on a busy machine (it took 8 s)
+    # Issue 17: a grandchild that kept the pipes open added 2 s a pipe, and was left running.
+    (LEAVING_LMS, 20, 6, 3.5),  # exit 6: still absent after the "download"
+], ids=["deaf-to-sigint-and-sigterm", "grandchild-holding-the-pipes"])
+def test_what_lms_leaves_is_gone_when_lmprep_returns(lmstudio_emulator, tmp_path, lms, timeout, code, most):
+    pidfile = tmp_path / "lms.pids"
+    args, env = download_args(lmstudio_emulator, script(tmp_path, lms))
+    started = time.monotonic()
+    result = run_lmprep(*args, "--timeout", str(timeout), env={**env, "LMS_PIDS": str(pidfile)}, timeout=30)
+    seconds = time.monotonic() - started
+    assert result.returncode == code, result.stdout
+    assert pids(pidfile) and not any(pid_alive(pid) for pid in pids(pidfile))  # gone already, not soon
+    assert seconds < most, f"{seconds:.1f} s"

@@ -8,13 +8,16 @@ from typing import Any, ClassVar, NamedTuple
 from ..config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID,
                       SOURCE_DEFAULT, ProviderSettings)
 from ..deadline import Deadline
-from ..errors import LmprepError, ProtocolError, WarmupFailedError
+from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
 from ..termtext import one_line, one_word
 from .kinds import KINDS
 
 IDENTIFY_READ_TIMEOUT = 2.0
+#: The most models a listing may name: servers list tens; a listing of more is not one, and
+#: every step after it (matching names, `status`) is linear in it.
+MAX_LISTED = 10_000
 WARM_UP_READ_TIMEOUT = 600.0
 #: How many of a server's model ids a message names before it counts the rest ("and 12 more").
 NAMED_MODELS = 10
@@ -49,9 +52,76 @@ def positive_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+#: Byte counts beyond this are not counts (400-digit totals made the progress maths overflow).
+MAX_COUNT = 2**63 - 1
+
+
 def count(value: Any) -> int | None:
-    """A number of bytes or files from a server: an int of 0 or more, else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A number of bytes or files from a server: an int from 0 to MAX_COUNT, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT else None
+
+
+def rate(value: Any) -> float | None:
+    """Bytes per second from a server: a finite number of at least 1 (a rate of 5e-324 made
+    the time left overflow), else None."""
+    import math
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return value if math.isfinite(value) and 1 <= value <= MAX_COUNT else None
+
+
+#: Layer ids are digests (`sha256:` and 64 hex digits); a longer one is not an id.
+MAX_LAYER_ID = 256
+#: A model has a handful of layers (files); a stream naming more is not a pull.
+MAX_LAYERS = 10_000
+
+
+class PullLayers(dict):
+    """Progress per layer of one pull (id -> what the tracker keeps), held to MAX_LAYERS ids of
+    at most MAX_LAYER_ID characters: a stream of ever new, ever longer ids must not grow the heap."""
+
+    def __init__(self, who: str, model: str, hint: str) -> None:
+        super().__init__()
+        self._who, self._model, self._hint = who, model, hint
+
+    def put(self, layer_id: str, progress: Any) -> None:
+        if len(layer_id) > MAX_LAYER_ID:
+            raise DownloadFailedError(
+                f"{self._who}'s pull stream for {self._model!r} named a layer id of {len(layer_id)} characters.",
+                self._hint)
+        if layer_id not in self and len(self) >= MAX_LAYERS:
+            raise DownloadFailedError(
+                f"{self._who}'s pull stream for {self._model!r} named more than {MAX_LAYERS} layers.", self._hint)
+        self[layer_id] = progress
+
+
+class StallWatch:
+    """A pull that keeps talking without getting further has stalled too: ``check(mark)`` with
+    how far it got (bytes, status); DownloadFailedError once that stood still ``seconds``.
+    (Silence is the stream's read timeout, which is the same ``stall_timeout``.)"""
+
+    def __init__(self, seconds: float, who: str, model: str, hint: str) -> None:
+        import time
+
+        self._seconds, self._who, self._model, self._hint = seconds, who, model, hint
+        self._mark: Any = object()
+        self._since = time.monotonic()
+
+    def check(self, mark: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        if mark != self._mark:
+            self._mark, self._since = mark, now
+        elif now - self._since > self._seconds:
+            raise DownloadFailedError(
+                f"{self._who}'s pull of {self._model!r} made no progress for {self._seconds:g} s.",
+                f"{self._hint} On a slow link, raise `stall_timeout` in the config file.")
 
 
 def json_object(text: str | bytes) -> dict:
@@ -381,6 +451,7 @@ class Provider:
                 f"{self.label} at {self.base_url} answered GET /models without a `data` list.",
                 f"Check that the base URL points at {self.label}'s OpenAI-compatible API (it usually ends in /v1).",
             )
+        check_listed(self, data, "/models")
         items = [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
         self.listed_owners = tuple(item["owned_by"] for item in items if isinstance(item.get("owned_by"), str))
         self.listing_says = kind_of_owners(self.listed_owners)
@@ -433,6 +504,15 @@ class Provider:
 
     def warm_up_hint(self, model: str, body: Any) -> str:
         return f"Look at {self.label}'s log for why the model did not load."
+
+
+def check_listed(provider: Provider, items: list, route: str) -> None:
+    if len(items) > MAX_LISTED:
+        raise ProtocolError(
+            f"{provider.label} at {provider.base_url} listed {len(items)} models (GET {route}), more than the "
+            f"{MAX_LISTED} any server lists.",
+            f"Check that the base URL points at {provider.label}, not at another server or a proxy.",
+        )
 
 
 def unknown_route(status: int, body: Any, text: str) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..errors import DownloadFailedError, LmprepError
 from ..http import error_text, json_error_message
 from ..termtext import one_line
-from .base import ModelState, count, json_object, positive_int
+from .base import ModelState, PullLayers, StallWatch, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 DEFAULT_TAG = "latest"
@@ -68,7 +68,9 @@ class DockerModelRunner(OpenAICompatible):
 
     def download(self, model: str) -> None:
         doing = f"pulling {model}"
-        layers: dict[str, int] = {}
+        hint = f"Run `docker model pull {model}` to see its own output."
+        layers = PullLayers("Docker Model Runner", model, hint)  # layer id -> bytes so far
+        stall = StallWatch(self.stall_timeout, "Docker Model Runner", model, hint)
         with self.http.stream("POST", f"{self.root}/models/create", json_body={"from": model},
                               read_timeout=self.stall_timeout, doing=doing, timeout_error=DownloadFailedError,
                               headers={"Accept": "application/json"}) as response:
@@ -82,17 +84,17 @@ class DockerModelRunner(OpenAICompatible):
                 )
             for line in response.iter_lines():
                 self.deadline.cap(None, doing)
+                stall.check(sum(layers.values()))  # progress lines that repeat themselves are no progress
                 item = json_object(line)
                 kind = item.get("type")
                 if kind == "error" or "error" in item:
                     said = one_line(str(item.get("message") or json_error_message(item) or "no reason given"))
-                    raise DownloadFailedError(f"Docker Model Runner could not pull {model!r}: {said}.",
-                                              f"Run `docker model pull {model}` to see its own output.")
+                    raise DownloadFailedError(f"Docker Model Runner could not pull {model!r}: {said}.", hint)
                 if kind == "success":
                     return
                 layer = item.get("layer") if isinstance(item.get("layer"), dict) else {}
                 if kind == "progress" and isinstance(layer.get("id"), str):
-                    layers[layer["id"]] = count(layer.get("current")) or 0
+                    layers.put(layer["id"], count(layer.get("current")) or 0)
                     total = count(item.get("total"))
                     done = sum(layers.values())
                     from ..events import Transfer

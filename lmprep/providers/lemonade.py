@@ -25,7 +25,7 @@ from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
 from ..events import Step, Transfer
 from ..http import error_text, json_error_message
 from ..termtext import one_line
-from .base import WARM_UP_READ_TIMEOUT, ModelState, count, json_object, positive_int
+from .base import WARM_UP_READ_TIMEOUT, ModelState, StallWatch, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
 
 
@@ -58,8 +58,11 @@ class Lemonade(OpenAICompatible):
                     f"{model}` to see Lemonade's own output.",
                 )
             event = None
+            stall = StallWatch(self.stall_timeout, "Lemonade", model, "Check the network, then run lmprep again.")
+            mark = None
             for line in response.iter_lines():
                 self.deadline.cap(None, doing)
+                stall.check(mark)  # progress events that repeat themselves are no progress
                 if line.startswith("event:"):
                     event = line[len("event:"):].strip()
                     continue
@@ -73,6 +76,7 @@ class Lemonade(OpenAICompatible):
                 if event == "complete":
                     return
                 done, total = count(data.get("bytes_downloaded")), count(data.get("bytes_total"))
+                mark = (event, done, count(data.get("file_index")))
                 if done is not None:
                     files = count(data.get("total_files"))
                     part = f" (file {count(data.get('file_index'))} of {files})" if files and files > 1 else ""

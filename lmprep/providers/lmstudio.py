@@ -22,6 +22,7 @@ from .base import (
     error_code,
     json_object,
     positive_int,
+    rate,
     unknown_route,
 )
 
@@ -133,7 +134,7 @@ class LMStudio(Provider):
                 return job
             if done is not None:
                 self.report(Transfer(f"Downloading {model}", min(done, total) if total else done, total,
-                                     _rate(job.get("bytes_per_second"))))
+                                     rate(job.get("bytes_per_second"))))
             now = time.monotonic()
             if (done or 0) != last_bytes:
                 progress_at, last_bytes = now, done or 0
@@ -282,10 +283,6 @@ class LMStudio(Provider):
         if error_code(body) == "model_not_found":
             return f"LM Studio does not know {model!r}: download it with `lms get {model}`, or check `lms ls`."
         return "Look at LM Studio's server log (`lms log stream`) for why the model did not load."
-
-
-def _rate(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
 def _list(value: Any) -> list:

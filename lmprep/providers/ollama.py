@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from ..config import FOREVER
@@ -16,7 +15,11 @@ from .base import (
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
     ModelState,
+    PullLayers,
     Provider,
+    StallWatch,
+    check_listed,
+    count,
     kind_of_owners,
     positive_int,
 )
@@ -100,6 +103,7 @@ class Ollama(Provider):
                 f"{self.label} at {self.root} answered GET /api/tags without a `models` list.",
                 "Check that the base URL points at Ollama (default http://localhost:11434/v1).",
             )
+        check_listed(self, models, "/api/tags")
         names = []
         for item in models:
             if isinstance(item, dict):
@@ -295,11 +299,11 @@ class PullTracker:
     def __init__(self, model: str, ollama: Ollama) -> None:
         self.model = model
         self.ollama = ollama
-        self.layers: dict[str, tuple[int, int | None]] = {}
+        self.layers = PullLayers("Ollama", model, ollama._pull_hint(model))  # digest -> (completed, total)
         self._finished = False  # the transfer's last event (final=True) was reported
         self.last_status: str | None = None
-        self._progress_mark: tuple = ()
-        self._progress_at = time.monotonic()
+        self._stall = StallWatch(ollama.stall_timeout, "Ollama", model,
+                                 "Run lmprep again: Ollama resumes interrupted pulls.")
 
     def follow(self, lines) -> None:
         deadline = self.ollama.deadline
@@ -342,16 +346,7 @@ class PullTracker:
     def _check_stall(self, line: str) -> None:
         """Lines that repeat the same progress are not progress: a pull can stall while the
         server keeps talking."""
-        mark = (self.last_status, sum(c for c, _ in self.layers.values()))
-        now = time.monotonic()
-        if mark != self._progress_mark:
-            self._progress_mark, self._progress_at = mark, now
-        elif now - self._progress_at > self.ollama.stall_timeout:
-            raise DownloadFailedError(
-                f"Ollama's pull of {self.model!r} made no progress for {self.ollama.stall_timeout:g} s.",
-                "Run lmprep again: Ollama resumes interrupted pulls. On a slow link, raise `stall_timeout` "
-                "in the config file.",
-            )
+        self._stall.check((self.last_status, sum(c for c, _ in self.layers.values())))
 
     def _track(self, item: dict) -> None:
         digest = item.get("digest")
@@ -359,16 +354,11 @@ class PullTracker:
         total = item.get("total")
         if not isinstance(digest, str):
             return
-        completed = completed if _is_count(completed) else 0
-        total = total if _is_count(total) else None
+        completed = count(completed) or 0
+        total = count(total)
         if total is not None:
             completed = min(completed, total)  # progress never shows more than the whole
-        if digest not in self.layers and len(self.layers) >= MAX_LAYERS:
-            raise DownloadFailedError(
-                f"Ollama's pull stream for {self.model!r} named more than {MAX_LAYERS} layers.",
-                self.ollama._pull_hint(self.model),
-            )
-        self.layers[digest] = (completed, total)
+        self.layers.put(digest, (completed, total))
         self._finished = False
         self.ollama.report(self._transfer(final=False))
 
@@ -384,13 +374,3 @@ class PullTracker:
         if self.layers and not self._finished:
             self._finished = True
             self.ollama.report(self._transfer(final=True))
-
-
-#: Byte counts beyond this are not counts (a 400-digit `total` made the progress maths overflow).
-MAX_COUNT = 2**63 - 1
-#: A model has a handful of layers; a stream naming more is not a pull.
-MAX_LAYERS = 10_000
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT

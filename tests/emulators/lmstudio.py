@@ -72,7 +72,7 @@ class LMStudioEmulator(HTTPEmulator):
     /api/v1/models/download {"model"}`` answers ``{"status": "already_downloaded"}`` for a model on
     disk, else a job ``{"job_id", "status": "downloading", "total_size_bytes", "started_at"}``; each
     ``GET /api/v1/models/download/status/{job_id}`` moves the job one catalog step on
-    (``downloaded_bytes``, ``bytes_per_second``, ``estimated_completion``) until ``completed`` (or
+    (``downloaded_bytes``, ``bytes_per_second``: the entry's, else 50 MB/s, ``estimated_completion``) until ``completed`` (or
     ``failed`` halfway for a catalog entry with an ``error``). Not documented, so assumed: a model
     the catalog lacks is refused with 404 and LM Studio's ``model_not_found`` error body.
 
@@ -290,6 +290,7 @@ class LMStudioEmulator(HTTPEmulator):
             job = {"job_id": f"job_{len(self.jobs) + 1:010x}", "status": "downloading", "model": model,
                    "total_size_bytes": int(entry.get("size_bytes", DEFAULT_SIZE_BYTES)), "step": 0,
                    "steps": int(entry.get("steps", 5)), "error": entry.get("error"),
+                   "bytes_per_second": entry.get("bytes_per_second", 50_000_000),
                    "started_at": "2026-01-01T00:00:00.000Z"}
             self.jobs[job["job_id"]] = job
         return json_reply({key: job[key] for key in ("job_id", "status", "total_size_bytes", "started_at")})
@@ -313,7 +314,7 @@ class LMStudioEmulator(HTTPEmulator):
             reply = {"job_id": job_id, "status": job["status"], "total_size_bytes": total, "downloaded_bytes": done,
                      "started_at": job["started_at"]}
             if job["status"] == "downloading":
-                reply.update(bytes_per_second=50_000_000, estimated_completion="2026-01-01T00:01:00.000Z")
+                reply.update(bytes_per_second=job["bytes_per_second"], estimated_completion="2026-01-01T00:01:00.000Z")
             if job["status"] == "completed":
                 reply["completed_at"] = "2026-01-01T00:01:00.000Z"
         return json_reply(reply)
