@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -381,3 +382,44 @@ def test_zz_report_figures(capsys):
         print(f"\ninvariant suite: {figures['cases']} runs, slowest {figures['max_seconds']:.2f} s "
               f"({figures['worst']}), peak RSS of any run {figures['max_rss_kib'] / 1024:.0f} MiB "
               f"under RLIMIT_AS {ADDRESS_SPACE >> 20} MiB")
+
+
+#: How long each hostile server is watched against the detached child: memory that grows without
+#: bound shows within it (the 941 MB of issue 17 took 10 s), while a load may rightly take longer.
+CHILD_WATCH_SECONDS = 6.0
+
+
+@pytest.mark.parametrize("behaviour", sorted(BEHAVIOURS))
+def test_every_behaviour_against_the_detached_child(behaviour, tmp_path):
+    """The background child meets each hostile server on its load request, as the foreground
+    run meets it on every route: its memory stays under the same bound, no secret reaches its
+    state file or its command line, and it records a state rather than a traceback when it
+    ends (a server that never answers keeps it for its load budget: it is stopped here)."""
+    from lmprep.warmup import read_states
+
+    routes = {"/v1/models": MODELS}
+    with h.HostileServer(routes, BEHAVIOURS[behaviour]()) as server:
+        base = server.base_url.replace("http://127.0.0.1", f"http://alice:{PASSWORD}@127.0.0.1")
+        env = {**os.environ, "LMPREP_BASE_URL": base}
+        code, stdout, stderr, _, _ = run_under_limits(["-p", "openai", "-m", "m", "--warm-up", "background",
+                                                       "--json", "--timeout", str(TIMEOUT)], env)
+        assert code == 0, stderr
+        records = read_states()
+        assert records and records[0].get("pid"), stdout
+        pid = records[0]["pid"]
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                assert PASSWORD.encode() not in handle.read()
+        except OSError:
+            pass  # it has ended already
+        peak, ended = peak_rss_of_detached_child(pid, CHILD_WATCH_SECONDS)
+        if not ended:
+            os.kill(pid, signal.SIGKILL)
+    assert peak < MAX_RSS_KIB, f"{behaviour}: the child took {peak // 1024} MiB"
+    for path in Path(os.environ["XDG_STATE_HOME"]).rglob("*"):
+        if path.is_file():
+            assert PASSWORD not in path.read_text(errors="replace"), path
+    if ended:
+        record = read_states()[0]
+        assert record["status"] in ("ok", "error"), record
+        assert "Traceback" not in (record.get("error") or ""), record
