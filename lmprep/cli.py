@@ -475,8 +475,10 @@ def _build_exec() -> click.Command:
     @click.command("exec", cls=LmprepCommand, context_settings={"allow_interspersed_args": False},
                    short_help="Make the provider ready, then run PROGRAM with the agent's variables.")
     @ensure_options(exclude=("as_json",))
+    @click.option("--release", is_flag=True, help="Unload the model when PROGRAM ends, if lmprep loaded it "
+                                                  "(default: hand the server its own idle policy back).")
     @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] PROGRAM [ARGS]...")
-    def exec_(command: tuple[str, ...], **options) -> None:
+    def exec_(command: tuple[str, ...], release: bool, **options) -> None:
         """Make the provider ready, then run PROGRAM in place of lmprep with the agent's variables
         (and, when PROGRAM is that agent, the arguments it needs).
 
@@ -501,12 +503,28 @@ def _build_exec() -> click.Command:
                 click.echo(f"note: {notice}", err=True)
         else:
             _announce(readiness, setup, options)
+        _keep_loaded(options, readiness, release)
         code, message = replace_process(argv, {**os.environ, **setup.variables})
         if message:
             echo(f"lmprep: {printable(message)}", err=True)
         raise SystemExit(code)
 
     return exec_
+
+
+def _keep_loaded(options: dict, readiness: Readiness, release: bool) -> None:
+    """Keep the model loaded while PROGRAM (this very process, once exec'd) runs (lmprep/session.py)."""
+    if readiness.warm_up is None or readiness.warm_up.status in ("off", "not_started"):
+        return  # no load asked for: the watcher would load it
+    from .session import keep_loaded
+
+    settings = resolve_settings(_flags(options))
+    try:
+        keep_loaded(settings.providers[readiness.provider], readiness.model, settings.http_timeouts(),
+                    settings.keep_alive.value, loaded_before=readiness.warm_up.status not in ("ok", "started"),
+                    release=release)
+    except OSError as exc:
+        echo(f"note: the model is not kept loaded for the session: {printable(exc.strerror or str(exc))}", err=True)
 
 
 def _build_status() -> click.Command:

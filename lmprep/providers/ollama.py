@@ -258,6 +258,31 @@ class Ollama(Provider):
         return True
 
 
+    def kept_for_ever(self, model: str) -> bool:
+        """Whether /api/ps says ``model`` stays loaded for ever (keep_alive -1: `expires_at` in
+        the year 2318); False where it says otherwise or nothing."""
+        try:
+            response = self.http.request("GET", f"{self.root}/api/ps", doing="reading how long the model stays")
+            running = response.json().get("models") if response.status_code == 200 else None
+        except (LmprepError, ValueError, AttributeError, RecursionError):
+            return False
+        wanted = normalize_model_name(model)
+        for entry in running if isinstance(running, list) else ():
+            name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
+            if isinstance(name, str) and normalize_model_name(name) == wanted:
+                expires = entry.get("expires_at")
+                year = expires[:4] if isinstance(expires, str) else ""
+                # Go's time.Now().Add(math.MaxInt64) lands centuries ahead; any real keep_alive is below 100 years.
+                return year.isdigit() and int(year) >= time.gmtime().tm_year + 100
+        return False
+
+    def unload(self, model: str) -> bool:
+        """keep_alive 0 on the load request unloads the model at once (Ollama's own `ollama stop`)."""
+        response = self.http.request("POST", f"{self.root}/api/generate", json_body={"model": model, "keep_alive": 0},
+                                     doing=f"unloading {model}")
+        return response.status_code == 200
+
+
 def ollama_duration(seconds: float) -> int | float:
     """keep_alive as Ollama reads a number: seconds, negative for ever."""
     if seconds == FOREVER:

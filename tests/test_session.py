@@ -1,0 +1,166 @@
+"""`lmprep exec` keeps the model loaded while PROGRAM runs (lmprep/session.py), against servers
+that unload idle models: the Ollama emulator with its idle unload, the real llama-server router
+with --sleep-idle-seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from e2e import lmprep_argv, run_lmprep, wait_for
+from lmprep.session import Program, process_start, still_running
+
+MODEL = "llama3.2"
+#: The emulated server's idle time before it unloads (Ollama's keep_alive), in seconds.
+IDLE = 1.0
+
+AGENT = """
+import json, sys, time, urllib.request
+base, turns, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+for turn in range(turns):
+    if turn:
+        time.sleep(pause)  # the user reads, thinks, types: longer than the server's idle time
+    body = json.dumps({"model": sys.argv[4], "messages": [{"role": "user", "content": "hi"}]}).encode()
+    request = urllib.request.Request(base + "/chat/completions", body, {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+"""
+
+
+@pytest.fixture
+def ollama(ollama_emulator, monkeypatch):
+    ollama_emulator.models = {MODEL: 2_000_000_000}
+    ollama_emulator.idle_unload = True
+    ollama_emulator.default_keep_alive = IDLE
+    monkeypatch.setenv("OLLAMA_KEEP_ALIVE", f"{IDLE}s")  # the user's own Ollama setting: what is handed back
+    return ollama_emulator
+
+
+def agent_script(tmp_path):
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    return str(script)
+
+
+def keep_alives(emulator) -> list:
+    """The keep_alive of every native load request the server saw, in order."""
+    return [r.body_object().get("keep_alive") for r in list(emulator.requests) if r.path == "/api/generate"]
+
+
+def ollama_args(emulator) -> list[str]:
+    return ["-p", "ollama", "--base-url", emulator.origin + "/v1", "-m", MODEL, "--warm-up", "wait"]
+
+
+def session_reloads(emulator, tmp_path, *, under_exec: bool, idle_periods: int = 3) -> int:
+    """The agent's turns that had to wait for a load after ``idle_periods`` pauses longer than the
+    server's idle time (the first turn, before any pause, not counted)."""
+    agent = [sys.executable, agent_script(tmp_path), emulator.origin + "/v1", str(idle_periods + 1), str(IDLE * 2.5),
+             MODEL]
+    if under_exec:
+        result = run_lmprep("exec", *ollama_args(emulator), "--", *agent)
+    else:
+        result = run_lmprep(*ollama_args(emulator))
+        assert result.returncode == 0, result.stderr
+        result = subprocess.run(agent, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(emulator.inference_loads) == idle_periods + 1
+    return sum(emulator.inference_loads[1:])
+
+
+def test_exec_keeps_an_ollama_model_loaded_over_idle_periods_and_hands_the_policy_back(ollama, tmp_path):
+    assert session_reloads(ollama, tmp_path, under_exec=True) == 0
+    # The hand-back: the user's OLLAMA_KEEP_ALIVE once PROGRAM has ended, and the model unloads as it would have.
+    wait_for(lambda: keep_alives(ollama)[-1:] == [IDLE], timeout=10)
+    assert keep_alives(ollama) == [None, -1, IDLE]  # lmprep's load, the hold, the hand-back
+    seen = len(ollama.requests)
+    time.sleep(IDLE * 2.5)
+    assert len(ollama.requests) == seen  # nothing sent once the session is over
+    assert ollama.loaded_context(MODEL) is not None  # /api/ps has not been asked yet: nothing expired it
+    run_lmprep("status", "-p", "ollama", "--base-url", ollama.origin + "/v1")
+    assert ollama.loaded_context(MODEL) is None  # idle past the handed-back keep_alive: unloaded
+
+
+def test_without_exec_each_idle_period_costs_a_reload(ollama, tmp_path):
+    assert session_reloads(ollama, tmp_path, under_exec=False) == 3
+
+
+def test_the_hold_ends_when_program_is_killed_with_sigkill(ollama, tmp_path):
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text("import time\ntime.sleep(120)\n")
+    program = subprocess.Popen(lmprep_argv() + ["exec", *ollama_args(ollama), "--", sys.executable, str(sleeper)],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: -1 in keep_alives(ollama), timeout=30)
+    finally:
+        os.kill(program.pid, signal.SIGKILL)
+    # Not reaped yet: a zombie with the same pid has ended all the same.
+    wait_for(lambda: keep_alives(ollama)[-1:] == [IDLE], timeout=10)
+    program.wait()
+    assert keep_alives(ollama) == [None, -1, IDLE]
+
+
+def test_release_unloads_the_model_lmprep_loaded(ollama, tmp_path):
+    result = run_lmprep("exec", *ollama_args(ollama), "--release", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: keep_alives(ollama)[-1:] == [0], timeout=10)
+    assert ollama.loaded_context(MODEL) is None
+
+
+def test_release_leaves_a_model_that_was_loaded_before(ollama, tmp_path):
+    ollama.loaded = {MODEL: 4096}
+    ollama.last_used[MODEL] = time.monotonic() + 3600  # loaded by someone else, and not idle
+    result = run_lmprep("exec", *ollama_args(ollama), "--release", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: keep_alives(ollama)[-1:] == [IDLE], timeout=10)  # handed back, not unloaded
+    assert ollama.loaded_context(MODEL) == 4096
+
+
+def test_a_model_kept_for_ever_is_left_as_it_is(ollama, tmp_path):
+    result = run_lmprep("exec", *ollama_args(ollama), "--keep-alive", "-1", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    time.sleep(2.5)  # more than a poll of the watcher
+    assert keep_alives(ollama) == [-1]  # lmprep's load only: no hold, no hand-back to 5 minutes
+
+
+def test_a_reused_pid_or_a_zombie_is_not_the_program():
+    me = Program(os.getpid(), process_start(os.getpid()))
+    assert still_running(me)
+    assert not still_running(me._replace(started="1"))  # the same pid, another process
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_for(lambda: not still_running(Program(child.pid, process_start(child.pid) or "gone")), timeout=10)
+    child.wait()
+
+
+@pytest.mark.real_server
+def test_exec_keeps_a_llama_router_model_awake(llama_server_binary, tmp_path):
+    from realserver.server import LlamaServer, http_request
+    from realserver.tiny_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "tiny.gguf")
+    sleep_after = 4
+    with LlamaServer(llama_server_binary, None, models_dir=tmp_path,
+                     extra_args=["--no-models-autoload", "--sleep-idle-seconds", str(sleep_after)]) as server:
+        def status() -> str:
+            body = http_request("GET", server.origin + "/models").json()
+            return next(e["status"]["value"] for e in body["data"] if e["id"] == "tiny")
+
+        sleeper = tmp_path / "sleeper.py"
+        seen = tmp_path / "seen.txt"
+        # PROGRAM looks at the router through three idle periods: never asleep.
+        sleeper.write_text(
+            "import json, sys, time, urllib.request\n"
+            "states = []\n"
+            f"for _ in range({sleep_after * 3}):\n"
+            "    time.sleep(1)\n"
+            f"    body = json.load(urllib.request.urlopen({server.origin + '/models'!r}))\n"
+            "    states += [e['status']['value'] for e in body['data'] if e['id'] == 'tiny']\n"
+            f"open({str(seen)!r}, 'w').write(' '.join(states))\n")
+        result = run_lmprep("exec", "-p", "llamacpp", "--base-url", server.base_url, "-m", "tiny", "--warm-up",
+                            "wait", "--", sys.executable, str(sleeper), timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert set(seen.read_text().split()) == {"loaded"}
+        wait_for(lambda: status() == "sleeping", timeout=sleep_after * 3)  # handed back: it sleeps again
