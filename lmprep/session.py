@@ -113,6 +113,7 @@ class Hold:
     ``period`` seconds (None: none), and the hand-back at the end."""
 
     period: float | None = None
+    hands_back = False  # something to send once PROGRAM has ended
 
     def __init__(self, provider, model: str, payload: dict) -> None:
         self.provider = provider
@@ -144,10 +145,11 @@ class OllamaHold(Hold):
         if self.back is None or self.provider.kept_for_ever(self.model):
             self.back = None  # kept for ever already, by the user's own choice: nothing to hold or hand back
             return
+        self.hands_back = True
         self.provider.refresh_keep_alive(self.model, FOREVER, WARM_UP_READ_TIMEOUT)
 
     def hand_back(self) -> None:
-        if getattr(self, "back", None) is not None and self.provider.model_state(self.model).loaded:
+        if self.hands_back and self.provider.model_state(self.model).loaded:
             self.provider.refresh_keep_alive(self.model, self.back, self.read_timeout)
 
 
@@ -183,6 +185,8 @@ def watch(provider, model: str, payload: dict, program: Program, poll: float, sl
             pass  # a server that did not answer this time: the next step tries again
 
     attempt(hold.begin)
+    if hold.period is None and not hold.hands_back and not payload.get("release"):
+        return  # nothing to keep up and nothing to send at the end: no need to wait for PROGRAM
     last = time.monotonic()
     while still_running(program):
         sleep(poll)
