@@ -411,7 +411,7 @@ def _ready_for_agent(options: dict):
     chosen = settings.providers[readiness.provider]
     try:
         # Only the window read back from the server: never the one asked for, never a stale one.
-        setup = agent_setup(options.get("agent") or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
+        setup = agent_setup(readiness.agent or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
                             environ=os.environ, context_length=readiness.context_length)
         setup = write_files(setup, _agent_files_dir())
@@ -494,7 +494,7 @@ def _build_exec() -> click.Command:
         from .launch import replace_process
 
         readiness, setup = _ready_for_agent(options)
-        agent = options.get("agent") or DEFAULT_AGENT
+        agent = readiness.agent or DEFAULT_AGENT  # --for, LMPREP_FOR or the config's `for = `
         argv = list(command)
         if setup.args and runs_agent(agent, argv[0]):
             argv, notices = place(agent, argv, setup)
