@@ -304,6 +304,27 @@ def spawn_child(module: str, payload: dict, pass_fds=()) -> int:
         return spawn_detached(argv, cwd=package_parent, pass_fds=pass_fds, stdin=handover.fileno())
 
 
+def stop_background_load(pid) -> bool:
+    """End the background load process ``pid`` (from its record); True when it was one and is
+    told to end. Only a process whose command line is lmprep's load child is signalled, so a
+    pid reused by another process is left alone (checked on Linux; elsewhere nothing is stopped)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not _alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"from lmprep.warmup import main" not in command:
+        return False
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return False
+    return True
+
+
 def _kill(pid: int) -> None:
     import signal
 
