@@ -1,7 +1,8 @@
 """`lmprep exec`: the model kept loaded while PROGRAM runs, and the server's policy handed back after.
 
 lmprep execs into PROGRAM, so PROGRAM keeps lmprep's pid. Just before that, a detached watcher
-child starts (no stdio, as the background load's child): it knows that pid and the start time
+starts (no stdio, as the background load's child, and through a short-lived fork, so that it is
+no child of PROGRAM's): it knows that pid and the start time
 the kernel gave it, polls whether that very process still runs (a reused pid is another
 process: its start time differs; a zombie has ended), sends the one request each server needs
 to keep the model loaded, and once PROGRAM has ended (however: exit, SIGKILL) hands the server
@@ -94,18 +95,31 @@ def hand_back_keep_alive(keep_alive: float | None, environ) -> float | None:
 
 
 def keep_loaded(chosen, model: str, timeouts: dict[str, float], keep_alive: float | None, *,
-                loaded_before: bool, release: bool) -> int | None:
-    """Start the watcher for this process (the PROGRAM lmprep is about to become); returns its
-    pid, or None where the server keeps its model without help and nothing is to be released."""
+                loaded_before: bool, release: bool) -> bool:
+    """Start the watcher for this process (the PROGRAM lmprep is about to become); False where
+    the server keeps its model without help (and no watcher is started)."""
     if chosen.kind not in KINDS_THAT_UNLOAD or sys.platform == "win32":
-        return None
+        return False
     from .warmup import provider_payload, spawn_child
 
     me = os.getpid()
     payload = {**provider_payload(chosen), "model": model, "timeouts": timeouts, "keep_alive": keep_alive,
                "release": bool(release and not loaded_before), "pid": me, "started": process_start(me),
                "poll": POLL_INTERVAL}
-    return spawn_child("lmprep.session", payload)
+    # Started from a short-lived fork, so that the watcher is not PROGRAM's child: PROGRAM never
+    # sees a child it did not start (its SIGCHLD, a wait() for any child, a zombie left behind).
+    go_between = os.fork()
+    if go_between == 0:  # pragma: no cover - the fork's side, measured by the tests through its effects
+        code = 0
+        try:
+            spawn_child("lmprep.session", payload)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(go_between, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise OSError("the process that starts the watcher failed")
+    return True
 
 
 class Hold:

@@ -103,6 +103,17 @@ def test_the_hold_ends_when_program_is_killed_with_sigkill(ollama, tmp_path):
     assert keep_alives(ollama) == [None, -1, IDLE]
 
 
+def test_the_watcher_is_not_a_child_of_program(ollama, tmp_path):
+    probe = ("import os, time\n"
+             "time.sleep(0.5)\n"
+             "try:\n    os.waitpid(-1, os.WNOHANG)\n    print('a child')\n"
+             "except ChildProcessError:\n    print('no child')\n")
+    result = run_lmprep("exec", *ollama_args(ollama), "--", sys.executable, "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no child"
+    wait_for(lambda: keep_alives(ollama)[-1:] == [IDLE], timeout=10)  # and the watcher did its work
+
+
 def test_release_unloads_the_model_lmprep_loaded(ollama, tmp_path):
     result = run_lmprep("exec", *ollama_args(ollama), "--release", "--", sys.executable, "-c", "pass")
     assert result.returncode == 0, result.stderr
