@@ -514,8 +514,8 @@ def _build_exec() -> click.Command:
 
 def _keep_loaded(options: dict, readiness: Readiness, release: bool) -> None:
     """Keep the model loaded while PROGRAM (this very process, once exec'd) runs (lmprep/session.py)."""
-    if readiness.warm_up is None or readiness.warm_up.status in ("off", "not_started"):
-        return  # no load asked for: the watcher would load it
+    if readiness.warm_up is None or readiness.warm_up.mode == "off" or readiness.warm_up.status == "not_started":
+        return  # lmprep is not to load the model (or could not): a watcher could load it
     from .session import keep_loaded
 
     settings = resolve_settings(_flags(options))
