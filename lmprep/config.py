@@ -207,8 +207,9 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         (config.top("timeout", float, positive=True), file_source),
     ) or Sourced(None, SOURCE_DEFAULT)
     agent = _agent(flags, env, config, file_source)
-    provider_agents = {name: Sourced(value, file_source) for name in names
-                       if (value := config.provider(name, "for", choices=_agent_names())) is not None}
+    # lmprep.agents is imported only where a file names an agent: most runs read none.
+    provider_agents = {name: Sourced(config.provider(name, "for", choices=_agent_names()), file_source)
+                       for name in names if "for" in config.provider_tables.get(name, {})}
     if provider is not None and provider.value in provider_agents and (agent is None or agent.source == file_source):
         agent = provider_agents[provider.value]  # the chosen provider's own `for`, over the top-level one
     min_context_given = _min_context(flags, config, file_source)
@@ -306,8 +307,9 @@ def _agent(flags: Flags, env: Mapping[str, str], config: "_ConfigFile", file_sou
                 raise NotConfiguredError(f"Unknown agent {value!r}{where}.",
                                          f"Use one of: {', '.join(_agent_names())}.")
             return Sourced(value, source)
-    value = config.top("for", str, choices=_agent_names())
-    return Sourced(value, file_source) if value is not None else None
+    if "for" not in config.document:
+        return None
+    return Sourced(config.top("for", str, choices=_agent_names()), file_source)
 
 
 def _agent_label(agent: Sourced[str]) -> str:

@@ -1,8 +1,8 @@
 """`lmprep exec`: the model kept loaded while PROGRAM runs, and the server's policy handed back after.
 
 lmprep execs into PROGRAM, so PROGRAM keeps lmprep's pid. Just before that, a detached watcher
-starts (no stdio, as the background load's child, and through a short-lived fork, so that it is
-no child of PROGRAM's): it knows that pid and the start time
+starts (no stdio, as the background load's child, and through a go-between that ends at once,
+so that it is no child of PROGRAM's): it knows that pid and the start time
 the kernel gave it, polls whether that very process still runs (a reused pid is another
 process: its start time differs; a zombie has ended), sends the one request each server needs
 to keep the model loaded, and once PROGRAM has ended (however: exit, SIGKILL) hands the server
@@ -106,19 +106,9 @@ def keep_loaded(chosen, model: str, timeouts: dict[str, float], keep_alive: floa
     payload = {**provider_payload(chosen), "model": model, "timeouts": timeouts, "keep_alive": keep_alive,
                "release": bool(release and not loaded_before), "pid": me, "started": process_start(me),
                "poll": POLL_INTERVAL}
-    # Started from a short-lived fork, so that the watcher is not PROGRAM's child: PROGRAM never
-    # sees a child it did not start (its SIGCHLD, a wait() for any child, a zombie left behind).
-    go_between = os.fork()
-    if go_between == 0:  # pragma: no cover - the fork's side, measured by the tests through its effects
-        code = 0
-        try:
-            spawn_child("lmprep.session", payload)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(go_between, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise OSError("the process that starts the watcher failed")
+    # Through a go-between, so that the watcher is not PROGRAM's child: PROGRAM never sees a
+    # child it did not start (its SIGCHLD, a wait() for any child, a zombie left behind).
+    spawn_child("lmprep.session", payload, orphan=True)
     return True
 
 

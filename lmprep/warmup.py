@@ -285,7 +285,7 @@ def provider_from_payload(payload: dict, model: str) -> ProviderSettings:
     )
 
 
-def spawn_child(module: str, payload: dict, pass_fds=()) -> int:
+def spawn_child(module: str, payload: dict, pass_fds=(), orphan: bool = False) -> int:
     """Start ``module``'s main() in a detached child; returns its pid. The payload reaches it
     through its stdin (an unlinked file only this user can read), never its command line, which
     every local user can read."""
@@ -301,7 +301,7 @@ def spawn_child(module: str, payload: dict, pass_fds=()) -> int:
         handover.write(json.dumps(payload).encode())
         handover.flush()
         handover.seek(0)
-        return spawn_detached(argv, cwd=package_parent, pass_fds=pass_fds, stdin=handover.fileno())
+        return spawn_detached(argv, cwd=package_parent, pass_fds=pass_fds, stdin=handover.fileno(), orphan=orphan)
 
 
 def stop_background_load(pid) -> bool:
