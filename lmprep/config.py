@@ -107,6 +107,7 @@ class Settings(NamedTuple):
     read_timeout: Sourced[float] = Sourced(DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT)
     # `for = ` under [providers.NAME]: the agent used with that provider, below --for and LMPREP_FOR.
     provider_agents: Mapping[str, Sourced[str]] = MappingProxyType({})
+    agent_given: bool = False  # by --for or LMPREP_FOR (also as "none"): no provider's `for` applies
     # min_context as the file and --min-context give it, before any agent's minimum.
     min_context_given: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)
 
@@ -114,8 +115,9 @@ class Settings(NamedTuple):
         """These settings once ``name`` is the provider used: its own `for = ` where neither
         --for nor LMPREP_FOR chose the agent, and that agent's window."""
         agent = self.provider_agents.get(name)
-        if agent is None or (self.agent is not None and self.agent.source in ("--for", "LMPREP_FOR")):
+        if agent is None or self.agent_given:
             return self
+        agent = _an_agent(agent)
         return self._replace(agent=agent, min_context=_with_agent_minimum(self.min_context_given, agent))
 
     def http_timeouts(self) -> dict[str, float]:
@@ -212,6 +214,9 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
                        for name in names if "for" in config.provider_tables.get(name, {})}
     if provider is not None and provider.value in provider_agents and (agent is None or agent.source == file_source):
         agent = provider_agents[provider.value]  # the chosen provider's own `for`, over the top-level one
+    # The command line or the variable decides, whichever provider is used.
+    agent_given = agent is not None and agent.source in ("--for", "LMPREP_FOR")
+    agent = _an_agent(agent)
     min_context_given = _min_context(flags, config, file_source)
     return Settings(
         provider=provider,
@@ -231,6 +236,7 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         min_context=_with_agent_minimum(min_context_given, agent),
         agent=agent,
         provider_agents=MappingProxyType(provider_agents),
+        agent_given=agent_given,
         min_context_given=min_context_given,
         keep_alive=_keep_alive(flags, config, file_source),
         read_timeout=_pick(
@@ -291,10 +297,18 @@ def _home_abbreviated(path: Path, env: Mapping[str, str]) -> str:
         return str(path)
 
 
+#: `for = "none"` (or LMPREP_FOR=none, --for none): no agent, over a `for` that would apply otherwise.
+NO_AGENT = "none"
+
+
 def _agent_names() -> tuple[str, ...]:
     from .agents import AGENTS
 
-    return AGENTS
+    return (*AGENTS, NO_AGENT)
+
+
+def _an_agent(agent: Sourced[str] | None) -> Sourced[str] | None:
+    return None if agent is None or agent.value == NO_AGENT else agent
 
 
 def _agent(flags: Flags, env: Mapping[str, str], config: "_ConfigFile", file_source: str) -> Sourced[str] | None:

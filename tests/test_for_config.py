@@ -138,3 +138,12 @@ def test_a_background_load_at_the_window_needed_is_waited_for(lmstudio_emulator,
     [record] = warm_up_states(isolated_home)
     assert (record["mode"], record["status"]) == ("background", "ok")
     assert lmstudio_emulator.load_count == 1
+
+
+def test_none_names_no_agent_over_a_for_that_would_apply(isolated_home):
+    config = write_config(isolated_home, 'for = "codex"\n[providers.ollama]\nfor = "none"\n')
+    ollama = run_lmprep("config", "show", "--config", config, "-p", "ollama", "--json").json
+    assert ollama["agent"] is None and ollama["min_context"]["value"] is None
+    lmstudio = run_lmprep("config", "show", "--config", config, "-p", "lmstudio", "--json",
+                          env={"LMPREP_FOR": "none"}).json
+    assert lmstudio["agent"] is None and lmstudio["min_context"]["value"] is None
