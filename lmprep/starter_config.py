@@ -45,7 +45,7 @@ STARTER_CONFIG = """\
 # The agent you run (one of codex, claude, opencode, aider, qwen, goose, llm, copilot, kilo, pi,
 # droid, cline, openai): a bare `lmprep` then acts as `lmprep --for codex`, so the model is loaded
 # once, with the window that agent needs. LMPREP_FOR and --for override it (`--for openai`: the
-# generic OpenAI client, no agent's minimum). Also per provider, below.
+# generic OpenAI client, no agent's minimum); "none": no agent. Also per provider, below.
 # for = "codex"
 
 # Each provider's table: base_url and model; lms_path (LM Studio only): where `lms` is;
