@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .agents import AGENTS as AGENT_CHOICES
 from .agents import DEFAULT_AGENT
-from .config import WARM_UP_MODES, Flags, Settings, resolve_settings
+from .config import WARM_UP_MODES, Flags, Settings, Sourced, resolve_settings
 from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError, NotConfiguredError
 from .events import Notice
 from .pipeline import Readiness, run_ensure
@@ -520,7 +520,8 @@ def _keep_loaded(options: dict, readiness: Readiness, release: bool) -> None:
 
     settings = resolve_settings(_flags(options))
     try:
-        keep_loaded(settings.providers[readiness.provider], readiness.model, settings.http_timeouts(),
+        chosen = settings.providers[readiness.provider]._replace(base_url=Sourced(readiness.base_url, "ensure"))
+        keep_loaded(chosen, readiness.model, settings.http_timeouts(),
                     settings.keep_alive.value, loaded_before=readiness.warm_up.status not in ("ok", "started"),
                     release=release)
     except OSError as exc:

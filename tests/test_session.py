@@ -175,3 +175,61 @@ def test_exec_keeps_a_llama_router_model_awake(llama_server_binary, tmp_path):
         assert result.returncode == 0, result.stderr
         assert set(seen.read_text().split()) == {"loaded"}
         wait_for(lambda: status() == "sleeping", timeout=sleep_after * 3)  # handed back: it sleeps again
+
+
+class FakeServer:
+    """What watch() asks of a provider, recorded."""
+
+    def __init__(self, kind: str, sleeps_after: float | None = None) -> None:
+        self.kind = kind
+        self.sleeps_after = sleeps_after
+        self.calls: list[tuple] = []
+
+    def idle_sleep_seconds(self, model):
+        return self.sleeps_after
+
+    def keep_awake(self, model, read_timeout):
+        self.calls.append(("completion", read_timeout))
+
+    def _openai_warm_up(self, model, read_timeout):
+        self.calls.append(("request", read_timeout))
+
+    def model_state(self, model):
+        from lmprep.providers.base import ModelState
+
+        return ModelState(True)
+
+    def unload(self, model):
+        self.calls.append(("unload",))
+        return True
+
+
+def run_watch(server, monkeypatch, polls: int, **payload):
+    """watch() over a PROGRAM that runs for ``polls`` polls of 0.02 s."""
+    import lmprep.session as session
+
+    left = iter([True] * polls)
+    monkeypatch.setattr(session, "still_running", lambda program: next(left, False))
+    session.watch(server, MODEL, {"timeouts": {"read_timeout": 7.0}, **payload}, Program(1, None), poll=0.02)
+
+
+def test_a_llama_router_gets_a_completion_per_half_idle_period_and_nothing_after(monkeypatch):
+    server = FakeServer("llamacpp", sleeps_after=0.08)
+    run_watch(server, monkeypatch, polls=12)
+    assert server.calls and set(server.calls) == {("completion", 7.0)}  # the foreground's read budget
+    assert len(server.calls) < 12  # one per half period, not one per poll
+
+
+def test_a_server_without_an_idle_period_gets_nothing(monkeypatch):
+    server = FakeServer("llamacpp", sleeps_after=None)
+    run_watch(server, monkeypatch, polls=5)
+    assert server.calls == []
+
+
+def test_lm_studio_gets_a_request_per_half_ttl_and_release_unloads(monkeypatch):
+    import lmprep.session as session
+
+    monkeypatch.setattr(session.LMStudioHold, "period", 0.04)
+    server = FakeServer("lmstudio")
+    run_watch(server, monkeypatch, polls=6, release=True)
+    assert ("request", 7.0) in server.calls and server.calls[-1] == ("unload",)

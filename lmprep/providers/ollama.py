@@ -49,6 +49,7 @@ class Ollama(Provider):
         super().__init__(*args, **kwargs)
         self._shown: dict[str, dict] = {}
         self._on_cpu: dict[str, int] = {}  # normalised name → % not in GPU memory, from the last /api/ps
+        self._expires: dict[str, object] = {}  # normalised name → its `expires_at`, from the last /api/ps
 
     @property
     def root(self) -> str:
@@ -140,10 +141,12 @@ class Ollama(Provider):
             return None
         loaded: dict[str, int | None] = {}
         self._on_cpu = {}
+        self._expires = {}
         for entry in running:
             name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
             if isinstance(name, str):
                 loaded[name] = positive_int(entry.get("context_length"))
+                self._expires[normalize_model_name(name)] = entry.get("expires_at")
                 size, vram = positive_int(entry.get("size")), entry.get("size_vram")
                 if size and isinstance(vram, int) and not isinstance(vram, bool) and vram >= 0:
                     # Ollama's own `ollama ps` shows the same split as "48%/52% CPU/GPU".
@@ -261,20 +264,11 @@ class Ollama(Provider):
     def kept_for_ever(self, model: str) -> bool:
         """Whether /api/ps says ``model`` stays loaded for ever (keep_alive -1: `expires_at` in
         the year 2318); False where it says otherwise or nothing."""
-        try:
-            response = self.http.request("GET", f"{self.root}/api/ps", doing="reading how long the model stays")
-            running = response.json().get("models") if response.status_code == 200 else None
-        except (LmprepError, ValueError, AttributeError, RecursionError):
-            return False
-        wanted = normalize_model_name(model)
-        for entry in running if isinstance(running, list) else ():
-            name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
-            if isinstance(name, str) and normalize_model_name(name) == wanted:
-                expires = entry.get("expires_at")
-                year = expires[:4] if isinstance(expires, str) else ""
-                # Go's time.Now().Add(math.MaxInt64) lands centuries ahead; any real keep_alive is below 100 years.
-                return year.isdigit() and int(year) >= time.gmtime().tm_year + 100
-        return False
+        self.loaded_models([])
+        expires = self._expires.get(normalize_model_name(model))
+        year = expires[:4] if isinstance(expires, str) else ""
+        # Go's time.Now().Add(math.MaxInt64) lands centuries ahead; any real keep_alive is below 100 years.
+        return year.isdigit() and int(year) >= time.gmtime().tm_year + 100
 
     def unload(self, model: str) -> bool:
         """keep_alive 0 on the load request unloads the model at once (Ollama's own `ollama stop`)."""
