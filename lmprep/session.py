@@ -20,8 +20,9 @@ What keeps each server's model loaded:
 - llama-server's router sleeps a model after --sleep-idle-seconds (read from its /models entry);
   only a completion keeps it awake, not /props or /tokenize: one one-token completion every half
   period. Stopping them is the hand-back.
-- LM Studio unloads a model it loaded just in time after its idle TTL (60 minutes by default);
-  any request starts the idle time again: one one-token request every half TTL.
+- LM Studio unloads a model it loaded just in time after its idle TTL (60 minutes by default, or
+  the --keep-alive lmprep loaded it with); any request starts the idle time again: one one-token
+  request every half TTL.
 - vLLM's sleep mode is entered only when asked (POST /sleep): nothing to do, and no watcher.
 """
 
@@ -167,7 +168,12 @@ class LlamaRouterHold(Hold):
 
 
 class LMStudioHold(Hold):
-    period = LMSTUDIO_JIT_TTL / 2
+    def begin(self) -> None:
+        from .config import FOREVER
+
+        ttl = self.payload.get("keep_alive")  # --keep-alive: the ttl lmprep's just-in-time load gave it
+        # -1: an explicit load, which LM Studio never unloads by itself.
+        self.period = None if ttl == FOREVER else (ttl or LMSTUDIO_JIT_TTL) / 2
 
     def renew(self) -> None:
         self.provider._openai_warm_up(self.model, self.read_timeout)

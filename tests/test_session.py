@@ -229,7 +229,10 @@ def test_a_server_without_an_idle_period_gets_nothing(monkeypatch):
 def test_lm_studio_gets_a_request_per_half_ttl_and_release_unloads(monkeypatch):
     import lmprep.session as session
 
-    monkeypatch.setattr(session.LMStudioHold, "period", 0.04)
+    monkeypatch.setattr(session, "LMSTUDIO_JIT_TTL", 0.08)
     server = FakeServer("lmstudio")
     run_watch(server, monkeypatch, polls=6, release=True)
     assert ("request", 7.0) in server.calls and server.calls[-1] == ("unload",)
+    kept_for_ever = FakeServer("lmstudio")
+    run_watch(kept_for_ever, monkeypatch, polls=6, keep_alive=-1.0)
+    assert kept_for_ever.calls == []  # loaded explicitly (--keep-alive -1): LM Studio never unloads it
