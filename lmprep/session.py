@@ -119,6 +119,7 @@ class Hold:
 
     period: float | None = None
     hands_back = False  # something to send once PROGRAM has ended
+    others = False  # other sessions held the model when this one began
 
     def __init__(self, provider, model: str, payload: dict) -> None:
         self.provider = provider
@@ -147,7 +148,7 @@ class OllamaHold(Hold):
         from .providers.base import WARM_UP_READ_TIMEOUT
 
         self.back = hand_back_keep_alive(self.payload.get("keep_alive"), os.environ)
-        if self.back is None or self.provider.kept_for_ever(self.model):
+        if self.back is None or (not self.others and self.provider.kept_for_ever(self.model)):
             self.back = None  # kept for ever already, by the user's own choice: nothing to hold or hand back
             return
         self.hands_back = True
@@ -184,26 +185,41 @@ HOLDS = {"ollama": OllamaHold, "llamacpp": LlamaRouterHold, "lmstudio": LMStudio
 
 def watch(provider, model: str, payload: dict, program: Program, poll: float, sleep=time.sleep) -> None:
     """The watcher's body: hold the model while ``program`` runs, then hand back or release."""
-    from .errors import LmprepError
+    from .lock import SharedUse, lock_path
 
+    # Two sessions on one model (two terminals, two agents): the last to end hands back, and
+    # a model kept for ever by another session is not taken for the user's own choice.
+    sessions = SharedUse(lock_path(payload.get("name", provider.kind), payload.get("base_url", ""), model, "session"))
     hold = HOLDS[provider.kind](provider, model, payload)
+    hold.others = sessions.join()
+    try:
+        _hold(hold, program, poll, sleep)
+        if sessions.leave():  # else another session still runs on the model: it hands back when it ends
+            _attempt(hold.release if payload.get("release") else hold.hand_back)
+    finally:
+        sessions.close()
 
-    def attempt(step) -> None:
-        try:
-            step()
-        except LmprepError:
-            pass  # a server that did not answer this time: the next step tries again
 
-    attempt(hold.begin)
-    if hold.period is None and not hold.hands_back and not payload.get("release"):
+def _hold(hold: Hold, program: Program, poll: float, sleep) -> None:
+    """While ``program`` runs: the first request, then one every period."""
+    _attempt(hold.begin)
+    if hold.period is None and not hold.hands_back and not hold.payload.get("release"):
         return  # nothing to keep up and nothing to send at the end: no need to wait for PROGRAM
     last = time.monotonic()
     while still_running(program):
         sleep(poll)
         if hold.period is not None and time.monotonic() - last >= hold.period and still_running(program):
             last = time.monotonic()
-            attempt(hold.renew)
-    attempt(hold.release if payload.get("release") else hold.hand_back)
+            _attempt(hold.renew)
+
+
+def _attempt(step) -> None:
+    from .errors import LmprepError
+
+    try:
+        step()
+    except LmprepError:
+        pass  # a server that did not answer this time: the next step tries again
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -236,3 +236,26 @@ def test_lm_studio_gets_a_request_per_half_ttl_and_release_unloads(monkeypatch):
     kept_for_ever = FakeServer("lmstudio")
     run_watch(kept_for_ever, monkeypatch, polls=6, keep_alive=-1.0)
     assert kept_for_ever.calls == []  # loaded explicitly (--keep-alive -1): LM Studio never unloads it
+
+
+def test_two_sessions_on_one_model_the_last_to_end_hands_back(ollama, tmp_path):
+    first_ends, second_ends = tmp_path / "first.done", tmp_path / "second.done"
+    waiter = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
+
+    def session(flag):
+        return subprocess.Popen(lmprep_argv() + ["exec", *ollama_args(ollama), "--", sys.executable, "-c", waiter,
+                                                 str(flag)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    first = session(first_ends)
+    wait_for(lambda: keep_alives(ollama).count(-1) == 1, timeout=30)
+    second = session(second_ends)
+    wait_for(lambda: keep_alives(ollama).count(-1) == 2, timeout=30)
+    first_ends.touch()
+    first.wait(timeout=30)
+    time.sleep(2.5)  # more than a poll of its watcher
+    assert IDLE not in keep_alives(ollama)  # the second session still runs: nothing handed back
+    second_ends.touch()
+    second.wait(timeout=30)
+    wait_for(lambda: keep_alives(ollama)[-1:] == [IDLE], timeout=10)
+    assert keep_alives(ollama) == [None, -1, -1, IDLE]
