@@ -88,8 +88,11 @@ def hand_back_keep_alive(keep_alive: float | None, environ) -> float | None:
     from .config import FOREVER, parse_keep_alive
 
     if keep_alive is None:
+        variable = (environ.get("OLLAMA_KEEP_ALIVE") or "").strip()
+        if variable in ("0", "0s", "0m", "0h"):
+            return 0.0  # unload as soon as idle: Ollama's policy there, which keep_alive 0 gives back
         try:
-            keep_alive = parse_keep_alive(environ.get("OLLAMA_KEEP_ALIVE") or OLLAMA_DEFAULT_KEEP_ALIVE)
+            keep_alive = parse_keep_alive(variable or OLLAMA_DEFAULT_KEEP_ALIVE)
         except ValueError:
             keep_alive = OLLAMA_DEFAULT_KEEP_ALIVE  # Ollama too falls back to its default
     return None if keep_alive == FOREVER else keep_alive

@@ -259,3 +259,18 @@ def test_two_sessions_on_one_model_the_last_to_end_hands_back(ollama, tmp_path):
     second.wait(timeout=30)
     wait_for(lambda: keep_alives(ollama)[-1:] == [IDLE], timeout=10)
     assert keep_alives(ollama) == [None, -1, -1, IDLE]
+
+
+@pytest.mark.parametrize(("given", "variable", "handed_back"), [
+    (None, None, 300.0),  # Ollama's own 5 minutes
+    (None, "10m", 600.0),  # the user's OLLAMA_KEEP_ALIVE
+    (None, "0", 0.0),  # unload when idle: keep_alive 0 gives that back
+    (None, "-1", None),  # for ever: nothing held, nothing handed back
+    (None, "soon", 300.0),  # what Ollama cannot read either: its default
+    (1800.0, "10m", 1800.0),  # --keep-alive 30m wins
+])
+def test_what_is_handed_back_to_ollama(given, variable, handed_back):
+    from lmprep.session import hand_back_keep_alive
+
+    environ = {} if variable is None else {"OLLAMA_KEEP_ALIVE": variable}
+    assert hand_back_keep_alive(given, environ) == handed_back
