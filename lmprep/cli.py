@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .agents import AGENTS as AGENT_CHOICES
 from .agents import DEFAULT_AGENT
-from .config import WARM_UP_MODES, Flags, Settings, resolve_settings
+from .config import NO_AGENT, WARM_UP_MODES, Flags, Settings, Sourced, resolve_settings
 from .errors import ExitCode, InternalError, InterruptedByUserError, LmprepError, NotConfiguredError
 from .events import Notice
 from .pipeline import Readiness, run_ensure
@@ -279,15 +279,6 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
 
 
 #: ``--for none``: no agent. `exec` otherwise acts as ``--for`` the agent whose command it runs.
-NO_AGENT = "none"
-
-
-def chosen_agent(options: dict) -> str | None:
-    """The ``--for`` agent, None without one (or with ``--for none``)."""
-    agent = options.get("agent")
-    return None if agent == NO_AGENT else agent
-
-
 def _print_version(ctx: click.Context, param, value: bool) -> None:
     # Not click.version_option: it asks gettext for two messages as the command is defined,
     # which imports locale and searches for translations on every start-up (~1.5 ms).
@@ -321,7 +312,7 @@ def _flags(options: dict) -> Flags:
         warm_up=options.get("warm_up"), offline=options.get("offline"),
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
         config_path=options.get("config_path"), min_context=options.get("min_context"),
-        agent=chosen_agent(options), keep_alive=options.get("keep_alive"),
+        agent=options.get("agent"), keep_alive=options.get("keep_alive"),
         read_timeout=options.get("read_timeout"),
     )
 
@@ -505,7 +496,7 @@ def _ready_for_agent(options: dict):
     chosen = settings.providers[readiness.provider]
     try:
         # Only the window read back from the server: never the one asked for, never a stale one.
-        setup = agent_setup(chosen_agent(options) or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
+        setup = agent_setup(readiness.agent or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
                             environ=os.environ, context_length=readiness.context_length)
         setup = write_files(setup, _agent_files_dir())
@@ -603,8 +594,10 @@ def _build_exec() -> click.Command:
     @click.command("exec", cls=LmprepCommand, context_settings={"allow_interspersed_args": False},
                    short_help="Make the provider ready, then run PROGRAM with the agent's variables.")
     @ensure_options(exclude=("as_json",))
+    @click.option("--release", is_flag=True, help="Unload the model when PROGRAM ends, if lmprep loaded it "
+                                                  "(default: hand the server its own idle policy back).")
     @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] PROGRAM [ARGS]...")
-    def exec_(command: tuple[str, ...], **options) -> None:
+    def exec_(command: tuple[str, ...], release: bool, **options) -> None:
         """Make the provider ready, then run PROGRAM in place of lmprep with the agent's variables
         (and, when PROGRAM is that agent, the arguments it needs).
 
@@ -638,7 +631,7 @@ def _build_exec() -> click.Command:
                 echo(f"lmprep: {printable(argv[0])} is {agent_label(runs)}: acting as `--for {runs}` "
                      f"(`--for none` for the generic variables only).", err=True)
         readiness, setup = _ready_for_agent(options)
-        agent = chosen_agent(options) or DEFAULT_AGENT
+        agent = readiness.agent or DEFAULT_AGENT  # --for, LMPREP_FOR or the config's `for = `
         if setup.args and runs_agent(agent, argv[0]):
             argv, notices = place(agent, argv, setup)
             _announce(readiness, setup, options, args_label="Arguments added for")
@@ -646,12 +639,29 @@ def _build_exec() -> click.Command:
                 click.echo(f"note: {notice}", err=True)
         else:
             _announce(readiness, setup, options)
+        _keep_loaded(options, readiness, release)
         code, message = replace_process(argv, {**os.environ, **setup.variables})
         if message:
             echo(f"lmprep: {printable(message)}", err=True)
         raise SystemExit(code)
 
     return exec_
+
+
+def _keep_loaded(options: dict, readiness: Readiness, release: bool) -> None:
+    """Keep the model loaded while PROGRAM (this very process, once exec'd) runs (lmprep/session.py)."""
+    if readiness.warm_up is None or readiness.warm_up.mode == "off" or readiness.warm_up.status == "not_started":
+        return  # lmprep is not to load the model (or could not): a watcher could load it
+    from .session import keep_loaded
+
+    settings = resolve_settings(_flags(options))
+    try:
+        chosen = settings.providers[readiness.provider]._replace(base_url=Sourced(readiness.base_url, "ensure"))
+        keep_loaded(chosen, readiness.model, settings.http_timeouts(),
+                    settings.keep_alive.value, loaded_before=readiness.warm_up.status not in ("ok", "started"),
+                    release=release)
+    except OSError as exc:
+        echo(f"note: the model is not kept loaded for the session: {printable(exc.strerror or str(exc))}", err=True)
 
 
 def _build_status() -> click.Command:

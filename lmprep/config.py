@@ -36,9 +36,9 @@ _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "L
 LM_STUDIO_API_KEY = "LM_STUDIO_API_KEY"
 _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
-    "keep_alive",
+    "keep_alive", "for",
 }
-_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
+_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "for"}
 
 
 class Sourced(NamedTuple):
@@ -105,6 +105,20 @@ class Settings(NamedTuple):
     agent: Sourced[str] | None = None  # the agent that starts next (--for), whose requests must work
     keep_alive: Sourced[float | None] = Sourced(None, SOURCE_DEFAULT)  # seconds; FOREVER; None: the server's
     read_timeout: Sourced[float] = Sourced(DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT)
+    # `for = ` under [providers.NAME]: the agent used with that provider, below --for and LMPREP_FOR.
+    provider_agents: Mapping[str, Sourced[str]] = MappingProxyType({})
+    agent_given: bool = False  # by --for or LMPREP_FOR (also as "none"): no provider's `for` applies
+    # min_context as the file and --min-context give it, before any agent's minimum.
+    min_context_given: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)
+
+    def for_provider(self, name: str) -> "Settings":
+        """These settings once ``name`` is the provider used: its own `for = ` where neither
+        --for nor LMPREP_FOR chose the agent, and that agent's window."""
+        agent = self.provider_agents.get(name)
+        if agent is None or self.agent_given:
+            return self
+        agent = _an_agent(agent)
+        return self._replace(agent=agent, min_context=_with_agent_minimum(self.min_context_given, agent))
 
     def http_timeouts(self) -> dict[str, float]:
         """The time limits every request to a provider gets (open_provider's keywords)."""
@@ -194,13 +208,16 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
         (flags.timeout, "--timeout"),
         (config.top("timeout", float, positive=True), file_source),
     ) or Sourced(None, SOURCE_DEFAULT)
-    agent = None
-    if flags.agent is not None:
-        from .agents import AGENTS
-
-        if flags.agent not in AGENTS:
-            raise NotConfiguredError(f"Unknown agent {flags.agent!r}.", f"Use one of: {', '.join(AGENTS)}.")
-        agent = Sourced(flags.agent, "--for")
+    agent = _agent(flags, env, config, file_source)
+    # lmprep.agents is imported only where a file names an agent: most runs read none.
+    provider_agents = {name: Sourced(config.provider(name, "for", choices=_agent_names()), file_source)
+                       for name in names if "for" in config.provider_tables.get(name, {})}
+    if provider is not None and provider.value in provider_agents and (agent is None or agent.source == file_source):
+        agent = provider_agents[provider.value]  # the chosen provider's own `for`, over the top-level one
+    # The command line or the variable decides, whichever provider is used.
+    agent_given = agent is not None and agent.source in ("--for", "LMPREP_FOR")
+    agent = _an_agent(agent)
+    min_context_given = _min_context(flags, config, file_source)
     return Settings(
         provider=provider,
         providers=providers,
@@ -216,8 +233,11 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (config.top("stall_timeout", float, positive=True), file_source),
             (DEFAULT_STALL_TIMEOUT, SOURCE_DEFAULT),
         ),
-        min_context=_min_context(flags, config, file_source, agent),
+        min_context=_with_agent_minimum(min_context_given, agent),
         agent=agent,
+        provider_agents=MappingProxyType(provider_agents),
+        agent_given=agent_given,
+        min_context_given=min_context_given,
         keep_alive=_keep_alive(flags, config, file_source),
         read_timeout=_pick(
             (flags.read_timeout, "--read-timeout"),
@@ -292,6 +312,50 @@ def _home_warning() -> tuple[str, ...]:
     return () if warning is None else (warning,)
 
 
+#: `for = "none"` (or LMPREP_FOR=none, --for none): no agent, over a `for` that would apply otherwise.
+NO_AGENT = "none"
+
+
+def _agent_names() -> tuple[str, ...]:
+    from .agents import AGENTS
+
+    return (*AGENTS, NO_AGENT)
+
+
+def _an_agent(agent: Sourced[str] | None) -> Sourced[str] | None:
+    return None if agent is None or agent.value == NO_AGENT else agent
+
+
+def _agent(flags: Flags, env: Mapping[str, str], config: "_ConfigFile", file_source: str) -> Sourced[str] | None:
+    """The agent that runs next: --for, else LMPREP_FOR, else the file's top-level `for = `
+    (a provider's own `for` is applied once the provider is known: Settings.for_provider)."""
+    for value, source in ((flags.agent, "--for"), ((env.get("LMPREP_FOR") or "").strip() or None, "LMPREP_FOR")):
+        if value is not None:
+            if value not in _agent_names():
+                where = "" if source == "--for" else f" (from {source})"
+                raise NotConfiguredError(f"Unknown agent {value!r}{where}.",
+                                         f"Use one of: {', '.join(_agent_names())}.")
+            return Sourced(value, source)
+    if "for" not in config.document:
+        return None
+    return Sourced(config.top("for", str, choices=_agent_names()), file_source)
+
+
+def _agent_label(agent: Sourced[str]) -> str:
+    """Where an agent's window requirement comes from, as config show and errors say it."""
+    if agent.source in ("--for", "LMPREP_FOR"):
+        return f"{agent.source} {agent.value}" if agent.source == "--for" else f"LMPREP_FOR={agent.value}"
+    return f"for = {agent.value} in {agent.source}"
+
+
+def _with_agent_minimum(given: Sourced[int | None], agent: Sourced[str] | None) -> Sourced[int | None]:
+    """--min-context or the file's min_context, else the agent's own minimum."""
+    if given.value is not None or agent is None:
+        return given
+    minimum = _agent_min_context(agent)
+    return Sourced(minimum, _agent_label(agent)) if minimum is not None else given
+
+
 def _agent_min_context(agent: Sourced[str] | None) -> int | None:
     """The window the agent needs, unless --min-context or the file says otherwise."""
     if agent is None:
@@ -358,7 +422,7 @@ def parse_tokens(value: Any) -> int:
     return tokens
 
 
-def _min_context(flags: Flags, config: "_ConfigFile", file_source: str, agent: Sourced[str] | None):
+def _min_context(flags: Flags, config: "_ConfigFile", file_source: str) -> Sourced[int | None]:
     if "min_context" in config.document:
         try:
             from_file = parse_tokens(config.document["min_context"])
@@ -370,7 +434,6 @@ def _min_context(flags: Flags, config: "_ConfigFile", file_source: str, agent: S
     return _pick(
         (None if flags.min_context is None else parse_tokens(flags.min_context), "--min-context"),
         (from_file, file_source),
-        (_agent_min_context(agent), f"--for {agent.value}" if agent else ""),
     ) or Sourced(None, SOURCE_DEFAULT)
 
 

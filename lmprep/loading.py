@@ -232,6 +232,26 @@ def _start_background(provider, chosen, job: LoadJob, settings: Settings, backgr
     return WarmUp(settings.warm_up.value, "started", None, str(state_file))
 
 
+def _replace_background_load(state_file, job: LoadJob, report: Reporter) -> bool:
+    """A background load that lmprep started with another window is stopped rather than waited
+    for: its load would be undone by the reload this one needs. LM Studio (and Lemonade) load
+    with the window a request gives (LM Studio's REST load takes `context_length`), and the
+    foreground load that follows unloads whatever instance the stopped one left."""
+    from .warmup import read_state, stop_background_load
+
+    record = read_state(state_file) or {}
+    if record.get("status") != "running" or record.get("mode") != "background" \
+            or record.get("model") != job.model or record.get("requested_context") == job.context_length:
+        return False
+    if not stop_background_load(record.get("pid")):
+        return False
+    window = record.get("requested_context")
+    was = f"{window} tokens" if isinstance(window, int) else "the server's default window"
+    report(Step(f"Stopped the background load of {job.model} ({was}): loading it with "
+                f"{job.context_length} tokens instead"))
+    return True
+
+
 def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Deadline, state_file,
                         report: Reporter, readiness) -> WarmUp:
     from .lock import FileLock, lock_path
@@ -239,8 +259,13 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
 
     model = job.model
     with FileLock(lock_path(chosen.name, chosen.base_url.value, model, "load")) as lock:
-        waited = lock.acquire(deadline, f"waiting for another lmprep to load {model}",
-                              on_wait=lambda: report(Notice(f"Another lmprep is loading {model}; waiting for it")))
+        acquired = replaced = False
+        if job.context_length is not None:  # a reload: a background load at another window is replaced
+            acquired = lock.try_acquire()
+            replaced = not acquired and _replace_background_load(state_file, job, report)
+        waited = False if acquired else lock.acquire(
+            deadline, f"waiting for another lmprep to load {model}",
+            on_wait=lambda: None if replaced else report(Notice(f"Another lmprep is loading {model}; waiting for it")))
         if waited:  # that load may have done what this one would
             state = provider.model_state(model)
             job = job._replace(context_length=_context_to_load(provider, model, state, job.needed,

@@ -86,6 +86,35 @@ class FileLock:
         self.release()
 
 
+class SharedUse:
+    """A file many processes hold at once (POSIX): each `lmprep exec` session on one model holds
+    it while its PROGRAM runs, and learns whether others do too. Dropped by the OS on exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def join(self) -> bool:
+        """Hold it; returns whether others held it already (False where no file can be made)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except (OSError, ValueError):
+            return False
+        alone = _try_lock(self._fd)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)  # from exclusive to shared, or wait for one that is leaving
+        return not alone
+
+    def leave(self) -> bool:
+        """Whether this is the last holder (it then holds the file alone until close())."""
+        return self._fd is None or _try_lock(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 

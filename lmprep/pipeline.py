@@ -137,6 +137,8 @@ def run_ensure(
     try:
         mark = time.perf_counter()
         chosen = _choose_provider(settings, report, readiness, deadline)
+        settings = settings.for_provider(chosen.name)  # its own `for = `, now that it is known
+        readiness.agent = settings.agent.value if settings.agent else None
         mark = lap("resolve", mark)
         with open_provider(chosen, **settings.http_timeouts(), deadline=deadline,
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:

@@ -225,10 +225,25 @@ def _signal_group(process: subprocess.Popen, sig) -> None:
         process.send_signal(sig)
 
 
+#: Starts its arguments and ends at once: what it starts is then nobody's child but init's.
+_GO_BETWEEN = "import os, sys; os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)"
+
+
 def spawn_detached(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Sequence[int] = (),
-                   stdin: int | None = None) -> int:
+                   stdin: int | None = None, orphan: bool = False) -> int:
     """Start ``argv`` so that it outlives us and holds none of our stdio (only ``pass_fds``
-    of our descriptors, and ``stdin`` where given: a file it reads its input from); returns its pid."""
+    of our descriptors, and ``stdin`` where given: a file it reads its input from); returns its pid.
+    ``orphan`` (POSIX): start it through a go-between that ends at once (and is waited for), so
+    that it is not our child, nor the child of a program we exec into; then no pid is returned (0)."""
+    if orphan and sys.platform != "win32":
+        # -I -S: no site, no user packages, no PYTHON* variables: a start-up of a few milliseconds.
+        go_between = [sys.executable, "-I", "-S", "-c", _GO_BETWEEN, *argv]
+        process = subprocess.Popen(go_between, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                                   pass_fds=tuple(pass_fds), cwd=cwd, start_new_session=True)
+        if process.wait(timeout=30) != 0:
+            raise OSError(f"could not start {argv[0]} (exit status {process.returncode})")
+        return 0
     options: dict = {}
     if sys.platform == "win32":
         options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP

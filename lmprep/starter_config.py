@@ -42,6 +42,12 @@ STARTER_CONFIG = """\
 # or -1 for ever. Default: the server's own.
 # keep_alive = "2h"
 
+# The agent you run (one of codex, claude, opencode, aider, qwen, goose, llm, copilot, kilo, pi,
+# droid, cline, openai): a bare `lmprep` then acts as `lmprep --for codex`, so the model is loaded
+# once, with the window that agent needs. LMPREP_FOR and --for override it (`--for openai`: the
+# generic OpenAI client, no agent's minimum); "none": no agent. Also per provider, below.
+# for = "codex"
+
 # Each provider's table: base_url and model; lms_path (LM Studio only): where `lms` is;
 # api_key_env: the NAME of the variable holding the server's token, never the token.
 # A base_url without a path (http://localhost:11434) means the server's API base under it
@@ -55,6 +61,7 @@ STARTER_CONFIG = """\
 # [providers.ollama]
 # base_url = "http://localhost:11434/v1"
 # model = "gpt-oss:20b"
+# for = "claude"                     # the agent used with this provider (over the top-level `for`)
 
 # [providers.llamacpp]
 # base_url = "http://localhost:8080/v1"

@@ -146,6 +146,7 @@ def settings_dict(settings) -> dict:
                 "api_key_env": _sourced(entry.api_key_env),
                 "token_set": entry.token is not None,
                 "lms_path": _sourced(entry.lms_path),
+                "for": _sourced(settings.provider_agents.get(name)),
             }
             for name, entry in settings.providers.items()
         },
@@ -202,6 +203,8 @@ def render_settings(settings) -> str:
         if entry.api_key_env is not None:
             token = "token set (value hidden)" if entry.token else "no token set"
             lines.append(f"  api_key_env    {_show(entry.api_key_env)}: {token}")
+        if name in settings.provider_agents:
+            lines.append(f"  for            {_show(settings.provider_agents[name])}")
         if entry.kind == "lmstudio":
             lines.append(f"  lms_path       {_show(entry.lms_path, 'not set: PATH, then the LM Studio home')}")
     return "\n".join(lines)

@@ -228,34 +228,11 @@ def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, t
     inherits ``lock`` (the load lock) and holds it until it exits. Raises NotRecorded (and
     starts nothing that lives on) when its state file cannot be written.
 
-    The child's settings reach it through its stdin (an unlinked file only this user can
-    read), never its command line, which every local user can read; the token is not
-    passed at all: the child reads it from the same variable we did.
+    The child's settings reach it as spawn_child() passes them (the token not at all).
     """
-    import tempfile
-
-    from .proc import spawn_detached
-
-    payload = {
-        "name": settings.name,
-        "kind": settings.kind,
-        "base_url": settings.base_url.value if settings.base_url else None,
-        "api_key_env": settings.api_key_env.value if settings.api_key_env else None,
-        "lms_path": settings.lms_path.value if settings.lms_path else None,
-        "state_file": str(state_file),
-        "timeouts": timeouts,
-        "job": job._asdict(),
-    }
-    # Run from the folder holding this very copy of lmprep, so the child imports it and
-    # not whatever a `lmprep` folder in the caller's working directory holds.
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    argv = [sys.executable, "-c", "import sys; from lmprep.warmup import main; sys.exit(main())"]
+    payload = {**provider_payload(settings), "state_file": str(state_file), "timeouts": timeouts, "job": job._asdict()}
     held = [lock.fd] if lock is not None and lock.fd is not None and sys.platform != "win32" else []
-    with tempfile.TemporaryFile() as handover:  # mode 0600, and unlinked at once on POSIX
-        handover.write(json.dumps(payload).encode())
-        handover.flush()
-        handover.seek(0)
-        pid = spawn_detached(argv, cwd=package_parent, pass_fds=held, stdin=handover.fileno())
+    pid = spawn_child("lmprep.warmup", payload, pass_fds=held)
     try:
         # Recorded before lmprep says "started": the child records its outcome over this.
         write_state(state_file, _record(settings, job, "background", pid))
@@ -269,6 +246,71 @@ def start_detached(settings: ProviderSettings, job: LoadJob, state_file: Path, t
     elif lock is not None:
         lock.release()
     return pid
+
+
+def provider_payload(settings: ProviderSettings) -> dict:
+    """What a detached child needs to open the provider again: never the token, which it reads
+    from the same variable we did."""
+    return {
+        "name": settings.name,
+        "kind": settings.kind,
+        "base_url": settings.base_url.value if settings.base_url else None,
+        "api_key_env": settings.api_key_env.value if settings.api_key_env else None,
+        "lms_path": settings.lms_path.value if settings.lms_path else None,
+    }
+
+
+def provider_from_payload(payload: dict, model: str) -> ProviderSettings:
+    api_key_env = payload.get("api_key_env")
+    return ProviderSettings(
+        name=payload["name"],
+        kind=payload["kind"],
+        base_url=Sourced(payload["base_url"], "parent"),
+        model=Sourced(model, "parent"),
+        api_key_env=Sourced(api_key_env, "parent") if api_key_env else None,
+        lms_path=Sourced(payload["lms_path"], "parent") if payload.get("lms_path") else None,
+        token=os.environ.get(api_key_env) if api_key_env else None,
+    )
+
+
+def spawn_child(module: str, payload: dict, pass_fds=(), orphan: bool = False) -> int:
+    """Start ``module``'s main() in a detached child; returns its pid. The payload reaches it
+    through its stdin (an unlinked file only this user can read), never its command line, which
+    every local user can read."""
+    import tempfile
+
+    from .proc import spawn_detached
+
+    # Run from the folder holding this very copy of lmprep, so the child imports it and
+    # not whatever a `lmprep` folder in the caller's working directory holds.
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    argv = [sys.executable, "-c", f"import sys; from {module} import main; sys.exit(main())"]
+    with tempfile.TemporaryFile() as handover:  # mode 0600, and unlinked at once on POSIX
+        handover.write(json.dumps(payload).encode())
+        handover.flush()
+        handover.seek(0)
+        return spawn_detached(argv, cwd=package_parent, pass_fds=pass_fds, stdin=handover.fileno(), orphan=orphan)
+
+
+def stop_background_load(pid) -> bool:
+    """End the background load process ``pid`` (from its record); True when it was one and is
+    told to end. Only a process whose command line is lmprep's load child is signalled, so a
+    pid reused by another process is left alone (checked on Linux; elsewhere nothing is stopped)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not _alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"from lmprep.warmup import main" not in command:
+        return False
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return False
+    return True
 
 
 def _kill(pid: int) -> None:
@@ -296,17 +338,8 @@ def main(argv: list[str] | None = None) -> int:
 
     raw = (argv if argv is not None else sys.argv[1:]) or [sys.stdin.read()]
     payload = json.loads(raw[0])
-    api_key_env = payload.get("api_key_env")
     job = LoadJob(**payload["job"])
-    settings = ProviderSettings(
-        name=payload["name"],
-        kind=payload["kind"],
-        base_url=Sourced(payload["base_url"], "parent"),
-        model=Sourced(job.model, "parent"),
-        api_key_env=Sourced(api_key_env, "parent") if api_key_env else None,
-        lms_path=Sourced(payload["lms_path"], "parent") if payload.get("lms_path") else None,
-        token=os.environ.get(api_key_env) if api_key_env else None,
-    )
+    settings = provider_from_payload(payload, job.model)
     if hasattr(signal, "SIGALRM"):
         # A hard end past the lifetime, in case a step does not obey the deadline below.
         signal.signal(signal.SIGALRM, _give_up)

@@ -387,6 +387,10 @@ class Provider:
         cannot change that without reloading it."""
         return False
 
+    def unload(self, model: str) -> bool:
+        """Unload ``model`` now; False where the server cannot be asked to."""
+        return False
+
     def context_fix_hint(self, needed: int) -> str:
         return f"Restart the server with a context window of at least {needed} tokens."
 

@@ -258,14 +258,18 @@ class LMStudio(Provider):
 
         lms_load(model, context_length, self.settings.lms_path, read_timeout, self.deadline)
 
-    def _unload_instances(self, model: str) -> None:
+    def _unload_instances(self, model: str, why: str = " to load it again") -> None:
         entry = self._v1_entry(model) or {}
         for instance in _list(entry.get("loaded_instances")):
             instance_id = instance.get("id") if isinstance(instance, dict) else None
             if isinstance(instance_id, str):
-                self.report(Step(f"Unloading {model} from LM Studio to load it again"))
+                self.report(Step(f"Unloading {model} from LM Studio{why}"))
                 self.http.request("POST", f"{origin_of(self.base_url)}/api/v1/models/unload",
                                   json_body={"instance_id": instance_id}, doing=f"unloading {model}")
+
+    def unload(self, model: str) -> bool:
+        self._unload_instances(model, why="")
+        return True
 
     def context_fix_hint(self, needed: int) -> str:
         return f"Load it with a larger window: `lms load <model> -c {needed}`."

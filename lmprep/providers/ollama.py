@@ -67,6 +67,7 @@ class Ollama(Provider):
         super().__init__(*args, **kwargs)
         self._shown: dict[str, dict] = {}
         self._on_cpu: dict[str, int] = {}  # normalised name → % not in GPU memory, from the last /api/ps
+        self._expires: dict[str, object] = {}  # normalised name → its `expires_at`, from the last /api/ps
 
     @property
     def root(self) -> str:
@@ -168,10 +169,12 @@ class Ollama(Provider):
             return None
         loaded: dict[str, int | None] = {}
         self._on_cpu = {}
+        self._expires = {}
         for entry in running:
             name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
             if isinstance(name, str):
                 loaded[name] = positive_int(entry.get("context_length"))
+                self._expires[normalize_model_name(name)] = entry.get("expires_at")
                 size, vram = positive_int(entry.get("size")), entry.get("size_vram")
                 if size and isinstance(vram, int) and not isinstance(vram, bool) and vram >= 0:
                     # Ollama's own `ollama ps` shows the same split as "48%/52% CPU/GPU".
@@ -284,6 +287,22 @@ class Ollama(Provider):
         `useLoadedRunner`); requests without keep_alive, as agents send, leave that as it is."""
         self.warm_up(model, read_timeout, keep_alive=keep_alive)
         return True
+
+
+    def kept_for_ever(self, model: str) -> bool:
+        """Whether /api/ps says ``model`` stays loaded for ever (keep_alive -1: `expires_at` in
+        the year 2318); False where it says otherwise or nothing."""
+        self.loaded_models([])
+        expires = self._expires.get(normalize_model_name(model))
+        year = expires[:4] if isinstance(expires, str) else ""
+        # Go's time.Now().Add(math.MaxInt64) lands centuries ahead; any real keep_alive is below 100 years.
+        return year.isdigit() and int(year) >= time.gmtime().tm_year + 100
+
+    def unload(self, model: str) -> bool:
+        """keep_alive 0 on the load request unloads the model at once (Ollama's own `ollama stop`)."""
+        response = self.http.request("POST", f"{self.root}/api/generate", json_body={"model": model, "keep_alive": 0},
+                                     doing=f"unloading {model}")
+        return response.status_code == 200
 
 
 def ollama_duration(seconds: float) -> int | float:

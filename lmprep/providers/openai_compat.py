@@ -341,6 +341,41 @@ class LlamaCpp(OpenAICompatible):
                     "Look at llama-server's log; a model too large for memory never finishes loading.",
                 )
 
+    def idle_sleep_seconds(self, model: str) -> float | None:
+        """The router's `--sleep-idle-seconds` for ``model``, from its /models entry (`status.args`,
+        the command line it runs the model with, b11434); None where it has none or does not say
+        (a single-model server's /props does not). Only a completion keeps a model awake:
+        /props and /tokenize do not."""
+        if not self.router:
+            return None
+        entry, _ = self._router_entry(model)
+        status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+        args = status.get("args")
+        if not isinstance(args, list):
+            return None
+        for flag, value in zip(args, args[1:]):
+            if flag == "--sleep-idle-seconds" and isinstance(value, str):
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    return None
+                return seconds if 0 < seconds < 1e9 else None
+        return None
+
+    def keep_awake(self, model: str, read_timeout: float | None) -> None:
+        """One completion of one token: what keeps a model from going to sleep."""
+        entry, _ = self._router_entry(model) if self.router else ({}, None)
+        self._openai_warm_up(entry.get("id", model), read_timeout)
+
+    def unload(self, model: str) -> bool:
+        """In router mode, POST /models/unload; a single-model server cannot unload its model."""
+        if not self.router:
+            return False
+        entry, _ = self._router_entry(model)
+        response = self.http.request("POST", f"{strip_v1(self.base_url)}/models/unload",
+                                     json_body={"model": entry.get("id", model)}, doing=f"unloading {model}")
+        return response.status_code == 200
+
     def context_fix_hint(self, needed: int) -> str:
         if self.router:
             return (f"llama-server cannot change a model's window while it runs: restart it with `-c {needed}` "

@@ -167,11 +167,16 @@ class OllamaEmulator(HTTPEmulator):
     * ``capabilities_listed``: False emulates an Ollama whose /api/show has no ``capabilities``;
     * ``gpu_share``: model → the fraction of it in GPU memory once loaded (default 1.0); below 1,
       /api/ps shows ``size_vram`` below ``size``, as the real Ollama 0.33 does for a model that spilled
-      to the CPU (providers.md).
+      to the CPU (providers.md);
+    * ``idle_unload``: False keeps models loaded for ever (the default, so that tests not about it
+      never see an unload); True unloads a model once ``keep_alive`` has passed since its last
+      request (``default_keep_alive`` seconds where no request set one, Ollama's 5 minutes;
+      negative: never), as Ollama's scheduler does.
 
     State: ``pull_count[normalised name]`` counts ``/api/pull`` requests; ``explicit_ctx`` holds
     the loaded models whose load asked for a window; ``keep_alive[model]`` the last keep_alive
-    a request gave it (``expires_at`` in /api/ps follows it).
+    a request gave it (``expires_at`` in /api/ps follows it); ``inference_loads``, for each
+    OpenAI or Anthropic request (an agent's), whether the model had to be loaded for it.
     """
 
     server_header = "ollama-emulator"
@@ -199,8 +204,43 @@ class OllamaEmulator(HTTPEmulator):
         self.explicit_ctx: set[str] = set()
         self.keep_alive: dict[str, Any] = {}
         self.gpu_share: dict[str, float] = {}
+        self.idle_unload = False
+        self.default_keep_alive: float = 300.0
+        self.last_used: dict[str, float] = {}
+        self.inference_loads: list[bool] = []
 
     def routes(self) -> dict[tuple[str, str], Route]:
+        routes = self._routes_table()
+        return {key: self._expiring(route) for key, route in routes.items()}
+
+    def _expiring(self, route: Route) -> Route:
+        def expire_then_answer(request: RecordedRequest) -> Reply:
+            self._expire_idle()
+            return route(request)
+        return expire_then_answer
+
+    def _keep_alive_seconds(self, key: str) -> float:
+        value = self.keep_alive.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        match = re.fullmatch(r"(-?\d+(?:\.\d+)?)([smh]?)", str(value)) if value is not None else None
+        if match is None:
+            return self.default_keep_alive
+        return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+    def _expire_idle(self) -> None:
+        """Unload every model whose keep_alive has passed since its last request."""
+        if not self.idle_unload:
+            return
+        now = time.monotonic()
+        with self.lock:
+            for key in list(self.loaded):
+                keep = self._keep_alive_seconds(key)
+                if keep >= 0 and now - self.last_used.get(key, now) > keep:
+                    del self.loaded[key]
+                    self.keep_alive.pop(key, None)
+
+    def _routes_table(self) -> dict[tuple[str, str], Route]:
         return {
             ("GET", "/"): lambda request: text_reply("Ollama is running"),
             ("GET", "/api/version"): lambda request: json_reply({"version": self.version}),
@@ -383,6 +423,8 @@ class OllamaEmulator(HTTPEmulator):
             both_auto = not explicit and key not in self.explicit_ctx
         if keep_alive is not None:
             self.keep_alive[key] = keep_alive
+        with self.lock:
+            self.last_used[key] = time.monotonic()
         if current is not None and (current == wanted or both_auto):
             return None
         if keep_alive is None:
@@ -390,6 +432,7 @@ class OllamaEmulator(HTTPEmulator):
         error = self.simulate_load(key, wanted)
         if error is None:
             with self.lock:
+                self.last_used[key] = time.monotonic()  # the idle time counts from the end of the load
                 (self.explicit_ctx.add if explicit else self.explicit_ctx.discard)(key)
         return error
 
@@ -455,7 +498,10 @@ class OllamaEmulator(HTTPEmulator):
             return refuse(404, "not_found_error", f'model "{name}" not found, try pulling it first')
         if wants_tools(body) and not self.supports_tools(key):
             return refuse(400, "invalid_request_error", f"{_full_name(key)} does not support tools")
+        loads_before = self.load_count
         error = self._ensure_loaded(key, None)
+        with self.lock:
+            self.inference_loads.append(self.load_count > loads_before)
         if error is not None:
             return refuse(500, "api_error", error)
         return answer(protocol, body, str(name))
