@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import ProtocolError, WarmupFailedError
+from .errors import WarmupFailedError
 
 #: Output tokens asked of each measured request: enough to time decoding, short enough that
 #: decoding never dominates the measure of prefill.

@@ -3,7 +3,7 @@ provider; LMPREP_FOR), and a reload needed while a background load runs replaces
 
 from __future__ import annotations
 
-from e2e import pid_alive, run_lmprep, wait_for, warm_up_states
+from e2e import pid_alive, run_lmprep, warm_up_states
 
 MODEL = "openai/gpt-oss-20b"
 
