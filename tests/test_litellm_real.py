@@ -101,6 +101,9 @@ def litellm_binary() -> Path:
     binary = find_litellm()
     if binary is None:
         reason = "litellm not found: run .ci/install-litellm, or set $LMPREP_LITELLM to its `litellm` program"
+        report = REPO / ".ci-litellm" / "installed.txt"
+        if report.exists():
+            reason += f" (.ci/install-litellm said: {report.read_text().strip()})"
         if real_server_required():
             pytest.fail(f"{reason} (required because CI and {REQUIRE_ENV}=1)", pytrace=False)
         pytest.skip(reason)
