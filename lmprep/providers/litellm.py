@@ -47,6 +47,8 @@ class LiteLLM(OpenAICompatible):
     # The router finds a request's model by a `model_name` of its config, exactly
     # (router.py `get_model_list`; wildcards such as `openai/*` it lists as written).
     name_rule = "routes a model only by a model_name it lists, exactly"
+    # Its /v1/models says `owned_by: "openai"` for every model: its readiness route says who it is.
+    identity_route = True
 
     @property
     def root(self) -> str:
@@ -84,6 +86,9 @@ class LiteLLM(OpenAICompatible):
         except (LmprepError, ValueError, RecursionError):
             return False
         return isinstance(body, dict) and isinstance(body.get("status"), str) and "db" in body
+
+    def identity_evidence(self) -> str:
+        return "GET /health/readiness did not answer as LiteLLM's does (`status` and `db`)"
 
     def _openai_model_items_from(self, response, doing: str) -> list[dict]:
         self._check_key(response)
