@@ -680,7 +680,9 @@ def error_text(response) -> str:
 def json_error_message(body: Any) -> str | None:
     """The message of an ``{"error": "..."}`` or ``{"error": {"message": "..."}}`` body,
     as one clean line (it ends up in lmprep's own messages: no newlines, escapes, floods)."""
-    if not isinstance(body, dict) or "error" not in body:
+    # `"error": null` says there is none: OpenAI's non-streamed Responses answers carry it, and
+    # so do LiteLLM's (1.106.12) for every server behind it.
+    if not isinstance(body, dict) or body.get("error") is None:
         return None
     from .termtext import one_line
 

@@ -240,7 +240,7 @@ def _stream_error(protocol: WireProtocol, kind: str | None, item: dict) -> str |
     if protocol.name == "responses" and kind == "response.failed":
         response = item.get("response")
         return (json_error_message(response) if isinstance(response, dict) else None) or "response.failed"
-    if kind == "error" or "error" in item:
+    if kind == "error" or item.get("error") is not None:
         message = json_error_message(item)
         if message is None and isinstance(item.get("message"), str):
             message = json_error_message({"error": item["message"]})

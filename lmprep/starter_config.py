@@ -15,7 +15,7 @@ STARTER_CONFIG = """\
 # Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep probes
 # LM Studio (1234), Ollama (11434), llama.cpp (8080), vLLM (8000), Lemonade Server (13305) and
 # Docker Model Runner (12434) at once and uses the one that is running.
-# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or the name of a [providers.NAME] entry.
+# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai, or the name of a [providers.NAME] entry.
 # oss_provider = "lmstudio"
 
 # How to load the model once it is present: "background" (default), "wait" or "off".
@@ -67,7 +67,14 @@ STARTER_CONFIG = """\
 # base_url = "http://localhost:8080/v1"
 # model = "my-model"
 
-# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr or openai.
+# A LiteLLM proxy on a shared box (not auto-detected): its key (the master key, or a virtual key
+# where it has a database) in the variable that LiteLLM's own client reads.
+# [providers.litellm]
+# base_url = "https://gpu-box.lan:4000/v1"
+# model = "qwen3-coder"
+# api_key_env = "LITELLM_PROXY_API_KEY"
+
+# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm or openai.
 # Select it with `--local-provider gpu-box` or `oss_provider = "gpu-box"`.
 # [providers.gpu-box]
 # kind = "openai"

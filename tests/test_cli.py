@@ -221,7 +221,7 @@ def test_unknown_provider_is_exit_3_with_did_you_mean():
     assert result.exit_code == 3
     assert result.stderr == (
         "Error: Unknown provider 'lmstuido' (from --local-provider).\n"
-        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai.\n"
+        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai.\n"
     )
 
 

@@ -20,7 +20,7 @@ from lmprep.config import (
 )
 from lmprep.errors import ExitCode, NotConfiguredError
 
-BUILTIN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"]
+BUILTIN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai"]
 
 
 def resolve(env: dict[str, str] | None = None, **flags):
@@ -75,6 +75,7 @@ def test_defaults_without_any_configuration():
         ("ollama", "http://localhost:11434/v1", "gpt-oss:20b", "Ollama"),
         ("llamacpp", "http://localhost:8080/v1", None, "llama.cpp server"),
         ("vllm", "http://localhost:8000/v1", None, "vLLM"),
+        ("litellm", "http://localhost:4000/v1", None, "LiteLLM proxy"),
         ("openai", None, None, "OpenAI-compatible server"),
     ],
 )
@@ -274,14 +275,14 @@ def test_unknown_provider_from_flag_suggests_the_closest(name, suggestion):
     error = not_configured(provider=name)
     assert f"Unknown provider {name!r} (from --local-provider)" in error.message
     assert f"Did you mean {suggestion!r}?" in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai." in error.hint
     assert f"Did you mean {suggestion!r}?" in str(error)
 
 
 def test_unknown_provider_without_a_close_match():
     error = not_configured(provider="zzz")
     assert "Did you mean" not in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai." in error.hint
 
 
 def test_unknown_provider_from_env_and_file_names_its_source(config_file):
@@ -293,7 +294,7 @@ def test_unknown_provider_from_env_and_file_names_its_source(config_file):
     error = not_configured(config_path=path)
     assert f"(from config {path})" in error.message
     assert "Did you mean 'lmstudio'?" in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, gpu-box." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai, gpu-box." in error.hint
 
 
 # --------------------------------------------------------------------------- other options
@@ -581,7 +582,7 @@ def test_custom_entry_without_kind_is_an_error(config_file):
     error = not_configured(config_path=path)
     assert f"The config file {path} is invalid at line 3, column 1" in error.message
     assert "`gpu-box`" in error.message
-    assert "lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai" in error.message
+    assert "lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai" in error.message
 
 
 def test_builtin_entry_may_repeat_its_own_kind(config_file):
@@ -645,6 +646,13 @@ def test_lm_api_token_goes_to_lmstudio_only():
         assert settings.providers[name].api_key_env is None or name == "lemonade"
     # Lemonade's own variable (docs/server/configuration.md: LEMONADE_API_KEY).
     assert settings.providers["lemonade"].api_key_env == ("LEMONADE_API_KEY", "default")
+
+
+def test_the_litellm_proxys_key_is_the_variable_its_own_client_reads():
+    # litellm/proxy/client/cli/main.py (1.106.12): `--api-key`, envvar LITELLM_PROXY_API_KEY.
+    litellm = resolve({"LITELLM_PROXY_API_KEY": "sk-gateway-key"}).providers["litellm"]
+    assert litellm.api_key_env == ("LITELLM_PROXY_API_KEY", "default")
+    assert litellm.token == "sk-gateway-key"
 
 
 def test_api_key_env_names_the_variable(config_file):

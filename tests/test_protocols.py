@@ -37,6 +37,10 @@ def lines(text: str) -> list[str]:
     (CHAT, 'data: {"choices":[{"delta":{},"finish_reason":"length"}]}\n', None),  # no [DONE]: SDKs accept it
     (CHAT, 'data: {"choices":[{"delta":{"content":"O"}}]}\n', "the streamed answer ended before `[DONE]`"),
     (CHAT, 'data: {"error":{"message":"tools param requires --jinja flag"}}\n', "tools param requires --jinja flag"),
+    # `"error": null` is OpenAI's (and LiteLLM's) way of saying there is none.
+    (RESPONSES, 'data: {"type":"response.created","error":null}\n\ndata: {"type":"response.completed","error":null}\n',
+     None),
+    (CHAT, 'data: {"choices":[{"delta":{},"finish_reason":"stop"}],"error":null}\n\ndata: [DONE]\n', None),
     (MESSAGES, 'event: message_start\ndata: {"type":"message_start"}\n\nevent: message_stop\n'
                'data: {"type":"message_stop"}\n', None),
     (MESSAGES, 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n', "busy"),
@@ -123,3 +127,14 @@ def test_chat_checks_with_and_without_tools():
     assert opencode["tools"][0]["type"] == "function" and opencode["stream_options"] == {"include_usage": True}
     aider = request_body(agent_needs("aider", "vllm"), "m")
     assert "tools" not in aider and aider["stream"] is True and aider["max_tokens"] == 1
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"id": "resp_1", "object": "response", "status": "completed", "error": None}, None),
+    ({"error": {"message": "model not found"}}, "model not found"),
+    ({"error": "busy"}, "busy"),
+])
+def test_an_error_field_that_is_null_is_no_error(body, message):
+    from lmprep.http import json_error_message
+
+    assert json_error_message(body) == message

@@ -13,6 +13,7 @@ _IMPLEMENTATIONS = {
     "vllm": ("openai_compat", "VLLM"),
     "lemonade": ("lemonade", "Lemonade"),
     "dmr": ("dmr", "DockerModelRunner"),
+    "litellm": ("litellm", "LiteLLM"),
     "openai": ("openai_compat", "OpenAICompatible"),
 }
 

@@ -33,11 +33,17 @@ KINDS: dict[str, Kind] = {
              can_download=True),
         # Docker Model Runner: port 12434 (TCP access enabled), OpenAI API under /engines/v1.
         Kind("dmr", "Docker Model Runner", "http://localhost:12434/engines/v1", None, None, can_download=True),
+        # LiteLLM's proxy: port 4000 (`litellm --port`'s default); its own client CLI reads the key from
+        # LITELLM_PROXY_API_KEY. Not auto-detected (see AUTO_DETECT_KINDS).
+        Kind("litellm", "LiteLLM proxy", "http://localhost:4000/v1", None, "LITELLM_PROXY_API_KEY",
+             can_download=False),
         Kind("openai", "OpenAI-compatible server", None, None, None, can_download=False),
     )
 }
 
 # Kinds probed when no provider is chosen anywhere: each has a default endpoint and a way
 # to recognise itself (LM Studio's greeting, Ollama's root text, `owned_by` in its models listing:
-# llamacpp, vllm, lemonade, docker).
+# llamacpp, vllm, lemonade, docker). Not the LiteLLM proxy, a gateway: it usually fronts one of
+# these on the same machine, which auto-detection would then find twice ("several are running"),
+# and its port, 4000, is many another dev server's default; it is chosen by name (-p litellm).
 AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr")
