@@ -317,9 +317,11 @@ def _flags(options: dict) -> Flags:
     )
 
 
-def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepError | None, Settings | None]:
+def _ensure(options: dict, hand_off: bool = False,
+            program_found: bool = False) -> tuple[Readiness, LmprepError | None, Settings | None]:
     """Run the pipeline with progress on stderr; never raises. ``hand_off``: an agent is told
-    the window next (env, exec)."""
+    the window next (env, exec); ``program_found``: the program that runs next was found
+    already (exec), else the agent's own command is looked up first."""
     quiet = options.get("quiet") or options.get("as_json")
     reporter = make_reporter(sys.stderr, quiet=quiet)
     readiness = Readiness()
@@ -329,6 +331,8 @@ def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepErr
         settings = resolve_settings(_flags(options))
         for warning in settings.warnings:
             reporter(Notice(warning))
+        if settings.agent is not None and not program_found:
+            _note_a_missing_agent(settings.agent.value, reporter)
         readiness.warm_up = None
         run_ensure(settings, report=reporter, readiness=readiness, hand_off=hand_off)
     except LmprepError as exc:
@@ -342,6 +346,21 @@ def _ensure(options: dict, hand_off: bool = False) -> tuple[Readiness, LmprepErr
     if error is not None:
         readiness.state = error.state
     return readiness, error, settings
+
+
+def _note_a_missing_agent(agent: str, reporter) -> None:
+    """`--for codex` where no `codex` is on PATH: said before any download or load, with the
+    command that installs it (the agent may run elsewhere, so it is a notice, not a failure)."""
+    from .agents import agent_module
+
+    module = agent_module(agent)
+    command, install = module.COMMAND, getattr(module, "INSTALL", None)
+    if command is None:
+        return
+    import shutil
+
+    if shutil.which(command) is None:
+        reporter(Notice(f"{command} is not on PATH" + (f": install {module.LABEL} with `{install}`." if install else ".")))
 
 
 def _finish(options: dict, readiness: Readiness, error: LmprepError | None) -> None:
@@ -485,12 +504,12 @@ def _unexpected(exc: Exception) -> InternalError:
     return InternalError(f"Unexpected error: {type(exc).__name__}: {exc}", REPORT_BUG_HINT)
 
 
-def _ready_for_agent(options: dict):
+def _ready_for_agent(options: dict, program_found: bool = False):
     """Ensure readiness, then the agent's setup (generic OpenAI variables without --for);
     exits with lmprep's code on failure."""
     from .agents import agent_setup, write_files
 
-    readiness, error, settings = _ensure(options, hand_off=True)
+    readiness, error, settings = _ensure(options, hand_off=True, program_found=program_found)
     if error is not None:
         _fail(error)
     chosen = settings.providers[readiness.provider]
@@ -630,7 +649,7 @@ def _build_exec() -> click.Command:
             if not options.get("quiet"):
                 echo(f"lmprep: {printable(argv[0])} is {agent_label(runs)}: acting as `--for {runs}` "
                      f"(`--for none` for the generic variables only).", err=True)
-        readiness, setup = _ready_for_agent(options)
+        readiness, setup = _ready_for_agent(options, program_found=True)
         agent = readiness.agent or DEFAULT_AGENT  # --for, LMPREP_FOR or the config's `for = `
         if setup.args and runs_agent(agent, argv[0]):
             argv, notices = place(agent, argv, setup)

@@ -57,9 +57,11 @@ def none_running(looked: str, skipped: str, settings: Settings) -> UnreachableEr
 def several_running(found: list[tuple[str, str, str]]) -> NotConfiguredError:
     """Several servers answer: which one is the user's to say, with the exact values to give.
     ``found``: (name, label, base URL) of each."""
-    running = " and ".join(f"{label} ({base_url})" for _, label, base_url in found)
-    choices = " or ".join(f"`-p {name}`" for name, _, _ in found)
-    lines = " or ".join(f'`oss_provider = "{name}"`' for name, _, _ in found)
+    from .termtext import listed
+
+    running = listed(f"{label} ({base_url})" for _, label, base_url in found)
+    choices = listed((f"`-p {name}`" for name, _, _ in found), "or")
+    lines = listed((f'`oss_provider = "{name}"`' for name, _, _ in found), "or")
     return NotConfiguredError(
         f"No provider was chosen, and several are running: {running}.",
         f"Choose one with {choices} (or LMPREP_PROVIDER), or for good with {lines} in the config file "

@@ -56,6 +56,14 @@ def printable(text: str) -> str:
     return re.sub(_ANY_CONTROL, "", re.sub(_ANSI, "", text))
 
 
+def listed(items, last: str = "and") -> str:
+    """"A, B and C" (or "A, B or C"): a list as a sentence says it."""
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
 def one_line(text: str, limit: int = 500) -> str:
     """Text from a server made safe to print inside lmprep's own messages: ANSI codes and
     control characters removed, whitespace (``\\r``, ``\\n``) collapsed, cut to ``limit``."""

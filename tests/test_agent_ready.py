@@ -427,3 +427,20 @@ def test_aider_elsewhere_and_an_explicit_min_context_still_check_the_loaded_wind
     llamacpp_emulator.n_ctx = 4096
     llama = llamacpp(llamacpp_emulator, "--for", "aider")  # 4096 tokens, and aider cannot change them there
     assert llama.returncode == 11
+
+
+def test_for_an_agent_not_on_path_says_how_to_install_it_before_anything_is_loaded(lmstudio_emulator, tmp_path):
+    """Issue 16.8: the agent program on PATH is a check that needs no model: it comes first."""
+    lmstudio_emulator.downloaded = [MODEL]
+    result = run_lmprep("--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                        env={"PATH": str(tmp_path)})
+    lines = result.stderr.splitlines()
+    assert lines[0] == "warning: codex is not on PATH: install Codex with `npm install -g @openai/codex@0.171.0`."
+    assert lines[1].startswith("Checking LM Studio at")  # before the server is asked anything
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "codex").write_text("#!/bin/sh\n")
+    (bin_dir / "codex").chmod(0o755)
+    found = run_lmprep("--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
+                       env={"PATH": str(bin_dir)})
+    assert "not on PATH" not in found.stderr

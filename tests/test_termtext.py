@@ -206,3 +206,22 @@ def test_fit_columns_cuts_at_the_end_or_in_the_middle(text, columns, middle, exp
     fitted = fit_columns(text, columns, middle=middle)
     assert fitted == expected
     assert columns_of(fitted) <= columns
+
+
+@pytest.mark.parametrize("items, last, text", [
+    ([], "and", ""), (["A"], "and", "A"), (["A", "B"], "and", "A and B"),
+    (["A", "B", "C"], "and", "A, B and C"), (["`-p a`", "`-p b`", "`-p c`"], "or", "`-p a`, `-p b` or `-p c`"),
+])
+def test_a_list_reads_as_a_sentence_says_it(items, last, text):
+    from lmprep.termtext import listed
+
+    assert listed(items, last) == text
+
+
+def test_three_servers_running_are_named_as_a_sentence_names_them():
+    from lmprep.detect import several_running
+
+    error = several_running([("lmstudio", "LM Studio", "http://a/v1"), ("ollama", "Ollama", "http://b/v1"),
+                             ("llamacpp", "llama.cpp server", "http://c/v1")])
+    assert error.message.endswith("LM Studio (http://a/v1), Ollama (http://b/v1) and llama.cpp server (http://c/v1).")
+    assert "Choose one with `-p lmstudio`, `-p ollama` or `-p llamacpp`" in error.hint
