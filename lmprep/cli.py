@@ -237,7 +237,7 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
     to leave out, e.g. ``("as_json",)`` where stdout is not lmprep's)."""
     options = [
         ("provider", click.option("-p", "--local-provider", "provider", metavar="NAME",
-                     shell_complete=complete_provider, help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or a [providers.NAME] entry.")),
+                     shell_complete=complete_provider, help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, llamaswap, openai, or a [providers.NAME] entry.")),
         ("model", click.option("-m", "--model", metavar="ID", help="Model id (default: the provider's).")),
         ("base_url", click.option("--base-url", metavar="URL",
                                   help="Server base URL, e.g. http://localhost:1234/v1.")),

@@ -15,7 +15,7 @@ STARTER_CONFIG = """\
 # Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep probes
 # LM Studio (1234), Ollama (11434), llama.cpp (8080), vLLM (8000), Lemonade Server (13305) and
 # Docker Model Runner (12434) at once and uses the one that is running.
-# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai, or the name of a [providers.NAME] entry.
+# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, llamaswap, openai, or the name of a [providers.NAME] entry.
 # oss_provider = "lmstudio"
 
 # How to load the model once it is present: "background" (default), "wait" or "off".
@@ -60,7 +60,7 @@ STARTER_CONFIG = """\
 # base_url = "http://localhost:8080/v1"
 # model = "my-model"
 
-# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr or openai.
+# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr, llamaswap or openai.
 # Select it with `--local-provider gpu-box` or `oss_provider = "gpu-box"`.
 # [providers.gpu-box]
 # kind = "openai"

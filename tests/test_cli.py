@@ -204,12 +204,13 @@ def test_unknown_provider_is_exit_3_with_did_you_mean():
     assert result.exit_code == 3
     assert result.stderr == (
         "Error: Unknown provider 'lmstuido' (from --local-provider).\n"
-        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, openai.\n"
+        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, llamaswap, openai.\n"
     )
 
 
 def nothing_else_listens(httpx_mock):
-    for url in ("http://localhost:8080/v1/models", "http://localhost:8000/v1/models",
+    # 8080 twice: llama-server and llama-swap share that port, and each kind looks for itself.
+    for url in ("http://localhost:8080/v1/models", "http://localhost:8080/v1/models", "http://localhost:8000/v1/models",
                 "http://localhost:13305/api/v1/models", "http://localhost:12434/engines/v1/models"):
         refuse(httpx_mock, url)
 
@@ -224,7 +225,7 @@ def test_nothing_chosen_and_nothing_running_is_exit_3(httpx_mock):
         "Error: No provider was chosen, and none is running (looked for LM Studio at http://localhost:1234/v1, "
         "Ollama at http://localhost:11434/v1, llama.cpp server at http://localhost:8080/v1, "
         "vLLM at http://localhost:8000/v1, Lemonade Server at http://localhost:13305/api/v1, "
-        "Docker Model Runner at http://localhost:12434/engines/v1).\n"
+        "Docker Model Runner at http://localhost:12434/engines/v1, llama-swap at http://localhost:8080/v1).\n"
         "Choose one with `--local-provider NAME` (or LMPREP_PROVIDER), or set `oss_provider = \"NAME\"` "
         "in the config file (`lmprep config path` shows where).\n"
     )

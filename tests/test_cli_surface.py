@@ -207,7 +207,7 @@ def complete(shell: str, words: list[str], env: dict | None = None) -> list[str]
     return [line.split(",", 1)[1].split("\t")[0] for line in lines]  # fish: "plain,VALUE\tHELP"
 
 
-BUILT_IN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "openai"]
+BUILT_IN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "llamaswap", "openai"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

@@ -492,7 +492,7 @@ def test_python_api_example(readme):
     lines = completed.stdout.splitlines()
     assert lines[0] == f"{readme.ollama.base_url} llama3.2 False loaded"
     assert lines[1:] == ["lmstudio ready True", "ollama ready True", "llamacpp unreachable None",
-                         "vllm unreachable None", "lemonade unreachable None", "dmr unreachable None",
+                         "vllm unreachable None", "lemonade unreachable None", "dmr unreachable None", "llamaswap unreachable None",
                          "openai not_configured None"]
 
 

@@ -13,6 +13,7 @@ _IMPLEMENTATIONS = {
     "vllm": ("openai_compat", "VLLM"),
     "lemonade": ("lemonade", "Lemonade"),
     "dmr": ("dmr", "DockerModelRunner"),
+    "llamaswap": ("llamaswap", "LlamaSwap"),
     "openai": ("openai_compat", "OpenAICompatible"),
 }
 

@@ -33,11 +33,14 @@ KINDS: dict[str, Kind] = {
              can_download=True),
         # Docker Model Runner: port 12434 (TCP access enabled), OpenAI API under /engines/v1.
         Kind("dmr", "Docker Model Runner", "http://localhost:12434/engines/v1", None, None, can_download=True),
+        # llama-swap: a front that starts an upstream per model; :8080 as llama-server (8443 with TLS).
+        Kind("llamaswap", "llama-swap", "http://localhost:8080/v1", None, None, can_download=False),
         Kind("openai", "OpenAI-compatible server", None, None, None, can_download=False),
     )
 }
 
 # Kinds probed when no provider is chosen anywhere: each has a default endpoint and a way
 # to recognise itself (LM Studio's greeting, Ollama's root text, `owned_by` in its models listing:
-# llamacpp, vllm, lemonade, docker).
-AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr")
+# llamacpp, vllm, lemonade, docker, llama-swap).
+AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr",
+                     "llamaswap")
