@@ -384,6 +384,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
         },
         "context_length": readiness.context_length,
         "cpu_percent": readiness.cpu_percent,
+        "rtt_ms": readiness.rtt_ms,
         "timings_ms": readiness.timings_ms,
         "error": {"message": error.message, "hint": error.hint} if error else None,
     }
@@ -422,6 +423,10 @@ def success_line(readiness: Readiness) -> str:
         line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
         line += "; downloaded just now"
+    from .hosts import is_loopback_url
+
+    if readiness.rtt_ms is not None and not is_loopback_url(readiness.base_url):
+        line += f"; {readiness.rtt_ms:.0f} ms round trip"  # a shared box: how far away it is
     figures = _bench_figures(readiness)
     if figures:
         line += f"; {figures}"

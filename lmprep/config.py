@@ -38,7 +38,7 @@ _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
     "keep_alive",
 }
-_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
+_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "ca_cert"}
 
 
 class Sourced(NamedTuple):
@@ -77,6 +77,9 @@ class ProviderSettings(NamedTuple):
     api_key_env: Sourced[str] | None
     lms_path: Sourced[str] | None
     token: str | None = None
+    # A private CA's certificates (a PEM file, or a folder of them) that an https server's
+    # certificate is checked against, instead of the system's.
+    ca_cert: Sourced[str] | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields if name != "token")
@@ -805,7 +808,10 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source,
             (env.get("LMPREP_LMS") or None, "LMPREP_LMS"),
             (config.provider(name, "lms_path"), file_source),
         )
-    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token)
+    ca_cert = _pick((config.provider(name, "ca_cert"), file_source))
+    if ca_cert is not None:
+        ca_cert = Sourced(str(expand_user(ca_cert.value)), ca_cert.source)
+    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token, ca_cert)
 
 
 def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | None, str]]:

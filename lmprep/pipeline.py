@@ -22,7 +22,7 @@ class Readiness:
     costs about 2 ms of start-up, more than the rest of this module."""
 
     __slots__ = ("provider", "provider_source", "kind", "base_url", "base_url_source", "model", "model_source",
-                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms")
+                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms", "rtt_ms")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class Readiness:
         agent: str | None = None,  # --for: the agent whose first request was checked
         cpu_percent: int | None = None,  # share of the loaded model run on the CPU, where the server says
         timings_ms: dict[str, float] | None = None,
+        rtt_ms: float | None = None,  # the probe's round trip to the server (its connection included)
     ) -> None:
         self.provider = provider
         self.provider_source = provider_source
@@ -55,6 +56,7 @@ class Readiness:
         self.agent = agent
         self.cpu_percent = cpu_percent
         self.timings_ms = {} if timings_ms is None else timings_ms
+        self.rtt_ms = rtt_ms
 
     @property
     def ok(self) -> bool:
@@ -143,6 +145,7 @@ def run_ensure(
             if readiness.provider_source != SOURCE_AUTO:  # found by auto-detection: "Found ..." said it
                 report(Step(f"Checking {provider.label} at {provider.base_url}"))
             listing = provider.list_models()
+            readiness.rtt_ms = provider.http.first_round_trip_ms
             mark = lap("probe", mark)
             model = readiness.model or _served_model(provider, listing, readiness)
             served = provider.served_name(model, listing)

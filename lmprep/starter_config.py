@@ -67,6 +67,7 @@ STARTER_CONFIG = """\
 # base_url = "http://10.0.0.5:8000/v1"
 # model = "Qwen/Qwen3-8B"
 # api_key_env = "GPU_BOX_TOKEN"
+# ca_cert = "~/certs/team-ca.pem"    # an https server whose certificate a private CA signed
 """
 
 

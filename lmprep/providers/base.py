@@ -119,6 +119,8 @@ class Provider:
             deadline=self.deadline,
             unreachable_hint=self.unreachable_hint(),
             auth_hint=self.auth_hint(),
+            ca_cert=settings.ca_cert.value if settings.ca_cert else None,
+            certificate_hint=self.certificate_hint(),
         )
 
     @property
@@ -138,6 +140,14 @@ class Provider:
 
     def unreachable_hint(self) -> str:
         return f"Start the server, or check the base URL (now {self.base_url})."
+
+    def certificate_hint(self) -> str:
+        where = (f"check that {self.settings.ca_cert.value} (ca_cert, from {self.settings.ca_cert.source}) holds the CA "
+                 "that signed it" if self.settings.ca_cert else
+                 f'set `ca_cert = "/path/to/ca.pem"` under [providers.{self.settings.name}] in the config file, '
+                 "or SSL_CERT_FILE=/path/to/ca.pem")
+        return (f"If a private CA signed the server's certificate, {where}; the certificate must also name the "
+                "host of the base URL.")
 
     def auth_hint(self) -> str:
         variable = self.settings.api_key_env.value if self.settings.api_key_env else None

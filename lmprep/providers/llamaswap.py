@@ -198,7 +198,7 @@ class LlamaSwap(OpenAICompatible):
     def _tail_log(self, model_id: str, tail: deque[str]) -> _LogTail:
         http = Http(self.base_url, label=self.label, token=self.settings.token,
                     connect_timeout=self.http.connect_timeout, read_timeout=self.http.read_timeout,
-                    deadline=self.deadline)
+                    deadline=self.deadline, ca_cert=self.http.ca_cert)
         return _LogTail(http, f"{strip_v1(self.base_url)}/logs/stream/{quote(model_id, safe='/')}?no-history",
                         tail)
 
