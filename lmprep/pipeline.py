@@ -174,7 +174,7 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
     if settings.provider is None:
         from .detect import detect_provider
 
-        chosen = detect_provider(settings, deadline)
+        chosen = detect_provider(settings, deadline, report)
         readiness.provider_source = SOURCE_AUTO
         report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
     else:

@@ -16,8 +16,8 @@ from lmprep.errors import ExitCode
 LMS = "http://localhost:1234"
 OLLAMA = "http://localhost:11434"
 JSON_KEYS = ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url", "model",
-             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "timings_ms",
-             "error"]
+             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "rtt_ms",
+             "timings_ms", "error"]
 
 
 def run(*args, env=None):

@@ -492,8 +492,8 @@ def test_python_api_example(readme):
     lines = completed.stdout.splitlines()
     assert lines[0] == f"{readme.ollama.base_url} llama3.2 False loaded"
     assert lines[1:] == ["lmstudio ready True", "ollama ready True", "llamacpp unreachable None",
-                         "vllm unreachable None", "lemonade unreachable None", "dmr unreachable None", "llamaswap unreachable None",
-                         "openai not_configured None"]
+                         "vllm unreachable None", "lemonade unreachable None", "dmr unreachable None",
+                         "llamaswap unreachable None", "openai not_configured None"]
 
 
 # -- the README's output samples and option lists, against the real thing ------------------------
