@@ -114,9 +114,12 @@ class Settings(NamedTuple):
         return {"connect_timeout": self.connect_timeout.value, "read_timeout": self.read_timeout.value}
 
     def provider_settings(self, name: str) -> ProviderSettings:
-        if name in self.broken:
-            raise self.broken[name]
-        return self.providers[name]
+        """The provider ``name``; for several boxes (`-p box1,box2`), the first, once each is usable."""
+        names = [part.strip() for part in name.split(",")]
+        for part in names:
+            if part in self.broken:
+                raise self.broken[part]
+        return self.providers[names[0]]
 
     def auto_detect_candidates(self) -> list[ProviderSettings]:
         """The providers auto-detection probes; one whose variables are unusable (a bad
@@ -162,8 +165,10 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     providers: dict[str, ProviderSettings] = {}
     broken: dict[str, NotConfiguredError] = {}
     completed_roots: list[_CompletedRoot] = []
+    # `-p box1,box2`: several boxes, the first one ready for the agent is used (pipeline.py).
+    chosen_names = [part.strip() for part in provider.value.split(",")] if provider is not None else []
     for name in names:
-        mine = provider is None or name == provider.value
+        mine = provider is None or name in chosen_names
         completed: list[_CompletedRoot] = []
         try:
             providers[name] = _resolve_provider(name, flags if mine else others_flags, env if mine else others_env,
@@ -173,10 +178,11 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             # only when this provider is the one used.
             broken[name] = exc
         # Said of the providers this run may use only: the chosen one, else those auto-detection tries.
-        if name not in broken and (name == provider.value if provider is not None else name in AUTO_DETECT_KINDS):
+        if name not in broken and (name in chosen_names if provider is not None else name in AUTO_DETECT_KINDS):
             completed_roots += completed
-    if provider is not None and provider.value not in names:
-        raise _unknown_provider(provider, names)
+    for name in chosen_names:
+        if name not in names:
+            raise _unknown_provider(Sourced(name, provider.source), names)
 
     warm_up = _pick(
         (flags.warm_up, "--warm-up"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
+from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, Sourced, resolve_settings
 from .deadline import Deadline
 from .errors import LmprepError, ModelMissingError, NotConfiguredError
 from .events import Notice, Reporter, Step, ignore
@@ -126,6 +126,8 @@ def run_ensure(
     that catches the error still knows how far it got. ``hand_off``: the caller tells an agent
     the window next (env, exec), so a load that decides it is waited for."""
     readiness = readiness if readiness is not None else Readiness()
+    if settings.provider is not None and "," in settings.provider.value:
+        return _first_ready_box(settings, report, background, readiness, hand_off)
     readiness.agent = settings.agent.value if settings.agent else None
     started = time.perf_counter()
     deadline = Deadline(settings.timeout.value)
@@ -167,6 +169,41 @@ def run_ensure(
     finally:
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
     return readiness
+
+
+def _first_ready_box(settings: Settings, report: Reporter, background: str, readiness: Readiness,
+                     hand_off: bool) -> Readiness:
+    """`-p box1,box2`: each box in turn until one is ready (for the agent, with --for); says
+    which, and why the ones before it were passed over. None ready: the last box's error, the
+    others' reasons before its message."""
+    source = settings.provider.source
+    names = [name.strip() for name in settings.provider.value.split(",") if name.strip()]
+    passed: list[str] = []
+    for index, name in enumerate(names):
+        attempt = Readiness()
+        try:
+            run_ensure(settings._replace(provider=Sourced(name, source)), report=report, background=background,
+                       readiness=attempt, hand_off=hand_off)
+        except LmprepError as exc:
+            if exc.state in ("interrupted", "timed_out") or index == len(names) - 1:
+                if passed:
+                    exc.message = f"No box was ready ({'; '.join(passed)}). {name}: {exc.message}"
+                _copy(attempt, readiness)
+                exc.readiness = readiness
+                raise
+            passed.append(f"{name}: {exc.message.rstrip('.')} (exit {int(exc.exit_code)})")
+            report(Notice(f"Passed over {name}: {exc.message}"))
+            continue
+        if passed:
+            report(Step(f"Using {name}, the first box ready; passed over {'; '.join(passed)}"))
+        _copy(attempt, readiness)
+        return readiness
+    raise NotConfiguredError("No box was named.", "Give one or more provider names with -p, separated by commas.")
+
+
+def _copy(source: Readiness, target: Readiness) -> None:
+    for name in Readiness.__slots__:
+        setattr(target, name, getattr(source, name))
 
 
 def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
