@@ -8,7 +8,7 @@ from typing import Any, ClassVar, NamedTuple
 from ..config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID,
                       ProviderSettings)
 from ..deadline import Deadline
-from ..errors import ProtocolError, WarmupFailedError
+from ..errors import LmprepError, ProtocolError, WarmupFailedError
 from ..events import Reporter, ignore
 from ..http import Http, error_text, json_error_message, parse_json
 from ..termtext import one_line
@@ -271,6 +271,15 @@ class Provider:
         does not say which models are loaded. GET requests only; never raises for what the
         server answers."""
         return None
+
+    def _get_json(self, url: str, doing: str) -> Any:
+        """The JSON body of a 200 answer to GET ``url``; None for any other answer, or none.
+        For what a server may or may not say: never raises for the server's trouble."""
+        try:
+            response = self.http.request("GET", url, doing=doing)
+            return response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+            return None
 
     # -- shared by OpenAI-compatible servers ------------------------------------------------
 

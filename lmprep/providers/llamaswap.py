@@ -89,12 +89,7 @@ class LlamaSwap(OpenAICompatible):
 
     def _running(self) -> dict[str, str] | None:
         """Model id → process state from GET /running; None where it does not answer so."""
-        try:
-            response = self.http.request("GET", f"{strip_v1(self.base_url)}/running",
-                                         doing="reading which upstreams run")
-            body = response.json() if response.status_code == 200 else None
-        except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
-            return None
+        body = self._get_json(f"{strip_v1(self.base_url)}/running", "reading which upstreams run")
         running = body.get("running") if isinstance(body, dict) else None
         if not isinstance(running, list):
             return None
@@ -115,19 +110,13 @@ class LlamaSwap(OpenAICompatible):
     def _upstream_window(self, model_id: str) -> int | None:
         """The window the running upstream has: llama-server's /props, else what its own
         /v1/models says (llama-server's meta.n_ctx, vLLM's max_model_len)."""
-        try:
-            response = self.http.request("GET", self._upstream(model_id, "/props"),
-                                         doing=f"reading {model_id}'s context length")
-            body = response.json() if response.status_code == 200 else None
-            settings = body.get("default_generation_settings") if isinstance(body, dict) else None
-            context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
-            if context is not None:
-                return context
-            response = self.http.request("GET", self._upstream(model_id, "/v1/models"),
-                                         doing=f"reading {model_id}'s context length")
-            body = response.json() if response.status_code == 200 else None
-        except (LmprepError, ValueError, RecursionError):
-            return None
+        doing = f"reading {model_id}'s context length"
+        body = self._get_json(self._upstream(model_id, "/props"), doing)
+        settings = body.get("default_generation_settings") if isinstance(body, dict) else None
+        context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+        if context is not None:
+            return context
+        body = self._get_json(self._upstream(model_id, "/v1/models"), doing)
         data = body.get("data") if isinstance(body, dict) else None
         for item in data if isinstance(data, list) else ():
             if isinstance(item, dict):

@@ -148,7 +148,7 @@ class LlamaSwapEmulator(HTTPEmulator):
             with self._changed:
                 self.states.pop(model, None)
                 self._changed.notify_all()
-            return _error(502, f"unable to start process: upstream command exited prematurely")
+            return _error(502, "unable to start process: upstream command exited prematurely")
         upstream = LlamaServerEmulator(alias=model, context=self.windows[model], n_ctx_train=self.windows[model])
         upstream.start()
         self._log(model, "main: server is listening on http://127.0.0.1 - starting the main loop")
