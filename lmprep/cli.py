@@ -237,7 +237,7 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
     to leave out, e.g. ``("as_json",)`` where stdout is not lmprep's)."""
     options = [
         ("provider", click.option("-p", "--local-provider", "provider", metavar="NAME",
-                     shell_complete=complete_provider, help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai, or a [providers.NAME] entry.")),
+                     shell_complete=complete_provider, help="lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai, or a [providers.NAME] entry.")),
         ("model", click.option("-m", "--model", metavar="ID", help="Model id (default: the provider's).")),
         ("base_url", click.option("--base-url", metavar="URL",
                                   help="Server base URL, e.g. http://localhost:1234/v1.")),
@@ -394,6 +394,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
         },
         "context_length": readiness.context_length,
         "cpu_percent": readiness.cpu_percent,
+        "rtt_ms": readiness.rtt_ms,
         "timings_ms": readiness.timings_ms,
         "error": {"message": error.message, "hint": error.hint} if error else None,
     }
@@ -432,6 +433,10 @@ def success_line(readiness: Readiness) -> str:
         line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
         line += "; downloaded just now"
+    from .hosts import is_loopback_url
+
+    if readiness.rtt_ms is not None and not is_loopback_url(readiness.base_url):
+        line += f"; {readiness.rtt_ms:.0f} ms round trip"  # a shared box: how far away it is
     figures = _bench_figures(readiness)
     if figures:
         line += f"; {figures}"

@@ -38,7 +38,7 @@ _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
     "keep_alive", "for",
 }
-_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "for"}
+_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "for", "ca_cert"}
 
 
 class Sourced(NamedTuple):
@@ -77,6 +77,9 @@ class ProviderSettings(NamedTuple):
     api_key_env: Sourced[str] | None
     lms_path: Sourced[str] | None
     token: str | None = None
+    # A private CA's certificates (a PEM file, or a folder of them) that an https server's
+    # certificate is checked against, instead of the system's.
+    ca_cert: Sourced[str] | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields if name != "token")
@@ -125,9 +128,12 @@ class Settings(NamedTuple):
         return {"connect_timeout": self.connect_timeout.value, "read_timeout": self.read_timeout.value}
 
     def provider_settings(self, name: str) -> ProviderSettings:
-        if name in self.broken:
-            raise self.broken[name]
-        return self.providers[name]
+        """The provider ``name``; for several boxes (`-p box1,box2`), the first, once each is usable."""
+        names = [part.strip() for part in name.split(",")]
+        for part in names:
+            if part in self.broken:
+                raise self.broken[part]
+        return self.providers[names[0]]
 
     def auto_detect_candidates(self) -> list[ProviderSettings]:
         """The providers auto-detection probes; one whose variables are unusable (a bad
@@ -173,8 +179,10 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
     providers: dict[str, ProviderSettings] = {}
     broken: dict[str, NotConfiguredError] = {}
     completed_roots: list[_CompletedRoot] = []
+    # `-p box1,box2`: several boxes, the first one ready for the agent is used (pipeline.py).
+    chosen_names = [part.strip() for part in provider.value.split(",")] if provider is not None else []
     for name in names:
-        mine = provider is None or name == provider.value
+        mine = provider is None or name in chosen_names
         completed: list[_CompletedRoot] = []
         try:
             providers[name] = _resolve_provider(name, flags if mine else others_flags, env if mine else others_env,
@@ -184,10 +192,11 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             # only when this provider is the one used.
             broken[name] = exc
         # Said of the providers this run may use only: the chosen one, else those auto-detection tries.
-        if name not in broken and (name == provider.value if provider is not None else name in AUTO_DETECT_KINDS):
+        if name not in broken and (name in chosen_names if provider is not None else name in AUTO_DETECT_KINDS):
             completed_roots += completed
-    if provider is not None and provider.value not in names:
-        raise _unknown_provider(provider, names)
+    for name in chosen_names:
+        if name not in names:
+            raise _unknown_provider(Sourced(name, provider.source), names)
 
     warm_up = _pick(
         (flags.warm_up, "--warm-up"),
@@ -868,7 +877,10 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source,
             (env.get("LMPREP_LMS") or None, "LMPREP_LMS"),
             (config.provider(name, "lms_path"), file_source),
         )
-    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token)
+    ca_cert = _pick((config.provider(name, "ca_cert"), file_source))
+    if ca_cert is not None:
+        ca_cert = Sourced(str(expand_user(ca_cert.value)), ca_cert.source)
+    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token, ca_cert)
 
 
 def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | None, str]]:

@@ -3,32 +3,77 @@ answers where a chosen provider did not answer as its kind."""
 
 from __future__ import annotations
 
-from .config import ProviderSettings, Settings
+from .config import SOURCE_DEFAULT, ProviderSettings, Settings, Sourced
 from .deadline import Deadline
 from .errors import NotConfiguredError, UnreachableError
+from .events import Notice, Reporter, ignore
 from .parallel import UNFINISHED, run_all
 from .providers import open_provider
 
 
-def detect_provider(settings: Settings, deadline: Deadline | None = None) -> ProviderSettings:
+def detect_provider(settings: Settings, deadline: Deadline | None = None,
+                    report: Reporter = ignore) -> ProviderSettings:
     """Probe every candidate's endpoint at once and return the single one that answers, within
-    ``deadline`` (TimedOutError past it: an unfinished probe leaves the answer open)."""
+    ``deadline`` (TimedOutError past it: an unfinished probe leaves the answer open). Under WSL,
+    where nothing answers on localhost, the local defaults are tried on the Windows host too."""
     deadline = deadline or Deadline(None)
     candidates = settings.auto_detect_candidates()
+    found = _answering(settings, candidates, deadline)
+    windows: list[ProviderSettings] = []
+    if not found:
+        windows = _on_the_windows_host(candidates)
+        found = _answering(settings, windows, deadline) if windows else []
+        if found:
+            # The same server may answer at the gateway and at the nameserver: the first of each kind.
+            found = [c for i, c in enumerate(found) if c.name not in {other.name for other in found[:i]}]
+            if len(found) == 1:
+                report(Notice(f"Nothing answered on localhost; under WSL, lmprep uses {found[0].label} on the "
+                              f"Windows host at {found[0].base_url.value} ({found[0].base_url.source})."))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        looked = ", ".join(f"{c.label} at {c.base_url.value}" for c in candidates) or "nothing"
+        skipped = "".join(f" Not looked for: {error.message}" for error in settings.skipped_candidates())
+        if windows:
+            hosts = " and ".join(sorted({c.base_url.value.split("//", 1)[1].split(":", 1)[0] for c in windows}))
+            looked += f"; under WSL, also on the Windows host at {hosts}"
+        error = none_running(looked, skipped, settings)
+        if windows:
+            from .wsl import LISTEN_HINT
+
+            error.hint = f"{LISTEN_HINT} {error.hint}"
+        raise error
+    raise several_running([(c.name, c.label, c.base_url.value) for c in found])
+
+
+def _answering(settings: Settings, candidates: list[ProviderSettings], deadline: Deadline) -> list[ProviderSettings]:
+    """The candidates that identify themselves, probed in parallel."""
     results = identify_all(candidates, deadline, "lmprep-detect", **settings.http_timeouts())
     if any(result is UNFINISHED for result in results) or deadline.expired:
         raise deadline.error("looking for a running provider")
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    found = [candidate for candidate, ok in zip(candidates, results) if ok]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        looked = ", ".join(f"{c.label} at {c.base_url.value}" for c in candidates) or "nothing"
-        skipped = "".join(f" Not looked for: {error.message}" for error in settings.skipped_candidates())
-        raise none_running(looked, skipped, settings)
-    raise several_running([(c.name, c.label, c.base_url.value) for c in found])
+    return [candidate for candidate, ok in zip(candidates, results) if ok]
+
+
+def _on_the_windows_host(candidates: list[ProviderSettings]) -> list[ProviderSettings]:
+    """Under WSL, the candidates at their built-in localhost defaults, moved to each address the
+    Windows host may have (none elsewhere, and none for a base URL someone chose)."""
+    from .hosts import is_loopback_url
+    from .wsl import default_gateway, on_host, resolv_nameserver, under_wsl
+
+    local = [c for c in candidates if c.base_url is not None and c.base_url.source == SOURCE_DEFAULT
+             and is_loopback_url(c.base_url.value)]
+    if not local or not under_wsl():
+        return []
+    hosts: dict[str, str] = {}
+    for address, how in ((default_gateway(), "WSL: the default gateway"),
+                         (resolv_nameserver(), "WSL: the nameserver of /etc/resolv.conf")):
+        if address is not None:
+            hosts.setdefault(address, how)
+    return [c._replace(base_url=Sourced(on_host(c.base_url.value, address), how))
+            for address, how in hosts.items() for c in local]
 
 
 def identify_all(candidates: list[ProviderSettings], deadline: Deadline, name: str, **timeouts) -> list:

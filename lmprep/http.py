@@ -36,6 +36,7 @@ from .hosts import is_loopback_host, is_loopback_name
 from .termtext import seconds_text
 from .transports import (
     BadURL,
+    CertificateFailed,
     ConnectFailed,
     ConnectTimedOut,
     Headers,
@@ -92,6 +93,8 @@ class Http:
         deadline: Deadline | None = None,
         unreachable_hint: str | None = None,
         auth_hint: str | None = None,
+        ca_cert: str | None = None,
+        certificate_hint: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.label = label
@@ -100,7 +103,10 @@ class Http:
         self.deadline = deadline or Deadline(None)
         self.unreachable_hint = unreachable_hint
         self.auth_hint = auth_hint
+        self.ca_cert = ca_cert  # a private CA (PEM file or folder) for https; None: SSL_CERT_FILE/DIR, else the default
+        self.certificate_hint = certificate_hint
         self.retries = 0  # requests sent again (see request())
+        self.first_round_trip_ms: float | None = None  # the first exchange, from connecting to its answer's headers
         parts = urlsplit(base_url)
         self._localhost_fallback = False
         from .redact import check_token
@@ -232,8 +238,11 @@ class Http:
         response: Sent | None = None
         try:
             with self._translated(url, doing, timeout_error, failure_error, exchange, may_retry):
+                started = time.perf_counter()
                 response = self._with_localhost_fallback(
                     url, lambda target: self._send(method, target, body, sent_headers, connect, read, exchange))
+                if self.first_round_trip_ms is None:
+                    self.first_round_trip_ms = round((time.perf_counter() - started) * 1000, 1)
                 exchange.answered = True
                 yield exchange, response
                 exchange.check()
@@ -247,8 +256,39 @@ class Http:
         if self._plain:
             return send_plain(method, url, body, headers, connect, read, exchange)
         if self._httpx is None:
-            self._httpx = HttpxSender(trust_env=self._trust_env)
+            self._httpx = HttpxSender(trust_env=self._trust_env, verify=self._verify())
         return self._httpx.send(method, url, body, headers, connect, read, exchange)
+
+    def _verify(self):
+        """What https certificates are checked against: ``ca_cert``, else $SSL_CERT_FILE /
+        $SSL_CERT_DIR (read here for loopback too, where httpx trusts no environment: a proxy
+        variable must not capture loopback traffic, but a private CA still applies), else httpx's
+        default (certifi's bundle)."""
+        import os
+
+        if urlsplit(self.base_url).scheme != "https":
+            return True
+        if self.ca_cert:
+            where = {"capath" if os.path.isdir(self.ca_cert) else "cafile": self.ca_cert}
+            source = "ca_cert"
+        else:
+            where, names = {}, []
+            for name, key in (("SSL_CERT_FILE", "cafile"), ("SSL_CERT_DIR", "capath")):
+                if os.environ.get(name):
+                    where[key] = os.environ[name]
+                    names.append(f"${name}")
+            if not where:
+                return True
+            source = " and ".join(names)
+        import ssl
+
+        try:
+            return ssl.create_default_context(**where)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: not PEM, or no such file
+            shown = " ".join(where.values())
+            raise NotConfiguredError(f"Cannot read the CA certificates in {shown} (from {source}): {_reason(exc)}.",
+                                     "Give the path of a PEM file (or a folder of them) holding the CA that signed "
+                                     "the server's certificate.") from None
 
     def _tries(self, method: str, retry: bool | None) -> int:
         if retry is None:
@@ -319,6 +359,13 @@ class Http:
             )
         if isinstance(exc, ConnectTimedOut):
             return self._unreachable(f"connection timed out after {self.connect_timeout:g} s")
+        if isinstance(exc, CertificateFailed):
+            # The server answers, but not with a certificate lmprep can trust: never "start it".
+            return UnreachableError(
+                f"{self.label} at {self.base_url} presented a TLS certificate that could not be verified "
+                f"({_reason(exc)}).",
+                self.certificate_hint or "If a private CA signed it, set SSL_CERT_FILE to that CA's PEM file.",
+            )
         if isinstance(exc, BadURL):
             return NotConfiguredError(
                 f"Cannot use the URL {_shown(url)}: {exc}.", "Give a base URL like http://localhost:1234/v1."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, resolve_settings
+from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, Sourced, resolve_settings
 from .deadline import Deadline
 from .errors import LmprepError, ModelMissingError, NotConfiguredError
 from .events import Notice, Reporter, Step, ignore
@@ -22,7 +22,7 @@ class Readiness:
     costs about 2 ms of start-up, more than the rest of this module."""
 
     __slots__ = ("provider", "provider_source", "kind", "base_url", "base_url_source", "model", "model_source",
-                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms")
+                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms", "rtt_ms")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class Readiness:
         agent: str | None = None,  # --for: the agent whose first request was checked
         cpu_percent: int | None = None,  # share of the loaded model run on the CPU, where the server says
         timings_ms: dict[str, float] | None = None,
+        rtt_ms: float | None = None,  # the probe's round trip to the server (its connection included)
     ) -> None:
         self.provider = provider
         self.provider_source = provider_source
@@ -55,6 +56,7 @@ class Readiness:
         self.agent = agent
         self.cpu_percent = cpu_percent
         self.timings_ms = {} if timings_ms is None else timings_ms
+        self.rtt_ms = rtt_ms
 
     @property
     def ok(self) -> bool:
@@ -124,6 +126,8 @@ def run_ensure(
     that catches the error still knows how far it got. ``hand_off``: the caller tells an agent
     the window next (env, exec), so a load that decides it is waited for."""
     readiness = readiness if readiness is not None else Readiness()
+    if settings.provider is not None and "," in settings.provider.value:
+        return _first_ready_box(settings, report, background, readiness, hand_off)
     readiness.agent = settings.agent.value if settings.agent else None
     started = time.perf_counter()
     deadline = Deadline(settings.timeout.value)
@@ -147,6 +151,7 @@ def run_ensure(
                 listing = provider.probe()  # chosen by name: the server must answer as that kind
             else:
                 listing = provider.list_models()  # auto-detection identified it already
+            readiness.rtt_ms = provider.http.first_round_trip_ms
             mark = lap("probe", mark)
             model = readiness.model or _served_model(provider, listing, readiness)
             needs = agent_needs_for(settings, provider.kind)
@@ -180,12 +185,47 @@ def run_ensure(
     return readiness
 
 
+def _first_ready_box(settings: Settings, report: Reporter, background: str, readiness: Readiness,
+                     hand_off: bool) -> Readiness:
+    """`-p box1,box2`: each box in turn until one is ready (for the agent, with --for); says
+    which, and why the ones before it were passed over. None ready: the last box's error, the
+    others' reasons before its message."""
+    source = settings.provider.source
+    names = [name.strip() for name in settings.provider.value.split(",") if name.strip()]
+    passed: list[str] = []
+    for index, name in enumerate(names):
+        attempt = Readiness()
+        try:
+            run_ensure(settings._replace(provider=Sourced(name, source)), report=report, background=background,
+                       readiness=attempt, hand_off=hand_off)
+        except LmprepError as exc:
+            if exc.state in ("interrupted", "timed_out") or index == len(names) - 1:
+                if passed:
+                    exc.message = f"No box was ready ({'; '.join(passed)}). {name}: {exc.message}"
+                _copy(attempt, readiness)
+                exc.readiness = readiness
+                raise
+            passed.append(f"{name}: {exc.message.rstrip('.')} (exit {int(exc.exit_code)})")
+            report(Notice(f"Passed over {name}: {exc.message}"))
+            continue
+        if passed:
+            report(Step(f"Using {name}, the first box ready; passed over {'; '.join(passed)}"))
+        _copy(attempt, readiness)
+        return readiness
+    raise NotConfiguredError("No box was named.", "Give one or more provider names with -p, separated by commas.")
+
+
+def _copy(source: Readiness, target: Readiness) -> None:
+    for name in Readiness.__slots__:
+        setattr(target, name, getattr(source, name))
+
+
 def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
                      deadline: Deadline) -> ProviderSettings:
     if settings.provider is None:
         from .detect import detect_provider
 
-        chosen = detect_provider(settings, deadline)
+        chosen = detect_provider(settings, deadline, report)
         readiness.provider_source = SOURCE_AUTO
         report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
     else:

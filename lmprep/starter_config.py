@@ -15,7 +15,7 @@ STARTER_CONFIG = """\
 # Provider used when --local-provider / LMPREP_PROVIDER is not given. Without it, lmprep probes
 # LM Studio (1234), Ollama (11434), llama.cpp (8080), vLLM (8000), Lemonade Server (13305) and
 # Docker Model Runner (12434) at once and uses the one that is running.
-# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai, or the name of a [providers.NAME] entry.
+# One of: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai, or the name of a [providers.NAME] entry.
 # oss_provider = "lmstudio"
 
 # How to load the model once it is present: "background" (default), "wait" or "off".
@@ -74,13 +74,14 @@ STARTER_CONFIG = """\
 # model = "qwen3-coder"
 # api_key_env = "LITELLM_PROXY_API_KEY"
 
-# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm or openai.
+# A custom entry: any name, with kind = lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap or openai.
 # Select it with `--local-provider gpu-box` or `oss_provider = "gpu-box"`.
 # [providers.gpu-box]
 # kind = "openai"
 # base_url = "http://10.0.0.5:8000/v1"
 # model = "Qwen/Qwen3-8B"
 # api_key_env = "GPU_BOX_TOKEN"
+# ca_cert = "~/certs/team-ca.pem"    # an https server whose certificate a private CA signed
 """
 
 

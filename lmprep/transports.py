@@ -44,6 +44,10 @@ class BrokenAnswer(TransportError):
     """The answer broke off, or was not HTTP."""
 
 
+class CertificateFailed(TransportError):
+    """The server's TLS certificate was not verified (unknown CA, another host's name, expired)."""
+
+
 class BadURL(TransportError):
     pass
 
@@ -351,10 +355,11 @@ def _raise_plain(exc: BaseException, answered: bool) -> None:
 class HttpxSender:
     """An httpx client (imported now) for https, hosts elsewhere, and proxies from the environment."""
 
-    def __init__(self, *, trust_env: bool) -> None:
+    def __init__(self, *, trust_env: bool, verify=True) -> None:
         import httpx
 
-        self._client = httpx.Client(trust_env=trust_env, follow_redirects=False,
+        # ``verify``: an ssl.SSLContext that trusts a private CA (http.py builds it), else True.
+        self._client = httpx.Client(trust_env=trust_env, verify=verify, follow_redirects=False,
                                     limits=httpx.Limits(max_keepalive_connections=0))
 
     def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
@@ -403,7 +408,8 @@ def _from_httpx(exc: Exception, answered: bool) -> TransportError:
     if isinstance(exc, httpx.TimeoutException):
         return ReadTimedOut(text)
     if isinstance(exc, httpx.ConnectError):
-        return ConnectFailed(text)
+        certificate = _certificate_failure(exc) or "CERTIFICATE_VERIFY_FAILED" in text
+        return CertificateFailed(text) if certificate else ConnectFailed(text)
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return BadURL(text)
     if not answered and isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in text.lower():
@@ -411,3 +417,15 @@ def _from_httpx(exc: Exception, answered: bool) -> TransportError:
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.DecodingError)) or answered:
         return BrokenAnswer(text)
     return ConnectFailed(text)
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """Whether an httpx error was caused by ssl's verification of the server's certificate."""
+    import ssl
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

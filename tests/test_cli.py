@@ -16,8 +16,8 @@ from lmprep.errors import ExitCode
 LMS = "http://localhost:1234"
 OLLAMA = "http://localhost:11434"
 JSON_KEYS = ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url", "model",
-             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "timings_ms",
-             "error"]
+             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "rtt_ms",
+             "timings_ms", "error"]
 
 
 def run(*args, env=None):
@@ -221,12 +221,13 @@ def test_unknown_provider_is_exit_3_with_did_you_mean():
     assert result.exit_code == 3
     assert result.stderr == (
         "Error: Unknown provider 'lmstuido' (from --local-provider).\n"
-        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai.\n"
+        "Did you mean 'lmstudio'? Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai.\n"
     )
 
 
 def nothing_else_listens(httpx_mock):
-    for url in ("http://localhost:8080/v1/models", "http://localhost:8000/v1/models",
+    # 8080 twice: llama-server and llama-swap share that port, and each kind looks for itself.
+    for url in ("http://localhost:8080/v1/models", "http://localhost:8080/v1/models", "http://localhost:8000/v1/models",
                 "http://localhost:13305/api/v1/models", "http://localhost:12434/engines/v1/models"):
         refuse(httpx_mock, url)
 
@@ -243,7 +244,7 @@ def test_nothing_chosen_and_nothing_running_is_exit_4(httpx_mock, isolated_home,
         "Error: No provider was chosen, and none is running (looked for LM Studio at http://localhost:1234/v1, "
         "Ollama at http://localhost:11434/v1, llama.cpp server at http://localhost:8080/v1, "
         "vLLM at http://localhost:8000/v1, Lemonade Server at http://localhost:13305/api/v1, "
-        "Docker Model Runner at http://localhost:12434/engines/v1).\n"
+        "Docker Model Runner at http://localhost:12434/engines/v1, llama-swap at http://localhost:8080/v1).\n"
         "Start your server: LM Studio with `lms server start`, Ollama with `ollama serve`, llama.cpp with "
         "`llama-server -m MODEL.gguf`, or point lmprep at one that runs elsewhere with `-p NAME --base-url URL`.\n"
     )

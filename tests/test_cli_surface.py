@@ -162,7 +162,7 @@ def test_json_prints_its_object_also_on_a_usage_error():
     }
     assert list(payload) == ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url",
                              "model", "model_source", "agent", "downloaded", "warm_up", "context_length",
-                             "cpu_percent", "timings_ms", "error"]
+                             "cpu_percent", "rtt_ms", "timings_ms", "error"]
     assert "Error: Invalid value for '--warm-up'" in result.stderr  # the person at the terminal still reads it
 
 
@@ -207,7 +207,7 @@ def complete(shell: str, words: list[str], env: dict | None = None) -> list[str]
     return [line.split(",", 1)[1].split("\t")[0] for line in lines]  # fish: "plain,VALUE\tHELP"
 
 
-BUILT_IN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai"]
+BUILT_IN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

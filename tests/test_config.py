@@ -20,7 +20,7 @@ from lmprep.config import (
 )
 from lmprep.errors import ExitCode, NotConfiguredError
 
-BUILTIN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai"]
+BUILTIN = ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai"]
 
 
 def resolve(env: dict[str, str] | None = None, **flags):
@@ -65,7 +65,7 @@ def test_defaults_without_any_configuration():
     assert (settings.timeout.value, settings.timeout.source) == (None, "default")
     assert list(settings.providers) == BUILTIN
     assert [p.name for p in settings.auto_detect_candidates()] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade",
-                                                                 "dmr"]
+                                                                 "dmr", "llamaswap"]
 
 
 @pytest.mark.parametrize(
@@ -275,14 +275,14 @@ def test_unknown_provider_from_flag_suggests_the_closest(name, suggestion):
     error = not_configured(provider=name)
     assert f"Unknown provider {name!r} (from --local-provider)" in error.message
     assert f"Did you mean {suggestion!r}?" in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai." in error.hint
     assert f"Did you mean {suggestion!r}?" in str(error)
 
 
 def test_unknown_provider_without_a_close_match():
     error = not_configured(provider="zzz")
     assert "Did you mean" not in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai." in error.hint
 
 
 def test_unknown_provider_from_env_and_file_names_its_source(config_file):
@@ -294,7 +294,7 @@ def test_unknown_provider_from_env_and_file_names_its_source(config_file):
     error = not_configured(config_path=path)
     assert f"(from config {path})" in error.message
     assert "Did you mean 'lmstudio'?" in error.hint
-    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai, gpu-box." in error.hint
+    assert "Valid providers: lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai, gpu-box." in error.hint
 
 
 # --------------------------------------------------------------------------- other options
@@ -564,7 +564,7 @@ def test_custom_entry(config_file):
     assert box.lms_path is None
     # Custom entries are not auto-detected.
     assert [p.name for p in settings.auto_detect_candidates()] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade",
-                                                                 "dmr"]
+                                                                 "dmr", "llamaswap"]
 
 
 def test_custom_entry_takes_its_kinds_defaults(config_file):
@@ -582,7 +582,7 @@ def test_custom_entry_without_kind_is_an_error(config_file):
     error = not_configured(config_path=path)
     assert f"The config file {path} is invalid at line 3, column 1" in error.message
     assert "`gpu-box`" in error.message
-    assert "lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, openai" in error.message
+    assert "lmstudio, ollama, llamacpp, vllm, lemonade, dmr, litellm, llamaswap, openai" in error.message
 
 
 def test_builtin_entry_may_repeat_its_own_kind(config_file):

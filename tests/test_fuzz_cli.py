@@ -81,7 +81,7 @@ FUZZED_ANSWER = st.tuples(
 ANSWERS = st.fixed_dictionaries({route: st.one_of(answer, answer, FUZZED_ANSWER)
                                  for route, answer in GOOD_ANSWERS.items()})
 
-KIND_NAMES = st.sampled_from(["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai"])
+KIND_NAMES = st.sampled_from(["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai"])
 PROVIDERS = st.one_of(KIND_NAMES, KIND_NAMES, KIND_NAMES, st.sampled_from([None, "custom", "nope"]))
 CONFIGS = st.one_of(
     st.none(), st.none(), st.none(), st.none(),

@@ -35,7 +35,7 @@ FUZZ = settings(
 )
 
 BASE = "http://127.0.0.1:9"  # never contacted: pytest-httpx answers every request
-OPENAI_KINDS = ("lmstudio", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai")
+OPENAI_KINDS = ("lmstudio", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai")
 
 JSON = st.recursive(
     st.one_of(
@@ -224,7 +224,7 @@ def test_context_window_answers(served, kind, status, body):
         try:
             state = server.model_state("some/model")
         except LmprepError as exc:
-            assert kind in ("llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai"), exc
+            assert kind in ("llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai"), exc
             check_error(exc, status, (ProtocolError, AuthFailedError))
             return
     assert state.loaded in (True, False, None)

@@ -493,7 +493,7 @@ def test_python_api_example(readme):
     assert lines[0] == f"{readme.ollama.base_url} llama3.2 False loaded"
     assert lines[1:] == ["lmstudio ready True", "ollama ready True", "llamacpp unreachable None",
                          "vllm unreachable None", "lemonade unreachable None", "dmr unreachable None",
-                         "litellm unreachable None", "openai not_configured None"]
+                         "litellm unreachable None", "llamaswap unreachable None", "openai not_configured None"]
 
 
 # -- the README's output samples and option lists, against the real thing ------------------------
@@ -516,7 +516,8 @@ def test_json_samples_have_the_keys_of_a_real_run(readme):
     assert list(real) == list(sample)
     assert list(real["warm_up"]) == list(sample["warm_up"])
     assert list(real["timings_ms"]) == list(sample["timings_ms"])
-    volatile = {"base_url": sample["base_url"], "timings_ms": sample["timings_ms"]}
+    assert isinstance(real["rtt_ms"], float)
+    volatile = {"base_url": sample["base_url"], "timings_ms": sample["timings_ms"], "rtt_ms": sample["rtt_ms"]}
     assert {**real, **volatile} == sample
     wait_for(lambda: [state for state in warm_up_states(readme.home) if state["status"] == "ok"])
 

@@ -74,7 +74,7 @@ def test_json_is_one_documented_object(lmstudio_emulator, config):
     assert payload["schema"] == 1 and payload["ok"] is True and payload["state"] == "ready"
     assert (payload["chosen"], payload["chosen_source"]) == ("lmstudio", "--local-provider")
     assert (payload["config_path"], payload["config_loaded"], payload["error"]) == (path, True, None)
-    assert [row["name"] for row in payload["providers"]] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "openai"]
+    assert [row["name"] for row in payload["providers"]] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai"]
     assert all(list(row) == ROW_KEYS for row in payload["providers"])
     lms = rows(payload)["lmstudio"]
     assert lms == {

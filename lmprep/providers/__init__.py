@@ -14,6 +14,7 @@ _IMPLEMENTATIONS = {
     "lemonade": ("lemonade", "Lemonade"),
     "dmr": ("dmr", "DockerModelRunner"),
     "litellm": ("litellm", "LiteLLM"),
+    "llamaswap": ("llamaswap", "LlamaSwap"),
     "openai": ("openai_compat", "OpenAICompatible"),
 }
 

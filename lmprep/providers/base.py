@@ -27,7 +27,7 @@ NAMED_MODELS = 10
 #: "llamacpp", vLLM "vllm", Lemonade "lemonade", Docker Model Runner "docker"; Ollama writes the
 #: model's namespace, "library" for its own library (hf.co and user models say other names).
 OWNERS = {"organization_owner": "lmstudio", "library": "ollama", "llamacpp": "llamacpp", "vllm": "vllm",
-          "lemonade": "lemonade", "docker": "dmr"}
+          "lemonade": "lemonade", "docker": "dmr", "llama-swap": "llamaswap"}
 
 
 def kind_of_owners(owners) -> str | None:
@@ -208,6 +208,8 @@ class Provider:
             deadline=self.deadline,
             unreachable_hint=self.unreachable_hint(),
             auth_hint=self.auth_hint(),
+            ca_cert=settings.ca_cert.value if settings.ca_cert else None,
+            certificate_hint=self.certificate_hint(),
         )
 
     @property
@@ -227,6 +229,14 @@ class Provider:
 
     def unreachable_hint(self) -> str:
         return f"Start the server, or check the base URL (now {self.base_url})."
+
+    def certificate_hint(self) -> str:
+        where = (f"check that {self.settings.ca_cert.value} (ca_cert, from {self.settings.ca_cert.source}) holds the CA "
+                 "that signed it" if self.settings.ca_cert else
+                 f'set `ca_cert = "/path/to/ca.pem"` under [providers.{self.settings.name}] in the config file, '
+                 "or SSL_CERT_FILE=/path/to/ca.pem")
+        return (f"If a private CA signed the server's certificate, {where}; the certificate must also name the "
+                "host of the base URL.")
 
     def auth_hint(self) -> str:
         variable = self.settings.api_key_env.value if self.settings.api_key_env else None
@@ -419,6 +429,15 @@ class Provider:
         does not say which models are loaded. GET requests only; never raises for what the
         server answers."""
         return None
+
+    def _get_json(self, url: str, doing: str) -> Any:
+        """The JSON body of a 200 answer to GET ``url``; None for any other answer, or none.
+        For what a server may or may not say: never raises for the server's trouble."""
+        try:
+            response = self.http.request("GET", url, doing=doing)
+            return response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+            return None
 
     # -- shared by OpenAI-compatible servers ------------------------------------------------
 

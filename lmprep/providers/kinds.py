@@ -37,13 +37,17 @@ KINDS: dict[str, Kind] = {
         # LITELLM_PROXY_API_KEY. Not auto-detected (see AUTO_DETECT_KINDS).
         Kind("litellm", "LiteLLM proxy", "http://localhost:4000/v1", None, "LITELLM_PROXY_API_KEY",
              can_download=False),
+        # llama-swap: a front that starts an upstream per model; :8080 as llama-server (8443 with TLS).
+        Kind("llamaswap", "llama-swap", "http://localhost:8080/v1", None, None, can_download=False),
         Kind("openai", "OpenAI-compatible server", None, None, None, can_download=False),
     )
 }
 
 # Kinds probed when no provider is chosen anywhere: each has a default endpoint and a way
 # to recognise itself (LM Studio's greeting, Ollama's root text, `owned_by` in its models listing:
-# llamacpp, vllm, lemonade, docker). Not the LiteLLM proxy, a gateway: it usually fronts one of
-# these on the same machine, which auto-detection would then find twice ("several are running"),
-# and its port, 4000, is many another dev server's default; it is chosen by name (-p litellm).
-AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr")
+# llamacpp, vllm, lemonade, docker, llama-swap). Not the LiteLLM proxy, a gateway: it usually
+# fronts one of these on the same machine, which auto-detection would then find twice ("several
+# are running"), and its port, 4000, is many another dev server's default; it is chosen by name
+# (-p litellm).
+AUTO_DETECT_KINDS = ("lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr",
+                     "llamaswap")

@@ -174,12 +174,7 @@ class LMStudio(Provider):
         return state or UNKNOWN
 
     def _native(self, path: str) -> Any:
-        try:
-            response = self.http.request("GET", f"{origin_of(self.base_url)}{path}",
-                                         doing="reading the loaded models")
-            body = response.json() if response.status_code == 200 else None
-        except (LmprepError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
-            return None
+        body = self._get_json(f"{origin_of(self.base_url)}{path}", "reading the loaded models")
         return None if json_error_message(body) else body
 
     def _v1_entry(self, model: str) -> dict | None:

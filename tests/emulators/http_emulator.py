@@ -166,6 +166,10 @@ class HTTPEmulator:
     server_header = "emulator"
     #: Paths answered without a token even when ``token`` is set.
     public_paths: frozenset[str] = frozenset()
+    #: Set (to a server-side ssl.SSLContext) before start() to serve https instead.
+    tls: Any = None
+    #: The loopback address it listens on (another 127/8 address: a "host" that localhost is not).
+    bind_host = "127.0.0.1"
 
     def __init__(
         self,
@@ -225,7 +229,8 @@ class HTTPEmulator:
             return self
         self._stopping.clear()
         self._server = _Server(self)
-        self._origin = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        self._origin = f"{scheme}://{self.bind_host}:{self._server.server_address[1]}"
         self._serving_thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _POLL_SECONDS},
@@ -390,7 +395,10 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         self._connections: dict[threading.Thread, socket.socket] = {}
         self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((emulator.bind_host, 0), _Handler)
+        if emulator.tls is not None:
+            # The handshake happens on accept; a client that refuses the certificate only ends its own connection.
+            self.socket = emulator.tls.wrap_socket(self.socket, server_side=True)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can take seconds.

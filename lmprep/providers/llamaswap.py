@@ -1,0 +1,248 @@
+"""llama-swap (mostlygeek/llama-swap, Go): one OpenAI-compatible front that starts and stops an
+upstream server (llama-server, vLLM, ...) per requested model.
+
+Facts from its source at v250-5-g0bdb3720 (2026-08-22): internal/server/server.go (the routes),
+internal/server/api.go, internal/server/log.go, internal/process/process_command.go,
+internal/config/{config,load,model_config,upstream}.go, internal/swaputil/httperror.go, and its
+llama-swap.go (listens on :8080 by default, :8443 with TLS):
+
+* `GET /v1/models` (and `/models`) lists every configured model, `owned_by: "llama-swap"`, with
+  `status: {"value": "loaded" | "unloaded"}` and, where the config gives capabilities,
+  `meta.n_ctx`; its aliases are under `meta.llamaswap.aliases`. A request's model is found by
+  its id or an alias, exactly (config.go `RealModelName`).
+* `GET /running` → `{"running": [{"model", "state", "cmd", "proxy", "ttl", ...}]}` for every
+  process not stopped; `state` is `starting`, `ready`, `stopping` (process.go).
+* `/upstream/{model}/{path}` is proxied to that model's upstream as `/{path}`. Any path not
+  matching `upstream.ignorePaths` (by default only static files: `.js`, `.json`, `.css`, ...)
+  starts the model first, like an inference request: so `/upstream/M/health` is the cold start
+  (it answers once llama-swap's own check of the upstream's `checkEndpoint`, `/health` by
+  default, passed, then the upstream's own `/health`), and `/upstream/M/props` is llama-server's
+  `/props` (default_generation_settings.n_ctx) — read only for a model `/running` says is
+  `ready`, or reading the window would start it.
+* A start waits up to `healthCheckTimeout` (default 120 s, at least 15) and fails with
+  "health check timed out" or "upstream command exited prematurely"; errors are
+  `{"src": "llama-swap", "error": {"message", "type", "code"}}` (httperror.go).
+* `GET /logs/stream/{model}` tails that upstream's own log (history first, unless
+  `?no-history`); `/logs/stream/upstream` all upstreams together.
+* `ttl` unloads a model after that many idle seconds; `POST /api/models/unload/{model}` (and
+  `GET /unload`, all) stops it; `sendLoadingState` streams loading messages into the reasoning
+  of `/v1/chat/completions` while a model starts (an agent would see them as model output:
+  one more reason lmprep does the cold start before the agent's first request).
+* With `apiKeys` set, `/v1/*`, `/running`, `/upstream/...` and `/logs/...` want the key
+  (Bearer, Basic password or x-api-key); `/health` never does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from urllib.parse import quote
+
+from ..errors import LmprepError, WarmupFailedError
+from ..events import Step
+from ..hosts import strip_v1
+from ..http import Http, error_text, json_error_message
+from ..termtext import one_line
+from .base import WARM_UP_READ_TIMEOUT, ModelState, positive_int
+from .openai_compat import OpenAICompatible
+
+#: The upstream log lines a failed start quotes, each cut to LOG_LINE_CHARS.
+LOG_TAIL_LINES = 6
+LOG_LINE_CHARS = 300
+#: After a failed start, how long the tail waits for the log to fall quiet (at most 4 times that).
+LOG_SETTLE_SECONDS = 0.25
+
+
+class LlamaSwap(OpenAICompatible):
+    kind = "llamaswap"
+    owned_by = "llama-swap"
+    name_rule = "takes a model only by the id or an alias it lists, exactly"
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._aliases: dict[str, tuple[str, ...]] = {}
+        super().__init__(*args, **kwargs)
+
+    def unreachable_hint(self) -> str:
+        return "Start it with `llama-swap --config config.yaml`, or check the base URL."
+
+    def missing_hint(self, model: str) -> str:
+        return f"Choose one of those with -m, or add {model!r} under `models:` in llama-swap's config file."
+
+    def _index_entries(self) -> None:
+        self._aliases = {}
+        for entry in self._entries:
+            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+            own = meta.get("llamaswap") if isinstance(meta.get("llamaswap"), dict) else {}
+            aliases = own.get("aliases")
+            if isinstance(aliases, list):
+                self._aliases[entry["id"]] = tuple(alias for alias in aliases if isinstance(alias, str))
+        super()._index_entries()
+
+    def model_keys(self, served: str) -> tuple[str, ...]:
+        return (served, *self._aliases.get(served, ()))
+
+    def only_model(self, listing: list[str]) -> str | None:
+        return listing[0] if len(listing) == 1 else None
+
+    # -- what runs ---------------------------------------------------------------------------
+
+    def _running(self) -> dict[str, str] | None:
+        """Model id → process state from GET /running; None where it does not answer so."""
+        body = self._get_json(f"{strip_v1(self.base_url)}/running", "reading which upstreams run")
+        running = body.get("running") if isinstance(body, dict) else None
+        if not isinstance(running, list):
+            return None
+        return {item["model"]: str(item.get("state")) for item in running
+                if isinstance(item, dict) and isinstance(item.get("model"), str)}
+
+    def _listed(self, model: str) -> dict:
+        """``model``'s entry of the last listing ({} where none was read: never a request)."""
+        return self._index.get(self.model_key(model), {})
+
+    def _model_id(self, model: str) -> str:
+        """The configured id of ``model`` (which may be an alias): what /running names."""
+        return self._listed(model).get("id", model)
+
+    def _upstream(self, model_id: str, path: str) -> str:
+        return f"{strip_v1(self.base_url)}/upstream/{quote(model_id, safe='/')}{path}"
+
+    def _upstream_window(self, model_id: str) -> int | None:
+        """The window the running upstream has: llama-server's /props, else what its own
+        /v1/models says (llama-server's meta.n_ctx, vLLM's max_model_len)."""
+        doing = f"reading {model_id}'s context length"
+        body = self._get_json(self._upstream(model_id, "/props"), doing)
+        settings = body.get("default_generation_settings") if isinstance(body, dict) else None
+        context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+        if context is not None:
+            return context
+        body = self._get_json(self._upstream(model_id, "/v1/models"), doing)
+        data = body.get("data") if isinstance(body, dict) else None
+        for item in data if isinstance(data, list) else ():
+            if isinstance(item, dict):
+                meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+                context = positive_int(meta.get("n_ctx")) or positive_int(item.get("max_model_len"))
+                if context is not None:
+                    return context
+        return None
+
+    def model_state(self, model: str) -> ModelState:
+        model_id = self._model_id(model)
+        meta = self._listed(model).get("meta")
+        configured = positive_int(meta.get("n_ctx")) if isinstance(meta, dict) else None
+        running = self._running()
+        if running is None:
+            return ModelState(None, None)
+        if running.get(model_id) != "ready":
+            return ModelState(False)
+        return ModelState(True, self._upstream_window(model_id) or configured)
+
+    def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
+        running = self._running()
+        if running is None:
+            return None
+        return {model: self._upstream_window(model) for model, state in running.items() if state == "ready"}
+
+    # -- the cold start ----------------------------------------------------------------------
+
+    def warm_up(self, model: str, read_timeout: float = WARM_UP_READ_TIMEOUT,
+                context_length: int | None = None, keep_alive: float | None = None) -> None:
+        model_id = self._model_id(model)
+        if (self._running() or {}).get(model_id) != "ready":
+            self._cold_start(model_id, read_timeout)
+        self._openai_warm_up(model, read_timeout)
+
+    def _cold_start(self, model_id: str, read_timeout: float | None) -> None:
+        """Have llama-swap start the upstream for ``model_id`` and wait until it answers:
+        GET /upstream/{model}/health, while its log is tailed for a failure to quote."""
+        self.report(Step(f"Starting {model_id}'s upstream through llama-swap (GET /upstream/{model_id}/health; "
+                         "it waits up to its healthCheckTimeout, 120 s by default)"))
+        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        log = self._tail_log(model_id, tail)
+        try:
+            response = self.http.request(
+                "GET", self._upstream(model_id, "/health"), read_timeout=read_timeout,
+                doing=f"starting {model_id}'s upstream (GET /upstream/{model_id}/health)",
+                timeout_error=WarmupFailedError, retry=True,
+            )
+        except BaseException:
+            log.stop()
+            raise
+        # A failed start logs its last words just before llama-swap answers: let them arrive.
+        log.stop(settle=0.0 if response.status_code == 200 else LOG_SETTLE_SECONDS)
+        if response.status_code == 200:
+            return
+        try:
+            said = json_error_message(response.json()) or error_text(response)
+        except (ValueError, RecursionError):
+            said = error_text(response)
+        logged = f" Its log ended: {' | '.join(tail)}" if tail else ""
+        raise WarmupFailedError(
+            f"llama-swap could not start {model_id!r}'s upstream (GET /upstream/{model_id}/health: "
+            f"HTTP {response.status_code}: {one_line(said)}).{logged}",
+            f"Look at llama-swap's log (GET /logs/stream/{model_id}) and the model's `cmd` in its config; "
+            "a slow load needs a larger `healthCheckTimeout`.",
+        )
+
+    def _tail_log(self, model_id: str, tail: deque[str]) -> _LogTail:
+        http = Http(self.base_url, label=self.label, token=self.settings.token,
+                    connect_timeout=self.http.connect_timeout, read_timeout=self.http.read_timeout,
+                    deadline=self.deadline, ca_cert=self.http.ca_cert)
+        return _LogTail(http, f"{strip_v1(self.base_url)}/logs/stream/{quote(model_id, safe='/')}?no-history",
+                        tail)
+
+    def context_fix_hint(self, needed: int) -> str:
+        return (f"Give the model's `cmd` in llama-swap's config a window of at least {needed} tokens "
+                f"(llama-server: `-c {needed}`; vLLM: `--max-model-len {needed}`), then unload it "
+                "(POST /api/models/unload/MODEL) so the next start uses it.")
+
+    def warm_up_hint(self, model: str, body) -> str:
+        return f"Look at llama-swap's log (GET /logs/stream/{model}) for why the upstream did not answer."
+
+
+class _LogTail:
+    """The lines an upstream logs, tailed in a thread into ``tail`` (a bounded deque) until
+    stop(); a log that cannot be read is no failure: it only leaves the tail empty."""
+
+    def __init__(self, http: Http, url: str, tail: deque[str]) -> None:
+        self._http = http
+        self._stopped = threading.Event()
+        self._lines = 0
+        self._thread = threading.Thread(target=self._run, args=(url, tail), name="lmprep-llamaswap-log",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, tail: deque[str]) -> None:
+        try:
+            with self._http.stream("GET", url, read_timeout=None, doing="reading the upstream's log",
+                                   retry=False) as response:
+                if response.status_code != 200:
+                    return
+                for line in response.iter_lines():
+                    if self._stopped.is_set():
+                        return
+                    text = one_line(line, LOG_LINE_CHARS)
+                    if text:
+                        tail.append(text)
+                        self._lines += 1
+        except (LmprepError, OSError):
+            return
+
+    def stop(self, settle: float = 0.0) -> None:
+        """End the tail; with ``settle``, first wait until no line came for that long."""
+        if settle:
+            seen, waited = -1, 0.0
+            while self._lines != seen and waited < 4 * settle and self._thread.is_alive():
+                seen = self._lines
+                time.sleep(settle)
+                waited += settle
+        self._stopped.set()
+        for _ in range(20):  # abort() ends an exchange under way; one opened just after needs another
+            self._http.abort()
+            self._thread.join(timeout=0.1)
+            if not self._thread.is_alive():
+                break
+        self._http.close()
+
+
+__all__ = ["LlamaSwap"]
