@@ -36,7 +36,7 @@ _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "L
 LM_STUDIO_API_KEY = "LM_STUDIO_API_KEY"
 _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
-    "keep_alive",
+    "keep_alive", "ignore_fit",
 }
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env"}
 
@@ -67,6 +67,7 @@ class Flags(NamedTuple):
     agent: str | None = None  # --for AGENT
     keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
     read_timeout: float | None = None
+    ignore_fit: bool | None = None  # --ignore-fit: load a window that does not fit the machine's memory
 
 
 class ProviderSettings(NamedTuple):
@@ -105,6 +106,7 @@ class Settings(NamedTuple):
     agent: Sourced[str] | None = None  # the agent that starts next (--for), whose requests must work
     keep_alive: Sourced[float | None] = Sourced(None, SOURCE_DEFAULT)  # seconds; FOREVER; None: the server's
     read_timeout: Sourced[float] = Sourced(DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT)
+    ignore_fit: Sourced[bool] = Sourced(False, SOURCE_DEFAULT)  # load although the estimate says it will not fit
 
     def http_timeouts(self) -> dict[str, float]:
         """The time limits every request to a provider gets (open_provider's keywords)."""
@@ -223,6 +225,11 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (flags.read_timeout, "--read-timeout"),
             (config.top("read_timeout", float, positive=True), file_source),
             (DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT),
+        ),
+        ignore_fit=_pick(
+            (flags.ignore_fit or None, "--ignore-fit"),
+            (config.top("ignore_fit", bool), file_source),
+            (False, SOURCE_DEFAULT),
         ),
     )
 

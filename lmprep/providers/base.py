@@ -225,6 +225,12 @@ class Provider:
         rather than on the GPU, where the server says; None where it does not."""
         return None
 
+    def fit_facts(self, model: str):
+        """What the memory estimate needs of ``model`` (lmprep.fit.ModelFacts: its layers, KV
+        heads, head size, weights, cache type), from its own metadata; None where the server does
+        not give it. Asked only before a load."""
+        return None
+
     def cpu_hint(self) -> str:
         return "Use a smaller model (or quantization), or a smaller context window, so that it fits the GPU."
 

@@ -185,6 +185,36 @@ class Ollama(Provider):
                             if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
         return ModelState(loaded, context, maximum, self.cpu_percent(model) if loaded else None)
 
+    def fit_facts(self, model: str):
+        """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
+        model's size in /api/tags; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
+        from this environment reads it (a server on this machine only is estimated)."""
+        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, shape_from_metadata
+
+        info = self._show(model).get("model_info")
+        if not isinstance(info, dict):
+            return None
+        shape = shape_from_metadata(info, self._size(model))
+        if shape is None:
+            return None
+        cache = ollama_cache_type()
+        return ModelFacts(shape, cache, cache, "OLLAMA_KV_CACHE_TYPE" if cache != "f16" else "",
+                          ollama_default_window())
+
+    def _size(self, model: str) -> int | None:
+        """The model's size on disk (its weights) from /api/tags; None where it does not say."""
+        try:
+            response = self.http.request("GET", f"{self.root}/api/tags", doing=f"reading the size of {model}")
+            models = response.json().get("models") if response.status_code == 200 else None
+        except (LmprepError, ValueError, AttributeError, RecursionError):
+            return None
+        wanted = normalize_model_name(model)
+        for entry in models if isinstance(models, list) else ():
+            name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
+            if isinstance(name, str) and normalize_model_name(name) == wanted:
+                return positive_int(entry.get("size"))
+        return None
+
     def tool_support(self, model: str) -> bool | None:
         """From /api/show's `capabilities` (Ollama refuses tools to a model without "tools")."""
         capabilities = self._show(model).get("capabilities")
