@@ -13,7 +13,8 @@ else embedding_length / head_count (llama.cpp src/llama-model.cpp `n_embd_head_k
 the metadata gives the KV heads per layer (an array), each layer counts with its own; layers
 with a sliding window (gpt-oss, gemma2/3, cohere2: `*.attention.sliding_window`) hold only
 that window plus one batch of 512 (llama.cpp src/llama-kv-cache.cpp `size_swa`); hybrid
-models with `*.full_attention_interval` have a KV cache only every that many layers.
+models with `*.full_attention_interval` have a KV cache only every that many layers. The
+window is rounded up to a multiple of 256 cells, as llama.cpp allocates them.
 Checked against llama-server b11434, which logs `llama_kv_cache: size = N MiB` at load
 (tests/test_fit.py: within 10% at several windows and cache types). Compute buffers (a few
 hundred MB on large models) are not counted: the estimate is a floor.
@@ -45,6 +46,8 @@ from typing import Any, NamedTuple
 #: Bytes per element of each KV cache type (ggml block bytes / block elements).
 CACHE_TYPE_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32, "q4_1": 20 / 32,
                     "q5_0": 22 / 32, "q5_1": 24 / 32, "iq4_nl": 18 / 32}
+#: llama.cpp rounds the cells of its KV cache up to a multiple of this (b11434: `-c 1000` logs 1024 cells).
+CELL_PAD = 256
 #: llama.cpp's default micro-batch: a sliding-window layer holds its window plus one of these.
 UBATCH = 512
 #: Layers with a sliding window, by architecture, where the file does not say (llama.cpp
@@ -205,6 +208,7 @@ def shape_from_metadata(metadata: Mapping[str, Any], weights: int | None) -> Sha
 def kv_cache_bytes(shape: Shape, window: int, k_type: str = "f16", v_type: str = "f16") -> float:
     """The KV cache of ``shape`` at ``window`` tokens (see the module's docstring)."""
     k_bytes, v_bytes = CACHE_TYPE_BYTES[k_type], CACHE_TYPE_BYTES[v_type]
+    window = -(-window // CELL_PAD) * CELL_PAD
     total = 0.0
     for index, heads in enumerate(shape.kv_heads):
         if shape.attention_layers and not shape.attention_layers[index]:

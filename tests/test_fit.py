@@ -233,3 +233,34 @@ def test_without_a_required_window_it_loads_and_warns(big_model):
     assert (f"warning: {MODEL} at 131,072 tokens needs ~31.4 GB (18.6 GB of weights, 12.9 GB of f16 KV cache), 24.7 GB "
             "free on the NVIDIA GPU: it will not fit, and Ollama will spill it onto the CPU") in result.stderr
     assert "--ignore-fit" not in result.stderr
+
+
+# -- against the real llama-server b11434 ------------------------------------------------------------
+
+
+def _logged_kv_mib(log: str) -> float:
+    """`llama_kv_cache: size =    5.31 MiB (  5120 cells,   4 layers,  1/1 seqs), K (q8_0): ..., V (q8_0): ...`"""
+    found = re.search(r"llama_kv_cache: size =\s+([\d.]+) MiB", log)
+    assert found, log[-2000:]
+    return float(found[1])
+
+
+@pytest.mark.real_server
+@pytest.mark.parametrize("window, k_type, v_type", [
+    (1000, "f16", "f16"), (4096, "f16", "f16"), (30000, "f16", "f16"),
+    (5000, "q8_0", "q8_0"), (30000, "q8_0", "q8_0"), (5000, "q4_0", "q4_0"), (30000, "q4_0", "q4_0"),
+    (8192, "q8_0", "f16"),
+])
+def test_the_kv_estimate_is_within_10_percent_of_what_llama_server_allocates(llama_server_binary, tmp_path,
+                                                                            window, k_type, v_type):
+    from realserver.server import LlamaServer
+
+    # 4 layers, 2 KV heads, head size 256 / 4 = 64 (a quantised cache needs a multiple of 32).
+    model = write_tiny_gguf(tmp_path / "shaped.gguf", 32768, layers=4, embedding=256, heads=4, kv_heads=2)
+    facts = fit.gguf_facts(model, k_type, v_type)
+    flash = ["-fa", "on"] if "q" in v_type else []  # a quantised V cache needs flash attention
+    with LlamaServer(llama_server_binary, model, context=window,
+                     extra_args=["-lv", "4", "-ctk", k_type, "-ctv", v_type, *flash]) as server:
+        logged = _logged_kv_mib(server.log_text()) * 2**20
+    estimated = kv_cache_bytes(facts.shape, window, k_type, v_type)
+    assert abs(estimated - logged) / logged < 0.10, (estimated, logged)
