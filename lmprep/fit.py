@@ -401,7 +401,8 @@ def estimate(facts: ModelFacts, model: str, window: int, memory: Memory) -> Fit:
 
 
 def gb(value: float) -> str:
-    return f"{value / GB:.1f} GB"
+    """Bytes as people read a memory figure: GB (10^9 bytes), MB below one GB."""
+    return f"{value / GB:.1f} GB" if value >= GB else f"{value / 1e6:.1f} MB"
 
 
 def fit_statement(fit: Fit) -> str:
@@ -449,7 +450,9 @@ def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runne
     if not is_loopback_url(provider.base_url):
         return None  # another machine's memory is not this one's
     facts = provider.fit_facts(model)
-    window = window or (facts.window if facts is not None else None)
+    if not window and facts is not None and facts.window:
+        # The server's own window; b11434 caps one above the model's training window to it.
+        window = min(facts.window, facts.shape.max_context or facts.window)
     if facts is None or not window:
         return None
     memory = free_memory(run)

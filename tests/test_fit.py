@@ -264,3 +264,49 @@ def test_the_kv_estimate_is_within_10_percent_of_what_llama_server_allocates(lla
         logged = _logged_kv_mib(server.log_text()) * 2**20
     estimated = kv_cache_bytes(facts.shape, window, k_type, v_type)
     assert abs(estimated - logged) / logged < 0.10, (estimated, logged)
+
+
+@pytest.fixture
+def router_with_no_memory(llama_server_binary, tmp_path):
+    from realserver.server import LlamaServer
+
+    folder = tmp_path / "models"
+    write_tiny_gguf(folder / "tiny.gguf", 8192)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '24564, 24563, 1'\n")  # 1 MiB free: not even the tiny model's 1.5 MiB fit
+    smi.chmod(0o755)
+    with LlamaServer(llama_server_binary, None, models_dir=folder, context=4096,
+                     extra_args=["--no-models-autoload"]) as server:
+        yield server, {"PATH": f"{tools}:/usr/bin:/bin"}
+
+
+def _router_status(server) -> str:
+    from realserver.server import http_request
+
+    return http_request("GET", server.origin + "/models").json()["data"][0]["status"]["value"]
+
+
+@pytest.mark.real_server
+def test_router_mode_refuses_a_required_window_that_does_not_fit_before_loading(router_with_no_memory):
+    server, env = router_with_no_memory
+    result = run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "-m", "tiny", "--min-context", "8192",
+                        "--warm-up", "wait", env=env)
+    assert result.returncode == 11, result.stderr
+    # 0.5 MB of weights (the file) + 2 layers x 2 KV heads x 16 x 2 (K, V) x 2 bytes x 8,192 tokens = 2.1 MB
+    assert ("tiny at 8,192 tokens needs ~2.6 MB (0.5 MB of weights, 2.1 MB of f16 KV cache), 1.0 MB free on the "
+            "NVIDIA GPU: it does not fit") in result.stderr
+    assert "start llama-server with `-ctk q8_0 -ctv q8_0 -fa on`" in result.stderr
+    assert _router_status(server) == "unloaded"  # no POST /models/load was sent
+
+
+@pytest.mark.real_server
+def test_router_mode_without_a_required_window_loads_its_own_and_warns(router_with_no_memory):
+    server, env = router_with_no_memory
+    result = run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "-m", "tiny", "--warm-up", "wait", env=env)
+    assert result.returncode == 0, result.stderr
+    # The router's own -c 4096 (from the command line it runs the model with, GET /models `status.args`).
+    assert "warning: tiny at 4,096 tokens needs ~1.6 MB (0.5 MB of weights, 1.0 MB of f16 KV cache)" in result.stderr
+    assert "it will not fit, and llama.cpp server will spill it onto the CPU" in result.stderr
+    assert _router_status(server) == "loaded"
