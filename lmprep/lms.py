@@ -143,3 +143,38 @@ def lms_load(model: str, context_length: int | None, configured: Sourced[str] | 
         said = last_lines(completed.stderr.decode("utf-8", "replace")) or "no output"
         raise WarmupFailedError(f"{described} failed: {said}",
                                 "Check `lms ls` for the exact model key, and the machine's free memory.")
+
+
+def lms_model_file(model: str, configured: Sourced[str] | None, timeout: float = 10.0,
+                   deadline: Deadline | None = None) -> Path | None:
+    """The GGUF file of ``model`` by `lms ls --json` (`path`, relative to LM Studio's models
+    folder, `models` in its home), or None where `lms` is missing, says nothing usable, or the
+    model is not one GGUF file lmprep finds."""
+    import json
+
+    from .dirs import home_dir
+
+    try:
+        completed = run_captured([str(find_lms(configured)), "ls", "--json"], timeout=timeout, deadline=deadline,
+                                 doing="asking `lms ls` where the model is")
+        entries = json.loads(completed.stdout) if completed.returncode == 0 else []
+    except TimedOutError:
+        raise
+    except (DownloadFailedError, OSError, ValueError, RecursionError):
+        return None
+    wanted = model.casefold()
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or str(entry.get("modelKey", "")).casefold() != wanted:
+            continue
+        path = entry.get("path")
+        if not isinstance(path, str) or entry.get("format") not in (None, "gguf") or "\0" in path:
+            return None
+        if Path(path).is_absolute():
+            return Path(path)
+        home = home_dir()
+        for lm_home in lmstudio_homes(home) if home is not None else ():
+            candidate = lm_home / "models" / path
+            if ".." not in Path(path).parts and candidate.is_file():
+                return candidate
+        return None
+    return None

@@ -310,3 +310,60 @@ def test_router_mode_without_a_required_window_loads_its_own_and_warns(router_wi
     assert "warning: tiny at 4,096 tokens needs ~1.6 MB (0.5 MB of weights, 1.0 MB of f16 KV cache)" in result.stderr
     assert "it will not fit, and llama.cpp server will spill it onto the CPU" in result.stderr
     assert _router_status(server) == "loaded"
+
+
+# -- LM Studio: the GGUF file `lms ls --json` names ------------------------------------------------
+
+LMS_MODEL = "lmstudio-community/tiny-gguf"
+
+
+@pytest.fixture
+def lmstudio_with_a_small_gpu(lmstudio_emulator, fake_lms, tmp_path):
+    home = tmp_path / "home"
+    # The fake `lms ls --json` names `KEY/model.gguf`, relative to LM Studio's models folder.
+    write_tiny_gguf(home / ".lmstudio" / "models" / LMS_MODEL / "model.gguf", 131072)
+    lmstudio_emulator.downloaded = [LMS_MODEL]
+    lmstudio_emulator.max_context = {LMS_MODEL: 131072}
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '8192, 8182, 10'\n")  # 10 MiB free
+    smi.chmod(0o755)
+    return lmstudio_emulator, {"HOME": str(home), "PATH": f"{tools}:/usr/bin:/bin"}
+
+
+def test_lm_studio_refuses_a_window_that_does_not_fit_before_loading(lmstudio_with_a_small_gpu):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        env=env)
+    assert result.returncode == 11, result.stderr
+    # 0.5 MB of weights + 2 x 2 x 16 x 2 x 2 bytes x 65,536 = 16.8 MB of KV cache; (10 MiB - 0.5 MB) / 256 B = 38,887
+    assert (f"{LMS_MODEL} at 65,536 tokens needs ~17.3 MB (0.5 MB of weights, 16.8 MB of f16 KV cache), 10.5 MB "
+            "free on the NVIDIA GPU: it does not fit") in result.stderr
+    assert "set the K and V Cache Quantization Type to Q8_0 (~9.4 MB, fits)" in result.stderr
+    assert "the largest window that fits: 37,888 tokens (`--min-context 37888`)" in result.stderr
+    assert lmstudio.requests_to("POST", "/api/v1/models/load") == []
+    loaded = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        "--ignore-fit", "--warm-up", "wait", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "warning: " + LMS_MODEL + " at 65,536 tokens needs ~17.3 MB" in loaded.stderr
+    assert len(lmstudio.requests_to("POST", "/api/v1/models/load")) == 1
+
+
+# -- after the load: spill onto the CPU -----------------------------------------------------------
+
+
+def test_heavy_spill_under_for_is_a_warning_with_the_ways_out(ollama_emulator):
+    ollama_emulator.models = {MODEL: QWEN3_SIZE}
+    ollama_emulator.default_num_ctx = 65536
+    ollama_emulator.gpu_share = {MODEL: 0.6}  # /api/ps: size_vram 60% of size
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex")
+    assert result.returncode == 0, result.stderr
+    assert (f"warning: Ollama runs 40% of {MODEL} on the CPU: it did not fit in GPU memory, and the agent will be "
+            "slow. Ways out: a quantised KV cache: start Ollama with `OLLAMA_FLASH_ATTENTION=1 "
+            "OLLAMA_KV_CACHE_TYPE=q8_0 ollama serve`; a smaller quantisation") in result.stderr
+
+    ollama_emulator.gpu_share = {MODEL: 0.8}  # 20%: a light spill keeps the plain hint
+    ollama_emulator.loaded = {}
+    light = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex")
+    assert "runs 20% of" in light.stderr and "Ways out" not in light.stderr
