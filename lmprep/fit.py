@@ -113,8 +113,11 @@ class _Reader:
                 return None
             if item_kind not in _SCALARS and item_kind != _STRING:
                 raise GGUFError(f"an array of type {item_kind}")
-            items = [self.value(item_kind, depth + 1) for _ in range(count)]
-            return items if count <= KEPT_ARRAY else None
+            if count > KEPT_ARRAY:  # strings read one by one, none kept: the tokenizer's vocabulary
+                for _ in range(count):
+                    self.value(item_kind, depth + 1)
+                return None
+            return [self.value(item_kind, depth + 1) for _ in range(count)]
         raise GGUFError(f"a value of type {kind}")
 
 
@@ -147,6 +150,10 @@ def read_gguf_metadata(path: Path) -> dict[str, Any]:
 # -- the model's shape, and the estimate -----------------------------------------------------------
 
 
+#: Layers, KV heads and head sizes above this are no model's (the largest have a few hundred).
+MAX_DIMENSION = 1 << 16
+
+
 class Shape(NamedTuple):
     """What the estimate needs of a model."""
 
@@ -177,7 +184,7 @@ def shape_from_metadata(metadata: Mapping[str, Any], weights: int | None) -> Sha
 
     layers, heads, embedding = _int(get("block_count")), get("attention.head_count"), _int(get("embedding_length"))
     kv = get("attention.head_count_kv")
-    if not layers or layers > 100_000:
+    if not layers or layers > MAX_DIMENSION:
         return None
     per_layer = lambda value: (tuple(_int(v) or 0 for v in value[:layers]) if isinstance(value, list)  # noqa: E731
                                else (_int(value),) * layers if _int(value) is not None else None)
@@ -188,8 +195,9 @@ def shape_from_metadata(metadata: Mapping[str, Any], weights: int | None) -> Sha
     top_heads = max(head_counts or (0,))
     key_length = _int(get("attention.key_length")) or (embedding // top_heads if embedding and top_heads else None)
     value_length = _int(get("attention.value_length")) or key_length
-    if not key_length or not value_length:
-        return None
+    if not all(0 < length <= MAX_DIMENSION for length in (key_length or 0, value_length or 0)) \
+            or max(kv_heads) > MAX_DIMENSION:
+        return None  # no model has such a shape: a server's nonsense, not an estimate
     window = _int(get("attention.sliding_window")) or None
     pattern = get("attention.sliding_window_pattern")
     if window and isinstance(pattern, list) and len(pattern) >= layers:

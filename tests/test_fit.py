@@ -367,3 +367,39 @@ def test_heavy_spill_under_for_is_a_warning_with_the_ways_out(ollama_emulator):
     ollama_emulator.loaded = {}
     light = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex")
     assert "runs 20% of" in light.stderr and "Ways out" not in light.stderr
+
+
+def test_a_vocabulary_of_millions_of_strings_is_read_past_not_kept(tmp_path):
+    many = 5_000
+    vocabulary = _string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, many) + _string("x") * many
+    scores = _string("tokenizer.ggml.scores") + struct.pack("<IIQ", 9, 6, many) + b"\0\0\0\0" * many
+    arch = _string("general.architecture") + struct.pack("<I", 8) + _string("llama")
+    path = tmp_path / "vocab.gguf"
+    path.write_bytes(_header(vocabulary, scores, arch))
+    assert read_gguf_metadata(path) == {"tokenizer.ggml.tokens": None, "tokenizer.ggml.scores": None,
+                                        "general.architecture": "llama"}
+    # Ten million empty strings claim 80 MB of header: refused at 64 MiB, nothing kept meanwhile.
+    path.write_bytes(_header(_string("t") + struct.pack("<IIQ", 9, 8, 10**7) + b"\0" * (8 * 10**7 + 8)))
+    with pytest.raises(GGUFError, match="header is longer than"):
+        read_gguf_metadata(path)
+
+
+def test_a_shape_no_model_has_is_no_estimate():
+    hostile = {**QWEN3_CODER_30B, "qwen3moe.attention.key_length": 10**15}
+    assert shape_from_metadata(hostile, 1) is None
+    assert shape_from_metadata({**QWEN3_CODER_30B, "qwen3moe.block_count": True}, 1) is None
+    assert shape_from_metadata({"general.architecture": 5}, 1) is None
+
+
+def test_the_library_takes_ignore_fit(ollama_emulator, tmp_path, monkeypatch):
+    import lmprep
+
+    ollama_emulator.models = {MODEL: QWEN3_SIZE}
+    ollama_emulator.model_info = {MODEL: QWEN3_CODER_30B}
+    ollama_emulator.default_num_ctx = 65536
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi="24564, 9000, 15564\n")
+    with pytest.raises(lmprep.ContextTooSmallError, match="does not fit"):
+        lmprep.ensure_oss_ready("ollama", MODEL, base_url=ollama_emulator.base_url, agent="codex")
+    assert ollama_emulator.load_count == 0
+    ready = lmprep.ensure_oss_ready("ollama", MODEL, base_url=ollama_emulator.base_url, agent="codex", ignore_fit=True)
+    assert ready.ok and ollama_emulator.load_count == 1

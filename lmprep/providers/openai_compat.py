@@ -258,6 +258,9 @@ class LlamaCpp(OpenAICompatible):
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         return ModelState(value == "loaded", context or positive_int(meta.get("n_ctx")), maximum)
 
+    # No cpu_percent: b11434's /props (and /slots, and a router's /models `meta`) name no
+    # offloaded layers; only its load log does ("offloaded N/M layers to GPU").
+
     def fit_facts(self, model: str):
         """Router mode: the model's file, cache types and window from the command line the
         router runs it with (`status.args` in GET /models, b11434). With one model (`-m`) it is
