@@ -87,21 +87,30 @@ def last_lines(text: str, count: int = 5) -> str:
     return " / ".join(lines[-count:])
 
 
+def _lms_json(command: str, configured: Sourced[str] | None, timeout: float, deadline: Deadline | None,
+              doing: str):
+    """What `lms COMMAND --json` prints, parsed; None where `lms` is missing, fails or prints no JSON
+    (``deadline``'s TimedOutError past the deadline)."""
+    import json
+
+    try:
+        completed = run_captured([str(find_lms(configured)), command, "--json"], timeout=timeout, deadline=deadline,
+                                 doing=doing)
+        return json.loads(completed.stdout) if completed.returncode == 0 else None
+    except TimedOutError:
+        raise
+    except (DownloadFailedError, OSError, ValueError, RecursionError):  # TimeoutError is an OSError
+        return None
+
+
 def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0,
                         deadline: Deadline | None = None) -> dict[str, int]:
     """Context length of each loaded model by `lms ps --json` (keys casefolded), or {} when
     `lms` is missing or says nothing usable; ``deadline``'s TimedOutError past the deadline."""
-    import json
-
     from .providers.base import positive_int
 
-    try:
-        completed = run_captured([str(find_lms(configured)), "ps", "--json"], timeout=timeout, deadline=deadline,
-                                 doing="asking `lms ps` what is loaded")
-        entries = json.loads(completed.stdout) if completed.returncode == 0 else []
-    except TimedOutError:
-        raise
-    except (DownloadFailedError, OSError, ValueError, RecursionError):  # TimeoutError is an OSError
+    entries = _lms_json("ps", configured, timeout, deadline, "asking `lms ps` what is loaded")
+    if entries is None:
         return {}
     contexts: dict[str, int] = {}
     for entry in entries if isinstance(entries, list) else ():
@@ -150,18 +159,9 @@ def lms_model_file(model: str, configured: Sourced[str] | None, timeout: float =
     """The GGUF file of ``model`` by `lms ls --json` (`path`, relative to LM Studio's models
     folder, `models` in its home), or None where `lms` is missing, says nothing usable, or the
     model is not one GGUF file lmprep finds."""
-    import json
-
     from .dirs import home_dir
 
-    try:
-        completed = run_captured([str(find_lms(configured)), "ls", "--json"], timeout=timeout, deadline=deadline,
-                                 doing="asking `lms ls` where the model is")
-        entries = json.loads(completed.stdout) if completed.returncode == 0 else []
-    except TimedOutError:
-        raise
-    except (DownloadFailedError, OSError, ValueError, RecursionError):
-        return None
+    entries = _lms_json("ls", configured, timeout, deadline, "asking `lms ls` where the model is")
     wanted = model.casefold()
     for entry in entries if isinstance(entries, list) else ():
         if not isinstance(entry, dict) or str(entry.get("modelKey", "")).casefold() != wanted:
