@@ -62,6 +62,7 @@ class Ollama(Provider):
         super().__init__(*args, **kwargs)
         self._shown: dict[str, dict] = {}
         self._on_cpu: dict[str, int] = {}  # normalised name → % not in GPU memory, from the last /api/ps
+        self._sizes: dict[str, object] = {}  # name → its `size` (bytes on disk) in the last /api/tags
 
     @property
     def root(self) -> str:
@@ -104,6 +105,7 @@ class Ollama(Provider):
                 name = item.get("name") or item.get("model")
                 if isinstance(name, str):
                     names.append(name)
+                    self._sizes[name] = item.get("size")  # read only before a load: kept raw, as listed
         return names
 
     def model_key(self, model: str) -> str:
@@ -187,7 +189,7 @@ class Ollama(Provider):
 
     def fit_facts(self, model: str):
         """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
-        model's size in /api/tags; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
+        model's size in the /api/tags listing the run began with; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
         from this environment reads it (a server on this machine only is estimated)."""
         from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, shape_from_metadata
 
@@ -202,18 +204,10 @@ class Ollama(Provider):
                           ollama_default_window())
 
     def _size(self, model: str) -> int | None:
-        """The model's size on disk (its weights) from /api/tags; None where it does not say."""
-        try:
-            response = self.http.request("GET", f"{self.root}/api/tags", doing=f"reading the size of {model}")
-            models = response.json().get("models") if response.status_code == 200 else None
-        except (LmprepError, ValueError, AttributeError, RecursionError):
-            return None
+        """The model's size on disk (its weights) as the last /api/tags listing said; None where it did not."""
         wanted = normalize_model_name(model)
-        for entry in models if isinstance(models, list) else ():
-            name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
-            if isinstance(name, str) and normalize_model_name(name) == wanted:
-                return positive_int(entry.get("size"))
-        return None
+        return next((positive_int(size) for name, size in self._sizes.items() if normalize_model_name(name) == wanted),
+                    None)
 
     def tool_support(self, model: str) -> bool | None:
         """From /api/show's `capabilities` (Ollama refuses tools to a model without "tools")."""
