@@ -420,6 +420,15 @@ def fit_statement(fit: Fit) -> str:
             f"{gb(fit.kv)} of {cache} KV cache), {gb(fit.memory.free)} free {fit.memory.where}")
 
 
+def does_not_fit(fit: Fit, label: str, refused: bool) -> str:
+    """The statement of a load that will not fit, and what then happens."""
+    outcome = ("spill it onto the CPU (every turn crawls) or fail to load it" if fit.memory.gpu
+               else "push the machine into swap (every turn crawls) or fail to load it")
+    if refused:
+        return f"{fit_statement(fit)}: it does not fit, so {label} would {outcome}."
+    return f"{fit_statement(fit)}: it will not fit, and {label} will {outcome}."
+
+
 def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     """What makes it fit on this server, each with its exact setting (numbers where ``fit`` is known)."""
     ways = []
@@ -470,8 +479,7 @@ def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runne
     if not fit.fits and refuse:
         from .errors import ContextTooSmallError
 
-        raise ContextTooSmallError(f"{fit_statement(fit)}: it does not fit, so {provider.label} would spill it onto "
-                                   "the CPU (every turn crawls) or fail to load it.", ways_out(provider.kind, fit))
+        raise ContextTooSmallError(does_not_fit(fit, provider.label, refused=True), ways_out(provider.kind, fit))
     return fit
 
 

@@ -130,7 +130,7 @@ def _check_fit(provider, model: str, window: int | None, required: int | None, s
     """Before a load: the memory it needs at its window against the memory free where the model
     runs (lmprep/fit.py). A required window that does not fit is refused (ContextTooSmallError)
     unless --ignore-fit; any other is loaded, with a warning."""
-    from .fit import check_fit, fit_statement, ways_out
+    from .fit import check_fit, does_not_fit, fit_statement, ways_out
 
     ignore = bool(settings.ignore_fit.value)
     fit = check_fit(provider, model, window, refuse=bool(required) and not ignore)
@@ -139,8 +139,8 @@ def _check_fit(provider, model: str, window: int | None, required: int | None, s
     if fit.fits:
         report(Step(f"Estimated: {fit_statement(fit)}"))
     else:
-        report(Notice(f"{fit_statement(fit)}: it will not fit, and {provider.label} will spill it onto the CPU "
-                      f"(slow) or fail to load it. {ways_out(provider.kind, fit, ignore_hint=False)}"))
+        report(Notice(f"{does_not_fit(fit, provider.label, refused=False)} "
+                      f"{ways_out(provider.kind, fit, ignore_hint=False)}"))
 
 
 def _note_cpu(provider, model: str, state: ModelState, report: Reporter, readiness) -> None:

@@ -403,3 +403,15 @@ def test_the_library_takes_ignore_fit(ollama_emulator, tmp_path, monkeypatch):
     assert ollama_emulator.load_count == 0
     ready = lmprep.ensure_oss_ready("ollama", MODEL, base_url=ollama_emulator.base_url, agent="codex", ignore_fit=True)
     assert ready.ok and ollama_emulator.load_count == 1
+
+
+def test_without_a_gpu_the_estimate_is_against_system_memory(ollama_emulator, tmp_path):
+    ollama_emulator.models = {MODEL: 10**12}  # a terabyte of weights: no machine's memory
+    ollama_emulator.model_info = {MODEL: QWEN3_CODER_30B}
+    (tmp_path / "no-tools").mkdir()
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex",
+                        env={"PATH": str(tmp_path / "no-tools")})
+    assert result.returncode == 11, result.stderr
+    assert re.search(r"needs ~1006\.4 GB \(1000\.0 GB of weights, 6\.4 GB of f16 KV cache\), [\d.]+ [GM]B free in "
+                     r"system memory: it does not fit, so Ollama would push the machine into swap", result.stderr)
+    assert "the largest window that fits" not in result.stderr and ollama_emulator.load_count == 0
