@@ -458,10 +458,12 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     return text
 
 
-def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runner = run_tool) -> Fit | None:
+def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runner = run_tool,
+              loaded_window: int | None = None) -> Fit | None:
     """Estimate the load of ``model`` at ``window`` tokens on ``provider``'s machine. Returns the
     Fit (None where it cannot be estimated: a server on another machine, no metadata, no memory
-    figure); raises ContextTooSmallError where it does not fit and ``refuse``."""
+    figure); raises ContextTooSmallError where it does not fit and ``refuse``. ``loaded_window``:
+    the model is loaded now with that window, and the load replaces it (its memory is freed first)."""
     from .hosts import is_loopback_url
 
     if not is_loopback_url(provider.base_url):
@@ -475,6 +477,12 @@ def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runne
     memory = free_memory(run)
     if memory is None:
         return None
+    freed = provider.reclaimable_bytes(model, memory.gpu)
+    if loaded_window:
+        freed += needed_bytes(facts.shape, loaded_window, facts.k_type, facts.v_type)
+    if freed:
+        memory = memory._replace(free=memory.free + freed,
+                                 where=f"{memory.where} (counting the {gb(freed)} {provider.label} frees for it)")
     fit = estimate(facts, model, window, memory)
     if not fit.fits and refuse:
         from .errors import ContextTooSmallError

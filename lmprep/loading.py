@@ -54,7 +54,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
         return _already_loaded(provider, job, mode, deadline, report)
     if mode == "off" and job.context_length is None and agent is None:
         return WarmUp("off", "off")
-    _check_fit(provider, model, job.context_length or required, required, settings, report)
+    _check_fit(provider, model, job.context_length or required, required, settings, report,
+               state.context if state.loaded else None)
 
     from .warmup import previous_failure, state_file_for
 
@@ -126,14 +127,14 @@ def _check_own_window(provider, model: str, agent: str, needed: int, report: Rep
 
 
 def _check_fit(provider, model: str, window: int | None, required: int | None, settings: Settings,
-               report: Reporter) -> None:
+               report: Reporter, loaded_window: int | None) -> None:
     """Before a load: the memory it needs at its window against the memory free where the model
     runs (lmprep/fit.py). A required window that does not fit is refused (ContextTooSmallError)
     unless --ignore-fit; any other is loaded, with a warning."""
     from .fit import check_fit, does_not_fit, fit_statement, ways_out
 
     ignore = bool(settings.ignore_fit.value)
-    fit = check_fit(provider, model, window, refuse=bool(required) and not ignore)
+    fit = check_fit(provider, model, window, refuse=bool(required) and not ignore, loaded_window=loaded_window)
     if fit is None:
         return
     if fit.fits:

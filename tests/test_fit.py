@@ -415,3 +415,25 @@ def test_without_a_gpu_the_estimate_is_against_system_memory(ollama_emulator, tm
     assert re.search(r"needs ~1006\.4 GB \(1000\.0 GB of weights, 6\.4 GB of f16 KV cache\), [\d.]+ [GM]B free in "
                      r"system memory: it does not fit, so Ollama would push the machine into swap", result.stderr)
     assert "the largest window that fits" not in result.stderr and ollama_emulator.load_count == 0
+
+
+def test_what_the_server_frees_for_the_load_counts_as_free(big_model, tmp_path):
+    ollama, env = big_model
+    ollama.models["llama3.2:3b"] = 3_000_000_000
+    ollama.loaded = {"llama3.2:3b": 4096}  # wholly in GPU memory: Ollama unloads it to make room
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex", env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("needs ~25.0 GB (18.6 GB of weights, 6.4 GB of f16 KV cache), 27.7 GB free on the NVIDIA GPU "
+            "(counting the 3.0 GB Ollama frees for it)") in result.stderr
+
+
+def test_a_reload_at_a_larger_window_counts_the_copy_it_replaces(lmstudio_with_a_small_gpu, tmp_path):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    (tmp_path / "tools" / "nvidia-smi").write_text("#!/bin/sh\necho '8192, 8176, 16'\n")  # 16.8 MB free
+    lmstudio.loaded = {LMS_MODEL: 4096}
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        "--warm-up", "wait", env=env)
+    assert result.returncode == 0, result.stderr
+    # The copy loaded at 4,096 tokens (0.5 MB + 1.0 MB) is unloaded before the new load.
+    assert ("needs ~17.3 MB (0.5 MB of weights, 16.8 MB of f16 KV cache), 18.4 MB free on the NVIDIA GPU "
+            "(counting the 1.6 MB LM Studio frees for it)") in result.stderr

@@ -231,6 +231,11 @@ class Provider:
         not give it. Asked only before a load."""
         return None
 
+    def reclaimable_bytes(self, model: str, on_gpu: bool) -> float:
+        """After model_state(): the memory (GPU memory where ``on_gpu``, else system memory) the
+        server frees by itself to load ``model``, by unloading other models; 0 where it does not."""
+        return 0
+
     def cpu_hint(self) -> str:
         return "Use a smaller model (or quantization), or a smaller context window, so that it fits the GPU."
 

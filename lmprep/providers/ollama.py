@@ -62,6 +62,7 @@ class Ollama(Provider):
         super().__init__(*args, **kwargs)
         self._shown: dict[str, dict] = {}
         self._on_cpu: dict[str, int] = {}  # normalised name → % not in GPU memory, from the last /api/ps
+        self._resident: list[tuple[str, int, int]] = []  # (name, size, size_vram) of each, from the last /api/ps
         self._sizes: dict[str, object] = {}  # name → its `size` (bytes on disk) in the last /api/tags
 
     @property
@@ -155,12 +156,14 @@ class Ollama(Provider):
             return None
         loaded: dict[str, int | None] = {}
         self._on_cpu = {}
+        self._resident = []
         for entry in running:
             name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
             if isinstance(name, str):
                 loaded[name] = positive_int(entry.get("context_length"))
                 size, vram = positive_int(entry.get("size")), entry.get("size_vram")
                 if size and isinstance(vram, int) and not isinstance(vram, bool) and vram >= 0:
+                    self._resident.append((name, size, min(vram, size)))
                     # Ollama's own `ollama ps` shows the same split as "48%/52% CPU/GPU".
                     on_cpu = max(1, round(100 * (size - vram) / size)) if vram < size else 0
                     self._on_cpu[normalize_model_name(name)] = on_cpu
@@ -168,6 +171,11 @@ class Ollama(Provider):
 
     def cpu_percent(self, model: str) -> int | None:
         return self._on_cpu.get(normalize_model_name(model))
+
+    def reclaimable_bytes(self, model: str, on_gpu: bool) -> float:
+        """Ollama unloads loaded models to make room for a load that does not fit beside them
+        (server/sched.go `findRunnerToUnload`): their memory, from the last /api/ps, counts as free."""
+        return sum(vram if on_gpu else size - vram for _, size, vram in self._resident)
 
     def cpu_hint(self) -> str:
         return ("Use a smaller model, or a smaller context window (OLLAMA_CONTEXT_LENGTH where Ollama runs: its "
