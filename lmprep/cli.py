@@ -263,6 +263,9 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         ("keep_alive", click.option("--keep-alive", metavar="DURATION", callback=_duration,
                                     help="How long the server keeps the model loaded: 30m, 2h, seconds, "
                                          "or -1 for ever (default: the server's own).")),
+        ("ignore_fit", click.option("--ignore-fit", is_flag=True, default=None,
+                                    help="Load the model although the memory estimate says the window "
+                                         "will not fit (see Fit in the README).")),
         ("agent", click.option("--for", "agent", type=click.Choice((*AGENT_CHOICES, NO_AGENT)), default=None,
                                help="The agent that starts next: ready means its first request works "
                                     "(its route, tools, streaming and context window). `none`: no agent, "
@@ -313,7 +316,7 @@ def _flags(options: dict) -> Flags:
         connect_timeout=options.get("connect_timeout"), timeout=options.get("timeout"),
         config_path=options.get("config_path"), min_context=options.get("min_context"),
         agent=options.get("agent"), keep_alive=options.get("keep_alive"),
-        read_timeout=options.get("read_timeout"),
+        read_timeout=options.get("read_timeout"), ignore_fit=options.get("ignore_fit"),
     )
 
 

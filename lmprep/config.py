@@ -36,7 +36,7 @@ _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "L
 LM_STUDIO_API_KEY = "LM_STUDIO_API_KEY"
 _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
-    "keep_alive", "for",
+    "keep_alive", "for", "ignore_fit",
 }
 _PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "for", "ca_cert"}
 
@@ -67,6 +67,7 @@ class Flags(NamedTuple):
     agent: str | None = None  # --for AGENT
     keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
     read_timeout: float | None = None
+    ignore_fit: bool | None = None  # --ignore-fit: load a window that does not fit the machine's memory
 
 
 class ProviderSettings(NamedTuple):
@@ -113,6 +114,7 @@ class Settings(NamedTuple):
     agent_given: bool = False  # by --for or LMPREP_FOR (also as "none"): no provider's `for` applies
     # min_context as the file and --min-context give it, before any agent's minimum.
     min_context_given: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)
+    ignore_fit: Sourced[bool] = Sourced(False, SOURCE_DEFAULT)  # load although the estimate says it will not fit
 
     def for_provider(self, name: str) -> "Settings":
         """These settings once ``name`` is the provider used: its own `for = ` where neither
@@ -252,6 +254,11 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (flags.read_timeout, "--read-timeout"),
             (config.top("read_timeout", float, positive=True), file_source),
             (DEFAULT_READ_TIMEOUT, SOURCE_DEFAULT),
+        ),
+        ignore_fit=_pick(
+            (flags.ignore_fit or None, "--ignore-fit"),
+            (config.top("ignore_fit", bool), file_source),
+            (False, SOURCE_DEFAULT),
         ),
     )
 

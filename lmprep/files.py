@@ -37,12 +37,8 @@ def check_regular_or_absent(path: Path) -> None:
 def read_regular(path: Path, limit: int) -> bytes:
     """The bytes of the regular file ``path`` (OSError for anything else, or past ``limit``
     bytes). Opened without blocking, so a FIFO is refused instead of waited on."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
+    fd = _open_regular(path)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFile(path, _kind(mode))
         parts, size = [], 0
         while chunk := os.read(fd, 1 << 20):
             parts.append(chunk)
@@ -52,6 +48,27 @@ def read_regular(path: Path, limit: int) -> bytes:
         return b"".join(parts)
     finally:
         os.close(fd)
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor of the regular file ``path``, opened without blocking (a FIFO is refused,
+    not waited on); NotARegularFile for anything else."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(path, _kind(mode))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular(path: Path):
+    """The regular file ``path`` open for reading in binary (OSError for anything else), for
+    reads that stop early (a file's header); read_regular reads a small file whole."""
+    return os.fdopen(_open_regular(path), "rb")
 
 
 def _write_temporary(path: Path, data: bytes) -> str:

@@ -87,21 +87,30 @@ def last_lines(text: str, count: int = 5) -> str:
     return " / ".join(lines[-count:])
 
 
+def _lms_json(command: str, configured: Sourced[str] | None, timeout: float, deadline: Deadline | None,
+              doing: str):
+    """What `lms COMMAND --json` prints, parsed; None where `lms` is missing, fails or prints no JSON
+    (``deadline``'s TimedOutError past the deadline)."""
+    import json
+
+    try:
+        completed = run_captured([str(find_lms(configured)), command, "--json"], timeout=timeout, deadline=deadline,
+                                 doing=doing)
+        return json.loads(completed.stdout) if completed.returncode == 0 else None
+    except TimedOutError:
+        raise
+    except (DownloadFailedError, OSError, ValueError, RecursionError):  # TimeoutError is an OSError
+        return None
+
+
 def lms_loaded_contexts(configured: Sourced[str] | None, timeout: float = 10.0,
                         deadline: Deadline | None = None) -> dict[str, int]:
     """Context length of each loaded model by `lms ps --json` (keys casefolded), or {} when
     `lms` is missing or says nothing usable; ``deadline``'s TimedOutError past the deadline."""
-    import json
-
     from .providers.base import positive_int
 
-    try:
-        completed = run_captured([str(find_lms(configured)), "ps", "--json"], timeout=timeout, deadline=deadline,
-                                 doing="asking `lms ps` what is loaded")
-        entries = json.loads(completed.stdout) if completed.returncode == 0 else []
-    except TimedOutError:
-        raise
-    except (DownloadFailedError, OSError, ValueError, RecursionError):  # TimeoutError is an OSError
+    entries = _lms_json("ps", configured, timeout, deadline, "asking `lms ps` what is loaded")
+    if entries is None:
         return {}
     contexts: dict[str, int] = {}
     for entry in entries if isinstance(entries, list) else ():
@@ -143,3 +152,29 @@ def lms_load(model: str, context_length: int | None, configured: Sourced[str] | 
         said = last_lines(completed.stderr.decode("utf-8", "replace")) or "no output"
         raise WarmupFailedError(f"{described} failed: {said}",
                                 "Check `lms ls` for the exact model key, and the machine's free memory.")
+
+
+def lms_model_file(model: str, configured: Sourced[str] | None, timeout: float = 10.0,
+                   deadline: Deadline | None = None) -> Path | None:
+    """The GGUF file of ``model`` by `lms ls --json` (`path`, relative to LM Studio's models
+    folder, `models` in its home), or None where `lms` is missing, says nothing usable, or the
+    model is not one GGUF file lmprep finds."""
+    from .dirs import home_dir
+
+    entries = _lms_json("ls", configured, timeout, deadline, "asking `lms ls` where the model is")
+    wanted = model.casefold()
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or str(entry.get("modelKey", "")).casefold() != wanted:
+            continue
+        path = entry.get("path")
+        if not isinstance(path, str) or entry.get("format") not in (None, "gguf") or "\0" in path:
+            return None
+        if Path(path).is_absolute():
+            return Path(path)
+        home = home_dir()
+        for lm_home in lmstudio_homes(home) if home is not None else ():
+            candidate = lm_home / "models" / path
+            if ".." not in Path(path).parts and candidate.is_file():
+                return candidate
+        return None
+    return None

@@ -27,6 +27,7 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
     source = settings.min_context.source
     agent = settings.agent.value if settings.agent else None
     needs = _needs(agent, provider.kind)
+    required = needed  # the window the model must hold, also where the agent asks for it itself
     if needed and agent is not None and source == f"--for {agent}" and _sets_own_window(agent, provider.kind):
         _check_own_window(provider, model, agent, needed, report)
         needed = None  # the agent's own minimum: it asks for that window itself
@@ -50,6 +51,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
         return _already_loaded(provider, job, mode, deadline, report)
     if mode == "off" and job.context_length is None and agent is None:
         return WarmUp("off", "off")
+    _check_fit(provider, model, job.context_length or required, required, settings, report,
+               state.context if state.loaded else None)
 
     from .warmup import previous_failure, state_file_for
 
@@ -120,12 +123,35 @@ def _check_own_window(provider, model: str, agent: str, needed: int, report: Rep
                 "the window it is loaded with does not matter"))
 
 
+def _check_fit(provider, model: str, window: int | None, required: int | None, settings: Settings,
+               report: Reporter, loaded_window: int | None) -> None:
+    """Before a load: the memory it needs at its window against the memory free where the model
+    runs (lmprep/fit.py). A required window that does not fit is refused (ContextTooSmallError)
+    unless --ignore-fit; any other is loaded, with a warning."""
+    from .fit import check_fit, does_not_fit, fit_statement, ways_out
+
+    ignore = bool(settings.ignore_fit.value)
+    fit = check_fit(provider, model, window, refuse=bool(required) and not ignore, loaded_window=loaded_window)
+    if fit is None:
+        return
+    if fit.fits:
+        report(Step(f"Estimated: {fit_statement(fit)}"))
+    else:
+        report(Notice(f"{does_not_fit(fit, provider.label, refused=False)} "
+                      f"{ways_out(provider.kind, fit, ignore_hint=False)}"))
+
+
 def _note_cpu(provider, model: str, state: ModelState, report: Reporter, readiness) -> None:
-    """A model partly (or wholly) in system memory runs on the CPU: agents crawl. Say so, with the fix."""
+    """A model partly (or wholly) in system memory runs on the CPU: agents crawl. Say so, with the
+    fix; under --for a heavy spill comes with the ways out of the memory estimate."""
     readiness.cpu_percent = state.cpu_percent
     if state.cpu_percent:
+        from .fit import HEAVY_SPILL_PERCENT, ways_out
+
+        heavy = readiness.agent is not None and state.cpu_percent > HEAVY_SPILL_PERCENT
+        fix = ways_out(provider.kind, None, ignore_hint=False) if heavy else provider.cpu_hint()
         report(Notice(f"{provider.label} runs {state.cpu_percent}% of {model} on the CPU: it did not fit in GPU "
-                      f"memory, and the agent will be slow. {provider.cpu_hint()}"))
+                      f"memory, and the agent will be slow. {fix}"))
 
 
 def too_small(provider, model: str, loaded: int, needed: int, source: str) -> ContextTooSmallError:

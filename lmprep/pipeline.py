@@ -96,11 +96,13 @@ def ensure_oss_ready(
     agent: str | None = None,
     keep_alive: str | float | None = None,
     env: Mapping[str, str] | None = None,
+    ignore_fit: bool = False,
 ) -> Readiness:
     """Make a local provider ready: server answering, model on disk, model loading or loaded
     (with at least ``min_context`` tokens of context window, where given). With ``agent``
     ("codex", "claude", ...), ready for that agent: its minimum window, and the route and
     request shape it sends. ``keep_alive`` ("30m", "2h", seconds, -1 for ever) goes with the load.
+    ``ignore_fit``: load a required window that the memory estimate says will not fit (--ignore-fit).
 
     Raises an LmprepError subclass (with ``.state``, ``.exit_code``, ``.hint``) when it cannot.
     A background warm-up runs in a daemon thread of this process.
@@ -108,7 +110,7 @@ def ensure_oss_ready(
     flags = Flags(
         provider=provider, model=model, base_url=base_url, warm_up=warm_up, offline=offline or None,
         connect_timeout=connect_timeout, timeout=timeout, config_path=config_path, min_context=min_context,
-        agent=agent, keep_alive=keep_alive, read_timeout=read_timeout,
+        agent=agent, keep_alive=keep_alive, read_timeout=read_timeout, ignore_fit=ignore_fit or None,
     )
     settings = resolve_settings(flags, env)
     return run_ensure(settings, report=on_progress or ignore, background="thread")

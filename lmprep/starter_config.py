@@ -48,6 +48,11 @@ STARTER_CONFIG = """\
 # generic OpenAI client, no agent's minimum); "none": no agent. Also per provider, below.
 # for = "codex"
 
+# Before a load, lmprep estimates the memory the model needs at its window (weights + KV cache)
+# and refuses a required window that does not fit the free GPU (or system) memory, exit 11;
+# true loads it anyway (as --ignore-fit does).
+# ignore_fit = false
+
 # Each provider's table: base_url and model; lms_path (LM Studio only): where `lms` is;
 # api_key_env: the NAME of the variable holding the server's token, never the token.
 # A base_url without a path (http://localhost:11434) means the server's API base under it

@@ -137,6 +137,7 @@ def settings_dict(settings) -> dict:
         "stall_timeout": _sourced(settings.stall_timeout),
         "min_context": _sourced(settings.min_context),
         "keep_alive": _sourced(settings.keep_alive),
+        "ignore_fit": _sourced(settings.ignore_fit),
         "agent": _sourced(settings.agent),
         "providers": {
             name: {
@@ -193,6 +194,7 @@ def render_settings(settings) -> str:
         f"stall_timeout    {_show(settings.stall_timeout)}",
         f"min_context      {_show(settings.min_context)}",
         f"keep_alive       {_show_keep_alive(settings.keep_alive)}",
+        f"ignore_fit       {_show(settings.ignore_fit)}",
     ]
     if settings.agent is not None:
         lines.append(f"for              {_show(settings.agent)}")

@@ -389,6 +389,17 @@ class Provider:
         rather than on the GPU, where the server says; None where it does not."""
         return None
 
+    def fit_facts(self, model: str):
+        """What the memory estimate needs of ``model`` (lmprep.fit.ModelFacts: its layers, KV
+        heads, head size, weights, cache type), from its own metadata; None where the server does
+        not give it. Asked only before a load."""
+        return None
+
+    def reclaimable_bytes(self, model: str, on_gpu: bool) -> float:
+        """After model_state(): the memory (GPU memory where ``on_gpu``, else system memory) the
+        server frees by itself to load ``model``, by unloading other models; 0 where it does not."""
+        return 0
+
     def cpu_hint(self) -> str:
         return "Use a smaller model (or quantization), or a smaller context window, so that it fits the GPU."
 

@@ -230,6 +230,18 @@ class LMStudio(Provider):
         loaded = contexts.get(model.casefold())
         return ModelState(True, loaded) if loaded else None
 
+    def fit_facts(self, model: str):
+        """From the model's GGUF file, which `lms ls --json` names (a server on this machine only).
+        LM Studio's REST API gives no layer counts, and its load settings' KV cache type are not
+        visible: f16, its default."""
+        if not is_loopback_url(self.base_url):
+            return None
+        from ..fit import gguf_facts
+        from ..lms import lms_model_file
+
+        path = lms_model_file(model, self.settings.lms_path, deadline=self.deadline)
+        return None if path is None else gguf_facts(path)
+
     def _load(self, model: str, context_length: int | None, read_timeout: float) -> None:
         """POST /api/v1/models/load, or `lms load` before LM Studio 0.4. A model already loaded
         is unloaded first: LM Studio answers a load of a loaded model with a second instance."""

@@ -69,6 +69,8 @@ class Ollama(Provider):
         self._shown: dict[str, dict] = {}
         self._on_cpu: dict[str, int] = {}  # normalised name → % not in GPU memory, from the last /api/ps
         self._expires: dict[str, object] = {}  # normalised name → its `expires_at`, from the last /api/ps
+        self._resident: list[tuple[str, int, int]] = []  # (name, size, size_vram) of each, from the last /api/ps
+        self._sizes: dict[str, object] = {}  # name → its `size` (bytes on disk) in the last /api/tags
 
     @property
     def root(self) -> str:
@@ -112,6 +114,7 @@ class Ollama(Provider):
                 name = item.get("name") or item.get("model")
                 if isinstance(name, str):
                     names.append(name)
+                    self._sizes[name] = item.get("size")  # read only before a load: kept raw, as listed
         # llama-server answers /api/tags too, with its OpenAI `data` list beside the `models`
         # (tools/server: "ollama specific endpoint"); Ollama's own /api/tags has no `data`.
         data = body.get("data")
@@ -171,6 +174,7 @@ class Ollama(Provider):
         loaded: dict[str, int | None] = {}
         self._on_cpu = {}
         self._expires = {}
+        self._resident = []
         for entry in running:
             name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
             if isinstance(name, str):
@@ -178,6 +182,7 @@ class Ollama(Provider):
                 self._expires[normalize_model_name(name)] = entry.get("expires_at")
                 size, vram = positive_int(entry.get("size")), entry.get("size_vram")
                 if size and isinstance(vram, int) and not isinstance(vram, bool) and vram >= 0:
+                    self._resident.append((name, size, min(vram, size)))
                     # Ollama's own `ollama ps` shows the same split as "48%/52% CPU/GPU".
                     on_cpu = max(1, round(100 * (size - vram) / size)) if vram < size else 0
                     self._on_cpu[normalize_model_name(name)] = on_cpu
@@ -185,6 +190,11 @@ class Ollama(Provider):
 
     def cpu_percent(self, model: str) -> int | None:
         return self._on_cpu.get(normalize_model_name(model))
+
+    def reclaimable_bytes(self, model: str, on_gpu: bool) -> float:
+        """Ollama unloads loaded models to make room for a load that does not fit beside them
+        (server/sched.go `findRunnerToUnload`): their memory, from the last /api/ps, counts as free."""
+        return sum(vram if on_gpu else size - vram for _, size, vram in self._resident)
 
     def cpu_hint(self) -> str:
         return ("Use a smaller model, or a smaller context window (OLLAMA_CONTEXT_LENGTH where Ollama runs: its "
@@ -203,6 +213,28 @@ class Ollama(Provider):
             maximum = next((positive_int(v) for k, v in info.items()
                             if isinstance(k, str) and k.endswith(".context_length") and positive_int(v)), None)
         return ModelState(loaded, context, maximum, self.cpu_percent(model) if loaded else None)
+
+    def fit_facts(self, model: str):
+        """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
+        model's size in the /api/tags listing the run began with; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
+        from this environment reads it (a server on this machine only is estimated)."""
+        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, shape_from_metadata
+
+        info = self._show(model).get("model_info")
+        if not isinstance(info, dict):
+            return None
+        shape = shape_from_metadata(info, self._size(model))
+        if shape is None:
+            return None
+        cache = ollama_cache_type()
+        return ModelFacts(shape, cache, cache, "OLLAMA_KV_CACHE_TYPE" if cache != "f16" else "",
+                          ollama_default_window())
+
+    def _size(self, model: str) -> int | None:
+        """The model's size on disk (its weights) as the last /api/tags listing said; None where it did not."""
+        wanted = normalize_model_name(model)
+        return next((positive_int(size) for name, size in self._sizes.items() if normalize_model_name(name) == wanted),
+                    None)
 
     def tool_support(self, model: str) -> bool | None:
         """From /api/show's `capabilities` (Ollama refuses tools to a model without "tools")."""

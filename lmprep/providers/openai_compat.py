@@ -258,6 +258,23 @@ class LlamaCpp(OpenAICompatible):
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         return ModelState(value == "loaded", context or positive_int(meta.get("n_ctx")), maximum)
 
+    # No cpu_percent: b11434's /props (and /slots, and a router's /models `meta`) name no
+    # offloaded layers; only its load log does ("offloaded N/M layers to GPU").
+
+    def fit_facts(self, model: str):
+        """Router mode: the model's file, cache types and window from the command line the
+        router runs it with (`status.args` in GET /models, b11434). With one model (`-m`) it is
+        loaded as the server starts: lmprep never asks for that load."""
+        if not self.router:
+            return None
+        from ..fit import llama_server_facts
+
+        status = self._router_entry(model)[0].get("status")
+        args = status.get("args") if isinstance(status, dict) else None
+        if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+            return None
+        return llama_server_facts(args)
+
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         if not self.router:
             # /props once for the whole listing: a server listing thousands of models gets one

@@ -165,6 +165,8 @@ class OllamaEmulator(HTTPEmulator):
     * ``default_num_ctx``: the window of a load that does not ask for one;
     * ``no_tools``: models whose template has no tool support;
     * ``capabilities_listed``: False emulates an Ollama whose /api/show has no ``capabilities``;
+    * ``model_info``: model → more ``/api/show`` ``model_info`` keys (``general.architecture``,
+      ``ARCH.block_count``, ...: the shape lmprep's memory estimate reads);
     * ``gpu_share``: model → the fraction of it in GPU memory once loaded (default 1.0); below 1,
       /api/ps shows ``size_vram`` below ``size``, as the real Ollama 0.33 does for a model that spilled
       to the CPU (providers.md);
@@ -208,6 +210,7 @@ class OllamaEmulator(HTTPEmulator):
         self.default_keep_alive: float = 300.0
         self.last_used: dict[str, float] = {}
         self.inference_loads: list[bool] = []
+        self.model_info: dict[str, dict[str, Any]] = {}  # model → more /api/show model_info keys (its shape)
 
     def routes(self) -> dict[tuple[str, str], Route]:
         routes = self._routes_table()
@@ -313,13 +316,16 @@ class OllamaEmulator(HTTPEmulator):
         if key is None:
             return json_reply({"error": f"model '{name}' not found"}, 404)
         shown = {"capabilities": ["completion", "tools"] if self.supports_tools(key) else ["completion"]}
+        with self.lock:
+            more_info = dict(self.model_info.get(self.find_key(self.model_info, key) or "", {}))
         return json_reply(
             {
                 "modelfile": f"FROM {display_name(key)}\n",
                 "parameters": "",
                 "template": "{{ .Prompt }}",
                 "details": dict(_DETAILS),
-                "model_info": {"general.architecture": "llama", "llama.context_length": self.max_context_for(key)},
+                "model_info": {"general.architecture": "llama", "llama.context_length": self.max_context_for(key),
+                               **more_info},
                 "modified_at": rfc3339(),
                 **(shown if self.capabilities_listed else {}),
             }

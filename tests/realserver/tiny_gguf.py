@@ -84,11 +84,15 @@ def tiny_vocab() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def write_tiny_gguf(path: Path, context_length: int = N_CTX_TRAIN_DEFAULT) -> Path:
-    """Write the tiny model to ``path`` (atomically) and return ``path``.
+def write_tiny_gguf(path: Path, context_length: int = N_CTX_TRAIN_DEFAULT, *, layers: int = _N_LAYER,
+                    embedding: int = _N_EMBD, heads: int = _N_HEAD, kv_heads: int = _N_HEAD_KV) -> Path:
+    """Write the tiny model to ``path`` (atomically) and return ``path``. ``layers``, ``embedding``,
+    ``heads`` and ``kv_heads`` change its shape (a quantised KV cache wants a head size of a
+    multiple of 32: ``embedding / heads``).
 
-    Deterministic: the same ``context_length`` always produces byte-identical files.
+    Deterministic: the same arguments always produce byte-identical files.
     """
+    head_dim = embedding // heads
     import gguf  # imported lazily: only needed when a model is actually written
 
     path = Path(path)
@@ -109,12 +113,12 @@ def write_tiny_gguf(path: Path, context_length: int = N_CTX_TRAIN_DEFAULT) -> Pa
         writer.add_name("lmprep tiny test model")
         writer.add_file_type(gguf.LlamaFileType.ALL_F32)
         writer.add_context_length(context_length)
-        writer.add_embedding_length(_N_EMBD)
-        writer.add_block_count(_N_LAYER)
+        writer.add_embedding_length(embedding)
+        writer.add_block_count(layers)
         writer.add_feed_forward_length(_N_FF)
-        writer.add_head_count(_N_HEAD)
-        writer.add_head_count_kv(_N_HEAD_KV)
-        writer.add_rope_dimension_count(_HEAD_DIM)
+        writer.add_head_count(heads)
+        writer.add_head_count_kv(kv_heads)
+        writer.add_rope_dimension_count(head_dim)
         writer.add_rope_freq_base(10000.0)
         writer.add_layer_norm_rms_eps(1e-5)
         writer.add_vocab_size(n_vocab)
@@ -131,20 +135,20 @@ def write_tiny_gguf(path: Path, context_length: int = N_CTX_TRAIN_DEFAULT) -> Pa
         writer.add_chat_template(CHATML_TEMPLATE)
 
         # numpy shapes are (rows, cols); GGUF stores them reversed, as llama.cpp expects.
-        writer.add_tensor("token_embd.weight", rand(n_vocab, _N_EMBD))
-        for i in range(_N_LAYER):
+        writer.add_tensor("token_embd.weight", rand(n_vocab, embedding))
+        for i in range(layers):
             p = f"blk.{i}."
-            writer.add_tensor(p + "attn_norm.weight", ones(_N_EMBD))
-            writer.add_tensor(p + "attn_q.weight", rand(_N_HEAD * _HEAD_DIM, _N_EMBD))
-            writer.add_tensor(p + "attn_k.weight", rand(_N_HEAD_KV * _HEAD_DIM, _N_EMBD))
-            writer.add_tensor(p + "attn_v.weight", rand(_N_HEAD_KV * _HEAD_DIM, _N_EMBD))
-            writer.add_tensor(p + "attn_output.weight", rand(_N_EMBD, _N_HEAD * _HEAD_DIM))
-            writer.add_tensor(p + "ffn_norm.weight", ones(_N_EMBD))
-            writer.add_tensor(p + "ffn_gate.weight", rand(_N_FF, _N_EMBD))
-            writer.add_tensor(p + "ffn_up.weight", rand(_N_FF, _N_EMBD))
-            writer.add_tensor(p + "ffn_down.weight", rand(_N_EMBD, _N_FF))
-        writer.add_tensor("output_norm.weight", ones(_N_EMBD))
-        writer.add_tensor("output.weight", rand(n_vocab, _N_EMBD))
+            writer.add_tensor(p + "attn_norm.weight", ones(embedding))
+            writer.add_tensor(p + "attn_q.weight", rand(heads * head_dim, embedding))
+            writer.add_tensor(p + "attn_k.weight", rand(kv_heads * head_dim, embedding))
+            writer.add_tensor(p + "attn_v.weight", rand(kv_heads * head_dim, embedding))
+            writer.add_tensor(p + "attn_output.weight", rand(embedding, heads * head_dim))
+            writer.add_tensor(p + "ffn_norm.weight", ones(embedding))
+            writer.add_tensor(p + "ffn_gate.weight", rand(_N_FF, embedding))
+            writer.add_tensor(p + "ffn_up.weight", rand(_N_FF, embedding))
+            writer.add_tensor(p + "ffn_down.weight", rand(embedding, _N_FF))
+        writer.add_tensor("output_norm.weight", ones(embedding))
+        writer.add_tensor("output.weight", rand(n_vocab, embedding))
 
         writer.write_header_to_file()
         writer.write_kv_data_to_file()

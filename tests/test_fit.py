@@ -1,0 +1,439 @@
+"""The memory estimate before a load (lmprep/fit.py): the GGUF header reader, the KV cache
+formula against the real llama-server b11434, the free memory from nvidia-smi, rocm-smi, amd-smi,
+Apple's sysctl and /proc/meminfo (fake commands on PATH), and the refusal before the load, end to
+end against the Ollama emulator."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+from e2e import run_lmprep
+from lmprep import fit
+from lmprep.fit import (GGUFError, Shape, free_memory, kv_cache_bytes, largest_window, read_gguf_metadata,
+                        shape_from_metadata)
+from realserver.tiny_gguf import write_tiny_gguf
+
+# -- the GGUF header ----------------------------------------------------------------------------------
+
+
+def test_the_header_of_a_real_gguf_file_gives_its_shape(tmp_path):
+    path = write_tiny_gguf(tmp_path / "tiny.gguf", 4096)
+    metadata = read_gguf_metadata(path)
+    assert metadata["general.architecture"] == "llama"
+    shape = shape_from_metadata(metadata, path.stat().st_size)
+    # tiny_gguf: 2 layers, 2 KV heads, embedding 64 / 4 heads = head size 16.
+    assert shape == Shape(2, (2, 2), 16, 16, path.stat().st_size, max_context=4096)
+    assert kv_cache_bytes(shape, 4096) == 2 * 2 * 2 * 16 * 4096 * 2
+
+
+def _header(*pairs: bytes, version: int = 3, keys: int | None = None, magic: bytes = b"GGUF") -> bytes:
+    return magic + struct.pack("<IQQ", version, 0, len(pairs) if keys is None else keys) + b"".join(pairs)
+
+
+def _string(text: str) -> bytes:
+    return struct.pack("<Q", len(text.encode())) + text.encode()
+
+
+@pytest.mark.parametrize("data, why", [
+    (b"GGML" + b"\0" * 20, "does not start with GGUF"),
+    (_header(version=7), "GGUF version 7"),
+    (_header(keys=10**9), "1000000000 metadata keys"),
+    (_header(struct.pack("<Q", 1 << 40), keys=1), "a string of"),  # a key claiming a terabyte
+    (_header(_string("a") + struct.pack("<I", 99), keys=1), "a value of type 99"),
+    (_header(_string("general.architecture"), keys=1), "ends inside its header"),
+    (_header(_string("a") + struct.pack("<IIQ", 9, 4, 1 << 50), keys=1), "header is longer than"),
+])
+def test_a_broken_or_hostile_header_is_refused_without_reading_on(tmp_path, data, why):
+    path = tmp_path / "bad.gguf"
+    path.write_bytes(data)
+    with pytest.raises(GGUFError, match=why):
+        read_gguf_metadata(path)
+
+
+def test_only_regular_files_named_gguf_are_read(tmp_path):
+    path = write_tiny_gguf(tmp_path / "tiny.gguf")
+    other = tmp_path / "tiny.bin"
+    other.write_bytes(path.read_bytes())
+    with pytest.raises(GGUFError, match="does not end in .gguf"):
+        read_gguf_metadata(other)
+    (tmp_path / "dir.gguf").mkdir()
+    with pytest.raises(OSError, match="not a regular file"):
+        read_gguf_metadata(tmp_path / "dir.gguf")
+    assert fit.gguf_facts(Path("tiny.gguf")) is None  # relative: lmprep's folder is not the server's
+
+
+# -- the shape from Ollama's model_info ---------------------------------------------------------------
+
+QWEN3_CODER_30B = {  # `ollama show qwen3-coder:30b -v` model_info (the keys the estimate reads)
+    "general.architecture": "qwen3moe", "qwen3moe.block_count": 48, "qwen3moe.attention.head_count": 32,
+    "qwen3moe.attention.head_count_kv": 4, "qwen3moe.embedding_length": 2048,
+    "qwen3moe.attention.key_length": 128, "qwen3moe.attention.value_length": 128,
+    "qwen3moe.context_length": 262144,
+}
+QWEN3_SIZE = 18_556_700_000
+
+
+def test_key_length_wins_over_embedding_per_head_and_cache_types_scale():
+    shape = shape_from_metadata(QWEN3_CODER_30B, QWEN3_SIZE)
+    assert (shape.layers, shape.kv_heads[0], shape.key_length) == (48, 4, 128)  # not 2048 / 32 = 64
+    f16 = kv_cache_bytes(shape, 65536)
+    assert f16 == 2 * 48 * 4 * 128 * 65536 * 2
+    assert kv_cache_bytes(shape, 65536, "q8_0", "q8_0") == f16 * 34 / 64
+    assert kv_cache_bytes(shape, 65536, "q4_0", "q4_0") == f16 * 18 / 64
+
+
+def test_sliding_window_layers_hold_only_their_window():
+    gpt_oss = {"general.architecture": "gpt-oss", "gpt-oss.block_count": 24, "gpt-oss.attention.head_count": 64,
+               "gpt-oss.attention.head_count_kv": 8, "gpt-oss.embedding_length": 2880,
+               "gpt-oss.attention.key_length": 64, "gpt-oss.attention.sliding_window": 128}
+    shape = shape_from_metadata(gpt_oss, 13_000_000_000)
+    full = 12 * 8 * 64 * 2 * 2 * 65536
+    swa = 12 * 8 * 64 * 2 * 2 * (128 + fit.UBATCH)
+    assert kv_cache_bytes(shape, 65536) == full + swa
+
+
+def test_largest_window_that_fits():
+    shape = shape_from_metadata(QWEN3_CODER_30B, QWEN3_SIZE)
+    free = 24e9
+    largest = largest_window(shape, free)
+    assert fit.needed_bytes(shape, largest) <= free < fit.needed_bytes(shape, largest + 1024)
+    assert largest_window(shape, 1e9) == 0  # not even the weights
+
+
+# -- the free memory ----------------------------------------------------------------------------------
+
+
+def _fake_commands(tmp_path, monkeypatch, **outputs: str) -> None:
+    """Programs on a PATH of their own that print ``outputs[name]`` (``-`` for _): recorded outputs."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    for name, output in outputs.items():
+        program = folder / name.replace("_", "-")
+        (tmp_path / f"{program.name}.out").write_text(output)
+        program.write_text(f"#!/bin/sh\nexec /bin/cat '{tmp_path / (program.name + '.out')}'\n")
+        program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+
+
+MEMINFO = "MemTotal:       32768000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n"
+
+
+@pytest.fixture
+def meminfo(tmp_path):
+    path = tmp_path / "meminfo"
+    path.write_text(MEMINFO)
+    return path
+
+
+def test_nvidia_gpus_are_summed(tmp_path, monkeypatch, meminfo):
+    # nvidia-smi --query-gpu=memory.total,memory.used,memory.free --format=csv,noheader,nounits (MiB)
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi="24564, 9000, 15564\n24564, 564, 24000\n")
+    memory = free_memory(meminfo=meminfo)
+    assert memory == fit.Memory((15564 + 24000) * 2**20, 2 * 24564 * 2**20, "on 2 NVIDIA GPUs", True)
+
+
+def test_amd_through_rocm_smi(tmp_path, monkeypatch, meminfo):
+    _fake_commands(tmp_path, monkeypatch, rocm_smi='{"card0": {"VRAM Total Memory (B)": "25753026560", '
+                                                   '"VRAM Total Used Memory (B)": "1073741824"}}\n')
+    assert free_memory(meminfo=meminfo) == fit.Memory(25753026560 - 1073741824, 25753026560, "on the AMD GPU", True)
+
+
+def test_amd_through_amd_smi(tmp_path, monkeypatch, meminfo):
+    _fake_commands(tmp_path, monkeypatch, amd_smi='[{"gpu": 0, "mem_usage": {"total_vram": {"value": 16368, '
+                                                  '"unit": "MB"}, "free_vram": {"value": 16000, "unit": "MB"}}}]')
+    assert free_memory(meminfo=meminfo) == fit.Memory(16000 * 2**20, 16368 * 2**20, "on the AMD GPU", True)
+
+
+def test_apple_unified_memory(tmp_path, monkeypatch, meminfo):
+    _fake_commands(tmp_path, monkeypatch, sysctl="68719476736\n")  # sysctl -n hw.memsize on a 64 GB Mac
+    memory = free_memory(meminfo=meminfo)
+    assert memory == fit.Memory(68719476736 * 0.75, 68719476736, "for the GPU in unified memory", True)
+
+
+def test_without_a_gpu_tool_system_memory(tmp_path, monkeypatch, meminfo):
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi="NVIDIA-SMI has failed\n")  # not a CSV: no figure
+    assert free_memory(meminfo=meminfo) == fit.Memory(20000000 * 1024, 32768000 * 1024, "in system memory", False)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert free_memory(meminfo=meminfo).where == "in system memory"
+    assert free_memory(meminfo=tmp_path / "none") is None
+
+
+# -- end to end: refused before the load --------------------------------------------------------------
+
+MODEL = "qwen3-coder:30b"
+
+
+@pytest.fixture
+def big_model(ollama_emulator, tmp_path):
+    ollama_emulator.models = {MODEL: QWEN3_SIZE}
+    ollama_emulator.model_info = {MODEL: QWEN3_CODER_30B}
+    ollama_emulator.default_num_ctx = 65536
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    smi = folder / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '24564, 1000, 23564'\n")  # 23 GiB free on a 24 GiB card
+    smi.chmod(0o755)
+    return ollama_emulator, {"PATH": f"{folder}:/usr/bin:/bin"}
+
+
+def test_a_window_that_does_not_fit_is_refused_before_any_load(big_model):
+    ollama, env = big_model
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex", env=env)
+    assert result.returncode == 11, result.stderr
+    assert ollama.requests_to("POST", "/api/generate") == [] and ollama.load_count == 0
+    # 18.6 GB of weights + 48 layers x 4 KV heads x 128 x 2 (K, V) x 2 bytes x 65,536 tokens = 6.4 GB
+    assert (f"{MODEL} at 65,536 tokens needs ~25.0 GB (18.6 GB of weights, 6.4 GB of f16 KV cache), 24.7 GB free "
+            "on the NVIDIA GPU: it does not fit") in result.stderr
+    assert "`OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE=q8_0 ollama serve` (~22.0 GB, fits)" in result.stderr
+    assert "a smaller quantisation" in result.stderr and "a smaller model" in result.stderr
+    largest = re.search(r"the largest window that fits: ([\d,]+) tokens \(`--min-context (\d+)`\)", result.stderr)
+    assert largest and largest[1] == "62,464" and int(largest[2]) == largest_window(shape_from_metadata(QWEN3_CODER_30B, QWEN3_SIZE),
+                                                         23564 * 2**20) == 62464
+    assert "--ignore-fit" in result.stderr
+
+
+def test_ignore_fit_loads_it_with_a_warning(big_model):
+    ollama, env = big_model
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex",
+                        "--ignore-fit", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert ollama.load_count == 1
+
+
+def test_ignore_fit_from_the_config_file(big_model, tmp_path):
+    ollama, env = big_model
+    config = tmp_path / "config.toml"
+    config.write_text("ignore_fit = true\n")
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex",
+                        "--config", str(config), env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_window_that_fits_says_so_and_loads(big_model, tmp_path):
+    ollama, env = big_model
+    (tmp_path / "bin" / "nvidia-smi").write_text("#!/bin/sh\necho '49140, 1000, 48140'\n")  # a 48 GB card
+    env = {**env, "OLLAMA_KV_CACHE_TYPE": "q8_0"}  # what a server started from this shell uses
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (f"Estimated: {MODEL} at 65,536 tokens needs ~22.0 GB (18.6 GB of weights, 3.4 GB of q8_0 KV cache), "
+            "50.5 GB free on the NVIDIA GPU") in result.stderr
+    assert ollama.load_count == 1
+
+
+def test_without_a_required_window_it_loads_and_warns(big_model):
+    ollama, env = big_model
+    env = {**env, "OLLAMA_CONTEXT_LENGTH": "131072"}  # the window Ollama loads with, as this shell sets it
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--warm-up", "wait", env=env)
+    assert result.returncode == 0, result.stderr
+    assert ollama.load_count == 1
+    assert (f"warning: {MODEL} at 131,072 tokens needs ~31.4 GB (18.6 GB of weights, 12.9 GB of f16 KV cache), 24.7 GB "
+            "free on the NVIDIA GPU: it will not fit, and Ollama will spill it onto the CPU") in result.stderr
+    assert "--ignore-fit" not in result.stderr
+
+
+# -- against the real llama-server b11434 ------------------------------------------------------------
+
+
+def _logged_kv_mib(log: str) -> float:
+    """`llama_kv_cache: size =    5.31 MiB (  5120 cells,   4 layers,  1/1 seqs), K (q8_0): ..., V (q8_0): ...`"""
+    found = re.search(r"llama_kv_cache: size =\s+([\d.]+) MiB", log)
+    assert found, log[-2000:]
+    return float(found[1])
+
+
+@pytest.mark.real_server
+@pytest.mark.parametrize("window, k_type, v_type", [
+    (1000, "f16", "f16"), (4096, "f16", "f16"), (30000, "f16", "f16"),
+    (5000, "q8_0", "q8_0"), (30000, "q8_0", "q8_0"), (5000, "q4_0", "q4_0"), (30000, "q4_0", "q4_0"),
+    (8192, "q8_0", "f16"),
+])
+def test_the_kv_estimate_is_within_10_percent_of_what_llama_server_allocates(llama_server_binary, tmp_path,
+                                                                            window, k_type, v_type):
+    from realserver.server import LlamaServer
+
+    # 4 layers, 2 KV heads, head size 256 / 4 = 64 (a quantised cache needs a multiple of 32).
+    model = write_tiny_gguf(tmp_path / "shaped.gguf", 32768, layers=4, embedding=256, heads=4, kv_heads=2)
+    facts = fit.gguf_facts(model, k_type, v_type)
+    flash = ["-fa", "on"] if "q" in v_type else []  # a quantised V cache needs flash attention
+    with LlamaServer(llama_server_binary, model, context=window,
+                     extra_args=["-lv", "4", "-ctk", k_type, "-ctv", v_type, *flash]) as server:
+        logged = _logged_kv_mib(server.log_text()) * 2**20
+    estimated = kv_cache_bytes(facts.shape, window, k_type, v_type)
+    assert abs(estimated - logged) / logged < 0.10, (estimated, logged)
+
+
+@pytest.fixture
+def router_with_no_memory(llama_server_binary, tmp_path):
+    from realserver.server import LlamaServer
+
+    folder = tmp_path / "models"
+    write_tiny_gguf(folder / "tiny.gguf", 8192)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '24564, 24563, 1'\n")  # 1 MiB free: not even the tiny model's 1.5 MiB fit
+    smi.chmod(0o755)
+    with LlamaServer(llama_server_binary, None, models_dir=folder, context=4096,
+                     extra_args=["--no-models-autoload"]) as server:
+        yield server, {"PATH": f"{tools}:/usr/bin:/bin"}
+
+
+def _router_status(server) -> str:
+    from realserver.server import http_request
+
+    return http_request("GET", server.origin + "/models").json()["data"][0]["status"]["value"]
+
+
+@pytest.mark.real_server
+def test_router_mode_refuses_a_required_window_that_does_not_fit_before_loading(router_with_no_memory):
+    server, env = router_with_no_memory
+    result = run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "-m", "tiny", "--min-context", "8192",
+                        "--warm-up", "wait", env=env)
+    assert result.returncode == 11, result.stderr
+    # 0.5 MB of weights (the file) + 2 layers x 2 KV heads x 16 x 2 (K, V) x 2 bytes x 8,192 tokens = 2.1 MB
+    assert ("tiny at 8,192 tokens needs ~2.6 MB (0.5 MB of weights, 2.1 MB of f16 KV cache), 1.0 MB free on the "
+            "NVIDIA GPU: it does not fit") in result.stderr
+    assert "start llama-server with `-ctk q8_0 -ctv q8_0 -fa on`" in result.stderr
+    assert _router_status(server) == "unloaded"  # no POST /models/load was sent
+
+
+@pytest.mark.real_server
+def test_router_mode_without_a_required_window_loads_its_own_and_warns(router_with_no_memory):
+    server, env = router_with_no_memory
+    result = run_lmprep("-p", "llamacpp", "--base-url", server.base_url, "-m", "tiny", "--warm-up", "wait", env=env)
+    assert result.returncode == 0, result.stderr
+    # The router's own -c 4096 (from the command line it runs the model with, GET /models `status.args`).
+    assert "warning: tiny at 4,096 tokens needs ~1.6 MB (0.5 MB of weights, 1.0 MB of f16 KV cache)" in result.stderr
+    assert "it will not fit, and llama.cpp server will spill it onto the CPU" in result.stderr
+    assert _router_status(server) == "loaded"
+
+
+# -- LM Studio: the GGUF file `lms ls --json` names ------------------------------------------------
+
+LMS_MODEL = "lmstudio-community/tiny-gguf"
+
+
+@pytest.fixture
+def lmstudio_with_a_small_gpu(lmstudio_emulator, fake_lms, tmp_path):
+    home = tmp_path / "home"
+    # The fake `lms ls --json` names `KEY/model.gguf`, relative to LM Studio's models folder.
+    write_tiny_gguf(home / ".lmstudio" / "models" / LMS_MODEL / "model.gguf", 131072)
+    lmstudio_emulator.downloaded = [LMS_MODEL]
+    lmstudio_emulator.max_context = {LMS_MODEL: 131072}
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '8192, 8182, 10'\n")  # 10 MiB free
+    smi.chmod(0o755)
+    return lmstudio_emulator, {"HOME": str(home), "PATH": f"{tools}:/usr/bin:/bin"}
+
+
+def test_lm_studio_refuses_a_window_that_does_not_fit_before_loading(lmstudio_with_a_small_gpu):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        env=env)
+    assert result.returncode == 11, result.stderr
+    # 0.5 MB of weights + 2 x 2 x 16 x 2 x 2 bytes x 65,536 = 16.8 MB of KV cache; (10 MiB - 0.5 MB) / 256 B = 38,887
+    assert (f"{LMS_MODEL} at 65,536 tokens needs ~17.3 MB (0.5 MB of weights, 16.8 MB of f16 KV cache), 10.5 MB "
+            "free on the NVIDIA GPU: it does not fit") in result.stderr
+    assert "set the K and V Cache Quantization Type to Q8_0 (~9.4 MB, fits)" in result.stderr
+    assert "the largest window that fits: 37,888 tokens (`--min-context 37888`)" in result.stderr
+    assert lmstudio.requests_to("POST", "/api/v1/models/load") == []
+    loaded = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        "--ignore-fit", "--warm-up", "wait", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "warning: " + LMS_MODEL + " at 65,536 tokens needs ~17.3 MB" in loaded.stderr
+    assert len(lmstudio.requests_to("POST", "/api/v1/models/load")) == 1
+
+
+# -- after the load: spill onto the CPU -----------------------------------------------------------
+
+
+def test_heavy_spill_under_for_is_a_warning_with_the_ways_out(ollama_emulator):
+    ollama_emulator.models = {MODEL: QWEN3_SIZE}
+    ollama_emulator.default_num_ctx = 65536
+    ollama_emulator.gpu_share = {MODEL: 0.6}  # /api/ps: size_vram 60% of size
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex")
+    assert result.returncode == 0, result.stderr
+    assert (f"warning: Ollama runs 40% of {MODEL} on the CPU: it did not fit in GPU memory, and the agent will be "
+            "slow. Ways out: a quantised KV cache: start Ollama with `OLLAMA_FLASH_ATTENTION=1 "
+            "OLLAMA_KV_CACHE_TYPE=q8_0 ollama serve`; a smaller quantisation") in result.stderr
+
+    ollama_emulator.gpu_share = {MODEL: 0.8}  # 20%: a light spill keeps the plain hint
+    ollama_emulator.loaded = {}
+    light = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex")
+    assert "runs 20% of" in light.stderr and "Ways out" not in light.stderr
+
+
+def test_a_vocabulary_of_millions_of_strings_is_read_past_not_kept(tmp_path):
+    many = 5_000
+    vocabulary = _string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, many) + _string("x") * many
+    scores = _string("tokenizer.ggml.scores") + struct.pack("<IIQ", 9, 6, many) + b"\0\0\0\0" * many
+    arch = _string("general.architecture") + struct.pack("<I", 8) + _string("llama")
+    path = tmp_path / "vocab.gguf"
+    path.write_bytes(_header(vocabulary, scores, arch))
+    assert read_gguf_metadata(path) == {"tokenizer.ggml.tokens": None, "tokenizer.ggml.scores": None,
+                                        "general.architecture": "llama"}
+    # Ten million empty strings claim 80 MB of header: refused at 64 MiB, nothing kept meanwhile.
+    path.write_bytes(_header(_string("t") + struct.pack("<IIQ", 9, 8, 10**7) + b"\0" * (8 * 10**7 + 8)))
+    with pytest.raises(GGUFError, match="header is longer than"):
+        read_gguf_metadata(path)
+
+
+def test_a_shape_no_model_has_is_no_estimate():
+    hostile = {**QWEN3_CODER_30B, "qwen3moe.attention.key_length": 10**15}
+    assert shape_from_metadata(hostile, 1) is None
+    assert shape_from_metadata({**QWEN3_CODER_30B, "qwen3moe.block_count": True}, 1) is None
+    assert shape_from_metadata({"general.architecture": 5}, 1) is None
+
+
+def test_the_library_takes_ignore_fit(ollama_emulator, tmp_path, monkeypatch):
+    import lmprep
+
+    ollama_emulator.models = {MODEL: QWEN3_SIZE}
+    ollama_emulator.model_info = {MODEL: QWEN3_CODER_30B}
+    ollama_emulator.default_num_ctx = 65536
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi="24564, 9000, 15564\n")
+    with pytest.raises(lmprep.ContextTooSmallError, match="does not fit"):
+        lmprep.ensure_oss_ready("ollama", MODEL, base_url=ollama_emulator.base_url, agent="codex")
+    assert ollama_emulator.load_count == 0
+    ready = lmprep.ensure_oss_ready("ollama", MODEL, base_url=ollama_emulator.base_url, agent="codex", ignore_fit=True)
+    assert ready.ok and ollama_emulator.load_count == 1
+
+
+def test_without_a_gpu_the_estimate_is_against_system_memory(ollama_emulator, tmp_path):
+    ollama_emulator.models = {MODEL: 10**12}  # a terabyte of weights: no machine's memory
+    ollama_emulator.model_info = {MODEL: QWEN3_CODER_30B}
+    (tmp_path / "no-tools").mkdir()
+    result = run_lmprep("-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", MODEL, "--for", "codex",
+                        env={"PATH": str(tmp_path / "no-tools")})
+    assert result.returncode == 11, result.stderr
+    assert re.search(r"needs ~1006\.4 GB \(1000\.0 GB of weights, 6\.4 GB of f16 KV cache\), [\d.]+ [GM]B free in "
+                     r"system memory: it does not fit, so Ollama would push the machine into swap", result.stderr)
+    assert "the largest window that fits" not in result.stderr and ollama_emulator.load_count == 0
+
+
+def test_what_the_server_frees_for_the_load_counts_as_free(big_model, tmp_path):
+    ollama, env = big_model
+    ollama.models["llama3.2:3b"] = 3_000_000_000
+    ollama.loaded = {"llama3.2:3b": 4096}  # wholly in GPU memory: Ollama unloads it to make room
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex", env=env)
+    assert result.returncode == 0, result.stderr
+    assert ("needs ~25.0 GB (18.6 GB of weights, 6.4 GB of f16 KV cache), 27.7 GB free on the NVIDIA GPU "
+            "(counting the 3.0 GB Ollama frees for it)") in result.stderr
+
+
+def test_a_reload_at_a_larger_window_counts_the_copy_it_replaces(lmstudio_with_a_small_gpu, tmp_path):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    (tmp_path / "tools" / "nvidia-smi").write_text("#!/bin/sh\necho '8192, 8176, 16'\n")  # 16.8 MB free
+    lmstudio.loaded = {LMS_MODEL: 4096}
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        "--warm-up", "wait", env=env)
+    assert result.returncode == 0, result.stderr
+    # The copy loaded at 4,096 tokens (0.5 MB + 1.0 MB) is unloaded before the new load.
+    assert ("needs ~17.3 MB (0.5 MB of weights, 16.8 MB of f16 KV cache), 18.4 MB free on the NVIDIA GPU "
+            "(counting the 1.6 MB LM Studio frees for it)") in result.stderr
