@@ -12,7 +12,7 @@ from helpers import settings as make_settings
 from lmprep import wsl
 from lmprep.config import SOURCE_DEFAULT, Sourced
 from lmprep.detect import detect_provider
-from lmprep.errors import NotConfiguredError
+from lmprep.errors import UnreachableError
 from lmprep.events import Notice
 
 WSL_KERNEL = "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc (GCC) 11.2.0) #1 SMP\n"
@@ -81,14 +81,14 @@ def test_the_nameserver_of_resolv_conf_is_tried_too(machine, windows_ollama):
     # A loopback nameserver (127.0.0.53) is systemd-resolved's, never Windows: only a gateway may be on 127/8 here.
     assert wsl.resolv_nameserver() is None
     machine(nameserver="127.0.0.2")
-    with pytest.raises(NotConfiguredError) as error:
+    with pytest.raises(UnreachableError) as error:
         detect_provider(_settings_with_ollama_default_on(windows_ollama.port))
     assert "under WSL" not in error.value.message  # no gateway, no usable nameserver: nothing else to try
 
 
 def test_nothing_on_the_windows_host_either_says_where_it_looked_and_how_to_make_it_listen(machine):
     machine(gateway="127.0.0.9")
-    with pytest.raises(NotConfiguredError) as error:
+    with pytest.raises(UnreachableError) as error:
         detect_provider(make_settings())
     assert "; under WSL, also on the Windows host at 127.0.0.9)" in error.value.message
     assert "set OLLAMA_HOST=0.0.0.0 for Ollama" in error.value.hint
@@ -97,12 +97,12 @@ def test_nothing_on_the_windows_host_either_says_where_it_looked_and_how_to_make
 
 def test_outside_wsl_and_for_a_chosen_base_url_localhost_stays_localhost(machine, windows_ollama):
     machine(version="Linux version 6.8.0-45-generic\n", gateway="127.0.0.2")
-    with pytest.raises(NotConfiguredError) as error:
+    with pytest.raises(UnreachableError) as error:
         detect_provider(_settings_with_ollama_default_on(windows_ollama.port))
     assert "WSL" not in error.value.message
     machine(gateway="127.0.0.2")
     chosen = make_settings(env={"LMPREP_BASE_URL": f"http://localhost:{windows_ollama.port}/v1"})
-    with pytest.raises(NotConfiguredError) as error:
+    with pytest.raises(UnreachableError) as error:
         detect_provider(chosen)
     assert "under WSL" not in error.value.message  # someone chose that URL: lmprep does not move it
 
