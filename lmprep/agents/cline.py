@@ -18,6 +18,8 @@ LABEL = "Cline"
 COMMAND = "cline"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
 FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:cline
+#: No self-update check at start.
+OFFLINE = {"CLINE_NO_AUTO_UPDATE": "1"}
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -14,12 +14,21 @@ probes Ollama's `/api/version` (0.13.4 or later) and `/api/tags`, and never send
 import json
 
 from ..protocols import RESPONSES, AgentNeeds, FirstRequest
-from . import PLACEHOLDER_KEY, AgentSetup
+from . import PLACEHOLDER_KEY, AgentSetup, raised_timeout_ms, too_slow_note
 
 LABEL = "Codex"
 COMMAND = "codex"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")
+
+#: What keeps it off OpenAI's cloud against a local server: with only lmprep's other settings and
+#: no internet, Codex 0.171 asked for ab.chatgpt.com (its metrics exporter), chatgpt.com,
+#: github.com and api.github.com before it answered (seen through a refusing proxy, 2026-12).
+OFFLINE_OPTIONS = [("-c", "analytics.enabled=false"), ("-c", "otel.metrics_exporter=\"none\""),
+                   ("-c", "check_for_update_on_startup=false")]
+#: A provider's stream_idle_timeout_ms (no event on the stream) defaults to 300 s, with no cap;
+#: the built-in lmstudio and ollama providers of --oss cannot be given another.
+STREAM_IDLE_TIMEOUT_MS = 300_000
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
           "parameters": {"type": "object", "properties": {}}}
@@ -40,12 +49,13 @@ def needs(kind: str) -> AgentNeeds:
     return NEEDS._replace(min_version=(0, 13, 4)) if kind == "ollama" else NEEDS
 
 
-def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
+def setup(*, kind, v1, model, token, context_length, first_turn_s=None, **_) -> AgentSetup:
     # Codex cannot ask a local server for its window: tell it, or it assumes its own (272k).
     # These are global options: they also go before a subcommand (`codex -c ... exec "..."`).
     window = [("-c", f"model_context_window={context_length}")] if context_length else []
     if kind in ("lmstudio", "ollama"):
-        notes = []
+        notes = too_slow_note(LABEL, first_turn_s, STREAM_IDLE_TIMEOUT_MS / 1000,
+                              "the stream idle limit of its --oss providers")
         if token:
             notes.append("Codex's --oss sends no API token: turn authentication off in LM Studio, "
                          "or use a custom model provider in ~/.codex/config.toml.")
@@ -62,4 +72,7 @@ def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
         *window,
         ("-m", model),
     ]
+    idle = raised_timeout_ms(first_turn_s, STREAM_IDLE_TIMEOUT_MS)
+    if idle:
+        options.insert(5, ("-c", f"{prefix}.stream_idle_timeout_ms={idle}"))
     return AgentSetup("codex", {"LMPREP_CODEX_API_KEY": token or PLACEHOLDER_KEY}, options)

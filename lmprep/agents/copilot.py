@@ -15,6 +15,8 @@ LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
 FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:copilot
+#: From `copilot help environment`: no GitHub calls, no self-update.
+OFFLINE = {"COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false"}
 
 
 def needs(kind: str) -> AgentNeeds:

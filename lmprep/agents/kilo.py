@@ -12,6 +12,11 @@ LABEL = "Kilo Code"
 COMMAND = "kilo"
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
 FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:kilo
+#: Its update check, share links and model catalogue fetch (the opencode switches, renamed).
+#: Its provider timeouts (options.timeout, headerTimeout, chunkTimeout) have no default in
+#: 7.7.7: nothing to raise.
+OFFLINE = {"KILO_DISABLE_AUTOUPDATE": "1", "KILO_DISABLE_SHARE": "1", "KILO_DISABLE_MODELS_FETCH": "1",
+           "KILO_DISABLE_DEFAULT_PLUGINS": "1", "KILO_DISABLE_LSP_DOWNLOAD": "1"}
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -15,6 +15,8 @@ LABEL = "pi"
 COMMAND = "pi"
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
 FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:pi
+#: Its offline mode: no update or package checks at start.
+OFFLINE = {"PI_OFFLINE": "1"}
 
 EXTENSION = """\
 // Written by lmprep: the server lmprep made ready, as pi's provider "lmprep" (pi -e <this file>).
