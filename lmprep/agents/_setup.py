@@ -85,7 +85,7 @@ def agent_setup(
     defaults = dict(setup.defaults)
     if environ.get(ONLINE_VARIABLE, "").strip() != "1":
         defaults = {**getattr(module, "OFFLINE", {}), **defaults}
-        setup.options.extend(getattr(module, "OFFLINE_OPTIONS", ()))
+        setup.options[:0] = getattr(module, "OFFLINE_OPTIONS", ())
     for name, value in defaults.items():
         if name not in environ and name not in setup.variables:
             setup.variables[name] = value

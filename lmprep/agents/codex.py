@@ -22,10 +22,12 @@ MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")
 
 #: What keeps it off OpenAI's cloud against a local server: with only lmprep's other settings and
-#: no internet, Codex 0.171 asked for ab.chatgpt.com (its metrics exporter), chatgpt.com,
-#: github.com and api.github.com before it answered (seen through a refusing proxy, 2026-12).
-OFFLINE_OPTIONS = [("-c", "analytics.enabled=false"), ("-c", "otel.metrics_exporter=\"none\""),
-                   ("-c", "check_for_update_on_startup=false")]
+#: no internet, Codex 0.171 asked for ab.chatgpt.com (its metrics exporter: otel.metrics_exporter),
+#: and github.com, api.github.com and chatgpt.com (its curated plugins sync: features.plugins)
+#: before it answered (seen through a refusing proxy, 2026-12); with these two it asked for none.
+#: The interactive update check and analytics are config keys of the same binary.
+OFFLINE_OPTIONS = [("-c", 'otel.metrics_exporter="none"'), ("-c", "features.plugins=false"),
+                   ("-c", "check_for_update_on_startup=false"), ("-c", "analytics.enabled=false")]
 #: A provider's stream_idle_timeout_ms (no event on the stream) defaults to 300 s, with no cap;
 #: the built-in lmstudio and ollama providers of --oss cannot be given another.
 STREAM_IDLE_TIMEOUT_MS = 300_000

@@ -16,7 +16,8 @@ FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:kilo
 #: Its provider timeouts (options.timeout, headerTimeout, chunkTimeout) have no default in
 #: 7.7.7: nothing to raise.
 OFFLINE = {"KILO_DISABLE_AUTOUPDATE": "1", "KILO_DISABLE_SHARE": "1", "KILO_DISABLE_MODELS_FETCH": "1",
-           "KILO_DISABLE_DEFAULT_PLUGINS": "1", "KILO_DISABLE_LSP_DOWNLOAD": "1"}
+           "KILO_DISABLE_DEFAULT_PLUGINS": "1", "KILO_DISABLE_LSP_DOWNLOAD": "1",
+           "KILO_TELEMETRY_LEVEL": "off"}  # PostHog (us.i.posthog.com) only when it is "all"
 
 
 def needs(kind: str) -> AgentNeeds:
