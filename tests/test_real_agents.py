@@ -39,8 +39,12 @@ LABELS = {"codex": "Codex", "claude": "Claude Code", "opencode": "opencode", "qw
 WITHOUT_TOKEN = {"cline"}
 #: Hosts an agent asks for with no internet that no switch of its own turns off (it answers
 #: all the same): Cline 3.0.65's PostHog and OpenTelemetry hosts; Qwen Code 0.24.4's usage
-#: statistics (only its settings file has privacy.usageStatisticsEnabled); Kilo 7.7.7's api.kilo.ai.
+#: statistics (only its settings file has privacy.usageStatisticsEnabled); Kilo 7.7.7's api.kilo.ai;
+#: Droid 0.215.0's config and telemetry hosts; opencode 1.18.33's background install of
+#: @opencode-ai/plugin into its config directory (a failure there is only a warning).
 NO_SWITCH = {
+    "opencode": {"registry.npmjs.org:443"},
+    "droid": {"api.factory.ai:443", "telemetry.factory.ai:443", "otel-collector-123358924663.us-central1.run.app:443"},
     "cline": {"data.cline.bot:443", "otel.cline.bot:443"},
     "qwen": {"gb4w8c3ygj-default-sea.rum.aliyuncs.com:443"},
     "kilo": {"api.kilo.ai:443"},

@@ -16,10 +16,10 @@ LABEL = "Droid"
 COMMAND = "droid"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
 FIRST_REQUEST = FirstRequest(0, 0, (), "", "")  # MEASURE:droid
-#: With only lmprep's other variables and no internet, droid 0.215.0 asked for api.factory.ai,
-#: telemetry.factory.ai and an OpenTelemetry collector (seen through a refusing proxy, 2026-12):
-#: its dynamic config fetch and its telemetry, by the switches in its binary.
-OFFLINE = {"FACTORY_DISABLE_DYNAMIC_CONFIG": "1", "FACTORY_OTEL_ENABLED": "false"}
+# No offline switch: with only lmprep's variables and no internet, droid 0.215.0 asked for
+# api.factory.ai, telemetry.factory.ai and an OpenTelemetry collector (seen through a refusing
+# proxy, 2026-12), and FACTORY_DISABLE_DYNAMIC_CONFIG=1 with FACTORY_OTEL_ENABLED=false (names in
+# its binary) did not stop them; it answers all the same.
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -15,7 +15,9 @@ COMMAND = "opencode"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 #: With only lmprep's other variables and no internet, opencode 1.18.33 asked for
 #: models.opencode.ai (its model catalogue) and registry.npmjs.org (its default plugins, and
-#: updates) before it answered (seen through a refusing proxy, 2026-12).
+#: updates) before it answered (seen through a refusing proxy, 2026-12). With these, only its
+#: background install of @opencode-ai/plugin into its config directory is left: no switch turns
+#: it off, and its failure is only a warning.
 OFFLINE = {"OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_MODELS_FETCH": "1",
            "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1", "OPENCODE_DISABLE_SHARE": "1", "OPENCODE_DISABLE_LSP_DOWNLOAD": "1"}
 #: A provider's options.headerTimeout (until the response headers) and options.chunkTimeout
