@@ -10,7 +10,7 @@ request meets the previous one's cache), in one HOME and one working directory:
 3. a new session with another first message: (b) between sessions, the tokens the server
    reused, over the tokens it can reuse at best when only the first message differs: the
    first session's main request sent again as it was, then with its first message replaced
-   by the other one (nothing else changed), the second's reused tokens by the server's count.
+   by a third one (nothing else changed), the second's reused tokens by the server's count.
    That is the two prompts' longest common prefix in tokens as the server renders and
    tokenizes them (a chat template may put the tools after the messages; the tiny test
    model's does), and a per-session value ahead of the first message (Claude Code's
@@ -23,6 +23,7 @@ measure.py).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from realagents.agents import PROMPT, RealAgent
 from realagents.measure import MODEL_ROUTES, Measured, measure
 
 OTHER_PROMPT = "list the files here"
+REPLAY_PROMPT = "count to three"
 #: Each agent's command line for a continued session (its last one, in this directory).
 CONTINUE = {
     "claude": ("-c", "-p", "say more"),
@@ -83,8 +85,12 @@ def replayed_reuse(server, route: str, body: dict, first_message: str, other_mes
     before = len(server.log_text())
     for payload in (body, swapped):
         http_request("POST", server.origin + route, payload, timeout=600)
-    task = server_tasks(server.log_text()[before:])[-1]
-    return task.prompt_tokens - task.evaluated_tokens
+    # The server logs a task's end just after its answer's last byte: wait for both.
+    deadline = time.monotonic() + 30
+    while len(tasks := server_tasks(server.log_text()[before:])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(tasks) == 2, tasks
+    return tasks[1].prompt_tokens - tasks[1].evaluated_tokens
 
 
 def _main(measured: Measured, bodies: list[dict]) -> tuple[int, int, dict | None]:
@@ -117,5 +123,7 @@ def measure_reuse(agent: RealAgent, server, proxy, workdir: Path, env: dict | No
     other_argv = tuple(OTHER_PROMPT if arg == PROMPT else arg for arg in agent.argv)
     other, other_bodies = _run(agent, other_argv, server, proxy, workdir, env, OTHER_PROMPT.encode())
     _, other_reused, _ = _main(other, other_bodies)
-    prefix = None if first_body is None else replayed_reuse(server, agent.route, first_body, PROMPT, OTHER_PROMPT)
+    # A first message no run sent: the server's prompt cache (--cache-ram) holds the other
+    # session's prompt too, which would match a replay with OTHER_PROMPT beyond its first message.
+    prefix = None if first_body is None else replayed_reuse(server, agent.route, first_body, PROMPT, REPLAY_PROMPT)
     return Reuse(agent.name, first_prompt, within, prefix, other_reused)
