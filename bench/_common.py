@@ -56,3 +56,34 @@ def print_ratio(medians: dict[str, float], runs: int, target: str) -> None:
         print(f"{name:{width}} median {seconds * 1000:6.1f} ms over {runs} runs")
     first, second = medians.values()
     print(f"ratio: {first / second:.2f}x (target <= {target})")
+
+
+def agents_on_fresh_servers(names, *servers_too):
+    """For each real agent named (skipped with the reason when not installed), a fresh real
+    llama-server (the tiny test model, 128k window) behind the recording proxy, with any
+    ``servers_too`` context managers beside them: yields (agent, server, proxy, workdir, others)."""
+    import contextlib
+    import tempfile
+
+    from realagents.agents import find, install_report
+    from realserver.loading_proxy import LoadingProxy
+    from realserver.server import LlamaServer, find_llama_server
+    from realserver.tiny_gguf import write_tiny_gguf
+
+    binary = find_llama_server()
+    if binary is None:
+        sys.exit("no llama-server: run .ci/install-llama-server, or set LMPREP_LLAMA_SERVER")
+    with tempfile.TemporaryDirectory() as scratch:
+        model = write_tiny_gguf(Path(scratch) / "tiny128k.gguf", context_length=131072)
+        for name in names:
+            agent = find(name)
+            if agent.program is None:
+                print(f"{name}: not installed ({install_report()})")
+                continue
+            workdir = Path(tempfile.mkdtemp(dir=scratch))
+            # Cline reads a grammar-made "Hi." as an answer; the others take any 16 tokens.
+            extra = ["--grammar", 'root ::= "Hi."'] if name == "cline" else []
+            with LlamaServer(binary, model, context=131072, alias="tiny",
+                             extra_args=["-n", "16", "--repeat-penalty", "1.5", *extra]) as server, \
+                    LoadingProxy(server.origin, loading_seconds=0) as proxy, contextlib.ExitStack() as stack:
+                yield agent, server, proxy, workdir, [stack.enter_context(other()) for other in servers_too]

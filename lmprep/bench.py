@@ -537,3 +537,20 @@ def summary(record: dict) -> str | None:
 
 def _seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
+
+
+def projected_first_turn(record: dict | None, agent: str) -> float | None:
+    """``agent``'s first turn, in seconds, on the server a kept result measured: the result's
+    own projection when it was for this agent, else this agent's measured prompt size at the
+    measured prefill speed. None where there is no result or the agent's size is unknown."""
+    if not record:
+        return None
+    figures = kept_figures(record)
+    if figures["agent"] == agent and figures["first_turn_s"]:
+        return figures["first_turn_s"]
+    from .agents import agent_module
+
+    first_request = getattr(agent_module(agent), "FIRST_REQUEST", None)
+    if not figures["prefill_tps"] or first_request is None or not first_request.tokens:
+        return None
+    return first_request.tokens / figures["prefill_tps"]

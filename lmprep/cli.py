@@ -373,7 +373,26 @@ def _finish(options: dict, readiness: Readiness, error: LmprepError | None) -> N
         print_error(error)
     elif not options["quiet"]:
         echo(success_line(readiness), err=True)
+        for warning in _first_turn_warnings(readiness):
+            echo(f"warning: {printable(warning)}", err=True)
     raise SystemExit(int(error.exit_code) if error else 0)
+
+
+def _first_turn_warnings(readiness: Readiness) -> list[str]:
+    """With --for, where a bench projects the agent's first turn beyond a limit it cannot
+    raise: the notes its setup gives (nothing is imported where no bench was ever run)."""
+    first_turn_s = _measured_first_turn(readiness, readiness.agent) if readiness.agent else None
+    if first_turn_s is None:
+        return []
+    from .agents import agent_setup
+
+    try:
+        setup = agent_setup(readiness.agent, provider=readiness.provider, kind=readiness.kind,
+                            base_url=readiness.base_url, model=readiness.model,
+                            context_length=readiness.context_length, first_turn_s=first_turn_s)
+    except LmprepError:
+        return []
+    return [note for note in setup.notes if "first turn is projected" in note]
 
 
 def json_result(readiness: Readiness, error: LmprepError | None, options: dict) -> dict:
@@ -523,9 +542,11 @@ def _ready_for_agent(options: dict, program_found: bool = False):
     chosen = settings.providers[readiness.provider]
     try:
         # Only the window read back from the server: never the one asked for, never a stale one.
-        setup = agent_setup(readiness.agent or DEFAULT_AGENT, provider=readiness.provider, kind=readiness.kind,
+        agent = readiness.agent or DEFAULT_AGENT
+        setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
-                            environ=os.environ, context_length=readiness.context_length)
+                            environ=os.environ, context_length=readiness.context_length,
+                            first_turn_s=_measured_first_turn(readiness, agent))
         setup = write_files(setup, _agent_files_dir())
     except LmprepError as exc:
         _fail(exc)
@@ -533,6 +554,19 @@ def _ready_for_agent(options: dict, program_found: bool = False):
         _fail(NotConfiguredError(f"Cannot write {setup.agent}'s files in {_agent_files_dir()}: {exc.strerror or exc}.",
                                  "Check that lmprep's state directory is writable (it follows XDG_STATE_HOME)."))
     return readiness, setup
+
+
+def _measured_first_turn(readiness: Readiness, agent: str) -> float | None:
+    """The agent's first turn as the last `lmprep bench` of this server, model and window
+    projects it (its timeouts are raised to fit); None where no bench was ever run."""
+    from .dirs import state_dir
+
+    if not os.path.isdir(state_dir() / "bench"):
+        return None
+    from .bench import last_result, projected_first_turn
+
+    record = last_result(readiness.provider, readiness.base_url, readiness.model, readiness.context_length)
+    return projected_first_turn(record, agent)
 
 
 def _agent_files_dir():

@@ -19,7 +19,8 @@ PROXY = dict(provider="gpu-box", kind="openai", base_url="http://10.0.0.5:8000/a
 
 
 def setup(agent, target, **extra):
-    return agent_setup(agent, **target, environ={}, **extra)
+    # The offline switches are checked on their own (test_agent_session_setup.py).
+    return agent_setup(agent, **target, environ={"LMPREP_AGENT_ONLINE": "1"}, **extra)
 
 
 def without_proxy(variables: dict) -> dict:
@@ -64,7 +65,6 @@ def test_codex_elsewhere_gets_a_model_provider_through_config_overrides():
     ]
 
 
-QUIET_AIDER = {"AIDER_CHECK_UPDATE": "false", "AIDER_SHOW_RELEASE_NOTES": "false", "AIDER_ANALYTICS": "false"}
 
 
 def test_aider_per_kind_gets_variables_only():
@@ -72,14 +72,14 @@ def test_aider_per_kind_gets_variables_only():
     lms = setup("aider", LMS)
     assert without_proxy(lms.variables) == {"LM_STUDIO_API_BASE": "http://127.0.0.1:1234/v1",
                                             "LM_STUDIO_API_KEY": PLACEHOLDER_KEY,
-                                            "AIDER_MODEL": "lm_studio/openai/gpt-oss-20b", **QUIET_AIDER}
+                                            "AIDER_MODEL": "lm_studio/openai/gpt-oss-20b"}
     ollama = setup("aider", OLLAMA)
     assert without_proxy(ollama.variables) == {"OLLAMA_API_BASE": "http://127.0.0.1:11434",
-                                               "AIDER_MODEL": "ollama_chat/gpt-oss:20b", **QUIET_AIDER}
+                                               "AIDER_MODEL": "ollama_chat/gpt-oss:20b"}
     other = setup("aider", LLAMA)
     assert without_proxy(other.variables) == {"OPENAI_API_BASE": "http://127.0.0.1:8080/v1",
                                               "OPENAI_API_KEY": PLACEHOLDER_KEY, "AIDER_MODEL": "openai/tiny",
-                                              **QUIET_AIDER}
+                                              }
     assert lms.args == ollama.args == other.args == [] and other.files == {}
 
 
@@ -107,6 +107,7 @@ def test_claude_gets_the_server_root_and_every_model_slot():
         "ANTHROPIC_DEFAULT_OPUS_MODEL": "gpt-oss:20b",
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "gpt-oss:20b",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "gpt-oss:20b",
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",  # keeps the server's prefix cache across sessions
     }
     assert result.args == [] and result.notes == []  # a --model of the user's wins over ANTHROPIC_MODEL
 

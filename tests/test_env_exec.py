@@ -21,6 +21,13 @@ MODEL = "openai/gpt-oss-20b"
 LOOPBACK = "127.0.0.1,localhost,::1"
 
 
+@pytest.fixture(autouse=True)
+def agents_online(monkeypatch):
+    """These tests are about where lmprep puts what points an agent at the server: the agents'
+    offline switches, which come on top, are checked in test_agent_session_setup.py."""
+    monkeypatch.setenv("LMPREP_AGENT_ONLINE", "1")
+
+
 def run(*args, env=None):
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from e2e import lmprep_argv, wait_for, warm_up_states
+from lmprep.agents.codex import OFFLINE_OPTIONS
 
 pytestmark = pytest.mark.e2e
 
@@ -237,7 +238,8 @@ def codex_for_codex(stage: Readme, result: Result) -> None:
 def codex_exec(*program_args: str) -> Callable[[Readme, Result], None]:
     def check(stage: Readme, result: Result) -> None:
         codex = stage.agent("codex")
-        assert codex["argv"] == ["--oss", "--local-provider", "lmstudio", "-m", MODEL,
+        offline = [part for option in OFFLINE_OPTIONS for part in option]  # README: "Offline"
+        assert codex["argv"] == [*offline, "--oss", "--local-provider", "lmstudio", "-m", MODEL,
                                  "-c", "model_context_window=65536", *program_args]
         assert codex["env"]["CODEX_OSS_BASE_URL"] == stage.lmstudio.base_url
     return check

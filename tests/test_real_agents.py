@@ -9,6 +9,13 @@ bias here). Cline (3.0.65) takes an answer cut at the token cap for a failure ("
 the output token limit", exit 1), so its server (without a token) has a grammar that makes
 the model write "Hi." and stop. Agents come from .ci/install-agents; one that is not installed
 is skipped.
+
+Each runs with only what lmprep sets, in the test's own empty HOME, on a machine with no
+internet: HTTP(S)_PROXY point at a proxy on 127.0.0.1 that refuses every request and records
+the host asked for (NO_PROXY covers loopback, so the model server is reached directly). Every
+agent here honours the proxy variables (the node and bun ones included, checked by the hosts
+they asked for before lmprep set their offline switches), and none asks for a host beyond
+loopback, except where an agent has no switch for it (NO_SWITCH, named in the README).
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import pytest
 
 from e2e import run_lmprep
 from lmprep.agents import PLACEHOLDER_KEY
-from realagents.agents import QUIET, find, install_report
+from realagents.agents import find, install_report
+from realagents.offline_proxy import RefusingProxy
 from realserver.loading_proxy import LoadingProxy
 
 pytestmark = [pytest.mark.real_agent, pytest.mark.real_server]
@@ -29,6 +37,18 @@ LABELS = {"codex": "Codex", "claude": "Claude Code", "opencode": "opencode", "qw
           "pi": "pi", "droid": "Droid", "cline": "Cline"}
 #: Agents that cannot be given a token without lmprep writing it to a file: a server without one.
 WITHOUT_TOKEN = {"cline"}
+#: Hosts an agent asks for with no internet that no switch of its own turns off (it answers
+#: all the same): Cline 3.0.65's PostHog and OpenTelemetry hosts; Qwen Code 0.24.4's usage
+#: statistics (only its settings file has privacy.usageStatisticsEnabled); Kilo 7.7.7's api.kilo.ai;
+#: Droid 0.215.0's config and telemetry hosts; opencode 1.18.33's background install of
+#: @opencode-ai/plugin into its config directory (a failure there is only a warning).
+NO_SWITCH = {
+    "opencode": {"registry.npmjs.org:443"},
+    "droid": {"api.factory.ai:443", "telemetry.factory.ai:443", "otel-collector-123358924663.us-central1.run.app:443"},
+    "cline": {"data.cline.bot:443", "otel.cline.bot:443"},
+    "qwen": {"gb4w8c3ygj-default-sea.rum.aliyuncs.com:443"},
+    "kilo": {"api.kilo.ai:443"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +96,11 @@ def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
     before = len(server.requests)
-    result = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
-                        env={**QUIET, "BOX_TOKEN": TOKEN, "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
-                        timeout=300, cwd=workdir)
+    with RefusingProxy() as internet:
+        result = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
+                            env={**internet.environ(), "BOX_TOKEN": TOKEN,
+                                 "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
+                            timeout=300, cwd=workdir)
     assert f"Ready for {LABELS[name]}: tiny" in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr[-3000:]
     mine = [r for r in server.requests[before:]
@@ -87,6 +109,7 @@ def test_the_real_agent_works_through_lmprep_exec(name, request, tmp_path):
     for sent in mine:
         assert sent.json()["model"] == "tiny"
         assert sent.headers.get("authorization") == f"Bearer {token or PLACEHOLDER_KEY}"
+    assert set(internet.hosts) <= NO_SWITCH.get(name, set()), internet.hosts
     request.node.user_properties.append(("real_agent_ran", name))  # shown at the end of the run (conftest.py)
 
 
@@ -103,7 +126,7 @@ def test_the_real_codex_sends_lm_studios_token(lmstudio_emulator, tmp_path):
     workdir.mkdir()
     result = run_lmprep("exec", "--for", "codex", "-p", "lmstudio", "--base-url", lmstudio_emulator.base_url,
                         "--", *agent.command(),
-                        env={**QUIET, "LM_API_TOKEN": TOKEN, "HOME": str(tmp_path),
+                        env={"LM_API_TOKEN": TOKEN, "HOME": str(tmp_path),
                              "PATH": f"{agent.program.parent}:{os.environ['PATH']}"},
                         timeout=300, cwd=workdir)
     assert "Ready for Codex" in result.stderr, result.stderr
@@ -125,7 +148,7 @@ def test_the_real_aider_asks_ollama_for_its_own_window(ollama_emulator, tmp_path
     workdir = tmp_path / "work"
     workdir.mkdir()
     result = run_lmprep("exec", "--for", "aider", "-p", "ollama", "--base-url", ollama_emulator.base_url, "-m", "tiny",
-                        "--", *agent.command(), env={**QUIET, "HOME": str(tmp_path)}, timeout=300, cwd=workdir)
+                        "--", *agent.command(), env={"HOME": str(tmp_path)}, timeout=300, cwd=workdir)
     assert "Ready for aider: tiny on Ollama" in result.stderr, result.stderr
     chats = [r for r in ollama_emulator.requests if r.method == "POST" and r.path == "/api/chat"
              and b"say hi" in r.raw_body]

@@ -68,3 +68,34 @@ def __getattr__(name: str):
 
         return getattr(_setup, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- the session: offline switches and timeouts (pure helpers the agent modules share) ------
+
+#: With this variable set to 1 in the user's environment, lmprep leaves an agent's own
+#: offline switches (each module's OFFLINE variables and OFFLINE_OPTIONS) alone.
+ONLINE_VARIABLE = "LMPREP_AGENT_ONLINE"
+#: An agent's timeouts get this many times the measured first turn (`lmprep bench`): a
+#: first turn varies with the machine's load, and the next turns of a long session grow.
+TIMEOUT_HEADROOM = 3
+
+
+def raised_timeout_ms(first_turn_s: float | None, default_ms: int, cap_ms: int | None = None) -> int | None:
+    """The timeout (ms) an agent needs for a first turn of ``first_turn_s``: HEADROOM times
+    it, never below the agent's own ``default_ms`` (None: the default is enough, set nothing)
+    and never above ``cap_ms``, the most the agent accepts."""
+    if not first_turn_s or first_turn_s <= 0:
+        return None
+    wanted = int(first_turn_s * TIMEOUT_HEADROOM * 1000)
+    if cap_ms is not None:
+        wanted = min(wanted, cap_ms)
+    return wanted if wanted > default_ms else None
+
+
+def too_slow_note(label: str, first_turn_s: float | None, limit_s: float, limit: str) -> list[str]:
+    """A note when the projected first turn exceeds a limit the agent has no setting for."""
+    if not first_turn_s or first_turn_s <= limit_s:
+        return []
+    return [f"{label}'s first turn is projected at {first_turn_s:,.0f} s on this server (lmprep bench), beyond "
+            f"{limit} ({limit_s:,.0f} s, which it has no setting to raise): it will give up before the first "
+            "word. Load the model with a smaller window, use a smaller model, or a faster server."]

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..hosts import strip_v1
-from . import PLACEHOLDER_KEY, agent_module
+from . import ONLINE_VARIABLE, PLACEHOLDER_KEY, agent_module
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Options that choose the model: the user's own wins over lmprep's, with a notice.
@@ -24,6 +24,8 @@ class AgentSetup:
     ``options`` holds the arguments one option at a time (``("-m", "M")``, ``("--oss",)``), so
     that one the user gave already is never repeated; ``args`` is them in a row. ``files``:
     variable (or option) → (file name, text) of files to write for the agent (``write_files``).
+    ``defaults``: variables that give way to the user's own (a timeout, a cache or offline
+    switch): agent_setup sets each only where the user's environment has none.
     """
 
     agent: str
@@ -31,6 +33,7 @@ class AgentSetup:
     options: list[tuple[str, ...]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
 
     @property
     def args(self) -> list[str]:
@@ -59,21 +62,34 @@ def agent_setup(
     token: str | None = None,
     context_length: int | None = None,
     environ: Mapping[str, str] | None = None,
+    first_turn_s: float | None = None,
 ) -> AgentSetup:
     """The setup for ``agent`` against the ready ``provider`` (its ``kind``, ``base_url``, ``model``).
 
     ``token`` is the provider's API token when one is configured; it is handed to the agent in
     the variable that agent reads, and nowhere else. ``context_length`` is the window the
     server really has the model loaded with, where lmprep read it (agents with a setting for it
-    are told). Raises NotConfiguredError for an unknown agent, or one that cannot be pointed at
+    are told). ``first_turn_s``: the agent's first turn as `lmprep bench` projected it on this
+    server, model and window, which raises the agent's timeouts where it has them. The agent's
+    own offline switches (update checks, telemetry, model catalogues: its module's OFFLINE and
+    OFFLINE_OPTIONS) are set unless ``environ`` has LMPREP_AGENT_ONLINE=1, and a variable the
+    user set already wins over every one of them. Raises NotConfiguredError for an unknown agent, or one that cannot be pointed at
     this kind of server by variables and arguments.
     """
     module = agent_module(agent)
     setup = module.setup(
         provider=provider, kind=kind, host=strip_v1(base_url), v1=base_url, model=model,
-        key=token or PLACEHOLDER_KEY, token=token, context_length=context_length,
+        key=token or PLACEHOLDER_KEY, token=token, context_length=context_length, first_turn_s=first_turn_s,
     )
-    no_proxy = merged_no_proxy({} if environ is None else environ)
+    environ = {} if environ is None else environ
+    defaults = dict(setup.defaults)
+    if environ.get(ONLINE_VARIABLE, "").strip() != "1":
+        defaults = {**getattr(module, "OFFLINE", {}), **defaults}
+        setup.options[:0] = getattr(module, "OFFLINE_OPTIONS", ())
+    for name, value in defaults.items():
+        if name not in environ and name not in setup.variables:
+            setup.variables[name] = value
+    no_proxy = merged_no_proxy(environ)
     setup.variables["NO_PROXY"] = no_proxy
     setup.variables["no_proxy"] = no_proxy
     return setup

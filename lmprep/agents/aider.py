@@ -15,7 +15,7 @@ and the analytics question are turned off for the run.
 import json
 
 from ..protocols import CHAT, AgentNeeds, FirstRequest
-from . import AgentSetup
+from . import AgentSetup, raised_timeout_ms
 
 LABEL = "aider"
 COMMAND = "aider"
@@ -28,14 +28,20 @@ MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the ch
 #: limit aider there; only the model's own maximum does.
 SETS_OWN_WINDOW = ("ollama",)
 FIRST_REQUEST = FirstRequest(2266, 2833, ("POST /v1/chat/completions",), "0.86.2", "2026-12-02")
+#: No release notes, update checks or analytics; and litellm's own model price map instead of
+#: the one it fetches from raw.githubusercontent.com at start (aider 0.86.2 asked for that host
+#: with no internet, through a refusing proxy, 2026-12).
+OFFLINE = {"AIDER_CHECK_UPDATE": "false", "AIDER_SHOW_RELEASE_NOTES": "false", "AIDER_ANALYTICS": "false",
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+#: `--timeout` (AIDER_TIMEOUT, seconds) for each API call; without it aider uses 600 s (models.py).
+TIMEOUT_S = 600
 
 
 def needs(kind: str) -> AgentNeeds | None:
     return None if kind == "ollama" else AgentNeeds(LABEL, CHAT, tools=False)
 
 
-def setup(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
-    quiet = {"AIDER_CHECK_UPDATE": "false", "AIDER_SHOW_RELEASE_NOTES": "false", "AIDER_ANALYTICS": "false"}
+def setup(*, kind, host, v1, model, key, context_length, first_turn_s=None, **_) -> AgentSetup:
     if kind == "lmstudio":
         provider, variables = "lm_studio", {"LM_STUDIO_API_BASE": v1, "LM_STUDIO_API_KEY": key}
     elif kind == "ollama":
@@ -43,7 +49,7 @@ def setup(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
     else:
         provider, variables = "openai", {"OPENAI_API_BASE": v1, "OPENAI_API_KEY": key}
     name = f"{provider}/{model}"
-    variables = {**variables, "AIDER_MODEL": name, **quiet}
+    variables = {**variables, "AIDER_MODEL": name}
     files = {}
     if context_length and kind in SETS_OWN_WINDOW:
         context_length = max(context_length, MIN_CONTEXT)  # it asks for at least that, whatever is loaded
@@ -55,4 +61,6 @@ def setup(*, kind, host, v1, model, key, context_length, **_) -> AgentSetup:
             "litellm_provider": provider, "mode": "chat",
         }}
         files["AIDER_MODEL_METADATA_FILE"] = ("aider-model-metadata", json.dumps(metadata, indent=2))
-    return AgentSetup("aider", variables, files=files)
+    timeout = raised_timeout_ms(first_turn_s, TIMEOUT_S * 1000)
+    defaults = {"AIDER_TIMEOUT": str(timeout // 1000)} if timeout else {}
+    return AgentSetup("aider", variables, files=files, defaults=defaults)

@@ -8,7 +8,7 @@ hence CLAUDE_CODE_AUTO_COMPACT_WINDOW.
 """
 
 from ..protocols import MESSAGES, AgentNeeds, FirstRequest
-from . import AgentSetup
+from . import AgentSetup, raised_timeout_ms, too_slow_note
 
 LABEL = "Claude Code"
 COMMAND = "claude"
@@ -18,6 +18,18 @@ MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousa
 FIRST_REQUEST = FirstRequest(14619, 48814, ("POST /v1/messages",), "2.1.332", "2026-12-02")
 
 
+#: What keeps it off Anthropic's cloud against a local server: with only lmprep's other
+#: variables and no internet, Claude Code 2.1.332 asked for api.anthropic.com:443 before it
+#: answered (seen through a refusing proxy, 2026-12). This one covers its update check,
+#: telemetry, error reports and feedback surveys; DISABLE_AUTOUPDATER is the older spelling.
+OFFLINE = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
+# Timeouts, read from the 2.1.332 binary: API_TIMEOUT_MS (the whole request, default 600 s) and
+# CLAUDE_STREAM_IDLE_TIMEOUT_MS (no byte of the stream, default 300 s: a prefill longer than that
+# fails; it is raised to at most 1,800 s, which nothing raises).
+API_TIMEOUT_MS = 600_000
+STREAM_IDLE_TIMEOUT_MS = 300_000
+STREAM_IDLE_CAP_MS = 1_800_000
+
 NEEDS = AgentNeeds(LABEL, MESSAGES, tools=True, query="?beta=true")
 
 
@@ -25,7 +37,7 @@ def needs(kind: str) -> AgentNeeds:
     return NEEDS
 
 
-def setup(*, host, model, key, context_length, **_) -> AgentSetup:
+def setup(*, host, model, key, context_length, first_turn_s=None, **_) -> AgentSetup:
     # ANTHROPIC_MODEL chooses the model as --model does, and a --model the user gives wins.
     variables = {
         "ANTHROPIC_BASE_URL": host,
@@ -39,4 +51,15 @@ def setup(*, host, model, key, context_length, **_) -> AgentSetup:
     if context_length:
         # Compact before the local window overflows, not at Claude's own 200k.
         variables["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(context_length)
-    return AgentSetup("claude", variables)
+    # Its system prompt starts with an attribution header that changes with the first user
+    # message ("x-anthropic-billing-header: cc_version=2.1.332.0b8; ..." for one, ".93d" for
+    # another), so two sessions share no prefix in the server's cache; with this, none is sent.
+    defaults = {"CLAUDE_CODE_ATTRIBUTION_HEADER": "0"}
+    idle = raised_timeout_ms(first_turn_s, STREAM_IDLE_TIMEOUT_MS, STREAM_IDLE_CAP_MS)
+    if idle:
+        defaults["CLAUDE_STREAM_IDLE_TIMEOUT_MS"] = str(idle)
+    whole = raised_timeout_ms(first_turn_s, API_TIMEOUT_MS)
+    if whole:
+        defaults["API_TIMEOUT_MS"] = str(whole)
+    notes = too_slow_note(LABEL, first_turn_s, STREAM_IDLE_CAP_MS / 1000, "the longest it waits for a byte")
+    return AgentSetup("claude", variables, notes=notes, defaults=defaults)

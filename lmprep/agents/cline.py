@@ -19,6 +19,8 @@ COMMAND = "cline"
 INSTALL = "npm install -g cline@3.0.65"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
 FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
+#: No self-update check at start.
+OFFLINE = {"CLINE_NO_AUTO_UPDATE": "1"}
 
 
 def needs(kind: str) -> AgentNeeds:

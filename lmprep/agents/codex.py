@@ -15,7 +15,7 @@ server that wants one gets the custom model provider instead, as every other ser
 import json
 
 from ..protocols import RESPONSES, AgentNeeds, FirstRequest
-from . import PLACEHOLDER_KEY, AgentSetup
+from . import PLACEHOLDER_KEY, AgentSetup, raised_timeout_ms, too_slow_note
 
 LABEL = "Codex"
 COMMAND = "codex"
@@ -23,6 +23,17 @@ INSTALL = "npm install -g @openai/codex@0.171.0"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 # On every server, the window as loaded: a Responses request carries none (not even --oss on Ollama).
 FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")
+
+#: What keeps it off OpenAI's cloud against a local server: with only lmprep's other settings and
+#: no internet, Codex 0.171 asked for ab.chatgpt.com (its metrics exporter: otel.metrics_exporter),
+#: and github.com, api.github.com and chatgpt.com (its curated plugins sync: features.plugins)
+#: before it answered (seen through a refusing proxy, 2026-12); with these two it asked for none.
+#: The interactive update check and analytics are config keys of the same binary.
+OFFLINE_OPTIONS = [("-c", 'otel.metrics_exporter="none"'), ("-c", "features.plugins=false"),
+                   ("-c", "check_for_update_on_startup=false"), ("-c", "analytics.enabled=false")]
+#: A provider's stream_idle_timeout_ms (no event on the stream) defaults to 300 s, with no cap;
+#: the built-in lmstudio and ollama providers of --oss cannot be given another.
+STREAM_IDLE_TIMEOUT_MS = 300_000
 
 _INNER = {"type": "function", "name": "lmprep_inner", "description": "Never needs calling.", "strict": False,
           "parameters": {"type": "object", "properties": {}}}
@@ -43,13 +54,15 @@ def needs(kind: str) -> AgentNeeds:
     return NEEDS._replace(min_version=(0, 13, 4)) if kind == "ollama" else NEEDS
 
 
-def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
+def setup(*, kind, v1, model, token, context_length, first_turn_s=None, **_) -> AgentSetup:
     # Codex cannot ask a local server for its window: tell it, or it assumes its own (272k).
     # These are global options: they also go before a subcommand (`codex -c ... exec "..."`).
     window = [("-c", f"model_context_window={context_length}")] if context_length else []
     if kind in ("lmstudio", "ollama") and not token:
+        notes = too_slow_note(LABEL, first_turn_s, STREAM_IDLE_TIMEOUT_MS / 1000,
+                              "the stream idle limit of its --oss providers")
         return AgentSetup("codex", {"CODEX_OSS_BASE_URL": v1},
-                          [("--oss",), ("--local-provider", kind), ("-m", model), *window])
+                          [("--oss",), ("--local-provider", kind), ("-m", model), *window], notes)
     # Any other OpenAI-compatible server, and LM Studio or Ollama with a token (which --oss never
     # sends: it would get 401): a model provider given with -c overrides, its token read from the
     # variable named by env_key, so it never reaches a command line.
@@ -63,4 +76,7 @@ def setup(*, kind, v1, model, token, context_length, **_) -> AgentSetup:
         *window,
         ("-m", model),
     ]
+    idle = raised_timeout_ms(first_turn_s, STREAM_IDLE_TIMEOUT_MS)
+    if idle:
+        options.insert(5, ("-c", f"{prefix}.stream_idle_timeout_ms={idle}"))
     return AgentSetup("codex", {"LMPREP_CODEX_API_KEY": token or PLACEHOLDER_KEY}, options)

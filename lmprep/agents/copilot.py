@@ -16,6 +16,8 @@ COMMAND = "copilot"
 INSTALL = "npm install -g @github/copilot@1.0.102"
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
 FIRST_REQUEST = FirstRequest(19003, 47937, ("POST /v1/chat/completions",), "1.0.102", "2026-12-02")
+#: From `copilot help environment`: no GitHub calls, no self-update.
+OFFLINE = {"COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false"}
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -17,6 +17,10 @@ COMMAND = "droid"
 INSTALL = "npm install -g droid@0.215.0"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
 FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.215.0", "2026-12-02")
+# No offline switch: with only lmprep's variables and no internet, droid 0.215.0 asked for
+# api.factory.ai, telemetry.factory.ai and an OpenTelemetry collector (seen through a refusing
+# proxy, 2026-12), and FACTORY_DISABLE_DYNAMIC_CONFIG=1 with FACTORY_OTEL_ENABLED=false (names in
+# its binary) did not stop them; it answers all the same.
 
 
 def needs(kind: str) -> AgentNeeds:

@@ -13,6 +13,12 @@ COMMAND = "kilo"
 INSTALL = "npm install -g @kilocode/cli@7.7.7"
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
 FIRST_REQUEST = FirstRequest(11885, 50517, ("POST /v1/chat/completions",), "7.7.7", "2026-12-02")
+#: Its update check, share links and model catalogue fetch (the opencode switches, renamed).
+#: Its provider timeouts (options.timeout, headerTimeout, chunkTimeout) have no default in
+#: 7.7.7: nothing to raise.
+OFFLINE = {"KILO_DISABLE_AUTOUPDATE": "1", "KILO_DISABLE_SHARE": "1", "KILO_DISABLE_MODELS_FETCH": "1",
+           "KILO_DISABLE_DEFAULT_PLUGINS": "1", "KILO_DISABLE_LSP_DOWNLOAD": "1",
+           "KILO_TELEMETRY_LEVEL": "off"}  # PostHog (us.i.posthog.com) only when it is "all"
 
 
 def needs(kind: str) -> AgentNeeds:

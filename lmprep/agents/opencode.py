@@ -8,12 +8,23 @@ Seen from opencode 1.18.33 (2026-11): a title request first, then the main turn,
 import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import AgentSetup, raised_timeout_ms
 
 LABEL = "opencode"
 COMMAND = "opencode"
 INSTALL = "npm install -g opencode-ai@1.18.33"
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+#: With only lmprep's other variables and no internet, opencode 1.18.33 asked for
+#: models.opencode.ai (its model catalogue) and registry.npmjs.org (its default plugins, and
+#: updates) before it answered (seen through a refusing proxy, 2026-12). With these, only its
+#: background install of @opencode-ai/plugin into its config directory is left: no switch turns
+#: it off, and its failure is only a warning.
+OFFLINE = {"OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_MODELS_FETCH": "1",
+           "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1", "OPENCODE_DISABLE_SHARE": "1", "OPENCODE_DISABLE_LSP_DOWNLOAD": "1"}
+#: A provider's options.headerTimeout (until the response headers) and options.chunkTimeout
+#: (between two chunks of the stream) default to 300 s in 1.18.33; options.timeout (the whole
+#: request) has no default.
+STREAM_TIMEOUT_MS = 300_000
 FIRST_REQUEST = FirstRequest(8322, 30696, ("POST /v1/chat/completions",), "1.18.33", "2026-12-02")
 
 
@@ -21,15 +32,18 @@ def needs(kind: str) -> AgentNeeds:
     return chat_agent(LABEL)
 
 
-def setup(*, provider, v1, model, token, context_length, **_) -> AgentSetup:
+def setup(*, provider, v1, model, token, context_length, first_turn_s=None, **_) -> AgentSetup:
+    timeout = raised_timeout_ms(first_turn_s, STREAM_TIMEOUT_MS)
+    timeouts = {"headerTimeout": timeout, "chunkTimeout": timeout} if timeout else None
     return AgentSetup("opencode", {"OPENCODE_CONFIG_CONTENT": inline_config(provider, v1, model, token,
-                                                                             context_length)})
+                                                                             context_length, timeouts)})
 
 
-def inline_config(provider: str, v1: str, model: str, token: str | None, context_length: int | None) -> str:
+def inline_config(provider: str, v1: str, model: str, token: str | None, context_length: int | None,
+                  timeouts: dict[str, int] | None = None) -> str:
     """An @ai-sdk/openai-compatible provider `lmprep` serving ``model``, as opencode (and its
-    fork kilo) read it from a variable."""
-    options: dict[str, str] = {"baseURL": v1}
+    fork kilo) read it from a variable; ``timeouts`` go into the provider's options."""
+    options: dict = {"baseURL": v1, **(timeouts or {})}
     if token:
         options["apiKey"] = token
     entry: dict = {"name": model}

@@ -16,6 +16,8 @@ COMMAND = "pi"
 INSTALL = "npm install -g @earendil-works/pi-coding-agent@0.74.2"
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
 FIRST_REQUEST = FirstRequest(2119, 5579, ("POST /v1/chat/completions",), "0.74.2", "2026-12-02")
+#: Its offline mode: no update or package checks at start.
+OFFLINE = {"PI_OFFLINE": "1"}
 
 EXTENSION = """\
 // Written by lmprep: the server lmprep made ready, as pi's provider "lmprep" (pi -e <this file>).

@@ -7,20 +7,30 @@ the available context size"). It takes an empty answer for an error and retries.
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import AgentSetup, raised_timeout_ms
 
 LABEL = "Qwen Code"
 COMMAND = "qwen"
 INSTALL = "npm install -g @qwen-code/qwen-code@0.24.4"
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
 FIRST_REQUEST = FirstRequest(28309, 60150, ("POST /v1/chat/completions",), "0.24.4", "2026-12-02")
+# Timeouts, read from its bundle (0.24.4): QWEN_CODE_API_TIMEOUT_MS (the request, default 120 s),
+# QWEN_STREAM_IDLE_TIMEOUT_MS (no chunk, default 240 s), QWEN_STREAM_MAX_LIFETIME_MS (the whole
+# stream, default 900 s). Its 28k-token first request took 125 s to prefill on 2 busy cores.
+TIMEOUTS_MS = {"QWEN_CODE_API_TIMEOUT_MS": 120_000, "QWEN_STREAM_IDLE_TIMEOUT_MS": 240_000,
+               "QWEN_STREAM_MAX_LIFETIME_MS": 900_000}
 
 
 def needs(kind: str) -> AgentNeeds:
     return chat_agent(LABEL)
 
 
-def setup(*, v1, model, key, **_) -> AgentSetup:
+def setup(*, v1, model, key, first_turn_s=None, **_) -> AgentSetup:
     # Its settings' auth type wins over the OPENAI_* variables; --auth-type wins over both.
     return AgentSetup("qwen", {"OPENAI_BASE_URL": v1, "OPENAI_API_KEY": key, "OPENAI_MODEL": model},
-                      [("--auth-type", "openai")])
+                      [("--auth-type", "openai")], defaults=timeouts(first_turn_s))
+
+
+def timeouts(first_turn_s: float | None) -> dict[str, str]:
+    raised = {name: raised_timeout_ms(first_turn_s, default) for name, default in TIMEOUTS_MS.items()}
+    return {name: str(value) for name, value in raised.items() if value}

@@ -84,8 +84,9 @@ def agent_version(agent: RealAgent) -> str:
 
 
 def measure(agent: RealAgent, server, proxy, workdir: Path, token: str | None = None,
-            extra_env: dict | None = None) -> Measured:
-    """Run ``agent`` once through lmprep exec against ``proxy`` (in front of ``server``)."""
+            extra_env: dict | None = None, quiet: bool = True) -> Measured:
+    """Run ``agent`` once through lmprep exec against ``proxy`` (in front of ``server``);
+    ``quiet=False``: without the agents' offline switches of QUIET (only what lmprep sets)."""
     config = workdir / "lmprep.toml"
     config.write_text(f'[providers.box]\nkind = "llamacpp"\nbase_url = "{proxy.base_url}"\n'
                       + ('api_key_env = "BOX_TOKEN"\n' if token else ""))
@@ -96,7 +97,7 @@ def measure(agent: RealAgent, server, proxy, workdir: Path, token: str | None = 
     work.mkdir(exist_ok=True)
     log_before = len(server.log_text())
     requests_before = len(proxy.requests)
-    env = {**QUIET, **(extra_env or {}), "PATH": f"{agent.program.parent}:{os.environ['PATH']}"}
+    env = {**(QUIET if quiet else {}), **(extra_env or {}), "PATH": f"{agent.program.parent}:{os.environ['PATH']}"}
     if token:
         env["BOX_TOKEN"] = token
     result = run_lmprep("exec", "--for", agent.name, "-p", "box", "--config", str(config), "--", *command,
