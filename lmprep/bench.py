@@ -317,38 +317,22 @@ def _measure_chat(provider, model: str, messages: list[dict], read_timeout: floa
     url = CHAT.url(provider.base_url)
     body = {"model": model, "messages": messages, "stream": True, "max_tokens": output, "temperature": 0,
             "stream_options": {"include_usage": True}}
-    started = time.perf_counter()
-    first_token: float | None = None
     usage: dict = {}
     timings: dict = {}
-    reply: list[str] = []
-    with provider.http.stream("POST", url, json_body=body, read_timeout=read_timeout,
-                              doing="sending the measured request", timeout_error=WarmupFailedError,
-                              retry=True) as response:
-        if response.status_code != 200:
-            response.read()
-            raise _refused(provider, url, response)
-        for _, data in stream_events(response.iter_lines()):
+    with _Measured(provider, model, url, body, read_timeout) as measured:
+        for _, data in stream_events(measured.response.iter_lines()):
             if data.strip() == "[DONE]":
                 break
-            item = _json(data)
-            if not isinstance(item, dict):
+            item = measured.item(data)
+            if item is None:
                 continue
-            if "error" in item:
-                raise WarmupFailedError(f"{provider.label} failed the measured request: {_said(item)}.",
-                                        provider.warm_up_hint(model, item))
             usage = item.get("usage") if isinstance(item.get("usage"), dict) else usage
             timings = item.get("timings") if isinstance(item.get("timings"), dict) else timings
             for choice in item.get("choices") or ():
                 delta = choice.get("delta") if isinstance(choice, dict) else None
-                text = delta.get("content") or delta.get("reasoning_content") if isinstance(delta, dict) else None
-                if isinstance(text, str) and text:
-                    if first_token is None:
-                        first_token = time.perf_counter()
-                    if sum(map(len, reply)) < 4096:
-                        reply.append(text)
-    ended = time.perf_counter()
-    first_token = first_token or ended
+                measured.text(delta.get("content") or delta.get("reasoning_content") if isinstance(delta, dict)
+                              else None)
+    started, first_token, ended = measured.started, measured.first_token, measured.ended
     prompt_tokens = _int(timings.get("prompt_n"))
     cached = _int(timings.get("cache_n"))
     if prompt_tokens is not None and cached is not None:
@@ -367,7 +351,7 @@ def _measure_chat(provider, model: str, messages: list[dict], read_timeout: floa
     if not decode and output_tokens and output_tokens > 1 and ended > first_token:
         decode = (output_tokens - 1) / (ended - first_token)
     return Sample(prompt_tokens, cached, first_token - started, ended - started, prefill, decode, output_tokens,
-                  None, source, "".join(reply))
+                  None, source, measured.reply)
 
 
 def _measure_ollama(provider, model: str, messages: list[dict], read_timeout: float | None, output: int) -> Sample:
@@ -377,35 +361,18 @@ def _measure_ollama(provider, model: str, messages: list[dict], read_timeout: fl
     # No options but the output cap: a num_ctx here would reload the model at another window.
     body = {"model": model, "messages": messages, "stream": True, "options": {"num_predict": output,
                                                                               "temperature": 0}}
-    started = time.perf_counter()
-    first_token: float | None = None
     final: dict = {}
-    reply: list[str] = []
-    with provider.http.stream("POST", url, json_body=body, read_timeout=read_timeout,
-                              doing="sending the measured request", timeout_error=WarmupFailedError,
-                              retry=True) as response:
-        if response.status_code != 200:
-            response.read()
-            raise _refused(provider, url, response)
-        for line in response.iter_lines():
-            item = _json(line)
-            if not isinstance(item, dict):
+    with _Measured(provider, model, url, body, read_timeout) as measured:
+        for line in measured.response.iter_lines():
+            item = measured.item(line)
+            if item is None:
                 continue
-            if "error" in item:
-                raise WarmupFailedError(f"{provider.label} failed the measured request: {_said(item)}.",
-                                        provider.warm_up_hint(model, item))
             message = item.get("message")
-            text = message.get("content") if isinstance(message, dict) else None
-            if isinstance(text, str) and text:
-                if first_token is None:
-                    first_token = time.perf_counter()
-                if sum(map(len, reply)) < 4096:
-                    reply.append(text)
+            measured.text(message.get("content") if isinstance(message, dict) else None)
             if item.get("done"):
                 final = item
                 break
-    ended = time.perf_counter()
-    first_token = first_token or ended
+    started, first_token, ended = measured.started, measured.first_token, measured.ended
     evaluated = _int(final.get("prompt_eval_count"))
     prefill = _rate(evaluated, final.get("prompt_eval_duration"))
     output_tokens = _int(final.get("eval_count"))
@@ -421,7 +388,56 @@ def _measure_ollama(provider, model: str, messages: list[dict], read_timeout: fl
         provider._bench_ollama_prompt = evaluated
     return Sample(evaluated if cached is None else evaluated + cached, cached, first_token - started, ended - started,
                   prefill, decode, output_tokens, load / 1e9 if load else None, "server" if prefill else "client",
-                  "".join(reply))
+                  measured.reply)
+
+
+class _Measured:
+    """One measured request, streamed: when it was sent, when its first text came, when it ended,
+    and the start of the reply; a refusal or an error in the stream raises WarmupFailedError."""
+
+    def __init__(self, provider, model: str, url: str, body: dict, read_timeout: float | None) -> None:
+        self.provider, self.model, self.url, self.body, self.read_timeout = provider, model, url, body, read_timeout
+        self.first_token: float | None = None
+        self._reply: list[str] = []
+
+    def __enter__(self) -> _Measured:
+        self.started = time.perf_counter()
+        self._stream = self.provider.http.stream(
+            "POST", self.url, json_body=self.body, read_timeout=self.read_timeout,
+            doing="sending the measured request", timeout_error=WarmupFailedError, retry=True)
+        self.response = self._stream.__enter__()
+        if self.response.status_code != 200:
+            self.response.read()
+            error = _refused(self.provider, self.url, self.response)
+            self._stream.__exit__(type(error), error, None)
+            raise error
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stream.__exit__(*exc_info)
+        self.ended = time.perf_counter()
+        self.first_token = self.first_token or self.ended
+
+    def item(self, data: str) -> dict | None:
+        """One line or event of the answer as an object (None: not one); its error raises."""
+        item = _json(data)
+        if not isinstance(item, dict):
+            return None
+        if item.get("error") is not None:  # `"error": null` is no error (LiteLLM, OpenAI)
+            raise WarmupFailedError(f"{self.provider.label} failed the measured request: {_said(item)}.",
+                                    self.provider.warm_up_hint(self.model, item))
+        return item
+
+    def text(self, text) -> None:
+        if isinstance(text, str) and text:
+            if self.first_token is None:
+                self.first_token = time.perf_counter()
+            if sum(map(len, self._reply)) < 4096:
+                self._reply.append(text)
+
+    @property
+    def reply(self) -> str:
+        return "".join(self._reply)
 
 
 def _rate(count: int | None, nanoseconds: Any) -> float | None:
