@@ -39,7 +39,7 @@ def unused_port() -> int:
         return probe.getsockname()[1]
 
 
-from realserver.fixtures import llama_server, llama_server_binary, tiny_gguf  # noqa: E402,F401
+from realserver.fixtures import llama_server, llama_server_binary, tiny_128k_gguf, tiny_gguf  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -23,16 +23,9 @@ pytestmark = [pytest.mark.real_agent, pytest.mark.real_server]
 REUSE_GOAL = 0.9
 
 
-@pytest.fixture(scope="module")
-def session_model(tmp_path_factory):
-    from realserver.tiny_gguf import write_tiny_gguf
-
-    return write_tiny_gguf(tmp_path_factory.mktemp("sessions") / "tiny128k.gguf", context_length=131072)
-
-
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(f"real_agents_{i % 2}"))
                                   for i, name in enumerate(("claude", "codex", "opencode"))])
-def test_the_server_reuses_the_agents_prompt_within_and_between_sessions(name, llama_server_binary, session_model,
+def test_the_server_reuses_the_agents_prompt_within_and_between_sessions(name, llama_server_binary, tiny_128k_gguf,
                                                                         tmp_path, request):
     from realserver.loading_proxy import LoadingProxy
     from realserver.server import LlamaServer
@@ -40,7 +33,7 @@ def test_the_server_reuses_the_agents_prompt_within_and_between_sessions(name, l
     agent = find(name)
     if agent.program is None:
         pytest.skip(f"{name} is not installed ({install_report()})")
-    server = LlamaServer(llama_server_binary, session_model, context=131072, alias="tiny",
+    server = LlamaServer(llama_server_binary, tiny_128k_gguf, context=131072, alias="tiny",
                          extra_args=["-n", "16", "--repeat-penalty", "1.5"])
     with server, LoadingProxy(server.origin, loading_seconds=0) as proxy, RefusingProxy() as internet:
         env = {**internet.environ(), "PATH": f"{agent.program.parent}:{os.environ['PATH']}"}

@@ -30,16 +30,9 @@ TOLERANCE = 0.20
 PAIRS = 3
 
 
-@pytest.fixture(scope="module")
-def agent_model(tmp_path_factory):
-    from realserver.tiny_gguf import write_tiny_gguf
-
-    return write_tiny_gguf(tmp_path_factory.mktemp("bench") / "tiny128k.gguf", context_length=131072)
-
-
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(f"real_agents_{i % 2}"))
                                   for i, name in enumerate(("claude", "codex", "opencode"))])
-def test_bench_projects_the_real_agents_first_request(name, llama_server_binary, agent_model, tmp_path, request):
+def test_bench_projects_the_real_agents_first_request(name, llama_server_binary, tiny_128k_gguf, tmp_path, request):
     from realserver.loading_proxy import LoadingProxy
     from realserver.server import LlamaServer
 
@@ -51,7 +44,7 @@ def test_bench_projects_the_real_agents_first_request(name, llama_server_binary,
     for attempt in range(PAIRS):
         workdir = tmp_path / f"pair{attempt}"
         workdir.mkdir()
-        with LlamaServer(llama_server_binary, agent_model, context=131072, alias="tiny",
+        with LlamaServer(llama_server_binary, tiny_128k_gguf, context=131072, alias="tiny",
                          extra_args=["-n", "16", "--repeat-penalty", "1.5"]) as server, \
                 LoadingProxy(server.origin, loading_seconds=0) as proxy:
             measured = measure(agent, server, proxy, workdir)

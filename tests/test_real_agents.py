@@ -51,13 +51,6 @@ NO_SWITCH = {
 }
 
 
-@pytest.fixture(scope="module")
-def agent_model(tmp_path_factory):
-    from realserver.tiny_gguf import write_tiny_gguf
-
-    return write_tiny_gguf(tmp_path_factory.mktemp("agents") / "tiny128k.gguf", context_length=131072)
-
-
 def serve(binary, model, *extra):
     from realserver.server import LlamaServer
 
@@ -68,13 +61,13 @@ def serve(binary, model, *extra):
 
 
 @pytest.fixture(scope="module")
-def agent_server(llama_server_binary, agent_model):
-    yield from serve(llama_server_binary, agent_model, "--api-key", TOKEN)
+def agent_server(llama_server_binary, tiny_128k_gguf):
+    yield from serve(llama_server_binary, tiny_128k_gguf, "--api-key", TOKEN)
 
 
 @pytest.fixture(scope="module")
-def open_server(llama_server_binary, agent_model):
-    yield from serve(llama_server_binary, agent_model, "--grammar", 'root ::= "Hi."')
+def open_server(llama_server_binary, tiny_128k_gguf):
+    yield from serve(llama_server_binary, tiny_128k_gguf, "--grammar", 'root ::= "Hi."')
 
 
 # Two workers run them (pytest-xdist --dist loadgroup), each with its llama-servers: the agents

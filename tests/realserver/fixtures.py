@@ -18,7 +18,7 @@ import pytest
 from .server import ENV_BINARY, LlamaServer, find_llama_server
 from .tiny_gguf import write_tiny_gguf
 
-__all__ = ["llama_server", "llama_server_binary", "real_server_required", "tiny_gguf"]
+__all__ = ["llama_server", "llama_server_binary", "real_server_required", "tiny_128k_gguf", "tiny_gguf"]
 
 REQUIRE_ENV = "LMPREP_REQUIRE_REAL_SERVER"
 
@@ -51,6 +51,12 @@ def llama_server_binary() -> Path:
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight llama GGUF (n_ctx_train 2048), written once per session."""
     return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_128k_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model trained for a 128k window: what the real agents' prompts (15-30k tokens) need."""
+    return write_tiny_gguf(tmp_path_factory.mktemp("gguf128k") / "tiny128k.gguf", context_length=131072)
 
 
 @pytest.fixture
