@@ -308,6 +308,8 @@ def _measure(provider, model: str, messages: list[dict], read_timeout: float | N
              output: int = DECODE_TOKENS) -> Sample:
     if provider.kind == "ollama":
         return _measure_ollama(provider, model, messages, read_timeout, output)
+    if provider.kind == "lmstudio":
+        return _measure_lmstudio(provider, model, messages, read_timeout, output)
     return _measure_chat(provider, model, messages, read_timeout, output)
 
 
@@ -438,6 +440,48 @@ class _Measured:
     @property
     def reply(self) -> str:
         return "".join(self._reply)
+
+
+def _measure_lmstudio(provider, model: str, messages: list[dict], read_timeout: float | None,
+                      output: int) -> Sample:
+    """LM Studio's own REST route (0.3.6+, lmstudio.ai/docs "REST API v0"): `POST /api/v0/chat/
+    completions` answers, not streamed, with `usage` and `stats` (`time_to_first_token` and
+    `generation_time` in seconds, `tokens_per_second` of output, `stop_reason`); its OpenAI route
+    has no timings. It reports no reused prompt tokens."""
+    from .hosts import strip_v1
+
+    url = strip_v1(provider.base_url) + "/api/v0/chat/completions"
+    body = {"model": model, "messages": messages, "stream": False, "max_tokens": output, "temperature": 0}
+    started = time.perf_counter()
+    response = provider.http.request("POST", url, json_body=body, read_timeout=read_timeout,
+                                     doing="sending the measured request", timeout_error=WarmupFailedError,
+                                     retry=True)
+    ended = time.perf_counter()
+    if response.status_code != 200:
+        raise _refused(provider, url, response)
+    item = _json(response.content)
+    item = item if isinstance(item, dict) else {}
+    if "error" in item:
+        raise WarmupFailedError(f"{provider.label} failed the measured request: {_said(item)}.",
+                                provider.warm_up_hint(model, item))
+    usage = item.get("usage") if isinstance(item.get("usage"), dict) else {}
+    stats = item.get("stats") if isinstance(item.get("stats"), dict) else {}
+    prompt_tokens = _int(usage.get("prompt_tokens"))
+    output_tokens = _int(usage.get("completion_tokens"))
+    first_token = _float(stats.get("time_to_first_token"))
+    decode = _float(stats.get("tokens_per_second"))
+    prefill = prompt_tokens / first_token if prompt_tokens and first_token else None
+    reply = ""
+    for choice in item.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        text = message.get("content") if isinstance(message, dict) else None
+        if isinstance(text, str):
+            reply = text[:4096]
+            break
+    if first_token is None:
+        first_token = ended - started
+    return Sample(prompt_tokens, None, first_token, ended - started, prefill, decode, output_tokens, None,
+                  "server" if prefill else "client", reply)
 
 
 def _rate(count: int | None, nanoseconds: Any) -> float | None:

@@ -87,6 +87,29 @@ def test_a_first_turn_beyond_what_the_agent_can_wait_is_a_note_with_the_way_out(
     assert setup("codex", first_turn_s=400.0).notes == []
 
 
+def test_copilot_and_droid_get_their_request_timeouts_raised_from_the_first_turn():
+    first_turn_s = 400.0
+    wanted = int(first_turn_s * TIMEOUT_HEADROOM * 1000)
+    assert setup("copilot", first_turn_s=first_turn_s).variables["COPILOT_NATIVE_HTTP_TIMEOUT_MS"] == str(wanted)
+    assert "COPILOT_NATIVE_HTTP_TIMEOUT_MS" not in setup("copilot", first_turn_s=100.0).variables  # 600 s is enough
+    assert "COPILOT_NATIVE_HTTP_TIMEOUT_MS" not in setup(
+        "copilot", environ={"COPILOT_NATIVE_HTTP_TIMEOUT_MS": "1"}, first_turn_s=first_turn_s).variables
+
+    def droid_settings(**extra):
+        return json.loads(setup("droid", **extra).files["--settings"][1])
+
+    assert droid_settings(first_turn_s=first_turn_s)["llmRequestTimeout"] == wanted
+    assert "llmRequestTimeout" not in droid_settings(first_turn_s=100.0)
+    assert "llmRequestTimeout" not in droid_settings()
+
+
+def test_pi_whose_timeout_lmprep_cannot_set_is_warned_with_its_setting():
+    [note] = setup("pi", first_turn_s=700.0).notes
+    assert "700 s" in note and "600 s" in note and "retry.provider.timeoutMs" in note and "smaller window" in note
+    assert setup("pi", first_turn_s=500.0).notes == []
+    assert not [name for name in setup("pi", first_turn_s=700.0).variables if "TIMEOUT" in name]
+
+
 @pytest.mark.e2e
 def test_exec_and_for_use_the_first_turn_bench_kept(llamacpp_emulator, tmp_path, isolated_home):
     bench = run_lmprep("bench", "--for", "claude", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url)

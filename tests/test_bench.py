@@ -10,6 +10,7 @@ import json
 import pytest
 
 from e2e import run_lmprep
+from emulators.lmstudio import LMStudioEmulator
 from emulators.vllm import VLLMEmulator
 from lmprep.agents import AGENTS, agent_module
 
@@ -94,6 +95,22 @@ def test_bench_on_ollama_uses_its_own_counters(ollama_emulator):
     assert ollama_emulator.requests_to("POST", "/api/chat")
     for request in ollama_emulator.requests_to("POST", "/api/chat"):
         assert "num_ctx" not in request.body_object().get("options", {})  # never a reload at another window
+
+
+def test_bench_on_lm_studio_uses_its_rest_stats(isolated_home):
+    model = "qwen/qwen3-8b"
+    with LMStudioEmulator(downloaded=[model], loaded={model: 131072}) as lmstudio_emulator:
+        lmstudio_emulator.v0_stats.update(tokens_per_second=37.5, time_to_first_token=0.25)
+        result = run_lmprep("bench", "--for", "openai", "-p", "lmstudio", "-m", model,
+                            "--base-url", lmstudio_emulator.base_url, "--json")
+        requests = lmstudio_emulator.requests_to("POST", "/api/v0/chat/completions")
+    assert result.returncode == 0, result.stderr
+    bench = result.json["bench"]
+    assert bench["first"]["source"] == "server"
+    assert bench["decode_tps"] == pytest.approx(37.5)  # stats.tokens_per_second
+    assert bench["first"]["first_token_s"] == pytest.approx(0.25)  # stats.time_to_first_token
+    assert bench["prefill_tps"] == pytest.approx(bench["first"]["prompt_tokens"] / 0.25, rel=0.01)
+    assert requests and all(request.body_object()["stream"] is False for request in requests)
 
 
 def test_bench_needs_an_agent():

@@ -92,10 +92,13 @@ def raised_timeout_ms(first_turn_s: float | None, default_ms: int, cap_ms: int |
     return wanted if wanted > default_ms else None
 
 
-def too_slow_note(label: str, first_turn_s: float | None, limit_s: float, limit: str) -> list[str]:
-    """A note when the projected first turn exceeds a limit the agent has no setting for."""
+def too_slow_note(label: str, first_turn_s: float | None, limit_s: float, limit: str,
+                  setting: str | None = None) -> list[str]:
+    """A note when the projected first turn exceeds a limit lmprep cannot raise: one the agent
+    has no setting for, or only ``setting`` in a file of the user's that lmprep does not write."""
     if not first_turn_s or first_turn_s <= limit_s:
         return []
+    why = f"which only {setting} raises" if setting else "which it has no setting to raise"
     return [f"{label}'s first turn is projected at {first_turn_s:,.0f} s on this server (lmprep bench), beyond "
-            f"{limit} ({limit_s:,.0f} s, which it has no setting to raise): it will give up before the first "
+            f"{limit} ({limit_s:,.0f} s, {why}): it will give up before the first "
             "word. Load the model with a smaller window, use a smaller model, or a faster server."]

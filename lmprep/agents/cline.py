@@ -21,6 +21,9 @@ MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit o
 FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
 #: No self-update check at start.
 OFFLINE = {"CLINE_NO_AUTO_UPDATE": "1"}
+# Timeouts, read from @cline/llms (3.0.65): a provider's `timeoutMs` setting is applied only by its
+# Ollama provider (default 300000 ms); the openai-compatible one sets no request or stream timeout
+# of its own, and no CLINE_* variable sets one: nothing to raise. Not checked against the real agent.
 
 
 def needs(kind: str) -> AgentNeeds:

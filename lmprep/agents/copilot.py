@@ -9,7 +9,7 @@ character system prompt (48 kB in all); `max_tokens` is the output limit it is g
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import AgentSetup, raised_timeout_ms
 
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
@@ -18,13 +18,18 @@ MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of 
 FIRST_REQUEST = FirstRequest(19003, 47937, ("POST /v1/chat/completions",), "1.0.102", "2026-12-02")
 #: From `copilot help environment`: no GitHub calls, no self-update.
 OFFLINE = {"COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false"}
+#: Its model requests go through its native HTTP client, whose limit is COPILOT_NATIVE_HTTP_TIMEOUT_MS
+#: (read from prebuilds/linux-x64/runtime.node in the 1.0.102 package: "Ignoring invalid
+#: COPILOT_NATIVE_HTTP_TIMEOUT_MS: expected a positive integer in milliseconds; using the 600000 ms
+#: default"); no COPILOT_PROVIDER_* variable sets a timeout. Not yet checked against the real agent.
+NATIVE_HTTP_TIMEOUT_MS = 600_000
 
 
 def needs(kind: str) -> AgentNeeds:
     return chat_agent(LABEL)
 
 
-def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
+def setup(*, v1, model, key, context_length, first_turn_s=None, **_) -> AgentSetup:
     variables = {
         "COPILOT_PROVIDER_BASE_URL": v1, "COPILOT_PROVIDER_TYPE": "openai", "COPILOT_PROVIDER_WIRE_API": "completions",
         "COPILOT_PROVIDER_API_KEY": key, "COPILOT_MODEL": model,
@@ -33,4 +38,6 @@ def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
         output = min(context_length // 4, 16384)
         variables["COPILOT_PROVIDER_MAX_PROMPT_TOKENS"] = str(context_length - output)
         variables["COPILOT_PROVIDER_MAX_OUTPUT_TOKENS"] = str(output)
-    return AgentSetup("copilot", variables)
+    timeout = raised_timeout_ms(first_turn_s, NATIVE_HTTP_TIMEOUT_MS)
+    defaults = {"COPILOT_NATIVE_HTTP_TIMEOUT_MS": str(timeout)} if timeout else {}
+    return AgentSetup("copilot", variables, defaults=defaults)

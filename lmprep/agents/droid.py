@@ -10,7 +10,7 @@ exec "..."` works with no Factory login; `POST {base}/chat/completions`, streame
 import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import AgentSetup, raised_timeout_ms
 
 LABEL = "Droid"
 COMMAND = "droid"
@@ -21,13 +21,19 @@ FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.21
 # api.factory.ai, telemetry.factory.ai and an OpenTelemetry collector (seen through a refusing
 # proxy, 2026-12), and FACTORY_DISABLE_DYNAMIC_CONFIG=1 with FACTORY_OTEL_ENABLED=false (names in
 # its binary) did not stop them; it answers all the same.
+#: Its OpenAI client's timeout (the request, until the answer's headers) is the settings key
+#: `llmRequestTimeout` (ms, at least 1000), default 600000: `getLlmRequestTimeout(){return
+#: this.settings.general?.llmRequestTimeout??600000}` in the 0.215.0 binary, where the settings
+#: file's top-level keys (customModels, sessionDefaultSettings) are `settings.general`. Its 240 s
+#: stream idle limit wraps only the Anthropic route, not Chat Completions.
+LLM_REQUEST_TIMEOUT_MS = 600_000
 
 
 def needs(kind: str) -> AgentNeeds:
     return chat_agent(LABEL)
 
 
-def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
+def setup(*, v1, model, key, context_length, first_turn_s=None, **_) -> AgentSetup:
     model_id = "custom:lmprep"
     settings = {
         "customModels": [{
@@ -37,5 +43,8 @@ def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
         }],
         "sessionDefaultSettings": {"model": model_id},
     }
+    timeout = raised_timeout_ms(first_turn_s, LLM_REQUEST_TIMEOUT_MS)
+    if timeout:
+        settings["llmRequestTimeout"] = timeout
     return AgentSetup("droid", {"LMPREP_DROID_API_KEY": key},
                       files={"--settings": ("droid-settings.json", json.dumps(settings, indent=2))})

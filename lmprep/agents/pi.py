@@ -9,7 +9,7 @@ from the model's `maxTokens`, 4 function tools, 5.7 kB in all.
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import AgentSetup, too_slow_note
 
 LABEL = "pi"
 COMMAND = "pi"
@@ -18,6 +18,10 @@ MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow f
 FIRST_REQUEST = FirstRequest(2119, 5579, ("POST /v1/chat/completions",), "0.74.2", "2026-12-02")
 #: Its offline mode: no update or package checks at start.
 OFFLINE = {"PI_OFFLINE": "1"}
+#: Its request timeout is only the settings.json key `retry.provider.timeoutMs` (docs/settings.md,
+#: "SDK default"; core/sdk.js passes it to pi-ai), in its agent directory, which lmprep does not
+#: write: the SDK default is openai 6.26.0's DEFAULT_TIMEOUT, 600000 ms until the answer's headers.
+REQUEST_TIMEOUT_MS = 600_000
 
 EXTENSION = """\
 // Written by lmprep: the server lmprep made ready, as pi's provider "lmprep" (pi -e <this file>).
@@ -43,10 +47,13 @@ def needs(kind: str) -> AgentNeeds:
     return chat_agent(LABEL)
 
 
-def setup(*, v1, model, key, context_length, **_) -> AgentSetup:
+def setup(*, v1, model, key, context_length, first_turn_s=None, **_) -> AgentSetup:
     variables = {"LMPREP_PI_BASE_URL": v1, "LMPREP_PI_MODEL": model, "LMPREP_PI_API_KEY": key}
     if context_length:
         variables["LMPREP_PI_CONTEXT_WINDOW"] = str(context_length)
         variables["LMPREP_PI_MAX_TOKENS"] = str(min(context_length // 4, 16384))
     return AgentSetup("pi", variables, [("--provider", "lmprep"), ("--model", model)],
-                      files={"-e": ("pi-extension.js", EXTENSION)})
+                      files={"-e": ("pi-extension.js", EXTENSION)},
+                      notes=too_slow_note(LABEL, first_turn_s, REQUEST_TIMEOUT_MS / 1000,
+                                          "the longest it waits for an answer",
+                                          "retry.provider.timeoutMs in ~/.pi/agent/settings.json"))

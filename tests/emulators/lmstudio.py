@@ -22,6 +22,7 @@ from .http_emulator import (
     Reply,
     Route,
     json_reply,
+    openai_chat_completion,
 )
 from .wire import PROTOCOLS, answer, missing_field
 
@@ -111,6 +112,9 @@ class LMStudioEmulator(HTTPEmulator):
         self.download_count: Counter[str] = Counter()
         self.rest_download = True
         self.jobs: dict[str, dict[str, Any]] = {}
+        #: What `POST /api/v0/chat/completions` reports as `stats` (seconds, tokens per second).
+        self.v0_stats: dict[str, Any] = {"tokens_per_second": 40.0, "time_to_first_token": 0.5,
+                                         "generation_time": 0.1, "stop_reason": "maxPredictedTokensReached"}
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
@@ -124,6 +128,7 @@ class LMStudioEmulator(HTTPEmulator):
             ("POST", "/v1/responses"): self._answer,
             ("POST", "/v1/chat/completions"): self._answer,
             ("POST", "/v1/messages"): self._answer,
+            ("POST", "/api/v0/chat/completions"): self._v0_chat,
         }
 
     def admin_routes(self) -> dict[tuple[str, str], Route]:
@@ -332,6 +337,32 @@ class LMStudioEmulator(HTTPEmulator):
         missing = missing_field(protocol, body)
         if missing is not None:
             return _openai_error(400, missing, code=None, param=None)
+        model = self._serving(body)
+        return model if isinstance(model, Reply) else answer(protocol, body, model)
+
+    def _v0_chat(self, request: RecordedRequest) -> Reply:
+        """LM Studio's native chat route (lmstudio.ai/docs, "REST API v0", 0.3.6+): the OpenAI
+        answer, not streamed, plus `stats` with `tokens_per_second`, `time_to_first_token`,
+        `generation_time` (seconds) and `stop_reason`, and `model_info`/`runtime`."""
+        body = request.body_object()
+        missing = missing_field("chat", body)
+        if missing is not None:
+            return _openai_error(400, missing, code=None, param=None)
+        model = self._serving(body)
+        if isinstance(model, Reply):
+            return model
+        chars = sum(len(str(message.get("content", ""))) for message in body["messages"] if isinstance(message, dict))
+        reply = openai_chat_completion(model)
+        reply["usage"] = {"prompt_tokens": max(chars // 4, 1), "completion_tokens": 1,
+                          "total_tokens": max(chars // 4, 1) + 1}
+        reply["stats"] = dict(self.v0_stats)
+        reply["model_info"] = {"arch": "qwen3", "quant": "Q4_K_M", "format": "gguf",
+                               "context_length": self.loaded_context(model)}
+        reply["runtime"] = {"name": "llama.cpp-linux-x86_64-avx2", "version": "1.50.0", "supported_formats": ["gguf"]}
+        return json_reply(reply)
+
+    def _serving(self, body: dict[str, Any]) -> str | Reply:
+        """The model that answers ``body`` (loaded first if needed), or the error LM Studio gives."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             with self.lock:
@@ -351,7 +382,7 @@ class LMStudioEmulator(HTTPEmulator):
                 self.instances[model] += 1
                 if isinstance(body.get("ttl"), int):
                     self.ttl[model] = body["ttl"]
-        return answer(protocol, body, model)
+        return model
 
     # ------------------------------------------------------------------ admin routes for the fake lms
 
