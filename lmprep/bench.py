@@ -444,7 +444,8 @@ class _Measured:
 
 def _measure_lmstudio(provider, model: str, messages: list[dict], read_timeout: float | None,
                       output: int) -> Sample:
-    """LM Studio's own REST route (0.3.6+, lmstudio.ai/docs "REST API v0"): `POST /api/v0/chat/
+    """LM Studio's own REST route (0.3.6+; lmstudio-ai/docs 1_developer/2_rest/endpoints.mdx, "REST
+    API v0", whose example answer carries these fields): `POST /api/v0/chat/
     completions` answers, not streamed, with `usage` and `stats` (`time_to_first_token` and
     `generation_time` in seconds, `tokens_per_second` of output, `stop_reason`); its OpenAI route
     has no timings. It reports no reused prompt tokens."""

@@ -341,8 +341,8 @@ class LMStudioEmulator(HTTPEmulator):
         return model if isinstance(model, Reply) else answer(protocol, body, model)
 
     def _v0_chat(self, request: RecordedRequest) -> Reply:
-        """LM Studio's native chat route (lmstudio.ai/docs, "REST API v0", 0.3.6+): the OpenAI
-        answer, not streamed, plus `stats` with `tokens_per_second`, `time_to_first_token`,
+        """LM Studio's native chat route (0.3.6+; lmstudio-ai/docs 1_developer/2_rest/endpoints.mdx,
+        "REST API v0", whose example answer has these fields): the OpenAI answer, not streamed, plus `stats` with `tokens_per_second`, `time_to_first_token`,
         `generation_time` (seconds) and `stop_reason`, and `model_info`/`runtime`."""
         body = request.body_object()
         missing = missing_field("chat", body)
