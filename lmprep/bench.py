@@ -21,9 +21,7 @@ model and window in the state directory, where `status` and the ready line read 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -540,10 +538,9 @@ def results_dir() -> Path:
 
 
 def result_path(provider: str, base_url: str, model: str, context_length: int | None) -> Path:
-    key = hashlib.sha256(f"{provider}\0{base_url}\0{model}\0{context_length or ''}".encode()).hexdigest()[:16]
-    # The provider's name labels the file; it never chooses where the file goes.
-    label = re.sub(r"[^A-Za-z0-9_.-]", "_", provider).strip(".")[:40] or "provider"
-    return results_dir() / f"{label}-{key}.json"
+    from .dirs import record_name
+
+    return results_dir() / f"{record_name(provider, base_url, model, str(context_length or ''))}.json"
 
 
 def save_result(result: BenchResult) -> Path:

@@ -95,3 +95,15 @@ def state_dir() -> Path:
 
 def cache_dir() -> Path:
     return _user_path("cache")
+
+
+def record_name(provider: str, *parts: str) -> str:
+    """The file name (without its suffix) of what lmprep keeps about one server and model: the
+    provider's name cleaned, as a label only (it never chooses where the file goes), and a key of
+    the provider and ``parts``, so that each server, model, ... has a file of its own."""
+    import hashlib
+    import re
+
+    key = hashlib.sha256("\0".join((provider, *parts)).encode()).hexdigest()[:16]
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", provider).strip(".")[:40] or "provider"
+    return f"{label}-{key}"

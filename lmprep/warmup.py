@@ -4,7 +4,6 @@ the model after lmprep has returned, and reading what the last load came to."""
 import contextlib
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -49,12 +48,9 @@ def state_dir() -> Path:
 
 
 def state_file_for(provider: str, base_url: str, model: str) -> Path:
-    import hashlib  # only where a load is recorded: the loaded ready path never gets here
+    from .dirs import record_name  # only where a load is recorded: the loaded ready path never gets here
 
-    key = hashlib.sha256(f"{provider}\0{base_url}\0{model}".encode()).hexdigest()[:16]
-    # The name from the config file only labels the file: it never chooses where it goes.
-    label = re.sub(r"[^A-Za-z0-9_.-]", "_", provider).strip(".")[:40] or "provider"
-    return state_dir() / f"{label}-{key}.json"
+    return state_dir() / f"{record_name(provider, base_url, model)}.json"
 
 
 def write_state(path: Path, record: dict) -> None:
