@@ -36,7 +36,7 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
 
 
 @click.command("doctor", cls=LmprepCommand,
-               short_help="Every server against every installed agent: ready, or why not and the fix.")
+               short_help="Every server against every installed agent: ready or why not.")
 @click.option("-p", "--local-provider", "provider", metavar="NAME[,NAME]", shell_complete=complete_provider,
               help="Only these servers (default: each running where lmprep looks, and each of the config file).")
 @click.option("-m", "--model", metavar="ID", help="Model to check on every server (default: each one's own).")
