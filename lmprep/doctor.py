@@ -247,7 +247,9 @@ def doctor(
 
     known = _agents(which)
     columns = columns_named or [info.name for info in known if info.installed]
-    shown_agents = known + [_agent_info(name, which) for name in columns if name not in {i.name for i in known}]
+    # Named with --for: those agents only (their versions are all that is asked); else every
+    # known one, the missing ones with the command that installs them.
+    shown_agents = [_agent_info(name, which) for name in columns_named] if columns_named else known
     servers, status_warnings = _servers(settings, servers_named, deadline)
     report = DoctorReport(servers=servers, agents=shown_agents, columns=columns, cells=[], memory=None, load=load,
                           timeout=seconds, config_path=str(settings.config_path.value),

@@ -320,19 +320,26 @@ def _cell_word(cell) -> str:
 
 
 def _doctor_reasons(report) -> list[str]:
-    """Below the matrix: why each pair is not ready and what to do, pairs of one server that
-    fail with the same words together."""
+    """Below the matrix: why each pair is not ready and what to do. The pairs of one server with
+    the same state and fix share one entry (a fix that names the agent's own `--for` counts as
+    the same), their reasons one line each, or one line where they are the same words."""
     lines: list[str] = []
     for server in report.servers:
-        groups: dict[tuple, list[str]] = {}
+        groups: dict[tuple, list] = {}
         for agent in report.columns:
             cell = report.cell(server.name, agent)
             if cell is not None and not cell.ok:
-                groups.setdefault((cell.state, cell.message, cell.hint), []).append(agent)
-        for (state, message, hint), agents in groups.items():
-            lines += ["", f"{server.name} for {', '.join(agents)}: {_cell_word_of(state)}: {message}"]
+                hint = (cell.hint or "").replace(f"--for {agent} ", "--for AGENT ")
+                groups.setdefault((cell.state, hint), []).append(cell)
+        for (state, hint), cells in groups.items():
+            agents = ", ".join(cell.agent for cell in cells)
+            if len({cell.message for cell in cells}) == 1:
+                lines += ["", f"{server.name} for {agents}: {_cell_word_of(state)}: {cells[0].message}"]
+            else:
+                lines += ["", f"{server.name} for {agents}: {_cell_word_of(state)}:"]
+                lines += [f"  {cell.agent}: {cell.message}" for cell in cells]
             if hint:
-                lines.append(f"  {hint}")
+                lines.append(f"  {hint if len(cells) > 1 else cells[0].hint}")
     return lines
 
 

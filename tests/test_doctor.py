@@ -320,10 +320,14 @@ def test_many_pairs_with_a_slow_server_finish_within_the_timeout(tmp_path):
                                                          "c": ("llamacpp", three.base_url)})
         machine = Machine(tmp_path, config)
         started = time.monotonic()
+        run_lmprep("--version")
+        start_up = time.monotonic() - started  # the interpreter's start, on a machine that may be busy
+        started = time.monotonic()
         result = machine.doctor("--for", ",".join(AGENTS), "--timeout", "2", "--json", timeout=60)
         took = time.monotonic() - started
-    assert took < 2 + 1, took
     report = result.json
+    assert report["seconds"] < 2 + 1, report["seconds"]  # measured here: 2.03 s
+    assert took < 2 + 1 + start_up, (took, start_up)  # measured here: 2.6 s, 0.5 s of it starting up
     assert len(report["pairs"]) == 3 * len(AGENTS)
     states = {cell["state"] for cell in report["pairs"]}
     assert "timed_out" in states and states <= {"timed_out", "ready"}  # aider/llm on no route: ready at once
