@@ -222,7 +222,7 @@ def doctor(
     read_timeout: float | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
-    which: Callable[[str], str | None] = shutil.which,
+    which: Callable[[str], str | None] | None = None,
 ) -> DoctorReport:
     """Check every server (``provider``: only these, by name) against every agent installed here
     (``agents``: these instead, installed or not), within ``timeout`` seconds (default
@@ -231,6 +231,9 @@ def doctor(
     agent name, or a config file that cannot be used; every pair's failure is a cell."""
     started = time.monotonic()
     env = os.environ if env is None else env
+    if which is None:  # an agent is installed where this environment's PATH finds its command
+        def which(command: str) -> str | None:
+            return shutil.which(command, path=env.get("PATH", os.defpath))
     servers_named = _names(provider)
     columns_named = _names(agents)
     from .agents import AGENTS, agent_module
@@ -354,10 +357,15 @@ def agent_version(path: str, deadline: Deadline, command: str) -> tuple[str | No
 
     try:
         timeout = deadline.cap(VERSION_TIMEOUT, f"asking {command} its version")
+        # Stopped a little before the deadline, by this thread: once the deadline has passed
+        # doctor returns, and a child nobody waits for would outlive it.
+        timeout = timeout if deadline.remaining() is None else max(0.1, min(timeout, deadline.remaining() - 0.5))
         result = run_streaming([path, "--version"], on_output=collect, deadline=deadline, timeout=timeout,
                                doing=f"asking {command} its version")
     except TimeoutError:
-        return None, f"`{command} --version` did not answer within {VERSION_TIMEOUT:g} s"
+        from .termtext import seconds_text
+
+        return None, f"`{command} --version` did not answer within {seconds_text(timeout)} s"
     except LmprepError:
         return None, f"`{command} --version` did not answer within the deadline"
     except OSError as exc:
@@ -383,6 +391,9 @@ def _servers(settings: Settings, named: list[str], deadline: Deadline) -> tuple[
         entries = [settings.providers[name] for name in named if name in settings.providers]
     else:
         entries = list(settings.providers.values())
+        # Every server auto-detection would find, also where a provider is chosen for `lmprep`
+        # alone (oss_provider, LMPREP_PROVIDER, Codex's config): doctor looks at all of them.
+        settings = settings._replace(provider=None)
     report = collect_status(settings, entries, deadline)
     rows = {row.name: row for row in report.providers}
     if named:

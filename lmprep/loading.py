@@ -254,6 +254,8 @@ def _load_needed(provider, job: LoadJob, state: ModelState, needs, agent: str | 
     if state.loaded and job.context_length is not None:
         what = (f"{job.model} is loaded on {provider.label} with {state.context} tokens of context: lmprep would "
                 f"reload it with {job.context_length}, and only that load shows {checks}")
+    elif state.loaded is None:  # a generic server, LiteLLM: a request is what loads it
+        what = f"{provider.label} does not say whether {job.model} is loaded: only a load shows {checks}"
     else:
         what = f"{job.model} is not loaded on {provider.label}: only a load shows {checks}"
     if failure is not None:

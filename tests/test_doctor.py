@@ -341,13 +341,21 @@ def test_a_hung_agent_version_is_bounded(tmp_path, monkeypatch):
     from lmprep.deadline import Deadline
 
     program = tmp_path / "hangs"
-    program.write_text("#!/bin/sh\nsleep 30\n")
+    program.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 30\n")
     program.chmod(0o755)
     monkeypatch.setattr(doctor, "VERSION_TIMEOUT", 0.5)
     started = time.monotonic()
     version, why = doctor.agent_version(str(program), Deadline(None), "hangs")
     assert time.monotonic() - started < 5
     assert version is None and why == "`hangs --version` did not answer within 0.5 s"
+    # Under doctor's deadline it is stopped before the deadline passes: nothing outlives doctor.
+    monkeypatch.setattr(doctor, "VERSION_TIMEOUT", 10.0)
+    deadline = Deadline(1.5)
+    version, why = doctor.agent_version(str(program), deadline, "hangs")
+    assert not deadline.expired and version is None
+    assert re.fullmatch(r"`hangs --version` did not answer within 0\.9\d? s|`hangs --version` did not answer within 1 s", why)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "pid").read_text()), 0)
 
 
 def test_an_agents_version_output_is_cleaned_and_bounded(tmp_path):
@@ -407,3 +415,28 @@ def test_a_window_too_small_to_reload_needs_a_load_and_none_happens(tmp_path, lm
         f"{MODEL} is loaded on LM Studio with 4096 tokens of context: lmprep would reload it with 65536, and only "
         "that load shows that it holds the 65536 tokens of context Codex needs and answers its first request.")
     assert lmstudio_emulator.loaded == {MODEL: 4096} and "/api/v1/models/load" not in posts(lmstudio_emulator)
+
+
+def test_a_server_that_does_not_say_what_is_loaded_needs_a_load(tmp_path, llamacpp_emulator):
+    machine = Machine(tmp_path, write_config(tmp_path / "config.toml", {
+        "generic": ("openai", llamacpp_emulator.base_url)}, {"generic": "tiny"}), {"opencode": "1.18.33"})
+    cell = machine.doctor("--json").json["pairs"][0]
+    assert (cell["server"], cell["state"], cell["exit_code"]) == ("generic", "needs_load", 13)
+    assert cell["error"]["message"].startswith("generic (OpenAI-compatible server) does not say whether tiny is loaded: "
+                                               "only a load shows that it holds the 65536 tokens")
+    assert "/v1/chat/completions" not in [r.path for r in llamacpp_emulator.requests if r.json]  # no warm-up
+    loaded = machine.doctor("--json", "--load").json["pairs"][0]
+    agrees(loaded, machine.ensure("generic", "opencode"))
+
+
+def test_a_provider_chosen_for_lmprep_alone_does_not_hide_the_others(tmp_path, ollama_emulator):
+    """LMPREP_PROVIDER (or oss_provider) chooses for `lmprep` alone; doctor still looks everywhere."""
+    ollama_emulator.models = {"tiny": 1}
+    ollama_emulator.loaded = {"tiny": 65536}
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    machine = Machine(tmp_path, config, {"opencode": "1.18.33"})
+    env = {**machine.env, "OLLAMA_HOST": ollama_emulator.origin.removeprefix("http://"),
+           "LMPREP_PROVIDER": "lmstudio", "LMPREP_MODEL": "tiny"}
+    report = run_lmprep("doctor", "--config", str(config), "--json", env=env).json
+    assert "ollama" in [server["name"] for server in report["servers"]], report

@@ -453,7 +453,8 @@ class VLLM(OpenAICompatible):
         return value if isinstance(value, bool) else None
 
     def server_version(self) -> str | None:
-        """GET /version, `{"version": "0.11.0"}` (vllm/entrypoints/openai/api_server.py `show_version`)."""
+        """GET /version, `{"version": "0.11.0"}` (vllm/entrypoints/openai/api_server.py `show_version`;
+        read from vLLM's source, not run against a real vLLM here)."""
         body = self._get_json(f"{strip_v1(self.base_url)}/version", "reading vLLM's version")
         version = body.get("version") if isinstance(body, dict) else None
         return one_line(version, 40) or None if isinstance(version, str) else None
