@@ -295,7 +295,7 @@ def render_doctor(report, *, colour: bool = False) -> str:
             parts = []
             for i, text in enumerate(cells):
                 padded = text.ljust(widths[i])
-                if paint and colour and i > 0:
+                if paint and colour and i > 0 and not text.startswith("needs"):  # not checked: no verdict to paint
                     padded = (_GREEN if text == "ready" else _RED) + padded + _RESET
                 parts.append(padded)
             return "  ".join(parts).rstrip()

@@ -285,6 +285,9 @@ def test_usage_and_configuration_errors(tmp_path, ollama_emulator):
     machine = Machine(tmp_path, write_config(tmp_path / "config.toml", {"ollama": ("ollama", ollama_emulator.base_url)}))
     bad = machine.doctor("--for", "codex,nosuch")
     assert bad.returncode == 2 and "'nosuch' is not one of" in bad.stderr
+    bad = machine.doctor("--for", "nosuch", "--json")  # --json: its one object, also on a usage error
+    assert bad.returncode == 2 and (bad.json["state"], bad.json["exit_code"], bad.json["pairs"]) == (
+        "usage_error", 2, [])
     unknown = machine.doctor("-p", "nosuch", "--json")
     assert unknown.returncode == 3 and unknown.json["state"] == "not_configured"
     assert "nosuch" in unknown.json["error"]["message"]
