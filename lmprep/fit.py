@@ -339,7 +339,11 @@ def _apple(run: Runner) -> Memory | None:
     total = _number((run(["sysctl", "-n", "hw.memsize"]) or "").strip())
     if not total:
         return None
-    return Memory(total * APPLE_GPU_SHARE, total, "for the GPU in unified memory", True)
+    # macOS 14+ lets the user raise (or lower) what the GPU may wire: `sudo sysctl
+    # iogpu.wired_limit_mb=N`; 0, the default, leaves Metal's own share. Older macOS has no such key.
+    limit = _number((run(["sysctl", "-n", "iogpu.wired_limit_mb"]) or "").strip())
+    share = min(limit * 2**20, total) if limit else total * APPLE_GPU_SHARE
+    return Memory(share, total, "for the GPU in unified memory", True)
 
 
 def _system(meminfo: Path) -> Memory | None:
@@ -386,6 +390,9 @@ class ModelFacts(NamedTuple):
     v_type: str = "f16"
     cache_source: str = ""  # where the cache type came from, for the message ("" for the default)
     window: int | None = None  # the window the server loads it with when none is asked for, where known
+    parallel: int = 1  # the server allocates the window this many times (Ollama: OLLAMA_NUM_PARALLEL)
+    overhead: float = 0.0  # bytes the server's own estimate adds to weights + KV cache (compute buffers, ...)
+    overhead_source: str = ""  # whose estimate that is, for the message (`lms load --estimate-only`)
 
 
 class Fit(NamedTuple):
@@ -402,10 +409,26 @@ class Fit(NamedTuple):
         return self.needed <= self.memory.free
 
 
+def facts_needed(facts: ModelFacts, window: int, k_type: str | None = None, v_type: str | None = None) -> float:
+    """What a load of ``facts``' model at ``window`` needs: weights, KV cache (of every parallel
+    sequence), and what the server's own estimate adds."""
+    return needed_bytes(facts.shape, window * facts.parallel, k_type or facts.k_type,
+                        v_type or facts.v_type) + facts.overhead
+
+
 def estimate(facts: ModelFacts, model: str, window: int, memory: Memory) -> Fit:
     shape = facts.shape
-    kv = kv_cache_bytes(shape, window, facts.k_type, facts.v_type)
-    return Fit(model, window, (shape.weights or 0) + kv, shape.weights or 0, kv, memory, facts)
+    kv = kv_cache_bytes(shape, window * facts.parallel, facts.k_type, facts.v_type)
+    return Fit(model, window, (shape.weights or 0) + kv + facts.overhead, shape.weights or 0, kv, memory, facts)
+
+
+def largest_fitting_window(facts: ModelFacts, free: float) -> int:
+    """largest_window() for ``facts``: its parallel sequences and the server's overhead counted."""
+    shape = facts.shape
+    per_sequence = largest_window(shape._replace(max_context=(shape.max_context or 1 << 24) * facts.parallel),
+                                  free - facts.overhead, facts.k_type, facts.v_type) // facts.parallel
+    per_sequence = per_sequence // 1024 * 1024
+    return min(per_sequence, shape.max_context or per_sequence)
 
 
 def gb(value: float) -> str:
@@ -415,9 +438,12 @@ def gb(value: float) -> str:
 
 def fit_statement(fit: Fit) -> str:
     """"qwen3-coder:30b at 65,536 tokens needs ~24.1 GB (...), 15.2 GB free on the NVIDIA GPU"."""
-    cache = fit.facts.k_type if fit.facts.k_type == fit.facts.v_type else f"K {fit.facts.k_type}, V {fit.facts.v_type}"
-    return (f"{fit.model} at {fit.window:,} tokens needs ~{gb(fit.needed)} ({gb(fit.weights)} of weights, "
-            f"{gb(fit.kv)} of {cache} KV cache), {gb(fit.memory.free)} free {fit.memory.where}")
+    facts = fit.facts
+    cache = facts.k_type if facts.k_type == facts.v_type else f"K {facts.k_type}, V {facts.v_type}"
+    parallel = f" x {facts.parallel} parallel sequences" if facts.parallel > 1 else ""
+    more = f", {gb(facts.overhead)} more by {facts.overhead_source}" if facts.overhead >= 1e6 else ""
+    return (f"{fit.model} at {fit.window:,} tokens{parallel} needs ~{gb(fit.needed)} ({gb(fit.weights)} of weights, "
+            f"{gb(fit.kv)} of {cache} KV cache{more}), {gb(fit.memory.free)} free {fit.memory.where}")
 
 
 def does_not_fit(fit: Fit, label: str, refused: bool) -> str:
@@ -449,7 +475,7 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     ways.append("a smaller quantisation of the model (Q4_K_M rather than Q8_0)")
     ways.append("a smaller model")
     if fit is not None:
-        largest = largest_window(fit.facts.shape, fit.memory.free, fit.facts.k_type, fit.facts.v_type)
+        largest = largest_fitting_window(fit.facts, fit.memory.free)
         if 0 < largest < fit.window:
             ways.append(f"the largest window that fits: {largest:,} tokens (`--min-context {largest}`)")
     text = "Ways out: " + "; ".join(ways) + "."
@@ -477,24 +503,127 @@ def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runne
     memory = free_memory(run)
     if memory is None:
         return None
+    # The server's own estimate where it offers one (LM Studio's `lms load --estimate-only`):
+    # what it adds to weights + KV cache (compute buffers, a vision projector) counts too.
+    own = provider.server_estimate(model, window)
+    if own is not None:
+        ours = facts_needed(facts, window)
+        if own[0] > ours:
+            facts = facts._replace(overhead=own[0] - ours, overhead_source=own[1])
     freed = provider.reclaimable_bytes(model, memory.gpu)
     if loaded_window:
-        freed += needed_bytes(facts.shape, loaded_window, facts.k_type, facts.v_type)
+        freed += facts_needed(facts, loaded_window)
+    return judge(facts, model, window, memory, provider.label, provider.kind, refuse, freed)
+
+
+def judge(facts: ModelFacts, model: str, window: int, memory: Memory, label: str, kind: str, refuse: bool,
+          freed: float = 0.0) -> Fit:
+    """The Fit of ``facts``' model at ``window`` in ``memory`` (plus the ``freed`` bytes the load
+    frees first); ContextTooSmallError with the numbers and the ways out where it does not fit
+    and ``refuse``."""
     if freed:
         memory = memory._replace(free=memory.free + freed,
-                                 where=f"{memory.where} (counting the {gb(freed)} {provider.label} frees for it)")
+                                 where=f"{memory.where} (counting the {gb(freed)} {label} frees for it)")
     fit = estimate(facts, model, window, memory)
     if not fit.fits and refuse:
         from .errors import ContextTooSmallError
 
-        raise ContextTooSmallError(does_not_fit(fit, provider.label, refused=True), ways_out(provider.kind, fit))
+        raise ContextTooSmallError(does_not_fit(fit, label, refused=True), ways_out(kind, fit))
     return fit
+
+
+def check_command(argv: list[str] | tuple[str, ...], window: int | None, refuse: bool, run: Runner = run_tool,
+                  label: str = "llama-server") -> Fit | None:
+    """Before lmprep starts llama-server with ``argv`` (its `-m` file, `-c`, `-ctk`/`-ctv`):
+    the estimate of that load, as check_fit() gives it for a load on a running server. ``window``:
+    the window required (None: the command's own `-c`). None where it cannot be estimated (no
+    `-m` file lmprep can read, router mode, no memory figure)."""
+    args = [str(arg) for arg in argv]
+    facts = llama_server_facts(args)
+    if facts is None:
+        return None
+    window = window or facts.window or facts.shape.max_context
+    memory = free_memory(run) if window else None
+    if memory is None or not window:
+        return None
+    if uses_cpu_only(args):
+        memory = _system(Path("/proc/meminfo")) if memory.gpu else memory
+        if memory is None:
+            return None
+    pairs = _pairs(args)
+    model = next((value for flag, value in pairs if flag in ("-a", "--alias")), None) \
+        or Path(next(value for flag, value in pairs if flag in ("-m", "--model"))).stem
+    return judge(facts, model, window, memory, label, "llamacpp", refuse)
+
+
+#: llama.cpp src/llama-model.cpp `load_tensors`, logged only where a GPU backend is built in
+#: (`llama_supports_gpu_offload()`): "load_tensors: offloaded 25/49 layers to GPU"; the total is
+#: block_count + 1 (the output layer). A CPU-only build (as b11434 on a machine without a GPU,
+#: checked by tests/test_fit.py) logs no such line: nothing spilled, it runs where it was built to.
+_OFFLOADED = re.compile(r"offloaded (\d{1,6})/(\d{1,6}) layers to GPU")
+#: The most of a server's log read for it: the line comes with the load, in its first lines.
+MAX_LOG_BYTES = 16 * 1024 * 1024
+
+
+def offloaded_layers(log: str) -> tuple[int, int] | None:
+    """(layers on the GPU, layers) from the last load a llama-server log records; None where it
+    says nothing of offloading."""
+    found = _OFFLOADED.findall(log)
+    if not found:
+        return None
+    done, total = (int(part) for part in found[-1])
+    return (min(done, total), total) if total else None
+
+
+def uses_cpu_only(args: list[str] | tuple[str, ...]) -> bool:
+    """A llama-server command line that puts the model on the CPU by choice (`-ngl 0`,
+    `--device none`): its memory is system memory, and nothing on the CPU is a spill."""
+    for flag, value in _pairs(args):
+        if flag in ("-ngl", "--n-gpu-layers", "--gpu-layers") and value.strip() == "0":
+            return True
+        if flag in ("-dev", "--device") and value.strip().lower() == "none":
+            return True
+    return False
+
+
+def log_cpu_percent(log: str, args: list[str] | tuple[str, ...] = ()) -> int | None:
+    """The share (in %) of a model llama-server runs on the CPU because it did not fit on the
+    GPU, from its load log; None where the log does not say (no GPU backend) or where the
+    command line chose the split itself (an explicit `-ngl N`, `--device none`): a choice is no
+    spill. b11434's --fit (on by default) lowers the GPU layers itself when memory is short."""
+    if uses_cpu_only(args) or any(flag in ("-ngl", "--n-gpu-layers", "--gpu-layers") and value.strip().isdigit()
+                                  for flag, value in _pairs(args)):
+        return None
+    layers = offloaded_layers(log)
+    if layers is None:
+        return None
+    done, total = layers
+    return 0 if done >= total else max(1, round(100 * (total - done) / total))
+
+
+def read_log(path: Path) -> str | None:
+    """The start of a server's log file (a regular file only, at most MAX_LOG_BYTES); None where it cannot be read."""
+    from .files import open_regular
+
+    try:
+        with open_regular(path) as file:
+            return file.read(MAX_LOG_BYTES).decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+
+
+def _pairs(args: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """(flag, value) of a command line, `--flag value` and `--flag=value` alike."""
+    split: list[str] = []
+    for arg in args:
+        split += arg.split("=", 1) if arg.startswith("--") and "=" in arg else [arg]
+    return list(zip(split, split[1:]))
 
 
 def cache_types_from_args(args: list[str]) -> tuple[str, str]:
     """The KV cache types a llama-server command line sets (`-ctk`/`--cache-type-k`, `-ctv`/`--cache-type-v`)."""
     types = {"k": "f16", "v": "f16"}
-    for flag, value in zip(args, args[1:]):
+    for flag, value in _pairs(args):
         for which in "kv":
             if flag in (f"-ct{which}", f"--cache-type-{which}") and value in CACHE_TYPE_BYTES:
                 types[which] = value
@@ -505,7 +634,7 @@ def llama_server_facts(args: list[str]) -> ModelFacts | None:
     """The facts of the model a llama-server command line (a router model's `status.args`)
     loads: its `--model` file, its cache types, its `--ctx-size`."""
     path = window = None
-    for flag, value in zip(args, args[1:]):
+    for flag, value in _pairs(args):
         if flag in ("-m", "--model"):
             path = value
         elif flag in ("-c", "--ctx-size") and value.isdigit():
