@@ -166,6 +166,7 @@ class Shape(NamedTuple):
     swa_layers: tuple[bool, ...] = ()  # per layer: it holds only the sliding window
     attention_layers: tuple[bool, ...] = ()  # per layer: it has a KV cache at all
     max_context: int | None = None
+    file_type: int | None = None  # general.file_type: the weights' quantisation (llama.h `llama_ftype`)
 
 
 def _int(value: Any) -> int | None:
@@ -209,8 +210,9 @@ def shape_from_metadata(metadata: Mapping[str, Any], weights: int | None) -> Sha
         swa = ()
     interval = _int(get("full_attention_interval"))
     attention = tuple((index + 1) % interval == 0 for index in range(layers)) if interval else ()
+    file_type = metadata.get("general.file_type")
     return Shape(layers, kv_heads, key_length, value_length, weights, window if swa else None, swa, attention,
-                 _int(get("context_length")) or None)
+                 _int(get("context_length")) or None, _int(file_type))
 
 
 def kv_cache_bytes(shape: Shape, window: int, k_type: str = "f16", v_type: str = "f16") -> float:
@@ -242,6 +244,14 @@ def largest_window(shape: Shape, free: float, k_type: str = "f16", v_type: str =
         else:
             high = middle - 1
     return low * 1024
+
+
+#: The weights' quantisations (general.file_type, llama.cpp include/llama.h `llama_ftype`) above
+#: Q4_K_M, by name and bits per weight (llama.cpp tools/quantize: the sizes it lists for each).
+#: At Q4_K_M and below a smaller quantisation costs an agent more than it saves: not offered.
+FILE_TYPES = {0: ("F32", 32.0), 1: ("F16", 16.0), 32: ("BF16", 16.0), 7: ("Q8_0", 8.5), 18: ("Q6_K", 6.56),
+              17: ("Q5_K_M", 5.69), 16: ("Q5_K_S", 5.54), 9: ("Q5_1", 6.0), 8: ("Q5_0", 5.5), 3: ("Q4_1", 5.0)}
+Q4_K_M_BITS = 4.89
 
 
 # -- the memory free where the model runs -----------------------------------------------------------
@@ -441,7 +451,7 @@ def fit_statement(fit: Fit) -> str:
     facts = fit.facts
     cache = facts.k_type if facts.k_type == facts.v_type else f"K {facts.k_type}, V {facts.v_type}"
     parallel = f" x {facts.parallel} parallel sequences" if facts.parallel > 1 else ""
-    more = f", {gb(facts.overhead)} more by {facts.overhead_source}" if facts.overhead >= 1e6 else ""
+    more = f", {gb(facts.overhead)} more as {facts.overhead_source} counts it" if facts.overhead >= 1e6 else ""
     return (f"{fit.model} at {fit.window:,} tokens{parallel} needs ~{gb(fit.needed)} ({gb(fit.weights)} of weights, "
             f"{gb(fit.kv)} of {cache} KV cache{more}), {gb(fit.memory.free)} free {fit.memory.where}")
 
@@ -472,7 +482,15 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     elif kind == "lmstudio":
         ways.append("a quantised KV cache: in LM Studio's load settings turn Flash Attention on and set the K and V "
                     f"Cache Quantization Type to Q8_0{needs_q8}")
-    ways.append("a smaller quantisation of the model (Q4_K_M rather than Q8_0)")
+    quantised = fit.facts.shape.file_type if fit is not None else None
+    if quantised in FILE_TYPES and fit is not None and fit.weights:
+        name, bits = FILE_TYPES[quantised]
+        smaller = estimate(fit.facts._replace(shape=fit.facts.shape._replace(weights=fit.weights * Q4_K_M_BITS / bits)),
+                           fit.model, fit.window, fit.memory)
+        ways.append(f"a smaller quantisation of the model (it is {name}; at Q4_K_M it needs "
+                    f"~{gb(smaller.needed)}{', fits' if smaller.fits else ''})")
+    elif quantised is None or fit is None:
+        ways.append("a smaller quantisation of the model (Q4_K_M rather than Q8_0)")
     ways.append("a smaller model")
     if fit is not None:
         largest = largest_fitting_window(fit.facts, fit.memory.free)
@@ -650,6 +668,14 @@ def ollama_cache_type(environ: Mapping[str, str] | None = None) -> str:
     """Ollama's KV cache type as a server started from this environment takes it (OLLAMA_KV_CACHE_TYPE)."""
     value = (os.environ if environ is None else environ).get("OLLAMA_KV_CACHE_TYPE", "").strip().lower()
     return value if value in ("f16", "q8_0", "q4_0") else "f16"
+
+
+def ollama_parallel(environ: Mapping[str, str] | None = None) -> int:
+    """The sequences Ollama allocates a window for, as a server started from this environment
+    takes them (OLLAMA_NUM_PARALLEL, default 1): it runs its model at `-c num_ctx x parallel`
+    (llm/llama_server.go), so the KV cache is that many windows."""
+    value = (os.environ if environ is None else environ).get("OLLAMA_NUM_PARALLEL", "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= 256 else 1
 
 
 def ollama_default_window(environ: Mapping[str, str] | None = None) -> int | None:

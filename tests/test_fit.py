@@ -26,7 +26,7 @@ def test_the_header_of_a_real_gguf_file_gives_its_shape(tmp_path):
     assert metadata["general.architecture"] == "llama"
     shape = shape_from_metadata(metadata, path.stat().st_size)
     # tiny_gguf: 2 layers, 2 KV heads, embedding 64 / 4 heads = head size 16.
-    assert shape == Shape(2, (2, 2), 16, 16, path.stat().st_size, max_context=4096)
+    assert shape == Shape(2, (2, 2), 16, 16, path.stat().st_size, max_context=4096, file_type=0)
     assert kv_cache_bytes(shape, 4096) == 2 * 2 * 2 * 16 * 4096 * 2
 
 
@@ -107,19 +107,29 @@ def test_largest_window_that_fits():
 # -- the free memory ----------------------------------------------------------------------------------
 
 
-def _fake_commands(tmp_path, monkeypatch, **outputs: str) -> None:
-    """Programs on a PATH of their own that print ``outputs[name]`` (``-`` for _): recorded outputs."""
+def _fake_commands(tmp_path, monkeypatch, **outputs) -> None:
+    """Programs on a PATH of their own that print recorded outputs: ``outputs[name]`` (``-`` for
+    ``_``) is the text printed whatever the arguments, or {arguments: text} (a key of None: any
+    other arguments), where a text may be (text, exit status)."""
     folder = tmp_path / "bin"
     folder.mkdir(exist_ok=True)
     for name, output in outputs.items():
         program = folder / name.replace("_", "-")
-        (tmp_path / f"{program.name}.out").write_text(output)
-        program.write_text(f"#!/bin/sh\nexec /bin/cat '{tmp_path / (program.name + '.out')}'\n")
+        cases = output if isinstance(output, dict) else {None: output}
+        lines = ["#!/bin/sh", 'case "$*" in']
+        for index, (arguments, answer) in enumerate(cases.items()):
+            text, status = answer if isinstance(answer, tuple) else (answer, 0)
+            recorded = tmp_path / f"{program.name}.{index}.out"
+            recorded.write_text(text)
+            lines.append(f"  {'*' if arguments is None else repr(arguments)}) /bin/cat '{recorded}'; exit {status};;")
+        lines += ["esac", "echo \"$0: unknown arguments: $*\" >&2", "exit 1"]
+        program.write_text("\n".join(lines) + "\n")
         program.chmod(0o755)
     monkeypatch.setenv("PATH", str(folder))
 
 
 MEMINFO = "MemTotal:       32768000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n"
+NVIDIA_QUERY = "--query-gpu=memory.total,memory.used,memory.free --format=csv,noheader,nounits"
 
 
 @pytest.fixture
@@ -130,28 +140,79 @@ def meminfo(tmp_path):
 
 
 def test_nvidia_gpus_are_summed(tmp_path, monkeypatch, meminfo):
-    # nvidia-smi --query-gpu=memory.total,memory.used,memory.free --format=csv,noheader,nounits (MiB)
-    _fake_commands(tmp_path, monkeypatch, nvidia_smi="24564, 9000, 15564\n24564, 564, 24000\n")
+    # nvidia-smi --query-gpu=memory.total,memory.used,memory.free --format=csv,noheader,nounits (MiB),
+    # as an RTX 4090 beside an RTX 3090 answers it: one line per GPU.
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi={NVIDIA_QUERY: "24564, 9000, 15564\n24576, 576, 24000\n"})
     memory = free_memory(meminfo=meminfo)
-    assert memory == fit.Memory((15564 + 24000) * 2**20, 2 * 24564 * 2**20, "on 2 NVIDIA GPUs", True)
+    assert memory == fit.Memory((15564 + 24000) * 2**20, (24564 + 24576) * 2**20, "on 2 NVIDIA GPUs", True)
+
+
+def test_nvidia_smi_without_its_driver_is_no_gpu(tmp_path, monkeypatch, meminfo):
+    # What nvidia-smi prints, exit 9, where the driver is not loaded (a container without --gpus).
+    failed = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the "
+              "latest NVIDIA driver is installed and running.\n\n", 9)
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi={NVIDIA_QUERY: failed})
+    assert free_memory(meminfo=meminfo).where == "in system memory"
+
+
+#: `rocm-smi --showmeminfo vram --json` (ROCm 6.x; bytes, as strings), two Radeon cards.
+ROCM_SMI = ('{"card0": {"VRAM Total Memory (B)": "25753026560", "VRAM Total Used Memory (B)": "1306624000"}, '
+            '"card1": {"VRAM Total Memory (B)": "17163091968", "VRAM Total Used Memory (B)": "17163091968"}}\n')
 
 
 def test_amd_through_rocm_smi(tmp_path, monkeypatch, meminfo):
-    _fake_commands(tmp_path, monkeypatch, rocm_smi='{"card0": {"VRAM Total Memory (B)": "25753026560", '
-                                                   '"VRAM Total Used Memory (B)": "1073741824"}}\n')
-    assert free_memory(meminfo=meminfo) == fit.Memory(25753026560 - 1073741824, 25753026560, "on the AMD GPU", True)
+    _fake_commands(tmp_path, monkeypatch, rocm_smi={"--showmeminfo vram --json": ROCM_SMI})
+    assert free_memory(meminfo=meminfo) == fit.Memory(25753026560 - 1306624000, 25753026560 + 17163091968,
+                                                      "on 2 AMD GPUs", True)
 
 
-def test_amd_through_amd_smi(tmp_path, monkeypatch, meminfo):
-    _fake_commands(tmp_path, monkeypatch, amd_smi='[{"gpu": 0, "mem_usage": {"total_vram": {"value": 16368, '
-                                                  '"unit": "MB"}, "free_vram": {"value": 16000, "unit": "MB"}}}]')
+def test_rocm_smi_without_an_amd_gpu_falls_through(tmp_path, monkeypatch, meminfo):
+    # rocm-smi installed on a machine whose GPU is not AMD's: a warning and no cards.
+    _fake_commands(tmp_path, monkeypatch, rocm_smi={"--showmeminfo vram --json": ("WARNING: No AMD GPUs specified\n{}\n", 0)})
+    assert free_memory(meminfo=meminfo).where == "in system memory"
+
+
+_AMD_USAGE = ('"mem_usage": {"total_vram": {"value": 16368, "unit": "MB"}, "used_vram": {"value": 368, "unit": "MB"}, '
+              '"free_vram": {"value": 16000, "unit": "MB"}, "total_visible_vram": {"value": 16368, "unit": "MB"}, '
+              '"used_visible_vram": {"value": 368, "unit": "MB"}, "free_visible_vram": {"value": 16000, "unit": "MB"}, '
+              '"total_gtt": {"value": 32023, "unit": "MB"}, "used_gtt": {"value": 12, "unit": "MB"}, '
+              '"free_gtt": {"value": 32011, "unit": "MB"}}')
+
+
+@pytest.mark.parametrize("recorded", [
+    f'[{{"gpu": 0, {_AMD_USAGE}}}]',  # amd-smi of ROCm 6.x: a list, one entry per GPU
+    f'{{"gpu_data": [{{"gpu": 0, {_AMD_USAGE}}}]}}',  # amd-smi of ROCm 7: the list under gpu_data
+])
+def test_amd_through_amd_smi(tmp_path, monkeypatch, meminfo, recorded):
+    _fake_commands(tmp_path, monkeypatch, amd_smi={"metric --mem-usage --json": recorded})
     assert free_memory(meminfo=meminfo) == fit.Memory(16000 * 2**20, 16368 * 2**20, "on the AMD GPU", True)
 
 
 def test_apple_unified_memory(tmp_path, monkeypatch, meminfo):
-    _fake_commands(tmp_path, monkeypatch, sysctl="68719476736\n")  # sysctl -n hw.memsize on a 64 GB Mac
+    # A 64 GB Mac: `sysctl -n hw.memsize`, and iogpu.wired_limit_mb at its default 0 (Metal's own share).
+    _fake_commands(tmp_path, monkeypatch, sysctl={"-n hw.memsize": "68719476736\n", "-n iogpu.wired_limit_mb": "0\n"})
     memory = free_memory(meminfo=meminfo)
     assert memory == fit.Memory(68719476736 * 0.75, 68719476736, "for the GPU in unified memory", True)
+
+
+def test_apple_with_a_raised_gpu_limit(tmp_path, monkeypatch, meminfo):
+    # `sudo sysctl iogpu.wired_limit_mb=57344`: the GPU may wire 56 GiB of the 64.
+    _fake_commands(tmp_path, monkeypatch, sysctl={"-n hw.memsize": "68719476736\n",
+                                                  "-n iogpu.wired_limit_mb": "57344\n"})
+    assert free_memory(meminfo=meminfo).free == 57344 * 2**20
+
+
+def test_apple_before_macos_14_has_no_gpu_limit_key(tmp_path, monkeypatch, meminfo):
+    unknown = ("sysctl: unknown oid 'iogpu.wired_limit_mb'\n", 1)
+    _fake_commands(tmp_path, monkeypatch, sysctl={"-n hw.memsize": "17179869184\n", "-n iogpu.wired_limit_mb": unknown})
+    assert free_memory(meminfo=meminfo).free == 17179869184 * 0.75
+
+
+def test_linux_sysctl_is_not_apple(tmp_path, monkeypatch, meminfo):
+    # procps' sysctl knows no hw.memsize: exit 255.
+    _fake_commands(tmp_path, monkeypatch, sysctl=("sysctl: cannot stat /proc/sys/hw/memsize: No such file or directory\n",
+                                                  255))
+    assert free_memory(meminfo=meminfo).where == "in system memory"
 
 
 def test_without_a_gpu_tool_system_memory(tmp_path, monkeypatch, meminfo):
@@ -160,6 +221,12 @@ def test_without_a_gpu_tool_system_memory(tmp_path, monkeypatch, meminfo):
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     assert free_memory(meminfo=meminfo).where == "in system memory"
     assert free_memory(meminfo=tmp_path / "none") is None
+
+
+def test_the_first_gpu_tool_that_answers_wins(tmp_path, monkeypatch, meminfo):
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi={NVIDIA_QUERY: "8192, 192, 8000\n"},
+                   rocm_smi={"--showmeminfo vram --json": ROCM_SMI})
+    assert free_memory(meminfo=meminfo).where == "on the NVIDIA GPU"
 
 
 # -- end to end: refused before the load --------------------------------------------------------------
