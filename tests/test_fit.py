@@ -504,3 +504,208 @@ def test_a_reload_at_a_larger_window_counts_the_copy_it_replaces(lmstudio_with_a
     # The copy loaded at 4,096 tokens (0.5 MB + 1.0 MB) is unloaded before the new load.
     assert ("needs ~17.3 MB (0.5 MB of weights, 16.8 MB of f16 KV cache), 18.4 MB free on the NVIDIA GPU "
             "(counting the 1.6 MB LM Studio frees for it)") in result.stderr
+
+
+# -- llama-server: spill from its load log, and the check before lmprep starts it ----------------
+
+#: From `llama-server -lv 4` b11434 on this CPU-only build (tests/test_fit.py's tiny model): the
+#: devices and the KV cache, and no "offloaded" line (llama_supports_gpu_offload() is false).
+CPU_ONLY_LOG = """\
+0.00.007.169 I cmn  common_param: device_info:
+0.00.007.186 I cmn  common_param:   - CPU     : AMD EPYC (24105 MiB, 24105 MiB free)
+0.00.039.338 I load_tensors:   CPU_Mapped model buffer size =     5.36 MiB
+0.00.060.257 I llama_kv_cache: size =   16.00 MiB (  8192 cells,   4 layers,  4/1 seqs), K (f16):    8.00 MiB, V (f16):    8.00 MiB
+"""
+#: A CUDA build whose --fit put 30 of qwen3-coder-30b's 49 layers (48 + output) on the GPU
+#: (the lines of llama.cpp src/llama-model.cpp `load_tensors`).
+GPU_LOG = """\
+load_tensors: offloading output layer to GPU
+load_tensors: offloading 29 repeating layers to GPU
+load_tensors: offloaded 30/49 layers to GPU
+load_tensors:        CUDA0 model buffer size = 11412.53 MiB
+load_tensors:   CPU_Mapped model buffer size =  6939.21 MiB
+"""
+
+
+def test_the_load_log_says_how_much_runs_on_the_cpu():
+    assert fit.offloaded_layers(GPU_LOG) == (30, 49)
+    assert fit.log_cpu_percent(GPU_LOG) == 39  # 19 of 49 layers
+    assert fit.log_cpu_percent(GPU_LOG.replace("30/49", "49/49")) == 0
+    assert fit.log_cpu_percent(GPU_LOG.replace("30/49", "48/49")) == 2
+    # Without a GPU backend it all runs on the CPU by design: no spill to report.
+    assert fit.offloaded_layers(CPU_ONLY_LOG) is None and fit.log_cpu_percent(CPU_ONLY_LOG) is None
+
+
+@pytest.mark.parametrize("args", [["-ngl", "20"], ["--n-gpu-layers=20"], ["--gpu-layers", "0"], ["-dev", "none"],
+                                  ["--device=none"]])
+def test_a_split_the_command_line_chose_is_no_spill(args):
+    assert fit.log_cpu_percent(GPU_LOG, ["llama-server", "-m", "x.gguf", *args]) is None
+
+
+def test_the_log_of_a_server_lmprep_started_reports_its_spill(tmp_path, monkeypatch, llamacpp_emulator):
+    """LlamaCpp.cpu_percent reads the log that lmprep/started.py records for a server it started
+    (here a stand-in of that module, with its find_started / is_same_process interface)."""
+    import sys
+    import types
+
+    from helpers import provider_settings
+    from lmprep.providers import open_provider
+
+    log = tmp_path / "llama-server.log"
+    log.write_text(CPU_ONLY_LOG + GPU_LOG)
+    record = types.SimpleNamespace(log=str(log), argv=("llama-server", "-m", "x.gguf"))
+    started = types.ModuleType("lmprep.started")
+    asked = []
+    started.find_started = lambda name, base_url: asked.append((name, base_url)) or record
+    started.is_same_process = lambda found: found is record
+    monkeypatch.setitem(sys.modules, "lmprep.started", started)
+    settings = provider_settings("llamacpp", provider="llamacpp", base_url=llamacpp_emulator.base_url)
+    with open_provider(settings) as provider:
+        assert provider.model_state("tiny").cpu_percent == 39
+        assert asked[0] == ("llamacpp", llamacpp_emulator.base_url)
+        log.write_text(CPU_ONLY_LOG)
+        assert provider.model_state("tiny").cpu_percent is None
+        started.find_started = lambda name, base_url: None  # a server lmprep did not start: no log
+        assert provider.cpu_percent("tiny") is None
+
+
+def _nvidia_with(tmp_path, monkeypatch, free_mib: int) -> None:
+    _fake_commands(tmp_path, monkeypatch, nvidia_smi={NVIDIA_QUERY: f"8192, {8192 - free_mib}, {free_mib}\n"})
+
+
+def test_before_starting_llama_server_a_window_that_does_not_fit_is_refused(tmp_path, monkeypatch):
+    from lmprep import ContextTooSmallError
+
+    model = write_tiny_gguf(tmp_path / "models" / "tiny.gguf", 131072)
+    _nvidia_with(tmp_path, monkeypatch, 10)  # 10 MiB free
+    argv = ["/usr/bin/llama-server", "-m", str(model), "--host", "127.0.0.1", "--port", "8080", "--jinja",
+            "-c", "65536"]
+    with pytest.raises(ContextTooSmallError) as refused:
+        fit.check_command(argv, 65536, refuse=True)
+    # 2 layers x 2 KV heads x 16 x 2 (K, V) x 2 bytes x 65,536 = 16.8 MB, and the file's 0.5 MB
+    assert refused.value.message.startswith("tiny at 65,536 tokens needs ~17.3 MB (0.5 MB of weights, 16.8 MB of "
+                                            "f16 KV cache), 10.5 MB free on the NVIDIA GPU: it does not fit")
+    assert "start llama-server with `-ctk q8_0 -ctv q8_0 -fa on` (~9.4 MB, fits)" in refused.value.hint
+    assert "(it is F32; at Q4_K_M it needs ~16.9 MB)" in refused.value.hint  # tiny_gguf's weights are F32
+    assert "the largest window that fits: 37,888 tokens (`--min-context 37888`)" in refused.value.hint
+    # Without a required window: the command's own -c, estimated, not refused.
+    assert not fit.check_command(argv, None, refuse=False).fits
+    # Its cache types (-ctk/-ctv, also as --cache-type-k=...) and its alias count.
+    quantised = fit.check_command([*argv, "--cache-type-k=q8_0", "-ctv", "q8_0", "-fa", "on", "-a", "mine"], None,
+                                  refuse=True)
+    assert quantised.fits and quantised.model == "mine" and quantised.facts.k_type == "q8_0"
+
+
+def test_before_starting_llama_server_on_the_cpu_by_choice_system_memory_counts(tmp_path, monkeypatch):
+    model = write_tiny_gguf(tmp_path / "tiny.gguf", 131072)
+    _nvidia_with(tmp_path, monkeypatch, 1)
+    argv = ["llama-server", "-m", str(model), "-c", "65536", "-ngl", "0"]
+    estimated = fit.check_command(argv, None, refuse=True)
+    assert estimated.fits and estimated.memory.where == "in system memory" and not estimated.memory.gpu
+
+
+def test_before_starting_llama_server_nothing_to_estimate(tmp_path, monkeypatch):
+    _nvidia_with(tmp_path, monkeypatch, 1)
+    assert fit.check_command(["llama-server", "--models-dir", str(tmp_path)], 8192, refuse=True) is None  # router
+    assert fit.check_command(["llama-server", "-m", str(tmp_path / "missing.gguf")], 8192, refuse=True) is None
+    assert fit.check_command(["llama-server", "-m", "relative.gguf"], 8192, refuse=True) is None
+
+
+# -- LM Studio: its own estimate, and its models folder ---------------------------------------------
+
+@pytest.mark.parametrize("printed, total", [
+    # lms 0.3.43 (src/formatBytes.ts formatSizeBytes1024), to stderr, no terminal: no colours
+    ("Model: openai/gpt-oss-120b\nContext Length: 65,536\nEstimated GPU Memory:   61.17 GiB\n"
+     "Estimated Total Memory: 61.17 GiB\n\nEstimate: This model may be loaded based on your resource guardrails "
+     "settings.\n", 61.17 * 2**30),
+    # lms 0.3.27 to early 2026 (formatSizeBytes1000): the docs' example
+    ("Model: openai/gpt-oss-120b\nEstimated GPU Memory:   65.68 GB\nEstimated Total Memory: 65.68 GB\n", 65.68e9),
+    ("Estimated Total Memory: \x1b[32m812.50 MiB\x1b[39m\n", 812.5 * 2**20),  # coloured, where lms saw a terminal
+    ("error: unknown option '--estimate-only'\n", None),  # lms before 0.3.27
+    ("Estimated Total Memory: 12.00 parsecs\n", None),
+    ("Estimated Total Memory: 1.2.3 GB\n", None),
+])
+def test_lms_estimate_output(printed, total):
+    from lmprep.lms import parse_lms_estimate
+
+    assert parse_lms_estimate(printed) == (pytest.approx(total) if total else None)
+
+
+def test_lm_studio_s_own_estimate_counts_where_lms_offers_it(lmstudio_with_a_small_gpu):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    env = {**env, "FAKE_LMS_ESTIMATE": str(20 * 10**6)}  # lms says 20 MB: 2.7 MB more than the header's 17.3
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        env=env)
+    assert result.returncode == 11, result.stderr
+    assert (f"{LMS_MODEL} at 65,536 tokens needs ~20.0 MB (0.5 MB of weights, 16.8 MB of f16 KV cache, 2.7 MB more "
+            "as `lms load --estimate-only` counts it), 10.5 MB free on the NVIDIA GPU") in result.stderr
+    # The ways out count it too: q8_0 is 9.4 + 2.7 MB; the largest window leaves room for it.
+    assert "Cache Quantization Type to Q8_0 (~12.1 MB)" in result.stderr
+    # 10 MiB free - (19.07 MiB - the 16.8 MB the KV cache takes at 65,536) leaves 7.3 MB: 28,400 tokens at 256 B
+    assert "the largest window that fits: 27,648 tokens" in result.stderr
+    assert lmstudio.requests_to("POST", "/api/v1/models/load") == []
+
+
+def test_lm_studio_s_estimate_below_the_header_s_is_not_taken(lmstudio_with_a_small_gpu):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    env = {**env, "FAKE_LMS_ESTIMATE": str(10**6)}  # a floor is a floor: the header's 17.3 MB stays
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        env=env)
+    assert result.returncode == 11 and "needs ~17.3 MB (0.5 MB of weights, 16.8 MB of f16 KV cache)," in result.stderr
+
+
+def test_lm_studio_s_models_folder_from_its_settings(tmp_path, monkeypatch):
+    from lmprep.lms import lmstudio_models_folder
+
+    home = tmp_path / ".lmstudio"
+    home.mkdir()
+    assert lmstudio_models_folder(home) == home / "models"
+    (home / "settings.json").write_text('{"downloadsFolder": "/data/lm-models", "other": 1}')
+    assert lmstudio_models_folder(home) == Path("/data/lm-models")
+    for broken in ('{"downloadsFolder": 5}', '{"downloadsFolder": "relative"}', "[1, 2]", "{not json"):
+        (home / "settings.json").write_text(broken)
+        assert lmstudio_models_folder(home) == home / "models"
+
+
+def test_lm_studio_s_moved_models_folder_is_where_the_file_is_found(lmstudio_with_a_small_gpu, tmp_path):
+    lmstudio, env = lmstudio_with_a_small_gpu
+    moved = tmp_path / "big-disk" / "models"
+    (tmp_path / "home" / ".lmstudio" / "models").rename(tmp_path / "big-disk-models")
+    moved.parent.mkdir()
+    (tmp_path / "big-disk-models").rename(moved)
+    (tmp_path / "home" / ".lmstudio" / "settings.json").write_text(f'{{"downloadsFolder": "{moved}"}}')
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        env=env)
+    assert result.returncode == 11 and "needs ~17.3 MB" in result.stderr
+
+
+# -- Ollama: parallel sequences; the quantisation in the ways out --------------------------------
+
+def test_ollama_allocates_the_window_for_each_parallel_sequence(big_model, tmp_path):
+    ollama, env = big_model
+    (tmp_path / "bin" / "nvidia-smi").write_text("#!/bin/sh\necho '49140, 1000, 48140'\n")  # fits once, not twice
+    result = run_lmprep("-p", "ollama", "--base-url", ollama.base_url, "-m", MODEL, "--for", "codex",
+                        env={**env, "OLLAMA_NUM_PARALLEL": "8"})
+    assert result.returncode == 11, result.stderr
+    # 6.4 GB of f16 KV cache per 65,536-token sequence, 8 of them (llm/llama_server.go `-c num_ctx x parallel`)
+    assert (f"{MODEL} at 65,536 tokens x 8 parallel sequences needs ~70.1 GB (18.6 GB of weights, 51.5 GB of f16 "
+            "KV cache), 50.5 GB free on the NVIDIA GPU: it does not fit") in result.stderr
+    largest = int(re.search(r"--min-context (\d+)", result.stderr)[1])
+    assert largest % 1024 == 0 and 18.6e9 + 8 * 98304 * largest <= 48140 * 2**20 < 18.6e9 + 8 * 98304 * (largest + 1024)
+    assert ollama.load_count == 0
+
+
+@pytest.mark.parametrize("file_type, way", [
+    (7, "a smaller quantisation of the model (it is Q8_0; at Q4_K_M it needs ~25.1 GB, fits)"),
+    (15, None),  # Q4_K_M already: a smaller one is not offered
+    (None, "a smaller quantisation of the model (Q4_K_M rather than Q8_0)"),  # not known
+])
+def test_the_quantisation_way_out_names_the_model_s(file_type, way):
+    info = {**QWEN3_CODER_30B, **({"general.file_type": file_type} if file_type is not None else {})}
+    facts = fit.ModelFacts(shape_from_metadata(info, 32_500_000_000))  # the Q8_0 file's size
+    memory = fit.Memory(26e9, 26e9, "on the NVIDIA GPU", True)
+    text = fit.ways_out("ollama", fit.estimate(facts, MODEL, 65536, memory))
+    if way is None:
+        assert "smaller quantisation" not in text
+    else:
+        assert way in text, text

@@ -230,6 +230,14 @@ def command_load(args):
     return 0
 
 
+def sized(count):
+    """lms's formatSizeBytes1024: the largest binary unit below the value, two decimals."""
+    units, index = ["Bytes", "KiB", "MiB", "GiB", "TiB"], 0
+    while index < 4 and count >= 1024 ** (index + 1):
+        index += 1
+    return f"{count} Bytes" if index == 0 else f"{count / 1024 ** index:.2f} {units[index]}"
+
+
 def estimate_only(model, context):
     """`lms load --estimate-only` as lms 0.3.43 prints it (src/subcommands/load.ts, to stderr, sizes
     by formatSizeBytes1024); $FAKE_LMS_ESTIMATE is the total in bytes. Unset: an lms before
@@ -240,9 +248,9 @@ def estimate_only(model, context):
     if model not in [m["key"] for m in models()]:
         raise Failure(f"Error: Cannot find a model matching {model}")
     context_line = f"Context Length: {int(context):,}\n" if context else ""
-    gib = int(total) / 2**30
-    err(f"Model: {model}\n{context_line}Estimated GPU Memory:   {gib:.2f} GiB\n"
-        f"Estimated Total Memory: {gib:.2f} GiB\n\n"
+    size = sized(int(total))
+    err(f"Model: {model}\n{context_line}Estimated GPU Memory:   {size}\n"
+        f"Estimated Total Memory: {size}\n\n"
         "Estimate: This model may be loaded based on your resource guardrails settings.\n")
     return 0
 
