@@ -16,8 +16,11 @@ that window plus one batch of 512 (llama.cpp src/llama-kv-cache.cpp `size_swa`);
 models with `*.full_attention_interval` have a KV cache only every that many layers. The
 window is rounded up to a multiple of 256 cells, as llama.cpp allocates them.
 Checked against llama-server b11434, which logs `llama_kv_cache: size = N MiB` at load
-(tests/test_fit.py: within 10% at several windows and cache types). Compute buffers (a few
-hundred MB on large models) are not counted: the estimate is a floor.
+(tests/test_fit.py: windows 1,000 to 65,536, f16, q8_0, q4_0 and mixed caches, all within 0.1%,
+the log's own rounding). Compute buffers (a few hundred MB on large models) are not counted:
+the estimate is a floor, unless the server gives its own (LM Studio's `lms load --estimate-only`,
+0.3.27+, which counts them), whose excess over it is added. Ollama runs a model at
+`-c num_ctx x OLLAMA_NUM_PARALLEL` (llm/llama_server.go; default 1), so its cache is that many windows.
 
 The metadata comes from the model itself: the key/value section of its GGUF file (read here,
 never its tensors: magic `GGUF`, version 2 or 3, tensor count, key/value count, then the
@@ -29,7 +32,9 @@ The memory free where the model runs, for a server on this machine only: NVIDIA 
 MiB, summed over the GPUs: llama.cpp and Ollama split layers over them), AMD
 (`rocm-smi --showmeminfo vram --json`, bytes, else `amd-smi metric --mem-usage --json`), Apple
 unified memory (`sysctl -n hw.memsize`; Metal lets the GPU wire about three quarters of it,
-recommendedMaxWorkingSetSize), else system RAM (/proc/meminfo MemAvailable).
+recommendedMaxWorkingSetSize, or `iogpu.wired_limit_mb` where the user set it), else system RAM
+(/proc/meminfo MemAvailable). A llama-server command line that keeps the model on the CPU
+(`-ngl 0`, `--device none`) is estimated against system RAM.
 """
 
 from __future__ import annotations
