@@ -397,6 +397,10 @@ def _amount(value: Any) -> float | None:
 # -- the check --------------------------------------------------------------------------------------
 
 
+#: A model whose shape is not known, only the server's own estimate of its load (ModelFacts.overhead).
+UNKNOWN_SHAPE = Shape(0, (), 0, 0, None)
+
+
 class ModelFacts(NamedTuple):
     """What a provider found out about a model for the estimate."""
 
@@ -454,6 +458,9 @@ def gb(value: float) -> str:
 def fit_statement(fit: Fit) -> str:
     """"qwen3-coder:30b at 65,536 tokens needs ~24.1 GB (...), 15.2 GB free on the NVIDIA GPU"."""
     facts = fit.facts
+    if not facts.shape.layers:  # the server's own figure only
+        return (f"{fit.model} at {fit.window:,} tokens needs ~{gb(fit.needed)} (as {facts.overhead_source} counts "
+                f"it), {gb(fit.memory.free)} free {fit.memory.where}")
     cache = facts.k_type if facts.k_type == facts.v_type else f"K {facts.k_type}, V {facts.v_type}"
     parallel = f" x {facts.parallel} parallel sequences" if facts.parallel > 1 else ""
     more = f", {gb(facts.overhead)} more as {facts.overhead_source} counts it" if facts.overhead >= 1e6 else ""
@@ -474,6 +481,8 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     """What makes it fit on this server, each with its exact setting (numbers where ``fit`` is known)."""
     ways = []
     q8 = None
+    if fit is not None and not fit.facts.shape.layers:
+        fit = None  # no shape: no figures for the ways out, only the settings
     if fit is not None:
         q8 = estimate(fit.facts._replace(k_type="q8_0", v_type="q8_0"), fit.model, fit.window, fit.memory)
     needs_q8 = f" (~{gb(q8.needed)}{', fits' if q8.fits else ''})" if q8 is not None else ""
@@ -521,18 +530,21 @@ def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runne
     if not window and facts is not None and facts.window:
         # The server's own window; b11434 caps one above the model's training window to it.
         window = min(facts.window, facts.shape.max_context or facts.window)
-    if facts is None or not window:
+    if not window:
         return None
     memory = free_memory(run)
     if memory is None:
         return None
     # The server's own estimate where it offers one (LM Studio's `lms load --estimate-only`):
-    # what it adds to weights + KV cache (compute buffers, a vision projector) counts too.
+    # what it adds to weights + KV cache (compute buffers, a vision projector) counts too; for a
+    # model without a GGUF header lmprep reads (LM Studio's MLX models) it is the only figure.
     own = provider.server_estimate(model, window)
-    if own is not None:
-        ours = facts_needed(facts, window)
-        if own[0] > ours:
-            facts = facts._replace(overhead=own[0] - ours, overhead_source=own[1])
+    if facts is None and own is not None:
+        facts = ModelFacts(UNKNOWN_SHAPE, overhead=own[0], overhead_source=own[1])
+    elif facts is not None and own is not None and own[0] > facts_needed(facts, window):
+        facts = facts._replace(overhead=own[0] - facts_needed(facts, window), overhead_source=own[1])
+    if facts is None:
+        return None
     freed = provider.reclaimable_bytes(model, memory.gpu)
     if loaded_window:
         freed += facts_needed(facts, loaded_window)

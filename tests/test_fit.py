@@ -729,3 +729,21 @@ def test_the_quantisation_way_out_names_the_model_s(file_type, way):
         assert "smaller quantisation" not in text
     else:
         assert way in text, text
+
+
+def test_lm_studio_s_own_estimate_alone_where_no_gguf_header_is_found(lmstudio_with_a_small_gpu, tmp_path):
+    """An MLX model (or a GGUF lmprep does not find) has no header to read: LM Studio's own
+    estimate is the figure, and the ways out come without numbers."""
+    lmstudio, env = lmstudio_with_a_small_gpu
+    (tmp_path / "home" / ".lmstudio" / "models" / LMS_MODEL / "model.gguf").unlink()
+    result = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                        env={**env, "FAKE_LMS_ESTIMATE": str(20 * 10**6)})
+    assert result.returncode == 11, result.stderr
+    assert (f"{LMS_MODEL} at 65,536 tokens needs ~20.0 MB (as `lms load --estimate-only` counts it), 10.5 MB free on "
+            "the NVIDIA GPU: it does not fit") in result.stderr
+    assert "Cache Quantization Type to Q8_0;" in result.stderr and "largest window" not in result.stderr
+    # Without the header and without an lms that estimates (before 0.3.27): no estimate, the load goes ahead.
+    plain = run_lmprep("-p", "lmstudio", "--base-url", lmstudio.base_url, "-m", LMS_MODEL, "--min-context", "64k",
+                       "--warm-up", "wait", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert "needs ~" not in plain.stderr
