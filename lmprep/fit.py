@@ -702,6 +702,17 @@ def ollama_default_window(environ: Mapping[str, str] | None = None) -> int | Non
     return int(value) if value.isdigit() and 0 < int(value) <= 1 << 24 else None
 
 
+def _weights_size(path: Path, metadata: Mapping[str, Any]) -> int:
+    """The bytes of the model's weights: its file, or, for a model split by llama.cpp's
+    gguf-split (`NAME-00001-of-00003.gguf`, `split.count` in the first part's header), all its parts."""
+    count = _int(metadata.get("split.count"))
+    found = re.fullmatch(r"(.+)-(\d{5})-of-(\d{5})\.gguf", path.name, re.IGNORECASE)
+    if not count or count < 2 or count > 999 or not found or int(found[3]) != count:
+        return os.stat(path).st_size
+    return sum(os.stat(path.with_name(f"{found[1]}-{index:05d}-of-{found[3]}.gguf")).st_size
+               for index in range(1, count + 1))
+
+
 def gguf_facts(path: Path, k_type: str = "f16", v_type: str = "f16", source: str = "",
                window: int | None = None) -> ModelFacts | None:
     """The estimate's facts from a GGUF file; None where it is not one lmprep can read (or a
@@ -710,7 +721,7 @@ def gguf_facts(path: Path, k_type: str = "f16", v_type: str = "f16", source: str
         return None
     try:
         metadata = read_gguf_metadata(path)
-        size = os.stat(path).st_size
+        size = _weights_size(path, metadata)
     except (OSError, GGUFError):
         return None
     shape = shape_from_metadata(metadata, size)

@@ -747,3 +747,28 @@ def test_lm_studio_s_own_estimate_alone_where_no_gguf_header_is_found(lmstudio_w
                        "--warm-up", "wait", env=env)
     assert plain.returncode == 0, plain.stderr
     assert "needs ~" not in plain.stderr
+
+
+def _kv_string(key: str, value: str) -> bytes:
+    return _string(key) + struct.pack("<I", 8) + _string(value)
+
+
+def _kv_u32(key: str, value: int) -> bytes:
+    return _string(key) + struct.pack("<II", 4, value)
+
+
+def test_a_split_model_s_weights_are_all_its_parts(tmp_path):
+    # gguf-split's first part carries the header and `split.count` (a u16); the others only tensors.
+    header = _header(_kv_string("general.architecture", "llama"), _kv_u32("llama.block_count", 2),
+                     _kv_u32("llama.attention.head_count", 4), _kv_u32("llama.embedding_length", 64),
+                     _string("split.count") + struct.pack("<IH", 2, 3))
+    first = tmp_path / "big-00001-of-00003.gguf"
+    first.write_bytes(header)
+    (tmp_path / "big-00002-of-00003.gguf").write_bytes(b"\0" * 1000)
+    (tmp_path / "big-00003-of-00003.gguf").write_bytes(b"\0" * 500)
+    assert fit.gguf_facts(first).shape.weights == len(header) + 1500
+    (tmp_path / "big-00003-of-00003.gguf").unlink()  # a part missing: the server cannot load it either
+    assert fit.gguf_facts(first) is None
+    alone = tmp_path / "big.gguf"  # not named as a part: its own size
+    alone.write_bytes(header)
+    assert fit.gguf_facts(alone).shape.weights == len(header)
