@@ -626,14 +626,15 @@ def log_cpu_percent(log: str, args: list[str] | tuple[str, ...] = ()) -> int | N
     GPU, from its load log; None where the log does not say (no GPU backend) or where the
     command line chose the split itself (an explicit `-ngl N`, `--device none`): a choice is no
     spill. b11434's --fit (on by default) lowers the GPU layers itself when memory is short."""
-    if uses_cpu_only(args) or any(flag in ("-ngl", "--n-gpu-layers", "--gpu-layers") and value.strip().isdigit()
-                                  for flag, value in _pairs(args)):
-        return None
     layers = offloaded_layers(log)
-    if layers is None:
+    if layers is None or uses_cpu_only(args):
         return None
     done, total = layers
-    return 0 if done >= total else max(1, round(100 * (total - done) / total))
+    if done >= total:
+        return 0
+    chosen = any(flag in ("-ngl", "--n-gpu-layers", "--gpu-layers") and value.strip().isdigit()
+                 for flag, value in _pairs(args))
+    return None if chosen else max(1, round(100 * (total - done) / total))
 
 
 def read_log(path: Path) -> str | None:

@@ -560,6 +560,11 @@ def test_the_load_log_says_how_much_runs_on_the_cpu():
                                   ["--device=none"]])
 def test_a_split_the_command_line_chose_is_no_spill(args):
     assert fit.log_cpu_percent(GPU_LOG, ["llama-server", "-m", "x.gguf", *args]) is None
+    assert fit.log_cpu_percent(GPU_LOG.replace("30/49", "49/49"), ["llama-server", *args]) in (0, None)
+
+
+def test_all_layers_on_the_gpu_as_the_command_line_asked_is_none_on_the_cpu():
+    assert fit.log_cpu_percent(GPU_LOG.replace("30/49", "49/49"), ["llama-server", "-ngl", "999"]) == 0
 
 
 def test_the_log_of_a_server_lmprep_started_reports_its_spill(tmp_path, monkeypatch, llamacpp_emulator):
