@@ -649,11 +649,10 @@ def read_log(path: Path) -> str | None:
 
 
 def _pairs(args: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
-    """(flag, value) of a command line, `--flag value` and `--flag=value` alike."""
-    split: list[str] = []
-    for arg in args:
-        split += arg.split("=", 1) if arg.startswith("--") and "=" in arg else [arg]
-    return list(zip(split, split[1:]))
+    """(flag, value) of a llama-server command line. Only `--flag value`: b11434 refuses
+    `--flag=value` ("error: invalid argument: --port=8080") and does not start."""
+    args = list(args)
+    return list(zip(args, args[1:]))
 
 
 def cache_types_from_args(args: list[str]) -> tuple[str, str]:
@@ -729,5 +728,6 @@ def gguf_facts(path: Path, k_type: str = "f16", v_type: str = "f16", source: str
     return None if shape is None else ModelFacts(shape, k_type, v_type, source, window)
 
 
-__all__ = ["CACHE_TYPE_BYTES", "Fit", "Memory", "ModelFacts", "Shape", "check_fit", "free_memory",
-           "kv_cache_bytes", "largest_window", "read_gguf_metadata", "shape_from_metadata", "ways_out"]
+__all__ = ["CACHE_TYPE_BYTES", "Fit", "Memory", "ModelFacts", "Shape", "check_command", "check_fit", "free_memory",
+           "kv_cache_bytes", "largest_window", "log_cpu_percent", "offloaded_layers", "read_gguf_metadata",
+           "shape_from_metadata", "ways_out"]

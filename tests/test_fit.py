@@ -556,8 +556,8 @@ def test_the_load_log_says_how_much_runs_on_the_cpu():
     assert fit.offloaded_layers(CPU_ONLY_LOG) is None and fit.log_cpu_percent(CPU_ONLY_LOG) is None
 
 
-@pytest.mark.parametrize("args", [["-ngl", "20"], ["--n-gpu-layers=20"], ["--gpu-layers", "0"], ["-dev", "none"],
-                                  ["--device=none"]])
+@pytest.mark.parametrize("args", [["-ngl", "20"], ["--n-gpu-layers", "20"], ["--gpu-layers", "0"], ["-dev", "none"],
+                                  ["--device", "none"]])
 def test_a_split_the_command_line_chose_is_no_spill(args):
     assert fit.log_cpu_percent(GPU_LOG, ["llama-server", "-m", "x.gguf", *args]) is None
     assert fit.log_cpu_percent(GPU_LOG.replace("30/49", "49/49"), ["llama-server", *args]) in (0, None)
@@ -615,8 +615,8 @@ def test_before_starting_llama_server_a_window_that_does_not_fit_is_refused(tmp_
     assert "the largest window that fits: 37,888 tokens (`--min-context 37888`)" in refused.value.hint
     # Without a required window: the command's own -c, estimated, not refused.
     assert not fit.check_command(argv, None, refuse=False).fits
-    # Its cache types (-ctk/-ctv, also as --cache-type-k=...) and its alias count.
-    quantised = fit.check_command([*argv, "--cache-type-k=q8_0", "-ctv", "q8_0", "-fa", "on", "-a", "mine"], None,
+    # Its cache types (-ctk/--cache-type-k, -ctv) and its alias count.
+    quantised = fit.check_command([*argv, "--cache-type-k", "q8_0", "-ctv", "q8_0", "-fa", "on", "-a", "mine"], None,
                                   refuse=True)
     assert quantised.fits and quantised.model == "mine" and quantised.facts.k_type == "q8_0"
 
@@ -777,3 +777,20 @@ def test_a_split_model_s_weights_are_all_its_parts(tmp_path):
     alone = tmp_path / "big.gguf"  # not named as a part: its own size
     alone.write_bytes(header)
     assert fit.gguf_facts(alone).shape.weights == len(header)
+
+
+@pytest.mark.real_server
+@pytest.mark.parametrize("extra", [["--cache-type-k", "q8_0", "-ctv", "q8_0", "-fa", "on"], ["-ctk", "q4_0"]])
+def test_the_check_before_a_start_reads_the_command_line_as_llama_server_does(llama_server_binary, tmp_path,
+                                                                               monkeypatch, extra):
+    """check_command() on the very argv the real server then runs: its `-m`, `-c` and cache types
+    give the KV cache b11434 allocates, within 10% (the numbers land in the log's rounding)."""
+    from realserver.server import LlamaServer
+
+    model = write_tiny_gguf(tmp_path / "shaped.gguf", 131072, layers=4, embedding=256, heads=4, kv_heads=2)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no GPU tool: system memory
+    with LlamaServer(llama_server_binary, model, context=20000, extra_args=["-lv", "4", *extra]) as server:
+        estimated = fit.check_command(server.argv, None, refuse=True)
+        logged = _logged_kv_mib(server.log_text()) * 2**20
+    assert estimated.fits and estimated.window == 20000 and estimated.memory.where == "in system memory"
+    assert abs(estimated.kv - logged) / logged < 0.10, (estimated.kv, logged)
