@@ -72,7 +72,7 @@ QWEN3_CODER_30B = {  # `ollama show qwen3-coder:30b -v` model_info (the keys the
     "general.architecture": "qwen3moe", "qwen3moe.block_count": 48, "qwen3moe.attention.head_count": 32,
     "qwen3moe.attention.head_count_kv": 4, "qwen3moe.embedding_length": 2048,
     "qwen3moe.attention.key_length": 128, "qwen3moe.attention.value_length": 128,
-    "qwen3moe.context_length": 262144,
+    "qwen3moe.context_length": 262144, "general.file_type": 15,  # Q4_K_M, Ollama's default tag
 }
 QWEN3_SIZE = 18_556_700_000
 
@@ -256,7 +256,8 @@ def test_a_window_that_does_not_fit_is_refused_before_any_load(big_model):
     assert (f"{MODEL} at 65,536 tokens needs ~25.0 GB (18.6 GB of weights, 6.4 GB of f16 KV cache), 24.7 GB free "
             "on the NVIDIA GPU: it does not fit") in result.stderr
     assert "`OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE=q8_0 ollama serve` (~22.0 GB, fits)" in result.stderr
-    assert "a smaller quantisation" in result.stderr and "a smaller model" in result.stderr
+    # Q4_K_M already: a smaller quantisation is not offered, a smaller model is.
+    assert "a smaller quantisation" not in result.stderr and "a smaller model" in result.stderr
     largest = re.search(r"the largest window that fits: ([\d,]+) tokens \(`--min-context (\d+)`\)", result.stderr)
     assert largest and largest[1] == "62,464" and int(largest[2]) == largest_window(shape_from_metadata(QWEN3_CODER_30B, QWEN3_SIZE),
                                                          23564 * 2**20) == 62464
@@ -726,7 +727,8 @@ def test_ollama_allocates_the_window_for_each_parallel_sequence(big_model, tmp_p
     (None, "a smaller quantisation of the model (Q4_K_M rather than Q8_0)"),  # not known
 ])
 def test_the_quantisation_way_out_names_the_model_s(file_type, way):
-    info = {**QWEN3_CODER_30B, **({"general.file_type": file_type} if file_type is not None else {})}
+    info = {key: value for key, value in QWEN3_CODER_30B.items() if key != "general.file_type"}
+    info.update({"general.file_type": file_type} if file_type is not None else {})
     facts = fit.ModelFacts(shape_from_metadata(info, 32_500_000_000))  # the Q8_0 file's size
     memory = fit.Memory(26e9, 26e9, "on the NVIDIA GPU", True)
     text = fit.ways_out("ollama", fit.estimate(facts, MODEL, 65536, memory))
