@@ -242,6 +242,16 @@ class LMStudio(Provider):
         path = lms_model_file(model, self.settings.lms_path, deadline=self.deadline)
         return None if path is None else gguf_facts(path)
 
+    def server_estimate(self, model: str, window: int) -> tuple[float, str] | None:
+        """`lms load --estimate-only` (LM Studio 0.3.27+): its own total, which counts what the
+        GGUF header does not say (compute buffers, a vision projector, its load settings)."""
+        if not is_loopback_url(self.base_url):
+            return None
+        from ..lms import lms_estimate
+
+        total = lms_estimate(model, window, self.settings.lms_path, deadline=self.deadline)
+        return None if total is None else (total, "`lms load --estimate-only`")
+
     def _load(self, model: str, context_length: int | None, read_timeout: float) -> None:
         """POST /api/v1/models/load, or `lms load` before LM Studio 0.4. A model already loaded
         is unloaded first: LM Studio answers a load of a loaded model with a second instance."""

@@ -218,7 +218,7 @@ class Ollama(Provider):
         """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
         model's size in the /api/tags listing the run began with; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
         from this environment reads it (a server on this machine only is estimated)."""
-        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, shape_from_metadata
+        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, ollama_parallel, shape_from_metadata
 
         info = self._show(model).get("model_info")
         if not isinstance(info, dict):
@@ -228,7 +228,7 @@ class Ollama(Provider):
             return None
         cache = ollama_cache_type()
         return ModelFacts(shape, cache, cache, "OLLAMA_KV_CACHE_TYPE" if cache != "f16" else "",
-                          ollama_default_window())
+                          ollama_default_window(), ollama_parallel())
 
     def _size(self, model: str) -> int | None:
         """The model's size on disk (its weights) as the last /api/tags listing said; None where it did not."""
