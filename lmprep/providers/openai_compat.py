@@ -428,7 +428,8 @@ class VLLM(OpenAICompatible):
 
     def unreachable_hint(self) -> str:
         return ("Start it with `vllm serve MODEL` (its HTTP server comes up only once the model is loaded), "
-                "or check the base URL.")
+                f'or set `command = ["vllm", "serve", "MODEL"]` under [providers.{self.settings.name}] in the config '
+                "file for lmprep to start it, or check the base URL.")
 
     def missing_hint(self, model: str) -> str:
         return f"Pass -m with the name it serves, or restart it with `vllm serve {model}`."
