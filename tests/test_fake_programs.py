@@ -18,7 +18,6 @@ import pytest
 
 from e2e import pid_alive, wait_for
 from emulators.fake_programs import ollama_listen_address
-from emulators.fixtures import fake_programs  # noqa: F401
 from lmprep.providers.lemonade import Lemonade
 from lmprep.providers.lmstudio import LMStudio
 from lmprep.providers.ollama import Ollama
