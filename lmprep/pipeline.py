@@ -207,7 +207,7 @@ def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, err
     started = start_if_down(chosen, settings, error, report, deadline)
     if started is not None:
         readiness.started = started.as_dict()
-        report(Step(f"Started {started.program} (`{started.record.command}`), log {started.record.log}"))
+        readiness.timings_ms["start"] = round(started.record.seconds * 1000, 1)
     return provider.probe()
 
 

@@ -117,10 +117,10 @@ def listening(host: str, port: int, timeout: float = 0.5) -> bool:
 def start_if_down(chosen: ProviderSettings, settings: Settings, error: UnreachableError, report: Reporter,
                   deadline: Deadline, *, which: Callable[[str], str | None] = shutil.which) -> Started | None:
     """Start ``chosen``'s server, which did not answer (``error``), and wait until it answers.
-    Returns what was started, or None when another lmprep started it meanwhile (it answers now).
-    Raises ``error`` when lmprep does not start it: a server elsewhere, start turned off, something
-    listening there already (a server that does not answer is not one lmprep can start again), or
-    no plan (with the plan's hint where it has one). A server that ends before it answers is an
+    Returns what was started, or None when something listens there now (another lmprep started
+    it meanwhile, or a server that does not answer, which lmprep cannot start again: the caller's
+    next probe says which). Raises ``error`` when lmprep does not start it: a server elsewhere,
+    start turned off, or no plan (with the plan's hint where it has one). A server that ends before it answers is an
     UnreachableError with its log's last lines; past the deadline, TimedOutError; on Ctrl-C the
     half-started server is stopped and forgotten before the interrupt goes on."""
     from .hosts import is_loopback_url
@@ -128,8 +128,6 @@ def start_if_down(chosen: ProviderSettings, settings: Settings, error: Unreachab
     if chosen.base_url is None or not is_loopback_url(chosen.base_url.value) or not start_allowed(settings, chosen):
         raise error
     request = start_request(chosen, settings, which=which)
-    if listening(request.host, request.port):
-        raise error
     plan = plan_for(chosen, request)
     if plan is None or not plan.argv:
         if plan is not None and plan.hint:
@@ -142,8 +140,12 @@ def start_if_down(chosen: ProviderSettings, settings: Settings, error: Unreachab
             deadline, f"waiting for another lmprep to start {chosen.label}",
             on_wait=lambda: report(Notice(f"Another lmprep is starting {chosen.label}; waiting for it")),
         )
-        if waited and listening(request.host, request.port):
-            report(Step(f"{chosen.label} was started by the other lmprep"))
+        # Checked under the lock: another lmprep may have started it since our probe (a server
+        # that listens and does not answer is in trouble, and not lmprep's to start: a second
+        # one could not listen there; the probe that follows says what is wrong).
+        if listening(request.host, request.port):
+            if waited:
+                report(Step(f"{chosen.label} was started by the other lmprep"))
             return None
         return _start(chosen, request, plan, report, deadline)
 
@@ -175,7 +177,13 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
     except OSError:
         record = None  # ended already (the wait says why), or no record can be written: it still runs
     try:
-        _wait_until_answering(process, chosen, request, plan, log, deadline, begun)
+        try:
+            _wait_until_answering(process, chosen, request, plan, log, deadline, begun)
+        except TimedOutError as exc:
+            if "lmprep stopped it" not in exc.message:
+                exc.message += (f" lmprep stopped the {chosen.label} it had started (`{plan.described}`); "
+                                f"its log is {_shown_path(log)}.")
+            raise
     except BaseException:
         stop(process, deadline=None)  # a half-started server is never left behind
         if record is not None:
