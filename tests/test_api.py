@@ -77,7 +77,7 @@ def test_core_modules_never_import_click_print_or_exit():
 
     package = pathlib.Path(lmprep.__file__).parent
     for path in sorted(package.rglob("*.py")):
-        if path.name in ("cli.py", "click.py", "__main__.py"):
+        if path.name in ("click.py", "__main__.py") or path.parent.name == "cli":
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
@@ -114,7 +114,7 @@ def test_readiness_is_a_plain_record_with_a_dict_form():
         "provider": "ollama", "provider_source": None, "kind": None, "base_url": None, "base_url_source": None,
         "model": "m", "model_source": None, "state": "ready", "downloaded": False,
         "warm_up": {"mode": "wait", "status": "ok", "seconds": 1.5, "state_file": None}, "context_length": None,
-        "agent": None, "cpu_percent": None, "timings_ms": {}, "rtt_ms": None,
+        "agent": None, "cpu_percent": None, "timings_ms": {}, "rtt_ms": None, "started": None,
     }
     ready.to_dict()["timings_ms"]["x"] = 1.0  # a copy
     assert ready.timings_ms == {} and lmprep.Readiness().timings_ms is not lmprep.Readiness().timings_ms

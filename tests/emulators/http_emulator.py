@@ -171,8 +171,8 @@ class HTTPEmulator:
     #: The loopback address it listens on (another 127/8 address: a "host" that localhost is not;
     #: ``::1`` for IPv6).
     bind_host = "127.0.0.1"
-    #: The port it listens on; 0: a free one. A fixed port is what a started server gets (the
-    #: fake programs of :mod:`.fake_programs`); start() raises OSError when it is taken.
+    #: The port it listens on; 0: a free one. A fixed port is what an emulator run as a server's
+    #: program gets (as_program.py, fake_programs.py); start() raises OSError when it is taken.
     bind_port = 0
 
     def __init__(
