@@ -50,7 +50,7 @@ LMS = "/opt/lm/bin/lms"
 ])
 def test_lmstudio_plan_is_server_start_on_the_port(host, port, argv_tail):
     plan = LMStudio.start_plan(request("lmstudio", host=host, port=port, found={"lms": LMS}))
-    assert plan == StartPlan((LMS, "server", "start", *argv_tail))
+    assert plan == StartPlan((LMS, "server", "start", *argv_tail), stop=(LMS, "server", "stop"))
     assert plan.before == ()  # `lms server start` starts LM Studio's service itself, in every version
     assert plan.described == "lms server start " + " ".join(argv_tail)
 

@@ -56,7 +56,8 @@ class LMStudio(Provider):
         without it, the port of the last start) and `--bind ADDR` (#361, 2025-10-30; else
         $LMS_SERVER_HOST, else 127.0.0.1), checks GET http://{bind}:{port}/lmstudio-greeting up to
         5 times a second apart, and exits: 0 once it answers ("Success! Server is now running on
-        port P"), 1 if not. The service keeps running and serving after `lms` has exited.
+        port P"), 1 if not. The service keeps running and serving after `lms` has exited (so the
+        runner takes exit status 0 with the server answering as a start).
         """
         from ..config import Sourced
         from ..lms import find_lms
@@ -87,7 +88,9 @@ class LMStudio(Provider):
         if host != "127.0.0.1" and not is_loopback_name(host):
             # localhost is 127.0.0.1, lms's own default: no --bind, which lms before 2025-10-30 lacks.
             argv += ["--bind", host]
-        return StartPlan(tuple(argv))
+        # `lms server stop` stops the HTTP server of the last start (server.ts): what undoes a
+        # start cut short. The service stays, as every `lms` command leaves it (`lms ls` too).
+        return StartPlan(tuple(argv), stop=(str(lms), "server", "stop"))
 
     def missing_hint(self, model: str) -> str:
         return (
