@@ -22,7 +22,7 @@ as the real program does where lmprep can tell:
 Every invocation is logged (``invocations()``: program, argv, pid, the OLLAMA_/LMS_/LEMONADE_
 variables it got). Knobs (``install``): the emulator's keyword arguments per server
 (``ollama={"models": {...}}``), ``start_seconds`` before a server binds its port (a slow start, to
-interrupt), ``fail`` a message a server prints before it dies (exit 1) instead of serving.
+interrupt; for ``lms``, before its daemon answers), ``fail`` a message a server prints before it dies (exit 1) instead of serving.
 ``kill_all()`` ends every process the fakes started (checked by its command line), for the tests'
 clean-up.
 """
@@ -403,8 +403,8 @@ def _daemon_call(state_dir: Path, method: str, path: str, payload: dict | None =
     import urllib.request
 
     status = _read_json(state_dir / "llmster.json")
-    if not status:
-        return None
+    if not status or not status.get("control"):
+        return None  # no daemon, or one still waking up
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{status['control']}{path}", data=data, method=method)
@@ -426,7 +426,6 @@ def _find_or_start_daemon(state_dir: Path) -> dict | None:
     if status is not None:
         return status
     _say("Waking up LM Studio service...")
-    (state_dir / "llmster.json").unlink(missing_ok=True)
     child = subprocess.Popen([sys.executable, "-c", _LLMSTER.format(tests=_TESTS, state=str(state_dir))],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True, close_fds=True)
@@ -553,8 +552,6 @@ def llmster(state: str) -> int:
                 current.stop()
                 _keep_errors(current)
                 serving.clear()
-            if stop.wait(float(config.get("start_seconds", {}).get("lms", 0))):
-                return json_reply({"error": "LM Studio is shutting down"}, 500)
             failure = config.get("fail", {}).get("lms")
             if failure:
                 return json_reply({"error": failure}, 500)
@@ -581,6 +578,11 @@ def llmster(state: str) -> int:
         stop.event.set()
         return json_reply({"ok": True})
 
+    # What takes long in a real start is waking the service (lms waits up to 60 s), not opening
+    # its HTTP server: the slow start of `lms` is here, before the daemon answers.
+    (state_dir / "llmster.json").write_text(json.dumps({"pid": os.getpid(), "control": None}))  # for kill_all
+    if stop.wait(float(config.get("start_seconds", {}).get("lms", 0))):
+        return 0
     control = Control().start()
     (state_dir / "llmster.json").write_text(json.dumps({"pid": os.getpid(), "control": control.port}))
     try:
