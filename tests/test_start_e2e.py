@@ -234,3 +234,35 @@ def _bindable(port: int) -> bool:
             return True
         except OSError:
             return False
+
+
+def test_a_start_cut_short_after_lm_studio_serves_is_undone_with_lms_server_stop(fake_programs, monkeypatch):
+    """`lms server start` has LM Studio's service serve, then returns: stopping `lms` does not stop
+    the server, so the plan's `lms server stop` runs when the start is cut short."""
+    import shutil
+
+    from lmprep import server_start
+    from lmprep.config import ProviderSettings, Sourced
+    from lmprep.deadline import Deadline
+    from lmprep.events import ignore
+    from lmprep.providers.lmstudio import LMStudio
+
+    env = {**os.environ, **install(fake_programs, "lms")}
+    port = free_port()
+    chosen = ProviderSettings("lmstudio", "lmstudio", Sourced(base_url("lmstudio", port), "--base-url"), None, None,
+                              None)
+    request = server_start.StartRequest("lmstudio", "lmstudio", base_url("lmstudio", port), "127.0.0.1", port, None,
+                                        None, {}, env, lambda name: shutil.which(name, path=env["PATH"]))
+    plan = LMStudio.start_plan(request)
+    greeting = f"http://127.0.0.1:{port}/lmstudio-greeting"
+
+    def interrupted_once_it_serves(*args, **kwargs):
+        wait_for(lambda: answers(greeting), timeout=30)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server_start, "_wait_until_answering", interrupted_once_it_serves)
+    with pytest.raises(KeyboardInterrupt):
+        server_start._start(chosen, request, plan, ignore, Deadline(None))
+    assert not answers(greeting)
+    assert [call["argv"] for call in fake_programs.invocations("lms")] == [
+        ["server", "start", "--port", str(port)], ["server", "stop"]]
