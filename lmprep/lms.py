@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .config import Sourced, expand_user, lmstudio_homes
@@ -24,8 +24,10 @@ INSTALL_HINT = (
 )
 
 
-def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
-    """Where `lms` is: the configured path, else PATH, else LM Studio's home folders.
+def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None = None, home: Path | None = None,
+             which: Callable[[str], str | None] | None = None) -> Path:
+    """Where `lms` is: the configured path, else PATH (``which``, else shutil.which on
+    ``environ``'s PATH), else LM Studio's home folders.
 
     Raises DownloadFailedError when none is an executable file.
     """
@@ -38,7 +40,7 @@ def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None 
             f"Fix {configured.source}, or unset it to let lmprep look on PATH and in ~/.lmstudio/bin.",
         )
     environ = os.environ if environ is None else environ
-    on_path = shutil.which(LMS_NAME, path=environ.get("PATH"))
+    on_path = which(LMS_NAME) if which is not None else shutil.which(LMS_NAME, path=environ.get("PATH"))
     if on_path:
         return Path(on_path)
     if home is None:
