@@ -4,9 +4,9 @@ named), one cell per pair, each the verdict `lmprep --for AGENT -p SERVER` gives
 A cell is the pipeline itself (pipeline.run_ensure) on the settings that command line
 resolves to, run with ``act=False``: every check that needs no download and no load, in
 ensure's order and with ensure's errors; where the next step would load the model (or
-download it), the cell says so (``needs_load``, ``needs_download``) instead of guessing what
-the load would show. With ``load=True`` each cell is that command's own run, loads and
-downloads included. There is no second copy of any check here.
+download it, or start the server), the cell says so (``needs_load``, ``needs_download``,
+``needs_start``) instead of guessing what that would show. With ``load=True`` each cell is that
+command's own run, loads, downloads and starts included. There is no second copy of any check here.
 
 Above the cells, the facts that decide most failures: each server's version (where it says),
 its loaded models and their windows (what `lmprep status` reads, GET requests only), the
@@ -44,8 +44,9 @@ MAX_AT_ONCE = 16
 VERSION_TIMEOUT = 10.0
 MAX_VERSION_BYTES = 4096
 MAX_VERSION_CHARS = 80
-#: The states of a pair doctor did not check to the end because that needs a load or a download.
-NOT_CHECKED = ("needs_load", "needs_download")
+#: The states of a pair doctor did not check to the end because that needs a load, a download or
+#: a server started (what `lmprep --for` does next there, and doctor only with --load).
+NOT_CHECKED = ("needs_load", "needs_download", "needs_start")
 #: doctor's exit code when no pair failed, but some could only be checked with a load (--load).
 NOT_CHECKED_EXIT = 13
 
@@ -217,6 +218,7 @@ def doctor(
     agents: str | Sequence[str] | None = None,
     load: bool = False,
     offline: bool = False,
+    start: bool = True,
     config_path: str | None = None,
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
@@ -227,7 +229,7 @@ def doctor(
     """Check every server (``provider``: only these, by name) against every agent installed here
     (``agents``: these instead, installed or not), within ``timeout`` seconds (default
     DEFAULT_DOCTOR_TIMEOUT; none with ``load``). ``model`` is `-m` for every server. Nothing is
-    loaded or downloaded unless ``load``. Raises NotConfiguredError for an unknown provider or
+    loaded, downloaded or started unless ``load``; ``start=False`` is --no-start. Raises NotConfiguredError for an unknown provider or
     agent name, or a config file that cannot be used; every pair's failure is a cell."""
     started = time.monotonic()
     env = os.environ if env is None else env
@@ -242,7 +244,7 @@ def doctor(
         if agent not in AGENTS:
             agent_module(agent)  # the NotConfiguredError that names the agents there are
     base = Flags(model=model, offline=offline or None, connect_timeout=connect_timeout, read_timeout=read_timeout,
-                 timeout=timeout, config_path=config_path)
+                 timeout=timeout, config_path=config_path, start=None if start else False)
     settings = resolve_settings(base._replace(provider=",".join(servers_named) or None), env)
     seconds = settings.timeout.value if settings.timeout.value is not None else (None if load
                                                                                  else DEFAULT_DOCTOR_TIMEOUT)

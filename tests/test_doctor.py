@@ -443,3 +443,25 @@ def test_a_provider_chosen_for_lmprep_alone_does_not_hide_the_others(tmp_path, o
            "LMPREP_PROVIDER": "lmstudio", "LMPREP_MODEL": "tiny"}
     report = run_lmprep("doctor", "--config", str(config), "--json", env=env).json
     assert "ollama" in [server["name"] for server in report["servers"]], report
+
+
+def test_a_server_lmprep_would_start_needs_a_start_and_none_happens(tmp_path, unused_port):
+    marker = tmp_path / "started"
+    server = tmp_path / "fake-server"
+    server.write_text(f"#!/bin/sh\ntouch {marker}\nexec sleep 30\n")
+    server.chmod(0o755)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.srv]\nkind = "llamacpp"\nbase_url = "http://127.0.0.1:{unused_port}/v1"\n'
+                      f'command = ["{server}", "--port", "{unused_port}"]\n')
+    machine = Machine(tmp_path, config, {"opencode": "1.18.33"})
+    cell = machine.doctor("--json").json["pairs"][0]
+    assert (cell["server"], cell["state"], cell["exit_code"]) == ("srv", "needs_start", 13)
+    assert cell["error"]["message"] == (
+        f"srv (llama.cpp server) is not running at http://127.0.0.1:{unused_port}/v1: lmprep would start it "
+        f"(`fake-server --port {unused_port}`), and what the agent needs can only be checked after that.")
+    assert not marker.exists()  # nothing was started
+    # --no-start: what `lmprep --no-start` says.
+    down = machine.doctor("--json", "--no-start").json["pairs"][0]
+    assert down["state"] == "unreachable"
+    agrees(down, machine.ensure("srv", "opencode", "--no-start"))
+    assert not marker.exists()

@@ -43,9 +43,11 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
 @click.option("--for", "agents", metavar="AGENT[,AGENT]", callback=_agent_list, shell_complete=_complete_agents,
               help="Only these agents, installed here or not (default: every agent whose command is on PATH).")
 @click.option("--load", is_flag=True,
-              help="Load (and download) what a check needs, as `lmprep --for AGENT -p SERVER` does; "
-                   "without it nothing is loaded or downloaded, and such a pair says it needs a load.")
-@click.option("--offline", is_flag=True, default=None, help="With --load: never download; a missing model is exit 6.")
+              help="Load (download, start) what a check needs, as `lmprep --for AGENT -p SERVER` does; "
+                   "without it nothing is loaded, downloaded or started, and such a pair says it needs a load.")
+@click.option("--offline", is_flag=True, default=None, help="Never download; a missing model is exit 6.")
+@click.option("--no-start", "start", is_flag=True, flag_value=False, default=True,
+              help="Never start a server that is down: it is unreachable (exit 4), as with `lmprep --no-start`.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
 @click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
               help="Seconds to wait for each connection (default 5).")
@@ -55,14 +57,14 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
               help="Seconds for the whole doctor (default 30, none with --load); a pair not checked by then is "
                    "timed_out.")
 @click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
-def doctor(provider, model, agents, load, offline, as_json, connect_timeout, read_timeout, timeout,
+def doctor(provider, model, agents, load, offline, start, as_json, connect_timeout, read_timeout, timeout,
            config_path) -> None:
     """Check every server lmprep sees against every coding agent installed here: each pair is
     ready, or says its state, why and the fix, as `lmprep --for AGENT -p SERVER` would. Above
     them: each server's version and loaded models, the free memory, and each agent's version
     against the one lmprep is tested with (and how to install the agents that are missing).
 
-    Nothing is loaded or downloaded unless --load. Exit 0 when every pair is ready; else the
+    Nothing is loaded, downloaded or started unless --load. Exit 0 when every pair is ready; else the
     exit code of the first pair shown that is not (as `lmprep --for` exits for it); 13 when
     none failed but some need a load to be checked (`--load`).
 
@@ -74,7 +76,8 @@ def doctor(provider, model, agents, load, offline, as_json, connect_timeout, rea
     from ..views import render_doctor
 
     try:
-        report = run(provider, model, agents=agents, load=load, offline=bool(offline), config_path=config_path,
+        report = run(provider, model, agents=agents, load=load, offline=bool(offline), start=start,
+                     config_path=config_path,
                      connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout)
     except (LmprepError, KeyboardInterrupt, Exception) as exc:
         if isinstance(exc, LmprepError):
