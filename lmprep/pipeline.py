@@ -10,7 +10,7 @@ from .deadline import Deadline
 from .errors import LmprepError, ModelMissingError, NotConfiguredError, UnreachableError
 from .events import Notice, Reporter, Step, ignore
 from .hosts import is_loopback_url
-from .loading import agent_needs_for, ensure_loaded
+from .loading import ActionNeeded, agent_needs_for, ensure_command, ensure_loaded
 from .providers import KINDS, open_provider
 from .warmup import WarmUp
 
@@ -131,16 +131,23 @@ def run_ensure(
     background: str = "process",
     readiness: Readiness | None = None,
     hand_off: bool = False,
+    deadline: Deadline | None = None,
+    act: bool = True,
 ) -> Readiness:
     """The pipeline on resolved settings. ``readiness`` is filled in as it goes, so a caller
     that catches the error still knows how far it got. ``hand_off``: the caller tells an agent
-    the window next (env, exec), so a load that decides it is waited for."""
+    the window next (env, exec), so a load that decides it is waited for. ``deadline``: one
+    shared with other runs (`lmprep doctor`), instead of the settings' own --timeout.
+
+    ``act=False`` runs every check that needs no download and no load, and raises ActionNeeded
+    where the next step would be one (`lmprep doctor`): the same checks, in the same order, with
+    the same errors as a run that acts, up to that step."""
     readiness = readiness if readiness is not None else Readiness()
     if settings.provider is not None and "," in settings.provider.value:
-        return _first_ready_box(settings, report, background, readiness, hand_off)
+        return _first_ready_box(settings, report, background, readiness, hand_off, deadline, act)
     readiness.agent = settings.agent.value if settings.agent else None
     started = time.perf_counter()
-    deadline = Deadline(settings.timeout.value)
+    deadline = deadline if deadline is not None else Deadline(settings.timeout.value)
     timings = readiness.timings_ms
 
     def lap(name: str, since: float) -> float:
@@ -161,7 +168,7 @@ def run_ensure(
                 try:
                     listing = provider.probe()  # chosen by name: the server must answer as that kind
                 except UnreachableError as exc:
-                    listing = _start_and_probe(provider, chosen, settings, exc, report, deadline, readiness)
+                    listing = _start_and_probe(provider, chosen, settings, exc, report, deadline, readiness, act)
             else:
                 listing = provider.list_models()  # auto-detection identified it already
             readiness.rtt_ms = provider.http.first_round_trip_ms
@@ -179,16 +186,19 @@ def run_ensure(
                 if served is not None:
                     check_tools(provider, needs, model)
             if served is None:
-                _obtain_model(provider, model, settings, report, readiness, listing)
+                _obtain_model(provider, model, settings, report, readiness, listing, act)
                 if needs is not None:
                     check_tools(provider, needs, model)  # the server knows the model now: before the load
                 mark = lap("download", mark)
             readiness.warm_up = ensure_loaded(provider, chosen, model, settings, report, deadline, background,
-                                              readiness, hand_off)
+                                              readiness, hand_off, act)
             lap("warm_up", mark)
     except LmprepError as exc:
         readiness.state = exc.state
         exc.readiness = readiness
+        raise
+    except ActionNeeded as exc:
+        readiness.state = exc.state
         raise
     except KeyboardInterrupt:
         readiness.state = "interrupted"
@@ -199,9 +209,20 @@ def run_ensure(
 
 
 def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, error: UnreachableError,
-                     report: Reporter, deadline: Deadline, readiness: Readiness) -> list[str]:
+                     report: Reporter, deadline: Deadline, readiness: Readiness, act: bool = True) -> list[str]:
     """The server did not answer: start it where lmprep can (server_start.py, which raises
-    ``error`` where it does not), then probe it again."""
+    ``error`` where it does not), then probe it again. ``act=False``: ActionNeeded where it would."""
+    if not act:
+        from .server_start import plan_to_start
+
+        _, plan = plan_to_start(chosen, settings, error)
+        raise ActionNeeded(
+            "needs_start",
+            f"{chosen.label} is not running at {chosen.base_url.value}: lmprep would start it "
+            f"(`{plan.described}`), and what the agent needs can only be checked after that.",
+            f"`lmprep doctor --load` starts it and checks (as `{ensure_command(settings)}` does), "
+            "or start it yourself.",
+        )
     from .server_start import start_if_down
 
     started = start_if_down(chosen, settings, error, report, deadline)
@@ -212,7 +233,7 @@ def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, err
 
 
 def _first_ready_box(settings: Settings, report: Reporter, background: str, readiness: Readiness,
-                     hand_off: bool) -> Readiness:
+                     hand_off: bool, deadline: Deadline | None = None, act: bool = True) -> Readiness:
     """`-p box1,box2`: each box in turn until one is ready (for the agent, with --for); says
     which, and why the ones before it were passed over. None ready: the last box's error, the
     others' reasons before its message."""
@@ -223,7 +244,10 @@ def _first_ready_box(settings: Settings, report: Reporter, background: str, read
         attempt = Readiness()
         try:
             run_ensure(settings._replace(provider=Sourced(name, source)), report=report, background=background,
-                       readiness=attempt, hand_off=hand_off)
+                       readiness=attempt, hand_off=hand_off, deadline=deadline, act=act)
+        except ActionNeeded:
+            _copy(attempt, readiness)
+            raise
         except LmprepError as exc:
             if exc.state in ("interrupted", "timed_out") or index == len(names) - 1:
                 if passed:
@@ -314,7 +338,7 @@ def _respelled(provider, model: str, served: str, report: Reporter, readiness: R
 
 
 def _obtain_model(provider, model: str, settings: Settings, report: Reporter, readiness: Readiness,
-                  listing: list[str]) -> None:
+                  listing: list[str], act: bool = True) -> None:
     from .providers.base import missing_model_detail
 
     can_download = KINDS[provider.kind].can_download
@@ -324,6 +348,13 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
             f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}. "
             f"{missing_model_detail(model, listing)}",
             "Run lmprep without --offline to download it." if can_download else provider.missing_hint(model),
+        )
+    if not act:
+        raise ActionNeeded(
+            "needs_download",
+            f"{provider.label} at {provider.base_url} does not have {model!r} yet: lmprep would download it, and "
+            f"what the agent needs can only be checked after that. {missing_model_detail(model, listing)}",
+            f"`lmprep doctor --load` downloads and loads it, then checks (as `{ensure_command(settings)}` does).",
         )
     from .lock import FileLock, lock_path
 

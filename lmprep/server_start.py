@@ -114,15 +114,11 @@ def listening(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def start_if_down(chosen: ProviderSettings, settings: Settings, error: UnreachableError, report: Reporter,
-                  deadline: Deadline, *, which: Callable[[str], str | None] = shutil.which) -> Started | None:
-    """Start ``chosen``'s server, which did not answer (``error``), and wait until it answers.
-    Returns what was started, or None when something listens there now (another lmprep started
-    it meanwhile, or a server that does not answer, which lmprep cannot start again: the caller's
-    next probe says which). Raises ``error`` when lmprep does not start it: a server elsewhere,
-    start turned off, or no plan (with the plan's hint where it has one). A server that ends before it answers is an
-    UnreachableError with its log's last lines; past the deadline, TimedOutError; on Ctrl-C the
-    half-started server is stopped and forgotten before the interrupt goes on."""
+def plan_to_start(chosen: ProviderSettings, settings: Settings, error: UnreachableError, *,
+                  which: Callable[[str], str | None] = shutil.which) -> tuple[StartRequest, StartPlan]:
+    """What start_if_down would start for ``chosen``, which did not answer (``error``), decided
+    without starting anything (`lmprep doctor` asks this): raises ``error`` (with the plan's hint
+    where it has one) where lmprep does not start it: a server elsewhere, start turned off, no plan."""
     from .hosts import is_loopback_url
 
     if chosen.base_url is None or not is_loopback_url(chosen.base_url.value) or not start_allowed(settings, chosen):
@@ -133,6 +129,19 @@ def start_if_down(chosen: ProviderSettings, settings: Settings, error: Unreachab
         if plan is not None and plan.hint:
             error.hint = plan.hint
         raise error
+    return request, plan
+
+
+def start_if_down(chosen: ProviderSettings, settings: Settings, error: UnreachableError, report: Reporter,
+                  deadline: Deadline, *, which: Callable[[str], str | None] = shutil.which) -> Started | None:
+    """Start ``chosen``'s server, which did not answer (``error``), and wait until it answers.
+    Returns what was started, or None when something listens there now (another lmprep started
+    it meanwhile, or a server that does not answer, which lmprep cannot start again: the caller's
+    next probe says which). Raises ``error`` when lmprep does not start it: a server elsewhere,
+    start turned off, or no plan (with the plan's hint where it has one). A server that ends before it answers is an
+    UnreachableError with its log's last lines; past the deadline, TimedOutError; on Ctrl-C the
+    half-started server is stopped and forgotten before the interrupt goes on."""
+    request, plan = plan_to_start(chosen, settings, error, which=which)
     from .lock import FileLock, lock_path
 
     with FileLock(lock_path("start", request.base_url, "", purpose="start")) as lock:

@@ -10,7 +10,7 @@ from ..errors import LmprepError, ProtocolError, UnreachableError, WarmupFailedE
 from ..events import Step, WaitEnded, WaitStarted
 from ..http import error_text, json_error_message
 from ..hosts import strip_v1
-from ..termtext import one_word
+from ..termtext import one_line, one_word
 from .base import (
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
@@ -296,6 +296,14 @@ class LlamaCpp(OpenAICompatible):
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         return ModelState(value == "loaded", context or positive_int(meta.get("n_ctx")), maximum)
 
+    def server_version(self) -> str | None:
+        """`build_info` of /props ("b11434-unknown": the llama.cpp build). With one model only: a
+        router's /props speaks for a model, and loads it unless told otherwise."""
+        if self.router:
+            return None
+        version = self._props("").get("build_info")
+        return one_line(version, 40) or None if isinstance(version, str) else None
+
     def cpu_percent(self, model: str) -> int | None:
         """b11434's /props (and /slots, and a router's /models `meta`) name no offloaded layers;
         only its load log does ("offloaded N/M layers to GPU"), and lmprep has that log only for
@@ -500,6 +508,13 @@ class VLLM(OpenAICompatible):
             return None
         value = body.get("is_sleeping") if isinstance(body, dict) else None
         return value if isinstance(value, bool) else None
+
+    def server_version(self) -> str | None:
+        """GET /version, `{"version": "0.11.0"}` (vllm/entrypoints/openai/api_server.py `show_version`;
+        read from vLLM's source, not run against a real vLLM here)."""
+        body = self._get_json(f"{strip_v1(self.base_url)}/version", "reading vLLM's version")
+        version = body.get("version") if isinstance(body, dict) else None
+        return one_line(version, 40) or None if isinstance(version, str) else None
 
     def model_state(self, model: str) -> ModelState:
         # The HTTP server comes up only once its model is loaded; asleep, it is not in GPU memory.
