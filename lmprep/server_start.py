@@ -29,8 +29,9 @@ START_WAIT_LIMIT = 600.0
 #: The most a plan's `before` command (`lms daemon up`) may take.
 BEFORE_TIMEOUT = 60.0
 #: Between two looks at whether the server answers: a connection attempt to a port on this
-#: machine costs microseconds, and llama-server listens within ~20 ms of its start.
-POLL_INTERVAL = 0.02
+#: machine costs microseconds, and llama-server (b11434, a tiny model) listens ~20 ms after its
+#: start and answers ~50-100 ms after it.
+POLL_INTERVAL = 0.01
 #: How long one look may wait for the server's answer once it listens.
 PROBE_READ_TIMEOUT = 2.0
 #: The lines of a dead server's log its error quotes, and the most of the log read for them.
