@@ -92,8 +92,6 @@ def test_starts_llama_server_detached_and_reports_it(llama_path, servers, tmp_pa
     assert result["timings_ms"]["start"] == pytest.approx(record.seconds * 1000, abs=1)
     # It outlives lmprep, holds none of its stdio, and answers.
     assert started.is_same_process(record)
-    with open(f"/proc/{record.pid}/fd/1", "rb") if sys.platform.startswith("linux") else open(record.log) as _:
-        pass
     if sys.platform.startswith("linux"):
         for fd in (0, 1, 2):
             target = os.readlink(f"/proc/{record.pid}/fd/{fd}")
@@ -532,3 +530,13 @@ def test_the_log_tail_is_cleaned_and_bounded(tmp_path):
     assert _log_tail(tmp_path / "absent.log") == ""
     os.mkfifo(tmp_path / "fifo.log")
     assert _log_tail(tmp_path / "fifo.log") == ""  # refused, never waited on
+
+
+def test_a_failure_after_the_start_says_the_server_keeps_running(servers, tmp_path, unused_port):
+    config = emulator_config(tmp_path, unused_port)
+    result = run_lmprep("-p", "box", "-m", "no-such-model", "--config", str(config), "--json")
+    assert result.returncode == 6
+    record = only_record()
+    assert result.json["started"]["pid"] == record.pid and started.is_same_process(record)
+    assert result.json["error"]["hint"].endswith(
+        f"The server lmprep started for this run keeps running (pid {record.pid}, log {record.log}).")
