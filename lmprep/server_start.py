@@ -159,7 +159,10 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
     for before in plan.before:
         _run_before(before, chosen, deadline)
     log = log_path(chosen.name, request.base_url)
-    env = {**plan.env, **request.environ}  # the user's own values win over what the plan adds
+    # The plan's values over the environment's: a plan sets only what the user's own values do
+    # not decide (Ollama's: an OLLAMA_HOST elsewhere than the base URL would have the server
+    # listen where lmprep never looks, and its wait last to the deadline).
+    env = {**request.environ, **plan.env}
     report(WaitStarted(f"Starting {chosen.label}: {plan.described}"))
     begun = time.monotonic()
     fd = _open_log(log)
@@ -187,6 +190,8 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
             raise
     except BaseException:
         stop(process, deadline=None)  # a half-started server is never left behind
+        if plan.stop:
+            _run_stop(plan.stop)  # what the program handed the server to (LM Studio's service)
         if record is not None:
             started.forget(record)
         report(WaitEnded(f"{chosen.label} did not start", time.monotonic() - begun, ok=False))
@@ -247,17 +252,30 @@ def _run_before(argv: tuple[str, ...], chosen: ProviderSettings, deadline: Deadl
         )
 
 
+def _run_stop(argv: tuple[str, ...]) -> None:
+    """The plan's `stop` command, for a start cut short: best effort, briefly (the interrupt goes on)."""
+    from .proc import run_captured
+
+    try:
+        run_captured(argv, timeout=10.0, deadline=None, doing="stopping the server it had begun to start")
+    except (LmprepError, OSError, ValueError):
+        pass
+
+
 def _wait_until_answering(process, chosen: ProviderSettings, request: StartRequest, plan: StartPlan, log: Path,
                           deadline: Deadline, begun: float) -> None:
     """Until the server answers its listing route (llama-server answers 503 while it loads its
-    model: not yet), watching that it still runs."""
+    model: not yet), watching that it still runs. A program that ends with exit status 0 once
+    the server answers has handed it on, and that is a start (`lms server start` returns once
+    LM Studio's service serves; the service keeps running)."""
     from .providers import open_provider
 
     limit = Deadline(START_WAIT_LIMIT if deadline.remaining() is None else None)
     doing = f"waiting for {chosen.label} to start"
     with open_provider(chosen, connect_timeout=1.0, read_timeout=PROBE_READ_TIMEOUT, deadline=deadline) as provider:
         while True:
-            if process.poll() is not None:
+            ended = process.poll() is not None
+            if ended and process.returncode != 0:
                 raise _ended(process.returncode, chosen, request, plan, log)
             if limit.expired:
                 raise TimedOutError(
@@ -266,6 +284,8 @@ def _wait_until_answering(process, chosen: ProviderSettings, request: StartReque
                     f"Look at its log, {_shown_path(log)}, or give it longer with --timeout.")
             if listening(request.host, request.port, timeout=deadline.cap(0.5, doing)) and _answers(provider, doing):
                 return
+            if ended:  # exit status 0 and nothing answers: it handed the server to nothing
+                raise _ended(process.returncode, chosen, request, plan, log)
             time.sleep(deadline.cap(POLL_INTERVAL, doing) or POLL_INTERVAL)
 
 
