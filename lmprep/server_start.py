@@ -77,8 +77,17 @@ def start_request(chosen: ProviderSettings, settings: Settings, *, which: Callab
     return StartRequest(
         provider=chosen.name, kind=chosen.kind, base_url=base_url, host=host, port=port,
         window=settings.min_context.value, keep_alive=settings.keep_alive.value,
-        options=chosen.start_options, environ=os.environ if environ is None else environ, which=which,
+        options=_options(chosen), environ=os.environ if environ is None else environ, which=which,
     )
+
+
+def _options(chosen: ProviderSettings) -> Mapping[str, object]:
+    """What the plan reads of the provider's config table: the start keys (checked), and LM
+    Studio's `lms_path` from the file (LMPREP_LMS, over it, the plan reads from the environment)."""
+    options = dict(chosen.start_options)
+    if chosen.lms_path is not None and chosen.lms_path.source != "LMPREP_LMS":
+        options["lms_path"] = chosen.lms_path.value
+    return options
 
 
 def plan_for(chosen: ProviderSettings, request: StartRequest) -> StartPlan | None:

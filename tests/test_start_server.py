@@ -540,3 +540,15 @@ def test_a_failure_after_the_start_says_the_server_keeps_running(servers, tmp_pa
     assert result.json["started"]["pid"] == record.pid and started.is_same_process(record)
     assert result.json["error"]["hint"].endswith(
         f"The server lmprep started for this run keeps running (pid {record.pid}, log {record.log}).")
+
+
+def test_the_plan_gets_lms_path_from_the_config_file(tmp_path):
+    from lmprep.config import Flags, resolve_settings
+    from lmprep.server_start import start_request
+
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.lmstudio]\nlms_path = "/opt/lms/bin/lms"\n')
+    settings = resolve_settings(Flags(config_path=str(path)), env={})
+    assert start_request(settings.providers["lmstudio"], settings).options["lms_path"] == "/opt/lms/bin/lms"
+    settings = resolve_settings(Flags(config_path=str(path)), env={"LMPREP_LMS": "/elsewhere/lms"})
+    assert "lms_path" not in start_request(settings.providers["lmstudio"], settings).options  # the plan reads it
