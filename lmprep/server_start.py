@@ -157,7 +157,26 @@ def start_if_down(chosen: ProviderSettings, settings: Settings, error: Unreachab
             if waited:
                 report(Step(f"{chosen.label} was started by the other lmprep"))
             return None
+        if chosen.kind == "llamacpp":
+            _check_fit(plan, request, settings, report, chosen.label)
         return _start(chosen, request, plan, report, deadline)
+
+
+def _check_fit(plan: StartPlan, request: StartRequest, settings: Settings, report: Reporter, label: str) -> None:
+    """Before llama-server is started with `-c`: the memory that load needs against the memory
+    free (fit.check_command, from the command's `-m` file and cache types). A required window
+    (--for, --min-context) that does not fit is refused before anything starts (exit 11, with
+    the ways out), unless --ignore-fit; any other window is started with a warning."""
+    from .fit import check_command, does_not_fit, fit_statement, ways_out
+
+    refuse = bool(request.window) and not settings.ignore_fit.value
+    fit = check_command(plan.argv, request.window, refuse=refuse, label=label)
+    if fit is None:
+        return
+    if fit.fits:
+        report(Step(f"Estimated: {fit_statement(fit)}"))
+    else:
+        report(Notice(f"{does_not_fit(fit, label, refused=False)} {ways_out('llamacpp', fit, ignore_hint=False)}"))
 
 
 def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, report: Reporter,

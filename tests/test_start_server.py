@@ -552,3 +552,39 @@ def test_the_plan_gets_lms_path_from_the_config_file(tmp_path):
     assert start_request(settings.providers["lmstudio"], settings).options["lms_path"] == "/opt/lms/bin/lms"
     settings = resolve_settings(Flags(config_path=str(path)), env={"LMPREP_LMS": "/elsewhere/lms"})
     assert "lms_path" not in start_request(settings.providers["lmstudio"], settings).options  # the plan reads it
+
+
+def fake_gpu(folder: Path, free_mib: int) -> Path:
+    """An `nvidia-smi` that answers lmprep's memory query with one 8 GiB GPU of ``free_mib`` free."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\necho '8192, {8192 - free_mib}, {free_mib}'\n")
+    tool.chmod(0o755)
+    return folder
+
+
+def test_a_window_that_does_not_fit_is_refused_before_llama_server_starts(tmp_path, tiny_128k_gguf, unused_port):
+    bin_folder = fake_gpu(tmp_path / "bin", 10)
+    marker = tmp_path / "ran"
+    server = bin_folder / "llama-server"
+    server.write_text(f"#!/bin/sh\ntouch {marker}\nsleep 30\n")
+    server.chmod(0o755)
+    config = llamacpp_config(tmp_path, unused_port, tiny_128k_gguf)
+    env = {"PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}"}
+    result = run_lmprep("-p", "llamacpp", "--config", str(config), "--for", "codex", "--json", env=env)
+    assert result.returncode == 11, result.json
+    assert "at 65,536 tokens needs ~17.3 MB" in result.json["error"]["message"]
+    assert "-ctk q8_0 -ctv q8_0" in result.json["error"]["hint"]
+    assert not marker.exists() and result.json["started"] is None and started.started_servers() == []
+
+
+@pytest.mark.real_server
+def test_ignore_fit_starts_it_anyway_with_the_warning(llama_path, servers, tmp_path, tiny_128k_gguf, unused_port):
+    bin_folder = fake_gpu(tmp_path / "bin", 10)
+    config = llamacpp_config(tmp_path, unused_port, tiny_128k_gguf)
+    env = {"PATH": f"{bin_folder}{os.pathsep}{llama_path}"}
+    result = run_lmprep("-p", "llamacpp", "--config", str(config), "--for", "codex", "--ignore-fit", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "needs ~17.3 MB" in result.stderr and "it will not fit" in result.stderr
+    assert "started llama-server" in result.stderr
+    assert only_record().argv[-7:-5] == ("-c", "65536")
