@@ -29,8 +29,9 @@ START_WAIT_LIMIT = 600.0
 #: The most a plan's `before` command (`lms daemon up`) may take.
 BEFORE_TIMEOUT = 60.0
 #: Between two looks at whether the server answers: a connection attempt to a port on this
-#: machine costs microseconds, and llama-server listens within ~20 ms of its start.
-POLL_INTERVAL = 0.02
+#: machine costs microseconds, and llama-server (b11434, a tiny model) listens ~20 ms after its
+#: start and answers ~50-100 ms after it.
+POLL_INTERVAL = 0.01
 #: How long one look may wait for the server's answer once it listens.
 PROBE_READ_TIMEOUT = 2.0
 #: The lines of a dead server's log its error quotes, and the most of the log read for them.
@@ -76,8 +77,17 @@ def start_request(chosen: ProviderSettings, settings: Settings, *, which: Callab
     return StartRequest(
         provider=chosen.name, kind=chosen.kind, base_url=base_url, host=host, port=port,
         window=settings.min_context.value, keep_alive=settings.keep_alive.value,
-        options=chosen.start_options, environ=os.environ if environ is None else environ, which=which,
+        options=_options(chosen), environ=os.environ if environ is None else environ, which=which,
     )
+
+
+def _options(chosen: ProviderSettings) -> Mapping[str, object]:
+    """What the plan reads of the provider's config table: the start keys (checked), and LM
+    Studio's `lms_path` from the file (LMPREP_LMS, over it, the plan reads from the environment)."""
+    options = dict(chosen.start_options)
+    if chosen.lms_path is not None and chosen.lms_path.source != "LMPREP_LMS":
+        options["lms_path"] = chosen.lms_path.value
+    return options
 
 
 def plan_for(chosen: ProviderSettings, request: StartRequest) -> StartPlan | None:
@@ -156,7 +166,26 @@ def start_if_down(chosen: ProviderSettings, settings: Settings, error: Unreachab
             if waited:
                 report(Step(f"{chosen.label} was started by the other lmprep"))
             return None
+        if chosen.kind == "llamacpp":
+            _check_fit(plan, request, settings, report, chosen.label)
         return _start(chosen, request, plan, report, deadline)
+
+
+def _check_fit(plan: StartPlan, request: StartRequest, settings: Settings, report: Reporter, label: str) -> None:
+    """Before llama-server is started with `-c`: the memory that load needs against the memory
+    free (fit.check_command, from the command's `-m` file and cache types). A required window
+    (--for, --min-context) that does not fit is refused before anything starts (exit 11, with
+    the ways out), unless --ignore-fit; any other window is started with a warning."""
+    from .fit import check_command, does_not_fit, fit_statement, ways_out
+
+    refuse = bool(request.window) and not settings.ignore_fit.value
+    fit = check_command(plan.argv, request.window, refuse=refuse, label=label)
+    if fit is None:
+        return
+    if fit.fits:
+        report(Step(f"Estimated: {fit_statement(fit)}"))
+    else:
+        report(Notice(f"{does_not_fit(fit, label, refused=False)} {ways_out('llamacpp', fit, ignore_hint=False)}"))
 
 
 def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, report: Reporter,

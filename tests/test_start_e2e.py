@@ -266,3 +266,16 @@ def test_a_start_cut_short_after_lm_studio_serves_is_undone_with_lms_server_stop
     assert not answers(greeting)
     assert [call["argv"] for call in fake_programs.invocations("lms")] == [
         ["server", "start", "--port", str(port)], ["server", "stop"]]
+
+
+def test_lms_path_from_the_config_file_starts_lm_studio(fake_programs, tmp_path):
+    """`lms_path` under [providers.lmstudio] (no `lms` on PATH or in LM Studio's home) is the `lms` that starts it."""
+    install(fake_programs, "lms")
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.lmstudio]\nlms_path = "{fake_programs.bin / "lms"}"\n')
+    env = {"PATH": os.pathsep.join([str(tmp_path / "empty"), "/usr/bin", "/bin"])}
+    result = run_lmprep(*codex("lmstudio", port, "--json", "--config", str(config)), env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.json["started"]["command"] == f"lms server start --port {port}"
+    assert fake_programs.invocations("lms")[0]["argv"] == ["server", "start", "--port", str(port)]
