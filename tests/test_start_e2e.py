@@ -206,6 +206,9 @@ def test_no_provider_chosen_starts_the_one_configured(fake_programs, tmp_path):
 DEFAULT_PORTS = (1234, 11434, 8080, 8000, 13305, 12434)
 
 
+# Both tests need the default ports free, and the first starts a server on one: they run in turn
+# on one worker (`--dist loadgroup`), never at once.
+@pytest.mark.xdist_group("default_ports")
 def test_no_provider_chosen_starts_the_one_installed(fake_programs):
     """Nothing configured and nothing running: the one server installed here (Ollama, on its own
     default port, the one place lmprep looks) is started."""
@@ -218,6 +221,7 @@ def test_no_provider_chosen_starts_the_one_installed(fake_programs):
     assert fake_programs.invocations("ollama")[0]["env"]["OLLAMA_HOST"] == "localhost:11434"
 
 
+@pytest.mark.xdist_group("default_ports")
 def test_several_installed_and_none_chosen_starts_none(fake_programs):
     if any(answers(f"http://127.0.0.1:{port}/") for port in DEFAULT_PORTS):
         pytest.skip("a default port is in use on this machine")
