@@ -77,7 +77,7 @@ def test_core_modules_never_import_click_print_or_exit():
 
     package = pathlib.Path(lmprep.__file__).parent
     for path in sorted(package.rglob("*.py")):
-        if path.name in ("cli.py", "click.py", "__main__.py"):
+        if path.name in ("click.py", "__main__.py") or path.parent.name == "cli":
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
