@@ -87,8 +87,7 @@ class Relay:
         self._client = httpx.Client(trust_env=False, verify=self._verify, follow_redirects=False,
                                     timeout=httpx.Timeout(connect=connect, read=read, write=connect, pool=connect),
                                     limits=httpx.Limits(max_keepalive_connections=0))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True  # a connection the agent left open ends with us
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                          name="lmprep-relay").start()
         return self
@@ -107,6 +106,24 @@ class Relay:
             else:
                 self.dropped += 1
 
+    def _send(self, method: str, target: str, headers, body: bytes):
+        """The request sent on, its answer's headers read. `localhost` that refuses (it resolves
+        to ::1 and the server listens on 127.0.0.1 only) is tried again as 127.0.0.1, and kept,
+        as lmprep's own client does (http.Http)."""
+        import httpx
+
+        content = body if body or method not in ("GET", "HEAD") else None
+        try:
+            request = self._client.build_request(method, self._origin + target, headers=headers, content=content)
+            return self._client.send(request, stream=True)
+        except httpx.ConnectError:
+            parts = urlsplit(self._origin)
+            if parts.scheme != "http" or parts.hostname != "localhost":
+                raise
+            self._origin = "http://127.0.0.1" + (f":{parts.port}" if parts.port else "")
+            request = self._client.build_request(method, self._origin + target, headers=headers, content=content)
+            return self._client.send(request, stream=True)
+
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
         import httpx
 
@@ -124,9 +141,7 @@ class Relay:
         headers = [(name, value) for name, value in handler.headers.items() if name.lower() not in _HOP]
         started = time.monotonic()
         try:
-            request = self._client.build_request(method, self._origin + target, headers=headers,
-                                                 content=body if body or method not in ("GET", "HEAD") else None)
-            response = self._client.send(request, stream=True)
+            response = self._send(method, target, headers, body)
         except httpx.HTTPError as exc:
             reason = one_line(f"{type(exc).__name__}: {exc}", 300)
             self.note(Exchange(method, path, model, None, reason, time.monotonic() - started))
@@ -171,6 +186,13 @@ class Relay:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a connection the agent left open ends with us
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # an agent that hangs up (a reset at exit) is no error of the run; and core code never prints
 
 
 def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:

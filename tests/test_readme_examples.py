@@ -395,6 +395,10 @@ RUN: dict[str, Example] = {
 
 #: README line → why it is not run here.
 SKIPPED: dict[str, str] = {
+    "lmprep smoke --for claude":
+        "runs the real agent: test_smoke.py runs each real agent CI installs against the real llama-server",
+    "lmprep smoke --for pi -p llamacpp --time-limit 60 --json":
+        "runs the real agent: test_smoke.py runs pi against a real --no-jinja llama-server",
     "python3 -m venv .venv && . .venv/bin/activate && python -m pip install . && lmprep --help":
         "installs from PyPI into ./.venv; CI's .ci/run does it (test_readme_install.py checks the line)",
     "python3 -m venv .venv && . .venv/bin/activate && python -m pip install -e '.[test]' && python -m pytest":

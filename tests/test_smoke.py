@@ -329,3 +329,10 @@ def test_a_real_agent_fails_with_its_own_words_against_a_no_jinja_server(no_jinj
     assert {sent.error for sent in result.chat_requests} == {"tools param requires --jinja flag"}
     assert result.first_error and "jinja" in result.first_error  # pi's own line: "500 tools param requires ..."
     assert "--jinja" in result.hint
+
+
+def test_the_relay_reaches_a_server_named_localhost(llamacpp_emulator):
+    with Relay(llamacpp_emulator.base_url.replace("127.0.0.1", "localhost")) as relay:
+        status, _ = _post(relay.base_url + "/chat/completions",
+                          json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}).encode())
+    assert status == 200 and relay.exchanges[0].ok

@@ -120,7 +120,7 @@ def _requests(result) -> str:
     for (method, path, model, status, reason), count in list(groups.items())[:SHOWN_REQUESTS]:
         text = f"{method} {path}" + (f" (model {model})" if model else "") + f" → {status or 'no answer'}"
         if reason:
-            text += f" {reason}"
+            text += f" ({reason})"
         parts.append(text + (f" ×{count}" if count > 1 else ""))
     hidden = len(result.requests) + result.requests_dropped - sum(list(groups.values())[:SHOWN_REQUESTS])
     if hidden > 0:
