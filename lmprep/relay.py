@@ -33,7 +33,8 @@ MAX_RECORDS = 200
 #: Headers that belong to one connection, not to the request (RFC 9110, 7.6.1), and Host,
 #: which is the relay's: none is passed on.
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
-                  "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
+                  "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+                  "expect"})  # the relay has read the whole body already: nothing to wait for upstream
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Relay:
         self._lock = threading.Lock()
         self.exchanges: list[Exchange] = []
         self.dropped = 0  # exchanges past MAX_RECORDS, counted only
+        self._active = 0  # requests being forwarded now
         self._server: ThreadingHTTPServer | None = None
         self._client = None
 
@@ -99,6 +101,13 @@ class Relay:
         if self._client is not None:
             self._client.close()
 
+    def settle(self, timeout: float = 2.0) -> None:
+        """Wait (up to ``timeout``) for the requests under way to be noted: an agent that has
+        exited may have left its last answer's end in flight."""
+        end = time.monotonic() + timeout
+        while self._active and time.monotonic() < end:
+            time.sleep(0.02)
+
     def note(self, exchange: Exchange) -> None:
         with self._lock:
             if len(self.exchanges) < MAX_RECORDS:
@@ -125,6 +134,15 @@ class Relay:
             return self._client.send(request, stream=True)
 
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self._active += 1
+        try:
+            self._forward(handler)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         import httpx
 
         method = handler.command

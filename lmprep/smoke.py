@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -184,19 +186,36 @@ def _run(settings, readiness, module, agent: str, argv_tail, time_limit: float, 
         returncode = None
         timed_out = False
         launch_error = None
+        folder = tempfile.mkdtemp(prefix="lmprep-smoke-")
         try:
-            with tempfile.TemporaryDirectory(prefix="lmprep-smoke-") as folder:
-                returncode = _child(argv, {**environ, **setup.variables}, folder, time_limit, outcome)
+            returncode = _child(argv, {**environ, **setup.variables}, folder, time_limit, outcome)
         except TimeoutError:
             timed_out = True
         except OSError as exc:
             launch_error = one_line(f"{module.COMMAND}: cannot run it: {exc.strerror or exc}")
+        finally:
+            # What the agent left there (read-only files too) goes; a file that cannot be removed
+            # is no failure of the run.
+            if sys.version_info >= (3, 12):
+                shutil.rmtree(folder, onexc=_writable_then_again)
+            else:
+                shutil.rmtree(folder, onerror=_writable_then_again)
         seconds = time.monotonic() - started
+        relay.settle()
         exchanges, dropped = tuple(relay.exchanges), relay.dropped
     result = _judge(agent, module.LABEL, tuple(argv), readiness, exchanges, dropped, returncode, seconds, time_limit,
                     timed_out, launch_error, outcome, tuple(notes), refusal)
     report(WaitEnded(f"{module.LABEL} {'passed' if result.passed else 'failed'}", seconds, ok=result.passed))
     return result
+
+
+def _writable_then_again(function, path, _exc) -> None:
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        os.chmod(path, 0o700)
+        function(path)
+    except OSError:
+        pass
 
 
 class _Output:

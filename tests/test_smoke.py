@@ -32,9 +32,15 @@ FAKE_AIDER = """\
 import json, os, sys, time, urllib.error, urllib.request
 mode = os.environ.get("FAKE_MODE", "ok")
 with open(os.environ["FAKE_LOG"], "w") as log:
-    json.dump({{"cwd": os.getcwd(), "argv": sys.argv, "stdin": sys.stdin.read(), "home": os.environ.get("HOME")}}, log)
+    json.dump({{"cwd": os.getcwd(), "argv": sys.argv, "stdin": sys.stdin.read(), "home": os.environ.get("HOME"),
+               "env": {{k: v for k, v in os.environ.items() if k.startswith(("AIDER_", "OPENAI_", "NO_PROXY"))}}}}, log)
 if mode == "sleep":
     time.sleep(60)
+if mode == "litter":
+    os.makedirs("ro/deeper")
+    open("ro/deeper/file", "w").close()
+    os.chmod("ro/deeper", 0o500)
+    os.chmod("ro", 0o500)
 if mode != "silent":
     body = {{"model": os.environ["AIDER_MODEL"].split("/", 1)[1], "stream": mode == "stream",
             "messages": [{{"role": "user", "content": sys.argv[sys.argv.index("--message") + 1]}}]}}
@@ -92,11 +98,25 @@ def test_a_fake_agent_passes_and_the_relay_notes_what_the_server_received(llamac
     assert seen["stdin"] == ""
     assert Path(seen["cwd"]).name.startswith("lmprep-smoke-") and not Path(seen["cwd"]).exists()
     assert seen["home"] == environ["HOME"]  # what the agent writes under HOME goes where exec's would
+    # exec's hand-off (lmprep.handoff), pointed at the relay instead of the server
+    variables = seen["env"]
+    assert variables["AIDER_MODEL"] == "openai/tiny"
+    assert variables["OPENAI_API_BASE"].startswith("http://127.0.0.1:")
+    assert variables["OPENAI_API_BASE"] != llamacpp_emulator.base_url
+    assert Path(variables["AIDER_MODEL_METADATA_FILE"]).parent.name == "agents"
+    assert "127.0.0.1" in variables["NO_PROXY"]
     # the server got the agent's request itself, through the relay (its key too)
     chats = [r for r in llamacpp_emulator.requests if r.path == "/v1/chat/completions"
              and SMOKE_PROMPT.encode() in r.raw_body]
     assert len(chats) == 1 and chats[0].header("authorization") == "Bearer lmprep-no-key"
     assert any("throw-away folder" in getattr(event, "message", "") for event in events)
+
+
+def test_what_the_agent_leaves_in_its_folder_goes_with_it(llamacpp_emulator, fake_aider):
+    environ, log = fake_aider
+    result = smoke(flags_for(llamacpp_emulator), "aider", time_limit=30, environ={**environ, "FAKE_MODE": "litter"})
+    assert result.passed, result
+    assert not Path(json.loads(log.read_text())["cwd"]).exists()
 
 
 def test_a_streamed_answer_passes_through_the_relay_whole(llamacpp_emulator, fake_aider):
