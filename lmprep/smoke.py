@@ -303,9 +303,16 @@ def _judge(agent, label, argv, readiness, exchanges, dropped, returncode, second
         if refusal is not None and refusal.hint:
             hint = refusal.hint  # lmprep's check saw it coming, and knows the fix
         elif failed is not None:
-            hint = (f"The server answered {failed.method} {failed.path} with {failed.status or 'nothing'}: "
-                    f"{failed.error or 'no reason given'}. `lmprep --for {agent}` checks the route and request "
-                    "shape the agent needs.")
+            said = (f"The server answered {failed.method} {failed.path} with {failed.status or 'nothing'}: "
+                    f"{failed.error or 'no reason given'}.")
+            if failed.status in (401, 403):
+                advice = ("The token the agent sent was missing or refused: give the server's token with "
+                          "`api_key_env` under its [providers.NAME] (the notes say where an agent cannot take one).")
+            elif failed.status is None:
+                advice = "Check that the server is still running, then run this again."
+            else:
+                advice = f"`lmprep --for {agent}` checks the route and request shape the agent needs."
+            hint = f"{said} {advice}"
         else:
             hint = f"Run it yourself to see all it says: `lmprep exec --for {agent} -- {argv[0]}`."
     if passed and refusal is not None:

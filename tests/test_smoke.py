@@ -257,6 +257,13 @@ def test_the_relay_keeps_a_model_name_from_the_server_clean(llamacpp_emulator):
     assert "\x1b" not in sent.model and len(sent.model) <= 200
 
 
+def test_the_relay_reaches_a_server_named_localhost(llamacpp_emulator):
+    with Relay(llamacpp_emulator.base_url.replace("127.0.0.1", "localhost")) as relay:
+        status, _ = _post(relay.base_url + "/chat/completions",
+                          json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}).encode())
+    assert status == 200 and relay.exchanges[0].ok
+
+
 def test_the_first_error_line_prefers_a_real_error_over_a_warning_and_is_bounded():
     output = _Output()
     output(b"(node:1) ExperimentalWarning: fetch is experimental\n", "stderr")
@@ -351,8 +358,15 @@ def test_a_real_agent_fails_with_its_own_words_against_a_no_jinja_server(no_jinj
     assert "--jinja" in result.hint
 
 
-def test_the_relay_reaches_a_server_named_localhost(llamacpp_emulator):
-    with Relay(llamacpp_emulator.base_url.replace("127.0.0.1", "localhost")) as relay:
-        status, _ = _post(relay.base_url + "/chat/completions",
-                          json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}).encode())
-    assert status == 200 and relay.exchanges[0].ok
+@pytest.mark.real_agent
+@pytest.mark.real_server
+@pytest.mark.xdist_group("smoke_1")
+def test_the_real_llm_fails_against_a_server_that_wants_a_token(smoke_server, tmp_path):
+    """llm 0.36 takes a token only as --key on its command line, which lmprep never adds: its
+    request gets 401, and the run says so in llm's words and the server's."""
+    result = _real_run("llm", smoke_server, tmp_path, token=True, time_limit=60)
+    assert not result.passed and result.exit_code == 13
+    assert [(sent.status, sent.error) for sent in result.chat_requests] == [(401, "Invalid API Key")]
+    assert "401" in result.first_error
+    assert "api_key_env" in result.hint
+    assert any("--key" in note for note in result.notes)
