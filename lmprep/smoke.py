@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import AgentUnsupportedError, ExitCode, NotConfiguredError
+from .errors import AgentUnsupportedError, ExitCode, NotConfiguredError, SmokeFailedError
 from .events import Notice, Reporter, Step, WaitEnded, WaitStarted, ignore
 from .relay import Exchange
 from .termtext import one_line, seconds_text, strip_ansi
@@ -89,6 +89,14 @@ class SmokeResult:
     @property
     def state(self) -> str:
         return "ready" if self.passed else "smoke_failed"
+
+    def as_error(self) -> SmokeFailedError | None:
+        """The failure as an LmprepError (None when it passed), for a caller that raises."""
+        if self.passed:
+            return None
+        error = SmokeFailedError(self.reason or f"{self.label}'s smoke run failed.", self.hint)
+        error.exit_code = self.exit_code  # 127/126 where its program is missing or cannot run
+        return error
 
     def to_dict(self) -> dict:
         return {

@@ -58,6 +58,8 @@ if mode != "silent":
         print(f"litellm.APIError: Error code: {{exc.code}} - {{exc.read().decode()}}", file=sys.stderr)
         sys.exit(1)
     print(answer.strip().splitlines()[-1])
+    with open(os.environ["FAKE_LOG"] + ".answer", "w") as kept:
+        kept.write(answer)
 if mode == "fail":
     print("warning: could not read .aider.conf.yml", file=sys.stderr)
     print("Error: boom", file=sys.stderr)
@@ -124,6 +126,8 @@ def test_a_streamed_answer_passes_through_the_relay_whole(llamacpp_emulator, fak
     result = smoke(flags_for(llamacpp_emulator), "aider", time_limit=30, environ={**environ, "FAKE_MODE": "stream"})
     assert result.passed, result
     assert result.requests[0].status == 200
+    answer = Path(str(log) + ".answer").read_text()
+    assert answer.count("data: ") > 2 and answer.rstrip().endswith("data: [DONE]")  # every event, in order
 
 
 def test_the_agents_own_first_error_line_is_shown_and_the_run_fails_with_13(llamacpp_emulator, fake_aider):
@@ -134,6 +138,8 @@ def test_the_agents_own_first_error_line_is_shown_and_the_run_fails_with_13(llam
     assert result.first_error == "Error: boom"  # a strong word before a warning's weak one
     assert result.reason == "aider exited with status 3."
     assert result.requests[0].status == 200  # its request worked: the failure is the agent's own
+    error = result.as_error()
+    assert (error.state, error.exit_code, error.message) == ("smoke_failed", 13, "aider exited with status 3.")
 
 
 def test_a_request_the_server_refuses_is_shown_with_its_status_and_reason(llamacpp_emulator, fake_aider):
@@ -171,6 +177,7 @@ def test_an_agent_not_installed_is_127_with_its_install_command_before_any_reque
     assert not result.passed and not result.started
     assert result.exit_code == 127
     assert agent_module("codex").INSTALL in result.hint
+    assert result.as_error().exit_code == 127
     assert llamacpp_emulator.requests == []  # no probe, no load for an agent that cannot run
 
 
