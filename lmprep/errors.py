@@ -19,7 +19,7 @@ class ExitCode(enum.IntEnum):
     TIMED_OUT = 10
     CONTEXT_TOO_SMALL = 11
     AGENT_UNSUPPORTED = 12
-    SMOKE_FAILED = 13  # `lmprep smoke`: the real agent's run failed
+    SMOKE_FAILED = 14  # `lmprep smoke`: the real agent's run failed (13 is doctor's pairs not checked)
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM: 128 + 15
 

@@ -18,10 +18,31 @@ from .providers.base import WARM_UP_READ_TIMEOUT, ModelState
 from .warmup import LoadJob, WarmUp
 
 
+class ActionNeeded(Exception):
+    """A run asked to check without acting (pipeline.run_ensure with ``act=False``, as `lmprep
+    doctor` runs it) reached a step that acts: a load (``state`` "needs_load") or a download
+    ("needs_download"), after which the checks that need it would run. Not an LmprepError: nothing
+    failed, and it has no exit code of the ensure table."""
+
+    def __init__(self, state: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.message = message
+        self.hint = hint
+
+
+def ensure_command(settings: Settings) -> str:
+    """The `lmprep` command line that makes these settings' provider ready for their agent."""
+    agent = f" --for {settings.agent.value}" if settings.agent else ""
+    provider = f" -p {settings.provider.value}" if settings.provider else ""
+    return f"lmprep{agent}{provider}"
+
+
 def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Reporter, deadline: Deadline,
-                  background: str, readiness, hand_off: bool = False) -> WarmUp:
+                  background: str, readiness, hand_off: bool = False, act: bool = True) -> WarmUp:
     """Warm up as ``settings`` ask, and return what happened. ``hand_off``: an agent is told the
-    window next (env/exec), so a load that decides it is waited for."""
+    window next (env/exec), so a load that decides it is waited for. ``act=False``: every check
+    that needs no load, then ActionNeeded where the model would be loaded."""
     mode = settings.warm_up.value
     needed = settings.min_context.value
     source = settings.min_context.source
@@ -48,7 +69,7 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
 
     if state.loaded and job.context_length is None:
         _note_cpu(provider, model, state, report, readiness)
-        return _already_loaded(provider, job, mode, deadline, report)
+        return _already_loaded(provider, job, mode, deadline, report, act)
     if mode == "off" and job.context_length is None and agent is None:
         return WarmUp("off", "off")
     _check_fit(provider, model, job.context_length or required, required, settings, report,
@@ -58,6 +79,8 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
 
     state_file = state_file_for(chosen.name, chosen.base_url.value, model)
     failure = previous_failure(state_file, model) if not state.loaded else None
+    if not act:
+        raise _load_needed(provider, job, state, needs, agent, settings, failure)
     # Under --for the ready line rests only on what was checked: the window and the agent's first
     # request need the model loaded, so that load is waited for, even with --warm-up off.
     foreground = mode != "background" or failure is not None or agent is not None or (bool(needed) and hand_off)
@@ -224,9 +247,28 @@ def _what_failed(exc: BaseException) -> str:
     return "the checks after the load failed"
 
 
-def _already_loaded(provider, job: LoadJob, mode: str, deadline: Deadline, report: Reporter) -> WarmUp:
-    """Loaded with the window needed: no warm-up; how long it stays, and the agent's first request."""
-    if job.keep_alive is not None:
+def _load_needed(provider, job: LoadJob, state: ModelState, needs, agent: str | None, settings: Settings,
+                 failure: dict | None) -> ActionNeeded:
+    """Where a run that acts would load ``job.model``: what only that load can show, and how to get it."""
+    checks = _what_a_load_checks(needs, job.needed, agent)
+    if state.loaded and job.context_length is not None:
+        what = (f"{job.model} is loaded on {provider.label} with {state.context} tokens of context: lmprep would "
+                f"reload it with {job.context_length}, and only that load shows {checks}")
+    elif state.loaded is None:  # a generic server, LiteLLM: a request is what loads it
+        what = f"{provider.label} does not say whether {job.model} is loaded: only a load shows {checks}"
+    else:
+        what = f"{job.model} is not loaded on {provider.label}: only a load shows {checks}"
+    if failure is not None:
+        what += f" (its last load failed: {str(failure.get('error') or 'its process ended without saying why').rstrip('.')})"
+    return ActionNeeded("needs_load", f"{what}.",
+                        f"`lmprep doctor --load` loads it and checks (as `{ensure_command(settings)}` does).")
+
+
+def _already_loaded(provider, job: LoadJob, mode: str, deadline: Deadline, report: Reporter,
+                    act: bool = True) -> WarmUp:
+    """Loaded with the window needed: no warm-up; how long it stays, and the agent's first request
+    (which a loaded model answers without a load: ``act=False`` sends it too)."""
+    if job.keep_alive is not None and act:
         read_timeout = deadline.cap(WARM_UP_READ_TIMEOUT, f"keeping {job.model} loaded")
         if not provider.refresh_keep_alive(job.model, job.keep_alive, read_timeout):
             report(Notice(f"{job.model} is loaded already: {provider.label} keeps the time it was loaded for, "

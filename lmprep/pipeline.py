@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, Sourced, resolve_settings
 from .deadline import Deadline
-from .errors import LmprepError, ModelMissingError, NotConfiguredError
+from .errors import LmprepError, ModelMissingError, NotConfiguredError, UnreachableError
 from .events import Notice, Reporter, Step, ignore
 from .hosts import is_loopback_url
-from .loading import agent_needs_for, ensure_loaded
+from .loading import ActionNeeded, agent_needs_for, ensure_command, ensure_loaded
 from .providers import KINDS, open_provider
 from .warmup import WarmUp
 
@@ -22,7 +22,8 @@ class Readiness:
     costs about 2 ms of start-up, more than the rest of this module."""
 
     __slots__ = ("provider", "provider_source", "kind", "base_url", "base_url_source", "model", "model_source",
-                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms", "rtt_ms")
+                 "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms", "rtt_ms",
+                 "started")
 
     def __init__(
         self,
@@ -41,6 +42,7 @@ class Readiness:
         cpu_percent: int | None = None,  # share of the loaded model run on the CPU, where the server says
         timings_ms: dict[str, float] | None = None,
         rtt_ms: float | None = None,  # the probe's round trip to the server (its connection included)
+        started: dict | None = None,  # the server this run started: {command, pid, log, seconds}; None: none
     ) -> None:
         self.provider = provider
         self.provider_source = provider_source
@@ -57,6 +59,7 @@ class Readiness:
         self.cpu_percent = cpu_percent
         self.timings_ms = {} if timings_ms is None else timings_ms
         self.rtt_ms = rtt_ms
+        self.started = started
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,7 @@ class Readiness:
         values = {name: getattr(self, name) for name in self.__slots__}
         values["warm_up"] = None if self.warm_up is None else self.warm_up._asdict()
         values["timings_ms"] = dict(self.timings_ms)
+        values["started"] = None if self.started is None else dict(self.started)
         return values
 
     def __eq__(self, other: object) -> bool:
@@ -97,12 +101,15 @@ def ensure_oss_ready(
     keep_alive: str | float | None = None,
     env: Mapping[str, str] | None = None,
     ignore_fit: bool = False,
+    start: bool = True,
 ) -> Readiness:
     """Make a local provider ready: server answering, model on disk, model loading or loaded
     (with at least ``min_context`` tokens of context window, where given). With ``agent``
     ("codex", "claude", ...), ready for that agent: its minimum window, and the route and
     request shape it sends. ``keep_alive`` ("30m", "2h", seconds, -1 for ever) goes with the load.
     ``ignore_fit``: load a required window that the memory estimate says will not fit (--ignore-fit).
+    ``start``: start a server on this machine that is down, where lmprep knows how (False: --no-start);
+    it outlives this process (``Readiness.started`` says what was started).
 
     Raises an LmprepError subclass (with ``.state``, ``.exit_code``, ``.hint``) when it cannot.
     A background warm-up runs in a daemon thread of this process.
@@ -111,6 +118,7 @@ def ensure_oss_ready(
         provider=provider, model=model, base_url=base_url, warm_up=warm_up, offline=offline or None,
         connect_timeout=connect_timeout, timeout=timeout, config_path=config_path, min_context=min_context,
         agent=agent, keep_alive=keep_alive, read_timeout=read_timeout, ignore_fit=ignore_fit or None,
+        start=None if start else False,
     )
     settings = resolve_settings(flags, env)
     return run_ensure(settings, report=on_progress or ignore, background="thread")
@@ -123,16 +131,23 @@ def run_ensure(
     background: str = "process",
     readiness: Readiness | None = None,
     hand_off: bool = False,
+    deadline: Deadline | None = None,
+    act: bool = True,
 ) -> Readiness:
     """The pipeline on resolved settings. ``readiness`` is filled in as it goes, so a caller
     that catches the error still knows how far it got. ``hand_off``: the caller tells an agent
-    the window next (env, exec), so a load that decides it is waited for."""
+    the window next (env, exec), so a load that decides it is waited for. ``deadline``: one
+    shared with other runs (`lmprep doctor`), instead of the settings' own --timeout.
+
+    ``act=False`` runs every check that needs no download and no load, and raises ActionNeeded
+    where the next step would be one (`lmprep doctor`): the same checks, in the same order, with
+    the same errors as a run that acts, up to that step."""
     readiness = readiness if readiness is not None else Readiness()
     if settings.provider is not None and "," in settings.provider.value:
-        return _first_ready_box(settings, report, background, readiness, hand_off)
+        return _first_ready_box(settings, report, background, readiness, hand_off, deadline, act)
     readiness.agent = settings.agent.value if settings.agent else None
     started = time.perf_counter()
-    deadline = Deadline(settings.timeout.value)
+    deadline = deadline if deadline is not None else Deadline(settings.timeout.value)
     timings = readiness.timings_ms
 
     def lap(name: str, since: float) -> float:
@@ -150,7 +165,10 @@ def run_ensure(
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
             if readiness.provider_source != SOURCE_AUTO:  # found by auto-detection: "Found ..." said it
                 report(Step(f"Checking {provider.label} at {provider.base_url}"))
-                listing = provider.probe()  # chosen by name: the server must answer as that kind
+                try:
+                    listing = provider.probe()  # chosen by name: the server must answer as that kind
+                except UnreachableError as exc:
+                    listing = _start_and_probe(provider, chosen, settings, exc, report, deadline, readiness, act)
             else:
                 listing = provider.list_models()  # auto-detection identified it already
             readiness.rtt_ms = provider.http.first_round_trip_ms
@@ -168,16 +186,19 @@ def run_ensure(
                 if served is not None:
                     check_tools(provider, needs, model)
             if served is None:
-                _obtain_model(provider, model, settings, report, readiness, listing)
+                _obtain_model(provider, model, settings, report, readiness, listing, act)
                 if needs is not None:
                     check_tools(provider, needs, model)  # the server knows the model now: before the load
                 mark = lap("download", mark)
             readiness.warm_up = ensure_loaded(provider, chosen, model, settings, report, deadline, background,
-                                              readiness, hand_off)
+                                              readiness, hand_off, act)
             lap("warm_up", mark)
     except LmprepError as exc:
         readiness.state = exc.state
         exc.readiness = readiness
+        raise
+    except ActionNeeded as exc:
+        readiness.state = exc.state
         raise
     except KeyboardInterrupt:
         readiness.state = "interrupted"
@@ -187,8 +208,32 @@ def run_ensure(
     return readiness
 
 
+def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, error: UnreachableError,
+                     report: Reporter, deadline: Deadline, readiness: Readiness, act: bool = True) -> list[str]:
+    """The server did not answer: start it where lmprep can (server_start.py, which raises
+    ``error`` where it does not), then probe it again. ``act=False``: ActionNeeded where it would."""
+    if not act:
+        from .server_start import plan_to_start
+
+        _, plan = plan_to_start(chosen, settings, error)
+        raise ActionNeeded(
+            "needs_start",
+            f"{chosen.label} is not running at {chosen.base_url.value}: lmprep would start it "
+            f"(`{plan.described}`), and what the agent needs can only be checked after that.",
+            f"`lmprep doctor --load` starts it and checks (as `{ensure_command(settings)}` does), "
+            "or start it yourself.",
+        )
+    from .server_start import start_if_down
+
+    started = start_if_down(chosen, settings, error, report, deadline)
+    if started is not None:
+        readiness.started = started.as_dict()
+        readiness.timings_ms["start"] = round(started.record.seconds * 1000, 1)
+    return provider.probe()
+
+
 def _first_ready_box(settings: Settings, report: Reporter, background: str, readiness: Readiness,
-                     hand_off: bool) -> Readiness:
+                     hand_off: bool, deadline: Deadline | None = None, act: bool = True) -> Readiness:
     """`-p box1,box2`: each box in turn until one is ready (for the agent, with --for); says
     which, and why the ones before it were passed over. None ready: the last box's error, the
     others' reasons before its message."""
@@ -199,7 +244,10 @@ def _first_ready_box(settings: Settings, report: Reporter, background: str, read
         attempt = Readiness()
         try:
             run_ensure(settings._replace(provider=Sourced(name, source)), report=report, background=background,
-                       readiness=attempt, hand_off=hand_off)
+                       readiness=attempt, hand_off=hand_off, deadline=deadline, act=act)
+        except ActionNeeded:
+            _copy(attempt, readiness)
+            raise
         except LmprepError as exc:
             if exc.state in ("interrupted", "timed_out") or index == len(names) - 1:
                 if passed:
@@ -227,9 +275,17 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
     if settings.provider is None:
         from .detect import detect_provider
 
-        chosen = detect_provider(settings, deadline, report)
-        readiness.provider_source = SOURCE_AUTO
-        report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
+        try:
+            chosen = detect_provider(settings, deadline, report)
+            readiness.provider_source = SOURCE_AUTO
+            report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
+        except UnreachableError as exc:  # none is running: the one to start, where there is one
+            from .server_start import SOURCE_STARTED, choose_to_start
+
+            chosen = choose_to_start(settings, exc)
+            readiness.provider_source = SOURCE_STARTED
+            report(Step(f"Nothing is running; starting {chosen.label}, "
+                        f"{'the first in the config file' if chosen.name in settings.configured else 'installed here'}"))
     else:
         chosen = settings.provider_settings(settings.provider.value)
         readiness.provider_source = settings.provider.source
@@ -282,7 +338,7 @@ def _respelled(provider, model: str, served: str, report: Reporter, readiness: R
 
 
 def _obtain_model(provider, model: str, settings: Settings, report: Reporter, readiness: Readiness,
-                  listing: list[str]) -> None:
+                  listing: list[str], act: bool = True) -> None:
     from .providers.base import missing_model_detail
 
     can_download = KINDS[provider.kind].can_download
@@ -292,6 +348,13 @@ def _obtain_model(provider, model: str, settings: Settings, report: Reporter, re
             f"{provider.label} at {provider.base_url} does not have {model!r}, and {why}. "
             f"{missing_model_detail(model, listing)}",
             "Run lmprep without --offline to download it." if can_download else provider.missing_hint(model),
+        )
+    if not act:
+        raise ActionNeeded(
+            "needs_download",
+            f"{provider.label} at {provider.base_url} does not have {model!r} yet: lmprep would download it, and "
+            f"what the agent needs can only be checked after that. {missing_model_detail(model, listing)}",
+            f"`lmprep doctor --load` downloads and loads it, then checks (as `{ensure_command(settings)}` does).",
         )
     from .lock import FileLock, lock_path
 

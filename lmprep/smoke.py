@@ -79,7 +79,7 @@ class SmokeResult:
     @property
     def exit_code(self) -> int:
         """0 passed; 127/126 the agent's program not found / not runnable (as `lmprep exec`);
-        13 (smoke_failed) for every other failure of the run."""
+        14 (smoke_failed) for every other failure of the run."""
         if self.passed:
             return 0
         if not self.started and self.returncode in (126, 127):

@@ -184,9 +184,9 @@ def status(
     return collect_status(settings, list(settings.providers.values()))
 
 
-def collect_status(settings: Settings, entries: list[ProviderSettings]) -> StatusReport:
-    """Probe ``entries`` in parallel, within the settings' timeout (or DEFAULT_STATUS_TIMEOUT);
-    ``settings`` says which provider is chosen."""
+def collect_status(settings: Settings, entries: list[ProviderSettings], deadline=None) -> StatusReport:
+    """Probe ``entries`` in parallel, within ``deadline`` (default: the settings' timeout, or
+    DEFAULT_STATUS_TIMEOUT); ``settings`` says which provider is chosen."""
     from .deadline import Deadline
     from .parallel import UNFINISHED, run_all
 
@@ -194,7 +194,8 @@ def collect_status(settings: Settings, entries: list[ProviderSettings]) -> Statu
     candidates = {c.name for c in settings.auto_detect_candidates()} if detect else set()
     records = _warm_up_records()
     timeouts = settings.http_timeouts()
-    deadline = Deadline(settings.timeout.value if settings.timeout.value is not None else DEFAULT_STATUS_TIMEOUT)
+    if deadline is None:
+        deadline = Deadline(settings.timeout.value if settings.timeout.value is not None else DEFAULT_STATUS_TIMEOUT)
     opened: list = []
 
     def probe(entry: ProviderSettings):

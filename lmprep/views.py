@@ -138,6 +138,7 @@ def settings_dict(settings) -> dict:
         "min_context": _sourced(settings.min_context),
         "keep_alive": _sourced(settings.keep_alive),
         "ignore_fit": _sourced(settings.ignore_fit),
+        "start": _sourced(settings.start),
         "agent": _sourced(settings.agent),
         "providers": {
             name: {
@@ -148,6 +149,10 @@ def settings_dict(settings) -> dict:
                 "token_set": entry.token is not None,
                 "lms_path": _sourced(entry.lms_path),
                 "for": _sourced(settings.provider_agents.get(name)),
+                # How lmprep starts it when it is down (config keys only; each from the config file).
+                **({"start_options": {key: list(value) if isinstance(value, tuple) else value
+                                      for key, value in entry.start_options.items()}}
+                   if entry.start_options else {}),
             }
             for name, entry in settings.providers.items()
         },
@@ -180,6 +185,8 @@ def _show_keep_alive(value) -> str:
 
 def render_settings(settings) -> str:
     """`lmprep config show`: each setting, its value and where it came from; tokens hidden."""
+    import shlex
+
     path = settings.config_path
     found = "loaded" if settings.config_loaded else "not found"
     auto = ", ".join(c.name for c in settings.auto_detect_candidates())
@@ -195,6 +202,7 @@ def render_settings(settings) -> str:
         f"min_context      {_show(settings.min_context)}",
         f"keep_alive       {_show_keep_alive(settings.keep_alive)}",
         f"ignore_fit       {_show(settings.ignore_fit)}",
+        f"start            {_show(settings.start)}",
     ]
     if settings.agent is not None:
         lines.append(f"for              {_show(settings.agent)}")
@@ -207,6 +215,10 @@ def render_settings(settings) -> str:
             lines.append(f"  api_key_env    {_show(entry.api_key_env)}: {token}")
         if name in settings.provider_agents:
             lines.append(f"  for            {_show(settings.provider_agents[name])}")
+        for key, value in entry.start_options.items():
+            shown = shlex.join(value) if isinstance(value, tuple) else str(value).lower() \
+                if isinstance(value, bool) else value
+            lines.append(f"  {key:<14} {shown} (config)")
         if entry.kind == "lmstudio":
             lines.append(f"  lms_path       {_show(entry.lms_path, 'not set: PATH, then the LM Studio home')}")
     return "\n".join(lines)
@@ -241,3 +253,108 @@ def render_bench(result, agent_label: str) -> str:
                  f"{seconds(result.next_turn_s)}" + (f", then {result.decode_tps:,.0f} tokens a second."
                                                      if result.decode_tps else "."))
     return "\n".join(printable(line) for line in lines)
+
+
+# -- doctor ---------------------------------------------------------------------------------
+
+def render_doctor(report, *, colour: bool = False) -> str:
+    """`lmprep doctor`: the facts (servers, memory, agents), the matrix of servers by agents,
+    then each pair that is not ready with its reason and fix (pairs of one server that fail
+    alike share one entry)."""
+    from .fit import gb
+
+    lines = ["Servers:"]
+    width = max([len(server.name) for server in report.servers] + [len(a.name) for a in report.agents] + [1])
+    for server in report.servers:
+        row = server.status
+        version = f" {server.version}" if server.version else ""
+        if not row.running:
+            said = row.state
+        elif server.loaded:
+            said = "loaded: " + ", ".join(_loaded_model(model) for model in server.loaded)
+        elif row.models is not None and any(model.loaded is None for model in row.models):
+            said = f"{_models(len(row.models))}; which are loaded it does not say"
+        else:
+            said = f"{_models(len(row.models or ()))}, none loaded"
+        lines.append(f"  {row.name.ljust(width)}  {row.label}{version} at {row.base_url or '-'}: {said}")
+    if not report.servers:
+        lines.append("  none")
+    memory = report.memory
+    if memory is not None:
+        total = f" of {gb(memory.total)}" if memory.total else ""
+        lines.append(f"Free memory for models on this machine: {gb(memory.free)}{total} {memory.where}")
+    lines.append("Agents:")
+    for agent in report.agents:
+        if agent.installed:
+            version = agent.version or f"version unknown ({agent.version_error})"
+            if agent.tested is False:
+                tested = f" (lmprep is tested with {agent.tested_version})"
+            elif agent.tested:
+                tested = " (the version lmprep is tested with)"
+            else:
+                tested = ""
+            lines.append(f"  {agent.name.ljust(width)}  {version}{tested}")
+        else:
+            fix = f"install {agent.label} with `{agent.install}`" if agent.install else "no command of its own"
+            lines.append(f"  {agent.name.ljust(width)}  not installed: {fix}")
+    if report.cells:
+        headers = ["", *report.columns]
+        rows = [[server.name, *(_cell_word(report.cell(server.name, agent)) for agent in report.columns)]
+                for server in report.servers]
+        widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
+
+        def line(cells: list[str], paint: bool) -> str:
+            parts = []
+            for i, text in enumerate(cells):
+                padded = text.ljust(widths[i])
+                if paint and colour and i > 0 and not text.startswith("needs"):  # not checked: no verdict to paint
+                    padded = (_GREEN if text == "ready" else _RED) + padded + _RESET
+                parts.append(padded)
+            return "  ".join(parts).rstrip()
+
+        lines += ["", line(headers, False), *(line(cells, True) for cells in rows)]
+        lines += _doctor_reasons(report)
+    return "\n".join(printable(text) for text in lines)
+
+
+def _models(count: int) -> str:
+    return "1 model" if count == 1 else f"{count} models"
+
+
+def _loaded_model(model) -> str:
+    facts = ([f"context {model.context_length}"] if model.context_length else []) \
+        + ([f"{model.cpu_percent}% on the CPU"] if model.cpu_percent else [])
+    return f"{model.id} ({', '.join(facts)})" if facts else model.id
+
+
+def _cell_word(cell) -> str:
+    return "-" if cell is None else _cell_word_of(cell.state)
+
+
+def _doctor_reasons(report) -> list[str]:
+    """Below the matrix: why each pair is not ready and what to do. The pairs of one server with
+    the same state and fix share one entry (a fix that names the agent's own `--for` counts as
+    the same), their reasons one line each, or one line where they are the same words."""
+    lines: list[str] = []
+    for server in report.servers:
+        groups: dict[tuple, list] = {}
+        for agent in report.columns:
+            cell = report.cell(server.name, agent)
+            if cell is not None and not cell.ok:
+                hint = (cell.hint or "").replace(f"--for {agent} ", "--for AGENT ")
+                groups.setdefault((cell.state, hint), []).append(cell)
+        for (state, hint), cells in groups.items():
+            agents = ", ".join(cell.agent for cell in cells)
+            if len({cell.message for cell in cells}) == 1:
+                lines += ["", f"{server.name} for {agents}: {_cell_word_of(state)}: {cells[0].message}"]
+            else:
+                lines += ["", f"{server.name} for {agents}: {_cell_word_of(state)}:"]
+                lines += [f"  {cell.agent}: {cell.message}" for cell in cells]
+            if hint:
+                lines.append(f"  {hint if len(cells) > 1 else cells[0].hint}")
+    return lines
+
+
+def _cell_word_of(state: str) -> str:
+    return {"needs_load": "needs a load", "needs_download": "needs a download",
+            "needs_start": "needs a start"}.get(state, state)

@@ -27,7 +27,7 @@ GROUP_USAGE = "Usage: lmprep [OPTIONS] COMMAND [ARGS]...\nTry 'lmprep --help' fo
     (["stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
     (["conifg", "show"], "No such command 'conifg'. Did you mean `lmprep config`?"),
     (["-p", "ollama", "stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
-    (["frobnicate"], "No such command 'frobnicate'. Commands: bench, completion, config, ensure, env, exec, smoke, status "
+    (["frobnicate"], "No such command 'frobnicate'. Commands: bench, completion, config, doctor, ensure, env, exec, smoke, status "
                      "(`lmprep --help` says what each does)."),
 ])
 def test_a_mistyped_command_is_answered_with_the_one_meant(args, error):
@@ -134,6 +134,7 @@ def test_help_lists_every_command_with_its_whole_summary():
         "  completion  Print the script that makes bash, zsh or fish complete lmprep.\n"
         "  config      Where the config file is, what each setting resolves to, a starter\n"
         "              file.\n"
+        "  doctor      Every server against every installed agent: ready or why not.\n"
         "  ensure      Make the provider ready (the default command).\n"
         "  env         Make the provider ready, then print the variables an agent needs.\n"
         "  exec        Make the provider ready, then run PROGRAM with the agent's\n"
@@ -163,7 +164,7 @@ def test_json_prints_its_object_also_on_a_usage_error():
     }
     assert list(payload) == ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url",
                              "model", "model_source", "agent", "downloaded", "warm_up", "context_length",
-                             "cpu_percent", "rtt_ms", "timings_ms", "error"]
+                             "cpu_percent", "rtt_ms", "timings_ms", "started", "error"]
     assert "Error: Invalid value for '--warm-up'" in result.stderr  # the person at the terminal still reads it
 
 
@@ -216,7 +217,8 @@ def test_completion_of_commands_providers_agents_and_warm_up_modes(shell, isolat
     config = isolated_home / ".config" / "lmprep" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('[providers.gpu-box]\nkind = "openai"\nbase_url = "http://10.0.0.5:8000/v1"\n')
-    assert complete(shell, [""]) == ["bench", "completion", "config", "ensure", "env", "exec", "smoke", "status"]
+    assert complete(shell, [""]) == ["bench", "completion", "config", "doctor", "ensure", "env", "exec", "smoke",
+                                      "status"]
     assert complete(shell, ["st"]) == ["status"]
     assert complete(shell, ["-p", ""]) == [*BUILT_IN, "gpu-box"]
     assert complete(shell, ["status", "-p", "gp"]) == ["gpu-box"]

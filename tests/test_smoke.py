@@ -130,23 +130,23 @@ def test_a_streamed_answer_passes_through_the_relay_whole(llamacpp_emulator, fak
     assert answer.count("data: ") > 2 and answer.rstrip().endswith("data: [DONE]")  # every event, in order
 
 
-def test_the_agents_own_first_error_line_is_shown_and_the_run_fails_with_13(llamacpp_emulator, fake_aider):
+def test_the_agents_own_first_error_line_is_shown_and_the_run_fails_with_14(llamacpp_emulator, fake_aider):
     environ, _ = fake_aider
     result = smoke(flags_for(llamacpp_emulator), "aider", time_limit=30, environ={**environ, "FAKE_MODE": "fail"})
     assert not result.passed
-    assert (result.exit_code, result.state, result.returncode) == (13, "smoke_failed", 3)
+    assert (result.exit_code, result.state, result.returncode) == (14, "smoke_failed", 3)
     assert result.first_error == "Error: boom"  # a strong word before a warning's weak one
     assert result.reason == "aider exited with status 3."
     assert result.requests[0].status == 200  # its request worked: the failure is the agent's own
     error = result.as_error()
-    assert (error.state, error.exit_code, error.message) == ("smoke_failed", 13, "aider exited with status 3.")
+    assert (error.state, error.exit_code, error.message) == ("smoke_failed", 14, "aider exited with status 3.")
 
 
 def test_a_request_the_server_refuses_is_shown_with_its_status_and_reason(llamacpp_emulator, fake_aider):
     environ, _ = fake_aider
     llamacpp_emulator.jinja = False  # --no-jinja: a request with tools is HTTP 500
     result = smoke(flags_for(llamacpp_emulator), "aider", time_limit=30, environ={**environ, "FAKE_MODE": "tools"})
-    assert not result.passed and result.exit_code == 13
+    assert not result.passed and result.exit_code == 14
     (sent,) = result.chat_requests
     assert (sent.status, sent.error) == (500, "tools param requires --jinja flag")
     assert result.first_error.startswith("litellm.APIError: Error code: 500")  # cleaned: no escape codes
@@ -158,7 +158,7 @@ def test_an_agent_that_outlives_the_time_limit_is_stopped(llamacpp_emulator, fak
     environ, _ = fake_aider
     result = smoke(flags_for(llamacpp_emulator), "aider", time_limit=1.5, environ={**environ, "FAKE_MODE": "sleep"})
     assert not result.passed and result.timed_out and result.returncode is None
-    assert result.exit_code == 13
+    assert result.exit_code == 14
     assert result.seconds < 15
     assert result.reason == "aider did not finish within 1.5 s."
 
@@ -166,7 +166,7 @@ def test_an_agent_that_outlives_the_time_limit_is_stopped(llamacpp_emulator, fak
 def test_an_agent_that_exits_0_without_asking_the_server_fails(llamacpp_emulator, fake_aider):
     environ, _ = fake_aider
     result = smoke(flags_for(llamacpp_emulator), "aider", time_limit=30, environ={**environ, "FAKE_MODE": "silent"})
-    assert not result.passed and result.returncode == 0 and result.exit_code == 13
+    assert not result.passed and result.returncode == 0 and result.exit_code == 14
     assert result.requests == ()
     assert "received no chat request" in result.reason
 
@@ -203,15 +203,15 @@ def test_lmprep_smoke_on_the_command_line(llamacpp_emulator, fake_aider):
     assert "the server received: POST /v1/chat/completions (model tiny) → 200" in run.stdout
     failed = run_lmprep("smoke", "--for", "aider", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
                         "--json", env={**environ, "FAKE_MODE": "fail"}, timeout=60)
-    assert failed.returncode == 13, failed.stderr
+    assert failed.returncode == 14, failed.stderr
     outcome = failed.json
-    assert (outcome["ok"], outcome["state"], outcome["exit_code"]) == (False, "smoke_failed", 13)
+    assert (outcome["ok"], outcome["state"], outcome["exit_code"]) == (False, "smoke_failed", 14)
     assert outcome["error"]["message"] == "aider exited with status 3."
     assert outcome["smoke"]["first_error"] == "Error: boom"
     assert outcome["smoke"]["requests"][0]["status"] == 200
     text = run_lmprep("smoke", "--for", "aider", "-p", "llamacpp", "--base-url", llamacpp_emulator.base_url,
                       env={**environ, "FAKE_MODE": "fail"}, timeout=60)
-    assert text.returncode == 13 and text.stdout == ""
+    assert text.returncode == 14 and text.stdout == ""
     assert "aider said: Error: boom" in text.stderr
 
 
@@ -357,7 +357,7 @@ def test_a_real_agent_fails_with_its_own_words_against_a_no_jinja_server(no_jinj
     """llama-server --no-jinja refuses every request with tools (HTTP 500): lmprep's --for check says so,
     and the agent is run all the same; pi 0.74.2 gives up after its retries (~25 s), in its own words."""
     result = _real_run("pi", no_jinja_server, tmp_path, token=True, time_limit=120)
-    assert not result.passed and result.exit_code == 13
+    assert not result.passed and result.exit_code == 14
     assert "tools param requires --jinja flag" in (result.check_refused or "")
     assert result.chat_requests and all(sent.status == 500 for sent in result.chat_requests)
     assert {sent.error for sent in result.chat_requests} == {"tools param requires --jinja flag"}
@@ -372,7 +372,7 @@ def test_the_real_llm_fails_against_a_server_that_wants_a_token(smoke_server, tm
     """llm 0.36 takes a token only as --key on its command line, which lmprep never adds: its
     request gets 401, and the run says so in llm's words and the server's."""
     result = _real_run("llm", smoke_server, tmp_path, token=True, time_limit=60)
-    assert not result.passed and result.exit_code == 13
+    assert not result.passed and result.exit_code == 14
     assert [(sent.status, sent.error) for sent in result.chat_requests] == [(401, "Invalid API Key")]
     assert "401" in result.first_error
     assert "api_key_env" in result.hint

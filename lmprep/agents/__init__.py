@@ -47,6 +47,25 @@ def agent_module(agent: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{agent}")
 
 
+def tested_version(agent: str) -> str | None:
+    """The version of ``agent`` lmprep's tests run: the one its INSTALL command pins
+    (`npm install -g PACKAGE@VERSION`, `pipx install PACKAGE==VERSION`), which .ci/install-agents
+    installs too; None where the command pins none (goose's install script)."""
+    import re
+
+    install = getattr(agent_module(agent), "INSTALL", None) or ""
+    pinned = re.search(r"(?:@|==)(\d[\w.+-]*)\s*$", install)
+    return pinned[1] if pinned else None
+
+
+def missing_note(agent: str) -> str:
+    """What `--for`, `exec` and `doctor` say of an agent whose command is not on PATH: the
+    command that installs it, at the version lmprep is tested with."""
+    module = agent_module(agent)
+    install = getattr(module, "INSTALL", None)
+    return f"{module.COMMAND} is not on PATH" + (f": install {module.LABEL} with `{install}`." if install else ".")
+
+
 def min_context(agent: str) -> int | None:
     """The context window ``agent`` needs, in tokens (None: no minimum of its own)."""
     return agent_module(agent).MIN_CONTEXT

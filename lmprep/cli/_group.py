@@ -185,7 +185,7 @@ def cli() -> None:
 
 #: The commands other than `ensure`, each the module of this package that defines it as
 #: ``command``: imported on first use, so the ready path (`lmprep` alone) never pays for them.
-LAZY_COMMANDS = {"bench": "bench", "completion": "completion", "config": "config", "env": "env",
+LAZY_COMMANDS = {"bench": "bench", "completion": "completion", "config": "config", "doctor": "doctor", "env": "env",
                  "exec": "exec", "smoke": "smoke", "status": "status"}
 
 

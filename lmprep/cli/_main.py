@@ -30,7 +30,7 @@ class UsageError(LmprepError):
 
 def usage_error_json(exc: click.ClickException, args: list[str]) -> None:
     """--json promises one JSON object on stdout, also for a usage error (exit 2): printed
-    when the command that failed takes --json (ensure, status, config show) and it was given."""
+    when the command that failed takes --json (ensure, status, config show, doctor) and it was given."""
     if not isinstance(exc, click.UsageError):
         return
     given = args[: args.index("--")] if "--" in args else args
@@ -49,6 +49,11 @@ def usage_error_json(exc: click.ClickException, args: list[str]) -> None:
         echo_json(StatusReport([], None, None, str(config_file(None).value), False, error=error).to_dict())
     elif name == "show":
         echo_json(config_error_dict(error))
+    elif name == "doctor":
+        from ..doctor import DoctorReport
+
+        echo_json(DoctorReport([], [], [], [], None, "--load" in given, None, str(config_file(None).value),
+                               error=error).to_dict())
 
 
 def _usage_hint(context: click.Context | None) -> str:

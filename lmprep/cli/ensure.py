@@ -56,16 +56,15 @@ def run_with_progress(options: dict, hand_off: bool = False,
 def note_a_missing_agent(agent: str, reporter) -> None:
     """`--for codex` where no `codex` is on PATH: said before any download or load, with the
     command that installs it (the agent may run elsewhere, so it is a notice, not a failure)."""
-    from ..agents import agent_module
+    from ..agents import agent_module, missing_note
 
-    module = agent_module(agent)
-    command, install = module.COMMAND, getattr(module, "INSTALL", None)
+    command = agent_module(agent).COMMAND
     if command is None:
         return
     import shutil
 
     if shutil.which(command) is None:
-        reporter(Notice(f"{command} is not on PATH" + (f": install {module.LABEL} with `{install}`." if install else ".")))
+        reporter(Notice(missing_note(agent)))
 
 
 def finish(options: dict, readiness: Readiness, error: LmprepError | None) -> None:

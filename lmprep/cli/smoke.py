@@ -49,7 +49,7 @@ def smoke(time_limit: float | None, **options) -> None:
     It passes when the agent exits 0 within the time limit and the server answered at least
     one of its chat requests for the model with 2xx. It shows what the server received (route,
     model, status) through a relay lmprep puts in front of it, and the agent's own first error
-    line. Exit status: 0 passed; 13 the run failed; 127/126 the agent's program is not found or
+    line. Exit status: 0 passed; 14 the run failed; 127/126 the agent's program is not found or
     cannot be run; lmprep's own code when the server is not ready for the agent.
     """
     from ..smoke import DEFAULT_TIME_LIMIT

@@ -212,6 +212,13 @@ class Provider:
             certificate_hint=self.certificate_hint(),
         )
 
+    @classmethod
+    def start_plan(cls, request):
+        """How to start this kind's server on this machine (a starting.StartPlan), or None where
+        lmprep knows no way (then only a configured `command` starts it). ``request``: a
+        starting.StartRequest. Never runs anything: finding the program is all it may do."""
+        return None
+
     @property
     def label(self) -> str:
         return self.settings.label
@@ -393,6 +400,11 @@ class Provider:
         """What the memory estimate needs of ``model`` (lmprep.fit.ModelFacts: its layers, KV
         heads, head size, weights, cache type), from its own metadata; None where the server does
         not give it. Asked only before a load."""
+        return None
+
+    def server_estimate(self, model: str, window: int) -> tuple[float, str] | None:
+        """The server's own estimate of the bytes a load of ``model`` at ``window`` needs, and
+        whose it is (for the message); None where it offers none. Asked only before a load."""
         return None
 
     def reclaimable_bytes(self, model: str, on_gpu: bool) -> float:

@@ -10,7 +10,7 @@ from ..errors import LmprepError, ProtocolError, UnreachableError, WarmupFailedE
 from ..events import Step, WaitEnded, WaitStarted
 from ..http import error_text, json_error_message
 from ..hosts import strip_v1
-from ..termtext import one_word
+from ..termtext import one_line, one_word
 from .base import (
     IDENTIFY_READ_TIMEOUT,
     WARM_UP_READ_TIMEOUT,
@@ -196,6 +196,43 @@ class LlamaCpp(OpenAICompatible):
     def unreachable_hint(self) -> str:
         return f"Start it with `llama-server -m MODEL.gguf --port {_port(self.base_url, 8080)}`, or check the base URL."
 
+    @classmethod
+    def start_plan(cls, request):
+        """`llama-server` (as found on PATH) with the model the config names, `model_path` (one
+        model, `-m`) or `models_dir` (router mode, `--models-dir`: one child per model, loaded on
+        demand), the config's `args`, and what lmprep knows: `--host` and `--port` from the base
+        URL, `--jinja` (the agents' tool calls need its templates; b11434 has it on by default,
+        older builds do not) and `-c` with the agent's window. b11434 gives every slot the whole
+        `-c` (its KV cache is unified), and in router mode hands the flags to each model's child.
+        A flag the config's `args` already give is not added again: the user's own wins.
+        It never guesses a model file: without one it returns a plan with nothing to run and a hint."""
+        from ..starting import StartPlan
+
+        program = request.which("llama-server")
+        if program is None:
+            return None
+        options = request.options
+        args = tuple(options.get("args", ()))
+        if "model_path" in options:
+            model: tuple[str, ...] = ("-m", options["model_path"])
+        elif "models_dir" in options:
+            model = ("--models-dir", options["models_dir"])
+        elif _given(args, "-m", "--model", "--models-dir", "--models-preset", "-hf", "--hf-repo"):
+            model = ()  # the config's args name the model
+        else:
+            return StartPlan((), hint=(
+                f"lmprep found {program} but no model to start it with (it never guesses one): set "
+                f'`model_path = "/path/to/model.gguf"` (or `models_dir = ` for router mode) under '
+                f"[providers.{request.provider}] in the config file."))
+        host = request.host[1:-1] if request.host.startswith("[") else request.host
+        known: list[str] = []
+        for flags, values in ((("--host",), [host]), (("--port",), [str(request.port)]),
+                              (("--jinja", "--no-jinja"), []),
+                              (("-c", "--ctx-size"), None if request.window is None else [str(request.window)])):
+            if values is not None and not _given(args, *flags):
+                known += [flags[0], *values]
+        return StartPlan((program, *model, *known, *args))
+
     def missing_hint(self, model: str) -> str:
         if self.router:
             return (f"Choose one with -m, or put {model}.gguf into llama-server's --models-dir (or its "
@@ -218,7 +255,8 @@ class LlamaCpp(OpenAICompatible):
         settings = props.get("default_generation_settings")
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         asleep = props.get("is_sleeping") is True
-        return ModelState(not asleep, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
+        return ModelState(not asleep, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")),
+                          None if asleep or self.router else self.cpu_percent(model))
 
     def _props(self, query: str) -> dict:
         """GET /props (with ``query``); {} when it says nothing usable."""
@@ -258,8 +296,34 @@ class LlamaCpp(OpenAICompatible):
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         return ModelState(value == "loaded", context or positive_int(meta.get("n_ctx")), maximum)
 
-    # No cpu_percent: b11434's /props (and /slots, and a router's /models `meta`) name no
-    # offloaded layers; only its load log does ("offloaded N/M layers to GPU").
+    def server_version(self) -> str | None:
+        """`build_info` of /props ("b11434-unknown": the llama.cpp build). With one model only: a
+        router's /props speaks for a model, and loads it unless told otherwise."""
+        if self.router:
+            return None
+        version = self._props("").get("build_info")
+        return one_line(version, 40) or None if isinstance(version, str) else None
+
+    def cpu_percent(self, model: str) -> int | None:
+        """b11434's /props (and /slots, and a router's /models `meta`) name no offloaded layers;
+        only its load log does ("offloaded N/M layers to GPU"), and lmprep has that log only for
+        a server it started itself (lmprep/started.py records it). None otherwise, and in router
+        mode, whose log mixes the loads of all its models."""
+        if self.router:
+            return None
+        try:
+            from ..started import find_started, is_same_process
+        except ImportError:  # the record of started servers is not part of this build
+            return None
+        from pathlib import Path
+
+        from ..fit import log_cpu_percent, read_log
+
+        record = find_started(self.settings.name, self.base_url)
+        if record is None or not record.log or not is_same_process(record):
+            return None
+        log = read_log(Path(record.log))
+        return None if log is None else log_cpu_percent(log, record.argv)
 
     def fit_facts(self, model: str):
         """Router mode: the model's file, cache types and window from the command line the
@@ -428,7 +492,8 @@ class VLLM(OpenAICompatible):
 
     def unreachable_hint(self) -> str:
         return ("Start it with `vllm serve MODEL` (its HTTP server comes up only once the model is loaded), "
-                "or check the base URL.")
+                f'or set `command = ["vllm", "serve", "MODEL"]` under [providers.{self.settings.name}] in the config '
+                "file for lmprep to start it, or check the base URL.")
 
     def missing_hint(self, model: str) -> str:
         return f"Pass -m with the name it serves, or restart it with `vllm serve {model}`."
@@ -443,6 +508,13 @@ class VLLM(OpenAICompatible):
             return None
         value = body.get("is_sleeping") if isinstance(body, dict) else None
         return value if isinstance(value, bool) else None
+
+    def server_version(self) -> str | None:
+        """GET /version, `{"version": "0.11.0"}` (vllm/entrypoints/openai/api_server.py `show_version`;
+        read from vLLM's source, not run against a real vLLM here)."""
+        body = self._get_json(f"{strip_v1(self.base_url)}/version", "reading vLLM's version")
+        version = body.get("version") if isinstance(body, dict) else None
+        return one_line(version, 40) or None if isinstance(version, str) else None
 
     def model_state(self, model: str) -> ModelState:
         # The HTTP server comes up only once its model is loaded; asleep, it is not in GPU memory.
@@ -490,6 +562,11 @@ def _is_loading(response) -> bool:
     except (ValueError, RecursionError):
         message = response.text
     return "loading model" in message.lower()
+
+
+def _given(args, *flags: str) -> bool:
+    """Whether ``args`` hold one of ``flags`` (as `--flag value` or `--flag=value`)."""
+    return any(arg in flags or arg.split("=", 1)[0] in flags for arg in args)
 
 
 def _port(base_url: str, default: int) -> int:

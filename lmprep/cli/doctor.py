@@ -1,0 +1,102 @@
+"""`lmprep doctor`: every server lmprep sees against every agent installed here, one verdict per pair."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..agents import AGENTS as AGENT_CHOICES
+from ..errors import InterruptedByUserError, LmprepError
+from ..progress import use_colour
+from ..termtext import printable
+from ._group import LmprepCommand
+from .options import _positive, complete_provider, config_file
+from .render import echo, echo_json, print_error, unexpected
+
+
+def _agent_list(ctx, param, value):
+    """--for A,B: agents lmprep knows, each once."""
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [name for name in names if name not in AGENT_CHOICES]
+    if unknown or not names:
+        raise click.BadParameter(f"{', '.join(map(repr, unknown)) or 'nothing'} is not one of "
+                                 f"{', '.join(AGENT_CHOICES)} (several: comma-separated)")
+    return names
+
+
+def _complete_agents(ctx, param, incomplete: str) -> list:
+    from click.shell_completion import CompletionItem
+
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [CompletionItem(prefix + name) for name in AGENT_CHOICES if name.startswith(last)]
+
+
+@click.command("doctor", cls=LmprepCommand,
+               short_help="Every server against every installed agent: ready or why not.")
+@click.option("-p", "--local-provider", "provider", metavar="NAME[,NAME]", shell_complete=complete_provider,
+              help="Only these servers (default: each running where lmprep looks, and each of the config file).")
+@click.option("-m", "--model", metavar="ID", help="Model to check on every server (default: each one's own).")
+@click.option("--for", "agents", metavar="AGENT[,AGENT]", callback=_agent_list, shell_complete=_complete_agents,
+              help="Only these agents, installed here or not (default: every agent whose command is on PATH).")
+@click.option("--load", is_flag=True,
+              help="Load (download, start) what a check needs, as `lmprep --for AGENT -p SERVER` does; "
+                   "without it nothing is loaded, downloaded or started, and such a pair says it needs a load.")
+@click.option("--offline", is_flag=True, default=None, help="Never download; a missing model is exit 6.")
+@click.option("--no-start", "start", is_flag=True, flag_value=False, default=True,
+              help="Never start a server that is down: it is unreachable (exit 4), as with `lmprep --no-start`.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
+@click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
+              help="Seconds to wait for each connection (default 5).")
+@click.option("--read-timeout", type=float, metavar="S", callback=_positive,
+              help="Seconds each server has to answer a request (default 10).")
+@click.option("--timeout", type=float, metavar="S", callback=_positive,
+              help="Seconds for the whole doctor (default 30, none with --load); a pair not checked by then is "
+                   "timed_out.")
+@click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
+def doctor(provider, model, agents, load, offline, start, as_json, connect_timeout, read_timeout, timeout,
+           config_path) -> None:
+    """Check every server lmprep sees against every coding agent installed here: each pair is
+    ready, or says its state, why and the fix, as `lmprep --for AGENT -p SERVER` would. Above
+    them: each server's version and loaded models, the free memory, and each agent's version
+    against the one lmprep is tested with (and how to install the agents that are missing).
+
+    Nothing is loaded, downloaded or started unless --load. Exit 0 when every pair is ready; else the
+    exit code of the first pair shown that is not (as `lmprep --for` exits for it); 13 when
+    none failed but some need a load to be checked (`--load`).
+
+    \b
+    lmprep doctor
+    lmprep doctor --for codex,claude -p ollama --json
+    """
+    from ..doctor import DoctorReport, doctor as run
+    from ..views import render_doctor
+
+    try:
+        report = run(provider, model, agents=agents, load=load, offline=bool(offline), start=start,
+                     config_path=config_path,
+                     connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout)
+    except (LmprepError, KeyboardInterrupt, Exception) as exc:
+        if isinstance(exc, LmprepError):
+            error = exc
+        elif isinstance(exc, KeyboardInterrupt):
+            error = InterruptedByUserError.from_signal(exc)
+        else:
+            error = unexpected(exc)
+        report = DoctorReport([], [], [], [], None, load, timeout, str(config_file(config_path).value), error=error)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        for warning in report.warnings:
+            echo(f"warning: {printable(warning)}", err=True)
+        if report.servers or report.agents:
+            echo(render_doctor(report, colour=use_colour(sys.stdout)))
+        if report.error is not None:
+            print_error(report.error)
+    raise SystemExit(report.exit_code)
+
+
+command = doctor
