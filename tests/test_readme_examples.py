@@ -579,7 +579,7 @@ def test_the_options_table_is_lmprep_ensure_help():
 
 
 @pytest.mark.parametrize("first_line, command", [("lmprep [ensure]", ["ensure"]), ("lmprep status", ["status"]),
-                                                 ("lmprep doctor", ["doctor"])])
+                                                 ("lmprep doctor", ["doctor"]), ("lmprep smoke", ["smoke"])])
 def test_the_synopses_name_the_options_of_help(first_line, command):
     """The ``` synopses of `lmprep` and `lmprep status` name exactly the options --help lists."""
     (synopsis,) = [block.text for block in readme_blocks() if not block.lang and block.text.startswith(first_line)]
