@@ -268,6 +268,13 @@ def _reason(head: bytes, response) -> str:
     gives one, else the start of its text, else the status's phrase; cleaned and bounded."""
     from .http import json_error_message
 
+    if response.headers.get("content-encoding", "").lower() in ("gzip", "deflate"):
+        import zlib
+
+        try:  # the start of a compressed body (the agent asked for it): inflated to a bounded size
+            head = zlib.decompressobj(wbits=47).decompress(head, ERROR_BYTES)
+        except zlib.error:
+            head = b""
     text = head.decode("utf-8", "replace")
     try:
         message = json_error_message(json.loads(text))

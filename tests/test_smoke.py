@@ -377,3 +377,36 @@ def test_the_real_llm_fails_against_a_server_that_wants_a_token(smoke_server, tm
     assert "401" in result.first_error
     assert "api_key_env" in result.hint
     assert any("--key" in note for note in result.notes)
+
+
+def test_the_relay_reads_the_reason_of_a_compressed_error_answer():
+    """A server that compresses its error answer (the agent asked for gzip): the reason is inflated,
+    within bounds, and the agent gets the compressed bytes as they were."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    payload = gzip.compress(b'{"error": {"message": "model is sleeping"}}')
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Relay(f"http://127.0.0.1:{server.server_address[1]}/v1") as relay:
+            status, body = _post(relay.base_url + "/chat/completions", b'{"model": "m"}')
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 503 and body == payload
+    assert relay.exchanges[0].error == "model is sleeping"
