@@ -29,6 +29,7 @@ from .errors import (
     ModelMissingError,
     NotConfiguredError,
     ProtocolError,
+    SmokeFailedError,
     TimedOutError,
     UnreachableError,
     WarmupFailedError,
@@ -48,6 +49,8 @@ __all__ = [
     "ProviderStatus",
     "ModelInfo",
     "WarmUpRecord",
+    # running the real agent once: lmprep.smoke.smoke (the module's name is the function's)
+    "SmokeResult",
     # provider kinds
     "KINDS",
     "Kind",
@@ -65,6 +68,7 @@ __all__ = [
     "TimedOutError",
     "ContextTooSmallError",
     "AgentUnsupportedError",
+    "SmokeFailedError",
     "InterruptedByUserError",
 ]
 
@@ -78,6 +82,7 @@ _LAZY = {
     "ProviderStatus": "status_report",
     "ModelInfo": "status_report",
     "WarmUpRecord": "status_report",
+    "SmokeResult": "smoke",
     "KINDS": "providers.kinds",
     "Kind": "providers.kinds",
 }

@@ -133,6 +133,13 @@ class Settings(NamedTuple):
         agent = _an_agent(agent)
         return self._replace(agent=agent, min_context=_with_agent_minimum(self.min_context_given, agent))
 
+    def for_agent(self, agent: str, source: str = "--for") -> "Settings":
+        """These settings as `--for agent` would have made them (its window, its checks):
+        how `lmprep doctor --smoke` runs each agent on one set of settings."""
+        chosen = Sourced(agent, source)
+        return self._replace(agent=chosen, agent_given=True,
+                             min_context=_with_agent_minimum(self.min_context_given, chosen))
+
     def http_timeouts(self) -> dict[str, float]:
         """The time limits every request to a provider gets (open_provider's keywords)."""
         return {"connect_timeout": self.connect_timeout.value, "read_timeout": self.read_timeout.value}

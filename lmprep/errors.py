@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     TIMED_OUT = 10
     CONTEXT_TOO_SMALL = 11
     AGENT_UNSUPPORTED = 12
+    SMOKE_FAILED = 14  # `lmprep smoke`: the real agent's run failed (13 is doctor's pairs not checked)
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM: 128 + 15
 
@@ -103,6 +104,14 @@ class AgentUnsupportedError(LmprepError):
     exit_code = ExitCode.AGENT_UNSUPPORTED
 
 
+class SmokeFailedError(LmprepError):
+    """`lmprep smoke --for AGENT`: the real agent, run on a one-line prompt, did not exit 0
+    within its time limit, or the server got no chat request for the model that it answered 2xx."""
+
+    state = "smoke_failed"
+    exit_code = ExitCode.SMOKE_FAILED
+
+
 class InterruptedByUserError(LmprepError):
     """Raised in place of KeyboardInterrupt where a caller wants a typed error; exit 130 for
     Ctrl-C, 143 for SIGTERM (``terminated``)."""
@@ -138,6 +147,7 @@ ERRORS_BY_STATE: dict[str, type[LmprepError]] = {
         TimedOutError,
         ContextTooSmallError,
         AgentUnsupportedError,
+        SmokeFailedError,
         InterruptedByUserError,
     )
 }

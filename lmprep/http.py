@@ -260,35 +260,7 @@ class Http:
         return self._httpx.send(method, url, body, headers, connect, read, exchange)
 
     def _verify(self):
-        """What https certificates are checked against: ``ca_cert``, else $SSL_CERT_FILE /
-        $SSL_CERT_DIR (read here for loopback too, where httpx trusts no environment: a proxy
-        variable must not capture loopback traffic, but a private CA still applies), else httpx's
-        default (certifi's bundle)."""
-        import os
-
-        if urlsplit(self.base_url).scheme != "https":
-            return True
-        if self.ca_cert:
-            where = {"capath" if os.path.isdir(self.ca_cert) else "cafile": self.ca_cert}
-            source = "ca_cert"
-        else:
-            where, names = {}, []
-            for name, key in (("SSL_CERT_FILE", "cafile"), ("SSL_CERT_DIR", "capath")):
-                if os.environ.get(name):
-                    where[key] = os.environ[name]
-                    names.append(f"${name}")
-            if not where:
-                return True
-            source = " and ".join(names)
-        import ssl
-
-        try:
-            return ssl.create_default_context(**where)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: not PEM, or no such file
-            shown = " ".join(where.values())
-            raise NotConfiguredError(f"Cannot read the CA certificates in {shown} (from {source}): {_reason(exc)}.",
-                                     "Give the path of a PEM file (or a folder of them) holding the CA that signed "
-                                     "the server's certificate.") from None
+        return verify_for(self.base_url, self.ca_cert)
 
     def _tries(self, method: str, retry: bool | None) -> int:
         if retry is None:
@@ -391,6 +363,38 @@ class Http:
                 f"(HTTP {response.status_code}: {error_text(response)}).",
                 self.auth_hint,
             )
+
+
+def verify_for(base_url: str, ca_cert: str | None = None):
+    """What the https certificates of ``base_url`` are checked against (httpx's ``verify``):
+    ``ca_cert``, else $SSL_CERT_FILE / $SSL_CERT_DIR (read here for loopback too, where httpx
+    trusts no environment: a proxy variable must not capture loopback traffic, but a private CA
+    still applies), else httpx's default (certifi's bundle). Also the smoke run's relay's."""
+    import os
+
+    if urlsplit(base_url).scheme != "https":
+        return True
+    if ca_cert:
+        where = {"capath" if os.path.isdir(ca_cert) else "cafile": ca_cert}
+        source = "ca_cert"
+    else:
+        where, names = {}, []
+        for name, key in (("SSL_CERT_FILE", "cafile"), ("SSL_CERT_DIR", "capath")):
+            if os.environ.get(name):
+                where[key] = os.environ[name]
+                names.append(f"${name}")
+        if not where:
+            return True
+        source = " and ".join(names)
+    import ssl
+
+    try:
+        return ssl.create_default_context(**where)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: not PEM, or no such file
+        shown = " ".join(where.values())
+        raise NotConfiguredError(f"Cannot read the CA certificates in {shown} (from {source}): {_reason(exc)}.",
+                                 "Give the path of a PEM file (or a folder of them) holding the CA that signed "
+                                 "the server's certificate.") from None
 
 
 class _TryAgain(Exception):

@@ -42,8 +42,9 @@ def run_streaming(
     doing: str,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    cwd: str | None = None,
 ) -> ChildResult:
-    """Run ``argv`` with stdin closed, handing its output to ``on_output`` as it arrives.
+    """Run ``argv`` with stdin closed (in ``cwd``), handing its output to ``on_output`` as it arrives.
 
     Raises OSError when it cannot be started (never for the deadline: that is the
     TimedOutError of ``deadline``), TimeoutError (not an LmprepError) when it outlives
@@ -56,6 +57,7 @@ def run_streaming(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=None if env is None else dict(env),
+        cwd=cwd,
         # Its own process group: lmprep decides when it stops, and stops all of it
         # (`lms` runs node, which may have children of its own).
         **({} if sys.platform == "win32" else {"start_new_session": True}),

@@ -59,6 +59,7 @@ def mockable_loopback_transport(request, monkeypatch):
 REAL_AGENTS_RAN: list[str] = []
 #: `lmprep bench`'s projection against each real agent: (projected, real) prefill seconds per pair.
 BENCH_PAIRS: list[str] = []
+SMOKE_SECONDS: list[str] = []
 
 
 def pytest_runtest_logreport(report):
@@ -66,6 +67,7 @@ def pytest_runtest_logreport(report):
         BENCH_PAIRS.extend(value for key, value in report.user_properties if key == "bench_pairs")
     if report.when == "call" and report.passed:
         REAL_AGENTS_RAN.extend(value for key, value in report.user_properties if key == "real_agent_ran")
+        SMOKE_SECONDS.extend(value for key, value in report.user_properties if key == "smoke_seconds")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -74,6 +76,8 @@ def pytest_terminal_summary(terminalreporter):
     if any("test_real_agents.py" in getattr(report, "nodeid", "") for report in reports):
         ran = ", ".join(sorted(REAL_AGENTS_RAN)) or "none"
         terminalreporter.write_line(f"real agents run through lmprep exec: {ran}")
+    if SMOKE_SECONDS:
+        terminalreporter.write_line(f"lmprep smoke, each real agent's run: {', '.join(sorted(SMOKE_SECONDS))}")
     for pairs in BENCH_PAIRS:
         terminalreporter.write_line(f"lmprep bench projected vs real prefill seconds, {pairs}")
 

@@ -27,7 +27,7 @@ GROUP_USAGE = "Usage: lmprep [OPTIONS] COMMAND [ARGS]...\nTry 'lmprep --help' fo
     (["stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
     (["conifg", "show"], "No such command 'conifg'. Did you mean `lmprep config`?"),
     (["-p", "ollama", "stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
-    (["frobnicate"], "No such command 'frobnicate'. Commands: bench, completion, config, doctor, ensure, env, exec, status "
+    (["frobnicate"], "No such command 'frobnicate'. Commands: bench, completion, config, doctor, ensure, env, exec, smoke, status "
                      "(`lmprep --help` says what each does)."),
 ])
 def test_a_mistyped_command_is_answered_with_the_one_meant(args, error):
@@ -139,6 +139,7 @@ def test_help_lists_every_command_with_its_whole_summary():
         "  env         Make the provider ready, then print the variables an agent needs.\n"
         "  exec        Make the provider ready, then run PROGRAM with the agent's\n"
         "              variables.\n"
+        "  smoke       Run the real agent once on a one-line prompt: does it work?\n"
         "  status      Every provider's state, models and last warm-up (changes nothing).\n"
     )
     config = run("config", "--help")
@@ -216,7 +217,8 @@ def test_completion_of_commands_providers_agents_and_warm_up_modes(shell, isolat
     config = isolated_home / ".config" / "lmprep" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('[providers.gpu-box]\nkind = "openai"\nbase_url = "http://10.0.0.5:8000/v1"\n')
-    assert complete(shell, [""]) == ["bench", "completion", "config", "doctor", "ensure", "env", "exec", "status"]
+    assert complete(shell, [""]) == ["bench", "completion", "config", "doctor", "ensure", "env", "exec", "smoke",
+                                      "status"]
     assert complete(shell, ["st"]) == ["status"]
     assert complete(shell, ["-p", ""]) == [*BUILT_IN, "gpu-box"]
     assert complete(shell, ["status", "-p", "gp"]) == ["gpu-box"]

@@ -395,6 +395,10 @@ RUN: dict[str, Example] = {
 
 #: README line → why it is not run here.
 SKIPPED: dict[str, str] = {
+    "lmprep smoke --for claude":
+        "runs the real agent: test_smoke.py runs each real agent CI installs against the real llama-server",
+    "lmprep smoke --for pi -p llamacpp --time-limit 60 --json":
+        "runs the real agent: test_smoke.py runs pi against a real --no-jinja llama-server",
     "python3 -m venv .venv && . .venv/bin/activate && python -m pip install . && lmprep --help":
         "installs from PyPI into ./.venv; CI's .ci/run does it (test_readme_install.py checks the line)",
     "python3 -m venv .venv && . .venv/bin/activate && python -m pip install -e '.[test]' && python -m pytest":
@@ -575,7 +579,7 @@ def test_the_options_table_is_lmprep_ensure_help():
 
 
 @pytest.mark.parametrize("first_line, command", [("lmprep [ensure]", ["ensure"]), ("lmprep status", ["status"]),
-                                                 ("lmprep doctor", ["doctor"])])
+                                                 ("lmprep doctor", ["doctor"]), ("lmprep smoke", ["smoke"])])
 def test_the_synopses_name_the_options_of_help(first_line, command):
     """The ``` synopses of `lmprep` and `lmprep status` name exactly the options --help lists."""
     (synopsis,) = [block.text for block in readme_blocks() if not block.lang and block.text.startswith(first_line)]

@@ -11,6 +11,8 @@ One module per agent, each with the same few names:
 - ``COMMAND``: the program's name, by which ``lmprep exec`` knows it runs this agent;
 - ``INSTALL``: the command that installs it, at the version lmprep's tests run (.ci/install-agents
   installs the same), which ``lmprep exec`` names when the program is missing;
+- ``SMOKE_ARGV``: the arguments after ``COMMAND`` that run it once on ``SMOKE_PROMPT`` with no
+  terminal and exit (its own headless form: `codex exec`, `claude -p`, ...), for `lmprep smoke`;
 - ``setup(...)``: the variables and arguments that point it at the server (pure, no I/O);
   files the agent reads by a variable (aider's model metadata) come back as text, and
   ``write_files`` puts them in lmprep's own state directory;
@@ -34,6 +36,8 @@ AGENTS = ("openai", "codex", "aider", "claude", "opencode", "qwen", "goose", "ll
 DEFAULT_AGENT = "openai"
 #: The API key agents get when the server needs none (most SDKs refuse an empty key).
 PLACEHOLDER_KEY = "lmprep-no-key"
+#: The one-line task of `lmprep smoke`: any answer will do (a tiny model's need not make sense).
+SMOKE_PROMPT = "Reply with the word ready."
 
 
 def agent_module(agent: str) -> ModuleType:

@@ -15,11 +15,15 @@ and the analytics question are turned off for the run.
 import json
 
 from ..protocols import CHAT, AgentNeeds, FirstRequest
-from . import AgentSetup, raised_timeout_ms
+from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
 
 LABEL = "aider"
 COMMAND = "aider"
 INSTALL = "pipx install aider-chat==0.86.2"
+#: `lmprep smoke`: --message sends one message and exits, --yes-always answers its questions,
+#: --no-git keeps it from making a repository in the smoke run's folder (`aider --help`, 0.86.2).
+#: As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("--message", SMOKE_PROMPT, "--yes-always", "--no-git")
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
 #: On Ollama aider sends `num_ctx` with every request (aider/models.py, send_completion: the
 #: prompt's tokens x 1.25 + 8192, unless the model's extra_params set it), and litellm's

@@ -8,11 +8,14 @@ hence CLAUDE_CODE_AUTO_COMPACT_WINDOW.
 """
 
 from ..protocols import MESSAGES, AgentNeeds, FirstRequest
-from . import AgentSetup, raised_timeout_ms, too_slow_note
+from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms, too_slow_note
 
 LABEL = "Claude Code"
 COMMAND = "claude"
 INSTALL = "npm install -g @anthropic-ai/claude-code@2.1.332"
+#: `lmprep smoke`: -p/--print answers once and exits ("use -p/--print for non-interactive output",
+#: `claude --help`, 2.1.332). As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("-p", SMOKE_PROMPT)
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
 # On every server, the window as loaded: an Anthropic Messages request carries none.
 FIRST_REQUEST = FirstRequest(14619, 48814, ("POST /v1/messages",), "2.1.332", "2026-12-02")

@@ -12,11 +12,14 @@ import json
 
 from ..errors import NotConfiguredError
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import SMOKE_PROMPT, AgentSetup
 
 LABEL = "Cline"
 COMMAND = "cline"
 INSTALL = "npm install -g cline@3.0.65"
+#: `lmprep smoke`: a prompt argument runs one task and exits when stdin is not a terminal (`cline
+#: --help`, 3.0.65: "Your prompt"). As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = (SMOKE_PROMPT,)
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
 FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
 #: No self-update check at start.

@@ -15,11 +15,15 @@ server that wants one gets the custom model provider instead, as every other ser
 import json
 
 from ..protocols import RESPONSES, AgentNeeds, FirstRequest
-from . import PLACEHOLDER_KEY, AgentSetup, raised_timeout_ms, too_slow_note
+from . import PLACEHOLDER_KEY, SMOKE_PROMPT, AgentSetup, raised_timeout_ms, too_slow_note
 
 LABEL = "Codex"
 COMMAND = "codex"
 INSTALL = "npm install -g @openai/codex@0.171.0"
+#: `lmprep smoke`: `codex exec` runs one prompt and exits ("Run Codex non-interactively", `codex exec
+#: --help`, 0.171.0); outside a git repository (the smoke run's empty folder) it refuses to start
+#: without --skip-git-repo-check. As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("exec", "--skip-git-repo-check", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 # On every server, the window as loaded: a Responses request carries none (not even --oss on Ollama).
 FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")

@@ -9,11 +9,15 @@ character system prompt (48 kB in all); `max_tokens` is the output limit it is g
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup, raised_timeout_ms
+from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
 
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
 INSTALL = "npm install -g @github/copilot@1.0.102"
+#: `lmprep smoke`: -p/--prompt ("Execute a prompt in non-interactive mode", `copilot --help`,
+#: 1.0.102), -s (--silent) for only the answer, and --allow-all-tools, which a prompt run needs to use a
+#: tool without asking. As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("-p", SMOKE_PROMPT, "-s", "--allow-all-tools")
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
 FIRST_REQUEST = FirstRequest(19003, 47937, ("POST /v1/chat/completions",), "1.0.102", "2026-12-02")
 #: From `copilot help environment`: no GitHub calls, no self-update.

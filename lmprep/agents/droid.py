@@ -10,11 +10,14 @@ exec "..."` works with no Factory login; `POST {base}/chat/completions`, streame
 import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup, raised_timeout_ms
+from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
 
 LABEL = "Droid"
 COMMAND = "droid"
 INSTALL = "npm install -g droid@0.215.0"
+#: `lmprep smoke`: `droid exec PROMPT` ("Execute a single command (non-interactive mode)", `droid
+#: exec --help`, 0.215.0); lmprep's --settings goes before `exec`, as exec places it. As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("exec", SMOKE_PROMPT)
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
 FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.215.0", "2026-12-02")
 # No offline switch: with only lmprep's variables and no internet, droid 0.215.0 asked for

@@ -4,12 +4,16 @@ from urllib.parse import urlsplit
 
 from ..hosts import origin_of
 from ..protocols import CHAT, AgentNeeds
-from . import AgentSetup
+from . import SMOKE_PROMPT, AgentSetup
 
 LABEL = "goose"
 COMMAND = "goose"
 # goose ships no npm or pip package: its own installer script (no version of it is pinned by lmprep).
 INSTALL = "curl -fsSL https://github.com/aaif-goose/goose/releases/download/stable/download_cli.sh | bash"
+#: `lmprep smoke`: `goose run --text TEXT` runs one instruction and exits, --no-session keeps no
+#: session file (goose's CLI commands guide, block.github.io/goose/docs/guides/goose-cli-commands).
+#: Not checked against a real goose: CI installs none (no npm or pip package).
+SMOKE_ARGV = ("run", "--no-session", "--text", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
 # On Ollama too, the window as loaded: goose talks to its OpenAI-compatible route, which takes no num_ctx.
 FIRST_REQUEST = None  # never measured: goose is in none of the package registries lmprep is tested from

@@ -5,12 +5,15 @@ Seen from @kilocode/cli 7.7.7 (2026-11): `POST {base}/chat/completions`, streame
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup
+from . import SMOKE_PROMPT, AgentSetup
 from .opencode import inline_config
 
 LABEL = "Kilo Code"
 COMMAND = "kilo"
 INSTALL = "npm install -g @kilocode/cli@7.7.7"
+#: `lmprep smoke`: `kilo run MESSAGE` (`kilo run --help`, 7.7.7, as opencode's). As
+#: tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("run", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
 FIRST_REQUEST = FirstRequest(11885, 50517, ("POST /v1/chat/completions",), "7.7.7", "2026-12-02")
 #: Its update check, share links and model catalogue fetch (the opencode switches, renamed).

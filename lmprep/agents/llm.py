@@ -8,11 +8,14 @@ only way it takes a token there: lmprep never puts a token on a command line.
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup, missing_options
+from . import SMOKE_PROMPT, AgentSetup, missing_options
 
 LABEL = "llm"
 COMMAND = "llm"
 INSTALL = "pipx install llm==0.36"
+#: `lmprep smoke`: `llm PROMPT` answers once (place() makes it `llm openai endpoint URL PROMPT -m M`).
+#: As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = (SMOKE_PROMPT,)
 MIN_CONTEXT = None
 FIRST_REQUEST = FirstRequest(30, 118, ("POST /v1/chat/completions",), "0.36", "2026-12-02")
 

@@ -6,6 +6,7 @@ from . import AgentSetup
 LABEL = "an OpenAI SDK client"
 COMMAND = None  # any program: only variables
 INSTALL = None
+SMOKE_ARGV = None  # no program of its own to run
 MIN_CONTEXT = None
 FIRST_REQUEST = FirstRequest(30, 79, ("POST /v1/chat/completions",), "3.57.0", "2026-12-02")
 

@@ -8,11 +8,14 @@ Seen from opencode 1.18.33 (2026-11): a title request first, then the main turn,
 import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup, raised_timeout_ms
+from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
 
 LABEL = "opencode"
 COMMAND = "opencode"
 INSTALL = "npm install -g opencode-ai@1.18.33"
+#: `lmprep smoke`: `opencode run MESSAGE` runs one message and exits (`opencode run --help`,
+#: 1.18.33). As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("run", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
 #: With only lmprep's other variables and no internet, opencode 1.18.33 asked for
 #: models.opencode.ai (its model catalogue) and registry.npmjs.org (its default plugins, and

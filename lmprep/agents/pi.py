@@ -9,11 +9,14 @@ from the model's `maxTokens`, 4 function tools, 5.7 kB in all.
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup, too_slow_note
+from . import SMOKE_PROMPT, AgentSetup, too_slow_note
 
 LABEL = "pi"
 COMMAND = "pi"
 INSTALL = "npm install -g @earendil-works/pi-coding-agent@0.74.2"
+#: `lmprep smoke`: --print/-p ("Non-interactive mode: process prompt and exit", `pi --help`, 0.74.2).
+#: As tests/realagents/agents.py runs it on CI.
+SMOKE_ARGV = ("-p", SMOKE_PROMPT)
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
 FIRST_REQUEST = FirstRequest(2119, 5579, ("POST /v1/chat/completions",), "0.74.2", "2026-12-02")
 #: Its offline mode: no update or package checks at start.

@@ -7,11 +7,15 @@ the available context size"). It takes an empty answer for an error and retries.
 """
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
-from . import AgentSetup, raised_timeout_ms
+from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
 
 LABEL = "Qwen Code"
 COMMAND = "qwen"
 INSTALL = "npm install -g @qwen-code/qwen-code@0.24.4"
+#: `lmprep smoke`: the positional prompt is one-shot ("Positional prompt. Defaults to one-shot",
+#: `qwen --help`, 0.24.4, where -p/--prompt is deprecated for it). As tests/realagents/agents.py
+#: runs it on CI.
+SMOKE_ARGV = (SMOKE_PROMPT,)
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
 FIRST_REQUEST = FirstRequest(28309, 60150, ("POST /v1/chat/completions",), "0.24.4", "2026-12-02")
 # Timeouts, read from its bundle (0.24.4): QWEN_CODE_API_TIMEOUT_MS (the request, default 120 s),

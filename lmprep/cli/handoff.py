@@ -5,41 +5,25 @@ from __future__ import annotations
 import os
 
 from ..agents import DEFAULT_AGENT
-from ..errors import LmprepError, NotConfiguredError
+from ..errors import LmprepError
 from ..pipeline import Readiness
 from ..termtext import printable
 from .ensure import run_with_progress
-from .render import echo, fail, measured_first_turn, success_line
+from .render import echo, fail, success_line
 
 def ready_for_agent(options: dict, program_found: bool = False):
-    """Ensure readiness, then the agent's setup (generic OpenAI variables without --for);
-    exits with lmprep's code on failure."""
-    from ..agents import agent_setup, write_files
+    """Ensure readiness, then the agent's setup (generic OpenAI variables without --for), as
+    lmprep.handoff makes it for `lmprep smoke` too; exits with lmprep's code on failure."""
+    from ..handoff import hand_off
 
     readiness, error, settings = run_with_progress(options, hand_off=True, program_found=program_found)
     if error is not None:
         fail(error)
-    chosen = settings.providers[readiness.provider]
     try:
-        # Only the window read back from the server: never the one asked for, never a stale one.
-        agent = readiness.agent or DEFAULT_AGENT
-        setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind,
-                            base_url=readiness.base_url, model=readiness.model, token=chosen.token,
-                            environ=os.environ, context_length=readiness.context_length,
-                            first_turn_s=measured_first_turn(readiness, agent))
-        setup = write_files(setup, agent_files_dir())
+        setup = hand_off(settings, readiness, readiness.agent or DEFAULT_AGENT, environ=os.environ)
     except LmprepError as exc:
         fail(exc)
-    except OSError as exc:
-        fail(NotConfiguredError(f"Cannot write {setup.agent}'s files in {agent_files_dir()}: {exc.strerror or exc}.",
-                                 "Check that lmprep's state directory is writable (it follows XDG_STATE_HOME)."))
     return readiness, setup
-
-
-def agent_files_dir():
-    from ..dirs import state_dir
-
-    return state_dir() / "agents"
 
 
 def announce(readiness: Readiness, setup, options: dict, *, args_label: str = "Arguments for") -> None:

@@ -128,6 +128,8 @@ def _bench_figures(readiness: Readiness) -> str | None:
 def first_turn_warnings(readiness: Readiness) -> list[str]:
     """With --for, where a bench projects the agent's first turn beyond a limit it cannot
     raise: the notes its setup gives (nothing is imported where no bench was ever run)."""
+    from ..handoff import measured_first_turn
+
     first_turn_s = measured_first_turn(readiness, readiness.agent) if readiness.agent else None
     if first_turn_s is None:
         return []
@@ -140,19 +142,6 @@ def first_turn_warnings(readiness: Readiness) -> list[str]:
     except LmprepError:
         return []
     return [note for note in setup.notes if "first turn is projected" in note]
-
-
-def measured_first_turn(readiness: Readiness, agent: str) -> float | None:
-    """The agent's first turn as the last `lmprep bench` of this server, model and window
-    projects it (its timeouts are raised to fit); None where no bench was ever run."""
-    from ..dirs import state_dir
-
-    if not os.path.isdir(state_dir() / "bench"):
-        return None
-    from ..bench import last_result, projected_first_turn
-
-    record = last_result(readiness.provider, readiness.base_url, readiness.model, readiness.context_length)
-    return projected_first_turn(record, agent)
 
 
 def print_error(error: LmprepError) -> None:
