@@ -72,6 +72,7 @@ class ProviderStatus:
     last_bench: dict | None = None  # `lmprep bench`'s last result for this model at its window
     error: LmprepError | None = None
     identified: bool = False  # answered this kind's own identity route (auto-detection)
+    rtt_ms: float | None = None  # the first request's round trip, connection included (as the ready line's)
 
     @property
     def ok(self) -> bool:
@@ -88,6 +89,7 @@ class ProviderStatus:
             "label": self.label,
             "state": self.state,
             "running": self.running,
+            "rtt_ms": self.rtt_ms,
             "base_url": self.base_url,
             "base_url_source": self.base_url_source,
             "model": self.model,
@@ -294,9 +296,11 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         except (AuthFailedError, ProtocolError):
             # The server answered, just not with a listing: auto-detection still sees it.
             row.running = True
+            row.rtt_ms = provider.http.first_round_trip_ms
             row.identified = identify and provider.identify()
             raise
         row.running = True
+        row.rtt_ms = provider.http.first_round_trip_ms  # before identify() adds exchanges of its own
         row.identified = identify and provider.identify()
         try:
             loaded = provider.loaded_models(listing)
