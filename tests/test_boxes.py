@@ -56,6 +56,13 @@ def test_the_first_box_ready_for_the_agent_is_used_and_the_others_are_explained(
                             env={"HOME": str(tmp_path)})
         assert (chosen.json["provider"], chosen.json["base_url"], chosen.json["context_length"]) == \
             ("big", big.base_url, 131072)
+        down, passed_small = chosen.json["passed_over"]
+        assert down == {"provider": "down", "base_url": "http://127.0.0.1:9/v1", "state": "unreachable", "exit_code": 4,
+                        "reason": down["reason"]}
+        assert down["reason"].startswith("down (llama.cpp server) is not responding at http://127.0.0.1:9/v1")
+        assert (passed_small["provider"], passed_small["base_url"], passed_small["state"], passed_small["exit_code"]) \
+            == ("small", small.base_url, "context_too_small", 11)
+        assert "'tiny' supports at most 4096 tokens of context" in passed_small["reason"]
         result = run_lmprep("--for", "codex", "-p", "down,small,big", "--config", str(config),
                             env={"HOME": str(tmp_path)})
         assert result.returncode == 0, result.stderr
@@ -65,6 +72,11 @@ def test_the_first_box_ready_for_the_agent_is_used_and_the_others_are_explained(
         assert "Using big, the first box ready; passed over down: " in result.stderr
         assert "small: " in result.stderr and "'tiny' supports at most 4096 tokens of context, fewer than the 65536" in result.stderr
         assert "(exit 4); small:" in result.stderr and "(exit 11)" in result.stderr
+        for box in chosen.json["passed_over"]:  # the text says what the JSON says
+            assert f"warning: Passed over {box['provider']}: {box['reason']}" in result.stderr
+            assert f"{box['provider']}: {box['reason'].rstrip('.')} (exit {box['exit_code']})" in result.stderr
+        single = run_lmprep("--for", "codex", "-p", "big", "--config", str(config), "--json", env={"HOME": str(tmp_path)})
+        assert single.json["passed_over"] == []
 
 
 def test_no_box_ready_is_the_last_boxes_error_with_the_others_reasons(tmp_path):
@@ -75,6 +87,11 @@ def test_no_box_ready_is_the_last_boxes_error_with_the_others_reasons(tmp_path):
         assert result.returncode == 11
         assert "Error: No box was ready (down: down (llama.cpp server) is not responding" in result.stderr
         assert "small: 'tiny' supports at most 4096 tokens of context" in result.stderr
+        as_json = run_lmprep("--for", "codex", "-p", "down, small", "--config", str(config), "--json",
+                             env={"HOME": str(tmp_path)})
+        assert (as_json.returncode, as_json.json["state"], as_json.json["provider"]) == (11, "context_too_small", "small")
+        assert [box["provider"] for box in as_json.json["passed_over"]] == ["down"]  # the last box is the error
+        assert as_json.json["error"]["message"].startswith("No box was ready (down: down (llama.cpp server)")
         unknown = run_lmprep("-p", "down,smal", "--config", str(config), env={"HOME": str(tmp_path)})
         assert unknown.returncode == 3
         assert "Unknown provider 'smal' (from --local-provider)." in unknown.stderr
