@@ -13,11 +13,14 @@ import json
 from ..errors import NotConfiguredError
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup
+from ._trust import NODE
 
 LABEL = "Cline"
 COMMAND = "cline"
 INSTALL = "npm install -g cline@3.0.65"
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 3.0.65 binary is a Bun 1.3.13 build, which reads it).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
 #: No self-update check at start.
 OFFLINE = {"CLINE_NO_AUTO_UPDATE": "1"}

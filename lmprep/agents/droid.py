@@ -11,11 +11,14 @@ import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import AgentSetup, raised_timeout_ms
+from ._trust import NODE
 
 LABEL = "Droid"
 COMMAND = "droid"
 INSTALL = "npm install -g droid@0.215.0"
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 0.215.0 binary is a Bun 1.3.14 build, which reads it).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.215.0", "2026-12-02")
 # No offline switch: with only lmprep's variables and no internet, droid 0.215.0 asked for
 # api.factory.ai, telemetry.factory.ai and an OpenTelemetry collector (seen through a refusing

@@ -26,7 +26,8 @@ def ready_for_agent(options: dict, program_found: bool = False):
         setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind,
                             base_url=readiness.base_url, model=readiness.model, token=chosen.token,
                             environ=os.environ, context_length=readiness.context_length,
-                            first_turn_s=measured_first_turn(readiness, agent))
+                            first_turn_s=measured_first_turn(readiness, agent),
+                            ca_cert=chosen.ca_cert.value if chosen.ca_cert else None)
         setup = write_files(setup, agent_files_dir())
     except LmprepError as exc:
         fail(exc)
