@@ -36,9 +36,11 @@ _PROVIDER_VARIABLES = {"CODEX_OSS_BASE_URL", "CODEX_OSS_PORT", "OLLAMA_HOST", "L
 LM_STUDIO_API_KEY = "LM_STUDIO_API_KEY"
 _TOP_LEVEL_KEYS = {
     "oss_provider", "providers", "warm_up", "offline", "connect_timeout", "read_timeout", "timeout", "stall_timeout", "min_context",
-    "keep_alive", "for", "ignore_fit",
+    "keep_alive", "for", "ignore_fit", "start",
 }
-_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "for", "ca_cert"}
+#: The keys that say how lmprep starts a provider's server that is down (server_start.py).
+START_KEYS = ("start", "command", "args", "model_path", "models_dir")
+_PROVIDER_KEYS = {"kind", "base_url", "model", "lms_path", "api_key_env", "for", "ca_cert", *START_KEYS}
 
 
 class Sourced(NamedTuple):
@@ -68,6 +70,7 @@ class Flags(NamedTuple):
     keep_alive: str | float | None = None  # "30m", "2h", seconds, -1 for ever
     read_timeout: float | None = None
     ignore_fit: bool | None = None  # --ignore-fit: load a window that does not fit the machine's memory
+    start: bool | None = None  # False: --no-start, never start a server that is down
 
 
 class ProviderSettings(NamedTuple):
@@ -81,6 +84,9 @@ class ProviderSettings(NamedTuple):
     # A private CA's certificates (a PEM file, or a folder of them) that an https server's
     # certificate is checked against, instead of the system's.
     ca_cert: Sourced[str] | None = None
+    # Its config table's keys that say how to start its server (START_KEYS, checked): `command`
+    # and `args` as tuples of strings, `model_path` and `models_dir` with `~` expanded, `start`.
+    start_options: Mapping[str, Any] = MappingProxyType({})
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields if name != "token")
@@ -115,6 +121,8 @@ class Settings(NamedTuple):
     # min_context as the file and --min-context give it, before any agent's minimum.
     min_context_given: Sourced[int | None] = Sourced(None, SOURCE_DEFAULT)
     ignore_fit: Sourced[bool] = Sourced(False, SOURCE_DEFAULT)  # load although the estimate says it will not fit
+    start: Sourced[bool] = Sourced(True, SOURCE_DEFAULT)  # start a local server that is down (--no-start: False)
+    configured: tuple[str, ...] = ()  # the config file's [providers.NAME] tables, in the file's order
 
     def for_provider(self, name: str) -> "Settings":
         """These settings once ``name`` is the provider used: its own `for = ` where neither
@@ -260,6 +268,12 @@ def resolve_settings(flags: Flags = Flags(), env: Mapping[str, str] | None = Non
             (config.top("ignore_fit", bool), file_source),
             (False, SOURCE_DEFAULT),
         ),
+        start=_pick(
+            (False if flags.start is False else None, "--no-start"),
+            (config.top("start", bool), file_source),
+            (True, SOURCE_DEFAULT),
+        ),
+        configured=tuple(config.provider_tables),
     )
 
 
@@ -887,7 +901,32 @@ def _resolve_provider(name, flags, env, config: _ConfigFile, file_source,
     ca_cert = _pick((config.provider(name, "ca_cert"), file_source))
     if ca_cert is not None:
         ca_cert = Sourced(str(expand_user(ca_cert.value)), ca_cert.source)
-    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token, ca_cert)
+    return ProviderSettings(name, kind_name, base_url, model, api_key_env, lms_path, token, ca_cert,
+                            _start_options(name, config))
+
+
+def _start_options(name: str, config: "_ConfigFile") -> Mapping[str, Any]:
+    """The keys of [providers.NAME] that say how to start its server, checked: `command` (the
+    whole argv, no shell) and `args` (added to what lmprep runs) lists of strings, `command` not
+    empty; `model_path` and `models_dir` paths; `start` true or false."""
+    table = config.provider_tables.get(name, {})
+    options: dict[str, Any] = {}
+    for key in ("command", "args"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(isinstance(part, str) and "\0" not in part for part in value) \
+                    or (key == "command" and (not value or not value[0].strip())):
+                what = "a list of strings, the program first" if key == "command" else "a list of strings"
+                raise config._type_error(("providers", name), key, what)
+            options[key] = tuple(value)
+    for key in ("model_path", "models_dir"):
+        value = config.provider(name, key)
+        if value is not None:
+            options[key] = str(expand_user(value))
+    start = config.provider(name, "start", bool)
+    if start is not None:
+        options["start"] = start
+    return MappingProxyType(options)
 
 
 def _ecosystem_base_urls(kind: str, env: Mapping[str, str]) -> list[tuple[str | None, str]]:

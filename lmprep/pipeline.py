@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from .config import SOURCE_AUTO, Flags, ProviderSettings, Settings, Sourced, resolve_settings
 from .deadline import Deadline
-from .errors import LmprepError, ModelMissingError, NotConfiguredError
+from .errors import LmprepError, ModelMissingError, NotConfiguredError, UnreachableError
 from .events import Notice, Reporter, Step, ignore
 from .hosts import is_loopback_url
 from .loading import agent_needs_for, ensure_loaded
@@ -23,7 +23,7 @@ class Readiness:
 
     __slots__ = ("provider", "provider_source", "kind", "base_url", "base_url_source", "model", "model_source",
                  "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms", "rtt_ms",
-                 "passed_over")
+                 "passed_over", "started")
 
     def __init__(
         self,
@@ -43,6 +43,7 @@ class Readiness:
         timings_ms: dict[str, float] | None = None,
         rtt_ms: float | None = None,  # the probe's round trip to the server (its connection included)
         passed_over: list[dict] | None = None,  # `-p box1,box2`: the boxes tried first, and why not them
+        started: dict | None = None,  # the server this run started: {command, pid, log, seconds}; None: none
     ) -> None:
         self.provider = provider
         self.provider_source = provider_source
@@ -60,6 +61,7 @@ class Readiness:
         self.timings_ms = {} if timings_ms is None else timings_ms
         self.rtt_ms = rtt_ms
         self.passed_over = [] if passed_over is None else passed_over
+        self.started = started
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,7 @@ class Readiness:
         values["warm_up"] = None if self.warm_up is None else self.warm_up._asdict()
         values["timings_ms"] = dict(self.timings_ms)
         values["passed_over"] = [dict(box) for box in self.passed_over]
+        values["started"] = None if self.started is None else dict(self.started)
         return values
 
     def __eq__(self, other: object) -> bool:
@@ -101,12 +104,15 @@ def ensure_oss_ready(
     keep_alive: str | float | None = None,
     env: Mapping[str, str] | None = None,
     ignore_fit: bool = False,
+    start: bool = True,
 ) -> Readiness:
     """Make a local provider ready: server answering, model on disk, model loading or loaded
     (with at least ``min_context`` tokens of context window, where given). With ``agent``
     ("codex", "claude", ...), ready for that agent: its minimum window, and the route and
     request shape it sends. ``keep_alive`` ("30m", "2h", seconds, -1 for ever) goes with the load.
     ``ignore_fit``: load a required window that the memory estimate says will not fit (--ignore-fit).
+    ``start``: start a server on this machine that is down, where lmprep knows how (False: --no-start);
+    it outlives this process (``Readiness.started`` says what was started).
 
     Raises an LmprepError subclass (with ``.state``, ``.exit_code``, ``.hint``) when it cannot.
     A background warm-up runs in a daemon thread of this process.
@@ -115,6 +121,7 @@ def ensure_oss_ready(
         provider=provider, model=model, base_url=base_url, warm_up=warm_up, offline=offline or None,
         connect_timeout=connect_timeout, timeout=timeout, config_path=config_path, min_context=min_context,
         agent=agent, keep_alive=keep_alive, read_timeout=read_timeout, ignore_fit=ignore_fit or None,
+        start=None if start else False,
     )
     settings = resolve_settings(flags, env)
     return run_ensure(settings, report=on_progress or ignore, background="thread")
@@ -154,7 +161,10 @@ def run_ensure(
                            report=report, stall_timeout=settings.stall_timeout.value) as provider:
             if readiness.provider_source != SOURCE_AUTO:  # found by auto-detection: "Found ..." said it
                 report(Step(f"Checking {provider.label} at {provider.base_url}"))
-                listing = provider.probe()  # chosen by name: the server must answer as that kind
+                try:
+                    listing = provider.probe()  # chosen by name: the server must answer as that kind
+                except UnreachableError as exc:
+                    listing = _start_and_probe(provider, chosen, settings, exc, report, deadline, readiness)
             else:
                 listing = provider.list_models()  # auto-detection identified it already
             readiness.rtt_ms = provider.http.first_round_trip_ms
@@ -189,6 +199,19 @@ def run_ensure(
     finally:
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
     return readiness
+
+
+def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, error: UnreachableError,
+                     report: Reporter, deadline: Deadline, readiness: Readiness) -> list[str]:
+    """The server did not answer: start it where lmprep can (server_start.py, which raises
+    ``error`` where it does not), then probe it again."""
+    from .server_start import start_if_down
+
+    started = start_if_down(chosen, settings, error, report, deadline)
+    if started is not None:
+        readiness.started = started.as_dict()
+        readiness.timings_ms["start"] = round(started.record.seconds * 1000, 1)
+    return provider.probe()
 
 
 def _first_ready_box(settings: Settings, report: Reporter, background: str, readiness: Readiness,
@@ -239,9 +262,17 @@ def _choose_provider(settings: Settings, report: Reporter, readiness: Readiness,
     if settings.provider is None:
         from .detect import detect_provider
 
-        chosen = detect_provider(settings, deadline, report)
-        readiness.provider_source = SOURCE_AUTO
-        report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
+        try:
+            chosen = detect_provider(settings, deadline, report)
+            readiness.provider_source = SOURCE_AUTO
+            report(Step(f"Found {chosen.label} at {chosen.base_url.value}"))
+        except UnreachableError as exc:  # none is running: the one to start, where there is one
+            from .server_start import SOURCE_STARTED, choose_to_start
+
+            chosen = choose_to_start(settings, exc)
+            readiness.provider_source = SOURCE_STARTED
+            report(Step(f"Nothing is running; starting {chosen.label}, "
+                        f"{'the first in the config file' if chosen.name in settings.configured else 'installed here'}"))
     else:
         chosen = settings.provider_settings(settings.provider.value)
         readiness.provider_source = settings.provider.source

@@ -244,22 +244,37 @@ def spawn_detached(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Seq
         if process.wait(timeout=30) != 0:
             raise OSError(f"could not start {argv[0]} (exit status {process.returncode})")
         return 0
+    process = detached_process(argv, cwd=cwd, pass_fds=pass_fds, stdin=stdin)
+    reap(process)
+    return process.pid
+
+
+def detached_process(argv: Sequence[str], *, cwd: str | None = None, pass_fds: Sequence[int] = (),
+                     stdin: int | None = None, output: int | None = None,
+                     env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """spawn_detached's child, as a Popen its caller watches (a server lmprep waits for: its
+    exit status says why it ended): in a session of its own (its process group is stopped as
+    one), stdin closed (or ``stdin``), stdout and stderr to ``output`` (a descriptor, its log)
+    or nowhere, none of our other descriptors. The caller reaps it (reap())."""
     options: dict = {}
     if sys.platform == "win32":
         options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
     else:
         options["start_new_session"] = True
-    process = subprocess.Popen(
+    return subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL if stdin is None else stdin,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if output is None else output,
+        stderr=subprocess.DEVNULL if output is None else output,
         close_fds=True,
         pass_fds=tuple(pass_fds),
         cwd=cwd,
+        env=None if env is None else dict(env),
         **options,
     )
-    # Reap it when it ends so a long-lived caller keeps no zombie; the thread does not
-    # keep a CLI alive, and the child is re-parented when we exit first.
+
+
+def reap(process: subprocess.Popen) -> None:
+    """Reap ``process`` when it ends so a long-lived caller keeps no zombie; the thread does
+    not keep a CLI alive, and the child is re-parented when we exit first."""
     threading.Thread(target=process.wait, name="lmprep-reaper", daemon=True).start()
-    return process.pid

@@ -53,6 +53,12 @@ STARTER_CONFIG = """\
 # true loads it anyway (as --ignore-fit does).
 # ignore_fit = false
 
+# A server on this machine (a localhost base URL) that is down is started, detached, where lmprep
+# knows how: llama-server from model_path/models_dir below, or any provider's `command`; its log
+# goes under lmprep's state folder (~/.local/state/lmprep/logs). false: never (as --no-start
+# does); also per provider, below.
+# start = true
+
 # Each provider's table: base_url and model; lms_path (LM Studio only): where `lms` is;
 # api_key_env: the NAME of the variable holding the server's token, never the token.
 # A base_url without a path (http://localhost:11434) means the server's API base under it
@@ -71,6 +77,18 @@ STARTER_CONFIG = """\
 # [providers.llamacpp]
 # base_url = "http://localhost:8080/v1"
 # model = "my-model"
+# Starting llama-server when it is down: the model (model_path, or models_dir for router mode;
+# lmprep never guesses one) and extra flags; lmprep adds --host/--port from base_url, --jinja,
+# and -c with the agent's window.
+# model_path = "~/models/qwen3-coder-30b-q4_k_m.gguf"
+# models_dir = "~/models"
+# args = ["-ngl", "99", "-np", "1"]
+# start = false                      # never start this one (over the top-level `start`)
+
+# Any server (vLLM, a script of yours): the whole command lmprep runs to start it (a list, no
+# shell); it wins over what lmprep would run.
+# [providers.vllm]
+# command = ["vllm", "serve", "Qwen/Qwen3-8B", "--port", "8000"]
 
 # A LiteLLM proxy on a shared box (not auto-detected): its key (the master key, or a virtual key
 # where it has a database) in the variable that LiteLLM's own client reads.

@@ -146,6 +146,7 @@ def settings_dict(settings) -> dict:
         "min_context": _sourced(settings.min_context),
         "keep_alive": _sourced(settings.keep_alive),
         "ignore_fit": _sourced(settings.ignore_fit),
+        "start": _sourced(settings.start),
         "agent": _sourced(settings.agent),
         "providers": {
             name: {
@@ -156,6 +157,10 @@ def settings_dict(settings) -> dict:
                 "token_set": entry.token is not None,
                 "lms_path": _sourced(entry.lms_path),
                 "for": _sourced(settings.provider_agents.get(name)),
+                # How lmprep starts it when it is down (config keys only; each from the config file).
+                **({"start_options": {key: list(value) if isinstance(value, tuple) else value
+                                      for key, value in entry.start_options.items()}}
+                   if entry.start_options else {}),
             }
             for name, entry in settings.providers.items()
         },
@@ -188,6 +193,8 @@ def _show_keep_alive(value) -> str:
 
 def render_settings(settings) -> str:
     """`lmprep config show`: each setting, its value and where it came from; tokens hidden."""
+    import shlex
+
     path = settings.config_path
     found = "loaded" if settings.config_loaded else "not found"
     auto = ", ".join(c.name for c in settings.auto_detect_candidates())
@@ -203,6 +210,7 @@ def render_settings(settings) -> str:
         f"min_context      {_show(settings.min_context)}",
         f"keep_alive       {_show_keep_alive(settings.keep_alive)}",
         f"ignore_fit       {_show(settings.ignore_fit)}",
+        f"start            {_show(settings.start)}",
     ]
     if settings.agent is not None:
         lines.append(f"for              {_show(settings.agent)}")
@@ -215,6 +223,10 @@ def render_settings(settings) -> str:
             lines.append(f"  api_key_env    {_show(entry.api_key_env)}: {token}")
         if name in settings.provider_agents:
             lines.append(f"  for            {_show(settings.provider_agents[name])}")
+        for key, value in entry.start_options.items():
+            shown = shlex.join(value) if isinstance(value, tuple) else str(value).lower() \
+                if isinstance(value, bool) else value
+            lines.append(f"  {key:<14} {shown} (config)")
         if entry.kind == "lmstudio":
             lines.append(f"  lms_path       {_show(entry.lms_path, 'not set: PATH, then the LM Studio home')}")
     return "\n".join(lines)

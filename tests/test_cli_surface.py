@@ -169,7 +169,7 @@ def test_json_prints_its_object_also_on_a_usage_error():
     }
     assert list(payload) == ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url",
                              "model", "model_source", "agent", "downloaded", "warm_up", "context_length",
-                             "cpu_percent", "rtt_ms", "passed_over", "timings_ms", "error"]
+                             "cpu_percent", "rtt_ms", "passed_over", "timings_ms", "started", "error"]
     assert "Error: Invalid value for '--warm-up'" in result.stderr  # the person at the terminal still reads it
 
 

@@ -90,6 +90,9 @@ def ensure_options(command=None, *, exclude: tuple[str, ...] = ()):
         ("ignore_fit", click.option("--ignore-fit", is_flag=True, default=None,
                                     help="Load the model although the memory estimate says the window "
                                          "will not fit (see Fit in the README).")),
+        ("start", click.option("--no-start", "start", is_flag=True, flag_value=False, default=None,
+                               help="Never start a server that is down (by default lmprep starts one on this "
+                                    "machine where it knows how: see Starting the server in the README).")),
         ("agent", click.option("--for", "agent", type=click.Choice((*AGENT_CHOICES, NO_AGENT)), default=None,
                                help="The agent that starts next: ready means its first request works "
                                     "(its route, tools, streaming and context window). `none`: no agent, "
@@ -113,6 +116,7 @@ def flags(options: dict) -> Flags:
         config_path=options.get("config_path"), min_context=options.get("min_context"),
         agent=options.get("agent"), keep_alive=options.get("keep_alive"),
         read_timeout=options.get("read_timeout"), ignore_fit=options.get("ignore_fit"),
+        start=options.get("start"),
     )
 
 

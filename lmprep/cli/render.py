@@ -47,6 +47,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
         "rtt_ms": readiness.rtt_ms,
         "passed_over": [dict(box) for box in readiness.passed_over],
         "timings_ms": readiness.timings_ms,
+        "started": readiness.started,  # the server this run started: {command, pid, log, seconds}; else null
         "error": {"message": error.message, "hint": error.hint} if error else None,
     }
 
@@ -84,6 +85,8 @@ def success_line(readiness: Readiness) -> str:
         line += f"; {readiness.cpu_percent}% on the CPU"
     if readiness.downloaded:
         line += "; downloaded just now"
+    if readiness.started:
+        line += "; " + started_text(readiness.started)
     from ..hosts import is_loopback_url
 
     if readiness.rtt_ms is not None and not is_loopback_url(readiness.base_url):
@@ -92,6 +95,22 @@ def success_line(readiness: Readiness) -> str:
     if figures:
         line += f"; {figures}"
     return printable(line)  # model ids come from the server: no escape sequence reaches the terminal
+
+
+def started_text(started: dict) -> str:
+    """What a run says of the server it started: "started llama-server (`llama-server -m ...`,
+    log ~/.local/state/lmprep/logs/llamacpp-....log)"."""
+    import shlex
+
+    from ..dirs import home_dir
+
+    command = started.get("command") or ""
+    log = started.get("log") or ""
+    home = str(home_dir() or "")
+    if home and log.startswith(home.rstrip("/") + "/"):
+        log = "~" + log[len(home.rstrip("/")):]
+    program = shlex.split(command)[0] if command else "the server"
+    return f"started {program} (`{command}`, log {log})"
 
 
 def _bench_figures(readiness: Readiness) -> str | None:

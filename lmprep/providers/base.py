@@ -212,6 +212,13 @@ class Provider:
             certificate_hint=self.certificate_hint(),
         )
 
+    @classmethod
+    def start_plan(cls, request):
+        """How to start this kind's server on this machine (a starting.StartPlan), or None where
+        lmprep knows no way (then only a configured `command` starts it). ``request``: a
+        starting.StartRequest. Never runs anything: finding the program is all it may do."""
+        return None
+
     @property
     def label(self) -> str:
         return self.settings.label

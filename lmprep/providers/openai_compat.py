@@ -196,6 +196,43 @@ class LlamaCpp(OpenAICompatible):
     def unreachable_hint(self) -> str:
         return f"Start it with `llama-server -m MODEL.gguf --port {_port(self.base_url, 8080)}`, or check the base URL."
 
+    @classmethod
+    def start_plan(cls, request):
+        """`llama-server` (as found on PATH) with the model the config names, `model_path` (one
+        model, `-m`) or `models_dir` (router mode, `--models-dir`: one child per model, loaded on
+        demand), the config's `args`, and what lmprep knows: `--host` and `--port` from the base
+        URL, `--jinja` (the agents' tool calls need its templates; b11434 has it on by default,
+        older builds do not) and `-c` with the agent's window. b11434 gives every slot the whole
+        `-c` (its KV cache is unified), and in router mode hands the flags to each model's child.
+        A flag the config's `args` already give is not added again: the user's own wins.
+        It never guesses a model file: without one it returns a plan with nothing to run and a hint."""
+        from ..starting import StartPlan
+
+        program = request.which("llama-server")
+        if program is None:
+            return None
+        options = request.options
+        args = tuple(options.get("args", ()))
+        if "model_path" in options:
+            model: tuple[str, ...] = ("-m", options["model_path"])
+        elif "models_dir" in options:
+            model = ("--models-dir", options["models_dir"])
+        elif _given(args, "-m", "--model", "--models-dir", "--models-preset", "-hf", "--hf-repo"):
+            model = ()  # the config's args name the model
+        else:
+            return StartPlan((), hint=(
+                f"lmprep found {program} but no model to start it with (it never guesses one): set "
+                f'`model_path = "/path/to/model.gguf"` (or `models_dir = ` for router mode) under '
+                f"[providers.{request.provider}] in the config file."))
+        host = request.host[1:-1] if request.host.startswith("[") else request.host
+        known: list[str] = []
+        for flags, values in ((("--host",), [host]), (("--port",), [str(request.port)]),
+                              (("--jinja", "--no-jinja"), []),
+                              (("-c", "--ctx-size"), None if request.window is None else [str(request.window)])):
+            if values is not None and not _given(args, *flags):
+                known += [flags[0], *values]
+        return StartPlan((program, *model, *known, *args))
+
     def missing_hint(self, model: str) -> str:
         if self.router:
             return (f"Choose one with -m, or put {model}.gguf into llama-server's --models-dir (or its "
@@ -490,6 +527,11 @@ def _is_loading(response) -> bool:
     except (ValueError, RecursionError):
         message = response.text
     return "loading model" in message.lower()
+
+
+def _given(args, *flags: str) -> bool:
+    """Whether ``args`` hold one of ``flags`` (as `--flag value` or `--flag=value`)."""
+    return any(arg in flags or arg.split("=", 1)[0] in flags for arg in args)
 
 
 def _port(base_url: str, default: int) -> int:

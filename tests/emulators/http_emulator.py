@@ -170,6 +170,8 @@ class HTTPEmulator:
     tls: Any = None
     #: The loopback address it listens on (another 127/8 address: a "host" that localhost is not).
     bind_host = "127.0.0.1"
+    #: The port it listens on; 0: a free one (an emulator run as a server's program takes the port it is given).
+    bind_port = 0
 
     def __init__(
         self,
@@ -395,7 +397,7 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         self._connections: dict[threading.Thread, socket.socket] = {}
         self._connections_lock = threading.Lock()
-        super().__init__((emulator.bind_host, 0), _Handler)
+        super().__init__((emulator.bind_host, emulator.bind_port), _Handler)
         if emulator.tls is not None:
             # The handshake happens on accept; a client that refuses the certificate only ends its own connection.
             self.socket = emulator.tls.wrap_socket(self.socket, server_side=True)

@@ -1,0 +1,380 @@
+"""Starting a server that is down: when the provider's base URL is on this machine, nothing
+listens there and a start plan exists, lmprep starts the server detached (it outlives lmprep and
+holds none of its stdio; its output goes to a log under the state dir), records it (started.py),
+and waits until it answers, within the deadline. One lmprep at a time per base URL starts one
+(a lock around "does it answer now? then start"); a server that ends before it answers is
+reported at once, with the last lines of its log.
+
+Imported only once a server did not answer: the ready path never loads this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from .config import SOURCE_DEFAULT, ProviderSettings, Settings
+from .deadline import Deadline
+from .errors import LmprepError, TimedOutError, UnreachableError
+from .events import Notice, Reporter, Step, WaitEnded, WaitStarted
+from .starting import StartPlan, StartRequest
+from .started import StartedServer
+
+#: How long a started server may take to answer where no --timeout is given (a big model's load).
+START_WAIT_LIMIT = 600.0
+#: The most a plan's `before` command (`lms daemon up`) may take.
+BEFORE_TIMEOUT = 60.0
+#: Between two looks at whether the server answers: a connection attempt to a port on this
+#: machine costs microseconds, and llama-server listens within ~20 ms of its start.
+POLL_INTERVAL = 0.02
+#: How long one look may wait for the server's answer once it listens.
+PROBE_READ_TIMEOUT = 2.0
+#: The lines of a dead server's log its error quotes, and the most of the log read for them.
+LOG_LINES = 5
+LOG_TAIL_BYTES = 16 * 1024
+SOURCE_STARTED = "started (nothing was running)"
+
+
+class Started(NamedTuple):
+    """A server this run started, for the ready line and `--json`'s `started`."""
+
+    record: StartedServer
+    label: str  # the provider's label (`llama.cpp server`)
+
+    @property
+    def program(self) -> str:
+        return os.path.basename(self.record.argv[0]) if self.record.argv else self.label
+
+    def as_dict(self) -> dict:
+        return {"command": self.record.command, "pid": self.record.pid, "log": self.record.log,
+                "seconds": self.record.seconds}
+
+
+def start_allowed(settings: Settings, chosen: ProviderSettings) -> bool:
+    """--no-start wins; then the provider's own `start = `, then the top-level one (default true)."""
+    if settings.start.source == "--no-start":
+        return False
+    own = chosen.start_options.get("start")
+    return bool(settings.start.value if own is None else own)
+
+
+def start_request(chosen: ProviderSettings, settings: Settings, *, which: Callable[[str], str | None] = shutil.which,
+                  environ: Mapping[str, str] | None = None) -> StartRequest:
+    from urllib.parse import urlsplit
+
+    from .providers import KINDS
+
+    base_url = chosen.base_url.value
+    parts = urlsplit(base_url)
+    host = parts.netloc.rpartition("@")[2].rsplit(":", 1)[0] if parts.port else parts.netloc.rpartition("@")[2]
+    default_port = urlsplit(KINDS[chosen.kind].default_base_url or "").port
+    port = parts.port or default_port or (443 if parts.scheme == "https" else 80)
+    return StartRequest(
+        provider=chosen.name, kind=chosen.kind, base_url=base_url, host=host, port=port,
+        window=settings.min_context.value, keep_alive=settings.keep_alive.value,
+        options=chosen.start_options, environ=os.environ if environ is None else environ, which=which,
+    )
+
+
+def plan_for(chosen: ProviderSettings, request: StartRequest) -> StartPlan | None:
+    """The configured `command` (for any kind: the only way for vLLM and generic servers), else
+    what the kind's class says; None where there is nothing to start."""
+    command = chosen.start_options.get("command")
+    if command:
+        program = command[0]
+        if os.sep in program or (os.altsep and os.altsep in program):
+            from .config import expand_user
+
+            found = str(expand_user(program))
+            found = found if os.access(found, os.X_OK) and os.path.isfile(found) else None
+        else:
+            found = request.which(program)
+        if found is None:
+            return StartPlan((), hint=f"The `command` under [providers.{chosen.name}] runs {program!r}, which is "
+                                      "not an executable file here (nor on PATH): fix its first element.")
+        return StartPlan((found, *command[1:]))
+    from .providers import provider_class
+
+    return provider_class(chosen.kind).start_plan(request)
+
+
+def listening(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts connections at ``host``:``port`` (refused: nothing listens)."""
+    import socket
+
+    name = host[1:-1] if host.startswith("[") else host
+    try:
+        with socket.create_connection((name, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start_if_down(chosen: ProviderSettings, settings: Settings, error: UnreachableError, report: Reporter,
+                  deadline: Deadline, *, which: Callable[[str], str | None] = shutil.which) -> Started | None:
+    """Start ``chosen``'s server, which did not answer (``error``), and wait until it answers.
+    Returns what was started, or None when something listens there now (another lmprep started
+    it meanwhile, or a server that does not answer, which lmprep cannot start again: the caller's
+    next probe says which). Raises ``error`` when lmprep does not start it: a server elsewhere,
+    start turned off, or no plan (with the plan's hint where it has one). A server that ends before it answers is an
+    UnreachableError with its log's last lines; past the deadline, TimedOutError; on Ctrl-C the
+    half-started server is stopped and forgotten before the interrupt goes on."""
+    from .hosts import is_loopback_url
+
+    if chosen.base_url is None or not is_loopback_url(chosen.base_url.value) or not start_allowed(settings, chosen):
+        raise error
+    request = start_request(chosen, settings, which=which)
+    plan = plan_for(chosen, request)
+    if plan is None or not plan.argv:
+        if plan is not None and plan.hint:
+            error.hint = plan.hint
+        raise error
+    from .lock import FileLock, lock_path
+
+    with FileLock(lock_path("start", request.base_url, "", purpose="start")) as lock:
+        waited = lock.acquire(
+            deadline, f"waiting for another lmprep to start {chosen.label}",
+            on_wait=lambda: report(Notice(f"Another lmprep is starting {chosen.label}; waiting for it")),
+        )
+        # Checked under the lock: another lmprep may have started it since our probe (a server
+        # that listens and does not answer is in trouble, and not lmprep's to start: a second
+        # one could not listen there; the probe that follows says what is wrong).
+        if listening(request.host, request.port):
+            if waited:
+                report(Step(f"{chosen.label} was started by the other lmprep"))
+            return None
+        return _start(chosen, request, plan, report, deadline)
+
+
+def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, report: Reporter,
+           deadline: Deadline) -> Started:
+    from . import started
+    from .proc import detached_process, reap, stop
+
+    for before in plan.before:
+        _run_before(before, chosen, deadline)
+    log = log_path(chosen.name, request.base_url)
+    env = {**plan.env, **request.environ}  # the user's own values win over what the plan adds
+    report(WaitStarted(f"Starting {chosen.label}: {plan.described}"))
+    begun = time.monotonic()
+    fd = _open_log(log)
+    try:
+        process = detached_process(plan.argv, output=fd, env=env)
+    except OSError as exc:
+        raise UnreachableError(
+            f"{chosen.label} is not running at {request.base_url}, and lmprep could not start it "
+            f"(`{plan.described}`): {exc.strerror or exc}.",
+            "Check the program (its path and permissions), or start the server yourself.",
+        ) from None
+    finally:
+        os.close(fd)
+    try:
+        record = started.remember(chosen.name, chosen.kind, request.base_url, process.pid, plan.argv, str(log))
+    except OSError:
+        record = None  # ended already (the wait says why), or no record can be written: it still runs
+    try:
+        try:
+            _wait_until_answering(process, chosen, request, plan, log, deadline, begun)
+        except TimedOutError as exc:
+            if "lmprep stopped it" not in exc.message:
+                exc.message += (f" lmprep stopped the {chosen.label} it had started (`{plan.described}`); "
+                                f"its log is {_shown_path(log)}.")
+            raise
+    except BaseException:
+        stop(process, deadline=None)  # a half-started server is never left behind
+        if record is not None:
+            started.forget(record)
+        report(WaitEnded(f"{chosen.label} did not start", time.monotonic() - begun, ok=False))
+        raise
+    seconds = round(time.monotonic() - begun, 3)
+    reap(process)  # a library caller that lives on keeps no zombie when the server ends
+    if record is None:
+        record = started.StartedServer(chosen.name, chosen.kind, request.base_url, process.pid, "",
+                                       plan.argv, plan.described, str(log), time.time() - seconds, seconds)
+    else:
+        record = record._replace(seconds=seconds, command=plan.described)
+        try:
+            started.save(record)
+        except OSError:
+            pass  # the server runs and answers: a record that cannot be written does not undo that
+    report(WaitEnded(f"Started {chosen.label}", seconds, ok=True))
+    return Started(record, chosen.label)
+
+
+def log_path(provider: str, base_url: str) -> Path:
+    from .dirs import record_name, state_dir
+
+    return state_dir() / "logs" / f"{record_name(provider, base_url)}.log"
+
+
+def _open_log(path: Path) -> int:
+    """A new, empty log at ``path`` for the server's stdout and stderr; only a regular file is
+    replaced (a FIFO or a link there is refused: NotARegularFile, an OSError)."""
+    from .files import check_regular_or_absent
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_regular_or_absent(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    return os.open(path, flags, 0o600)
+
+
+def _run_before(argv: tuple[str, ...], chosen: ProviderSettings, deadline: Deadline) -> None:
+    """A command the plan runs to completion first (`lms daemon up`), within BEFORE_TIMEOUT."""
+    import shlex
+
+    from .proc import run_captured
+
+    shown = shlex.join([os.path.basename(argv[0]), *argv[1:]])
+    try:
+        result = run_captured(argv, timeout=BEFORE_TIMEOUT, deadline=deadline, doing=f"running `{shown}`")
+    except LmprepError:
+        raise
+    except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+        raise UnreachableError(f"{chosen.label} is not running, and `{shown}`, which starts it, failed: {exc}.",
+                               "Run it yourself to see why, or start the server yourself.") from None
+    if result.returncode != 0:
+        said = _last_lines(result.stderr.decode("utf-8", "replace")) or \
+            _last_lines(result.stdout.decode("utf-8", "replace")) or "no output"
+        raise UnreachableError(
+            f"{chosen.label} is not running, and `{shown}`, which starts it, failed with exit status "
+            f"{result.returncode}: {said}",
+            "Run it yourself to see why, or start the server yourself.",
+        )
+
+
+def _wait_until_answering(process, chosen: ProviderSettings, request: StartRequest, plan: StartPlan, log: Path,
+                          deadline: Deadline, begun: float) -> None:
+    """Until the server answers its listing route (llama-server answers 503 while it loads its
+    model: not yet), watching that it still runs."""
+    from .providers import open_provider
+
+    limit = Deadline(START_WAIT_LIMIT if deadline.remaining() is None else None)
+    doing = f"waiting for {chosen.label} to start"
+    with open_provider(chosen, connect_timeout=1.0, read_timeout=PROBE_READ_TIMEOUT, deadline=deadline) as provider:
+        while True:
+            if process.poll() is not None:
+                raise _ended(process.returncode, chosen, request, plan, log)
+            if limit.expired:
+                raise TimedOutError(
+                    f"{chosen.label} did not answer at {request.base_url} within {START_WAIT_LIMIT:g} s of its "
+                    f"start (`{plan.described}`); lmprep stopped it.",
+                    f"Look at its log, {_shown_path(log)}, or give it longer with --timeout.")
+            if listening(request.host, request.port, timeout=deadline.cap(0.5, doing)) and _answers(provider, doing):
+                return
+            time.sleep(deadline.cap(POLL_INTERVAL, doing) or POLL_INTERVAL)
+
+
+def _answers(provider, doing: str) -> bool:
+    """Whether the server answers its listing with anything but 503 (loading); a refused or
+    dropped connection is not yet."""
+    try:
+        response = provider.http.request("GET", f"{provider.base_url}/models", doing=doing, retry=False,
+                                         read_timeout=PROBE_READ_TIMEOUT)
+    except TimedOutError:
+        if provider.deadline.expired:
+            raise
+        return False
+    except UnreachableError:
+        return False
+    except LmprepError:
+        return True  # it answers (401, a broken answer): the pipeline's probe says what that means
+    return response.status_code != 503
+
+
+def _ended(code: int, chosen: ProviderSettings, request: StartRequest, plan: StartPlan, log: Path) -> UnreachableError:
+    said = _log_tail(log)
+    status = f"signal {-code}" if code < 0 else f"exit status {code}"
+    return UnreachableError(
+        f"lmprep started {chosen.label} (`{plan.described}`), and it ended with {status} before it answered at "
+        f"{request.base_url}. Its log ends: {said or '(nothing)'}",
+        f"Fix what it says (a port in use, a flag this build lacks, a model file that is not there) in "
+        f"[providers.{chosen.name}] of the config file, or start it yourself; its whole log is {_shown_path(log)}.",
+    )
+
+
+def _log_tail(log: Path) -> str:
+    """The last LOG_LINES lines of the server's log, cleaned (no escapes, no control characters)."""
+    from .files import open_regular
+
+    try:
+        with open_regular(log) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            data = handle.read(LOG_TAIL_BYTES)
+    except OSError:
+        return ""
+    return _last_lines(data.decode("utf-8", "replace"))
+
+
+def _last_lines(text: str) -> str:
+    from .redact import redact
+    from .termtext import TerminalLines, one_line, strip_spinner
+
+    cleaner = TerminalLines()
+    lines = [strip_spinner(line) for line, _ in cleaner.feed(text.encode()) + cleaner.close()]
+    return " / ".join(one_line(redact(line), 300) for line in lines[-LOG_LINES:] if line)
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` with the home folder written `~`, as people read it."""
+    from .dirs import home_dir
+
+    home = home_dir()
+    try:
+        return str(Path("~") / path.relative_to(home)) if home is not None else str(path)
+    except ValueError:
+        return str(path)
+
+
+# -- nothing chosen and nothing running -------------------------------------------------------
+
+
+def choose_to_start(settings: Settings, error: UnreachableError, *,
+                    which: Callable[[str], str | None] = shutil.which) -> ProviderSettings:
+    """No provider was chosen and none answers (``error``): the one to start. The first
+    [providers.NAME] of the config file on this machine with a start plan, else the one kind
+    whose program is installed here (its plan has something to run). Several installed and none
+    configured: ``error`` with a hint naming them and how to choose (never two started);
+    none, or start turned off: ``error``."""
+    if settings.start.value is False:
+        raise error
+    from .hosts import is_loopback_url
+    from .providers import AUTO_DETECT_KINDS
+
+    def runnable(chosen: ProviderSettings | None) -> StartPlan | None:
+        if chosen is None or chosen.base_url is None or not is_loopback_url(chosen.base_url.value) \
+                or not start_allowed(settings, chosen):
+            return None
+        try:
+            plan = plan_for(chosen, start_request(chosen, settings.for_provider(chosen.name), which=which))
+        except LmprepError:
+            return None
+        return plan if plan is not None and plan.argv else None
+
+    for name in settings.configured:
+        chosen = settings.providers.get(name)
+        if name not in settings.broken and runnable(chosen) is not None:
+            return chosen
+    installed = []
+    for name in AUTO_DETECT_KINDS:
+        chosen = settings.providers.get(name)
+        if name in settings.broken or chosen is None or chosen.base_url is None \
+                or chosen.base_url.source != SOURCE_DEFAULT:
+            continue
+        plan = runnable(chosen)
+        if plan is not None:
+            installed.append((chosen, plan))
+    if len(installed) == 1:
+        return installed[0][0]
+    if len(installed) > 1:
+        from .termtext import listed
+
+        names = listed(f"{chosen.label} (`{plan.described}`)" for chosen, plan in installed)
+        choices = listed((f"`-p {chosen.name}`" for chosen, _ in installed), "or")
+        error.hint = (f"Several servers are installed here: {names}; lmprep starts one only when it knows which. "
+                      f"Choose with {choices}, or for good with `oss_provider = \"NAME\"` in the config file.")
+    raise error
