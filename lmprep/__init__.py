@@ -5,6 +5,7 @@
     ready = lmprep.ensure_oss_ready("lmstudio")   # raises an LmprepError subclass when it cannot
     print(ready.base_url, ready.model)
     report = lmprep.status()                      # every provider, GET requests only
+    lmprep.stop("llamacpp")                       # the server lmprep started for it, never another
 
 Errors carry ``.state``, ``.exit_code`` and ``.hint``; ``UnreachableError`` is also a
 ``ConnectionError``, ``AuthFailedError`` a ``PermissionError``, ``TimedOutError`` a
@@ -28,6 +29,7 @@ from .errors import (
     LmprepError,
     ModelMissingError,
     NotConfiguredError,
+    NotStartedByLmprepError,
     ProtocolError,
     TimedOutError,
     UnreachableError,
@@ -48,6 +50,9 @@ __all__ = [
     "ProviderStatus",
     "ModelInfo",
     "WarmUpRecord",
+    # stopping the servers lmprep started
+    "stop",
+    "StoppedServer",
     # provider kinds
     "KINDS",
     "Kind",
@@ -65,6 +70,7 @@ __all__ = [
     "TimedOutError",
     "ContextTooSmallError",
     "AgentUnsupportedError",
+    "NotStartedByLmprepError",
     "InterruptedByUserError",
 ]
 
@@ -78,6 +84,8 @@ _LAZY = {
     "ProviderStatus": "status_report",
     "ModelInfo": "status_report",
     "WarmUpRecord": "status_report",
+    "stop": "stopping",
+    "StoppedServer": "stopping",
     "KINDS": "providers.kinds",
     "Kind": "providers.kinds",
 }
@@ -103,4 +111,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .pipeline import Readiness, ensure_oss_ready
     from .providers.kinds import KINDS, Kind
     from .status_report import ModelInfo, ProviderStatus, StatusReport, WarmUpRecord, status
+    from .stopping import StoppedServer, stop
     from .warmup import WarmUp

@@ -19,6 +19,8 @@ class ExitCode(enum.IntEnum):
     TIMED_OUT = 10
     CONTEXT_TOO_SMALL = 11
     AGENT_UNSUPPORTED = 12
+    # 13 is taken by `lmprep smoke` (smoke_failed, on its branch).
+    NOT_STARTED_BY_LMPREP = 14  # `lmprep stop`: a server runs there, but lmprep did not start it
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM: 128 + 15
 
@@ -103,6 +105,14 @@ class AgentUnsupportedError(LmprepError):
     exit_code = ExitCode.AGENT_UNSUPPORTED
 
 
+class NotStartedByLmprepError(LmprepError):
+    """`lmprep stop`: a server runs at the provider's address, but it is not one lmprep started
+    (or no longer the process it started), so lmprep leaves it alone."""
+
+    state = "not_started_by_lmprep"
+    exit_code = ExitCode.NOT_STARTED_BY_LMPREP
+
+
 class InterruptedByUserError(LmprepError):
     """Raised in place of KeyboardInterrupt where a caller wants a typed error; exit 130 for
     Ctrl-C, 143 for SIGTERM (``terminated``)."""
@@ -138,6 +148,7 @@ ERRORS_BY_STATE: dict[str, type[LmprepError]] = {
         TimedOutError,
         ContextTooSmallError,
         AgentUnsupportedError,
+        NotStartedByLmprepError,
         InterruptedByUserError,
     )
 }

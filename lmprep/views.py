@@ -61,6 +61,10 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
             if figures:
                 measured = row.last_bench.get("measured_at") or now
                 details.append(f"{row.name}: {row.model} measured by `lmprep bench` {ago(now - measured)}: {figures}")
+        if row.started is not None:
+            record = row.started
+            details.append(f"{row.name}: started by lmprep {ago(now - record.started_at)} (pid {record.pid}, "
+                           f"`{record.command}`), log {record.log or '-'}; `lmprep stop -p {row.name}` stops it")
         warm_up = row.last_warm_up
         if warm_up is not None and warm_up.status == "error" and warm_up.error and row.state != "warmup_failed":
             details.append(f"{row.name}: the last warm-up of {warm_up.model or 'the model'} failed: {warm_up.error}")

@@ -27,8 +27,8 @@ GROUP_USAGE = "Usage: lmprep [OPTIONS] COMMAND [ARGS]...\nTry 'lmprep --help' fo
     (["stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
     (["conifg", "show"], "No such command 'conifg'. Did you mean `lmprep config`?"),
     (["-p", "ollama", "stauts"], "No such command 'stauts'. Did you mean `lmprep status`?"),
-    (["frobnicate"], "No such command 'frobnicate'. Commands: bench, completion, config, ensure, env, exec, status "
-                     "(`lmprep --help` says what each does)."),
+    (["frobnicate"], "No such command 'frobnicate'. Commands: bench, completion, config, ensure, env, exec, status, "
+                     "stop (`lmprep --help` says what each does)."),
 ])
 def test_a_mistyped_command_is_answered_with_the_one_meant(args, error):
     result = run(*args)
@@ -146,6 +146,7 @@ def test_help_lists_every_command_with_its_whole_summary():
         "  exec        Make the provider ready, then run PROGRAM with the agent's\n"
         "              variables.\n"
         "  status      Every provider's state, models and last warm-up (changes nothing).\n"
+        "  stop        Stop a server that lmprep started (never another).\n"
     )
     config = run("config", "--help")
     assert config.stdout.split("Commands:\n")[1] == (
@@ -222,8 +223,8 @@ def test_completion_of_commands_providers_agents_and_warm_up_modes(shell, isolat
     config = isolated_home / ".config" / "lmprep" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('[providers.gpu-box]\nkind = "openai"\nbase_url = "http://10.0.0.5:8000/v1"\n')
-    assert complete(shell, [""]) == ["bench", "completion", "config", "ensure", "env", "exec", "status"]
-    assert complete(shell, ["st"]) == ["status"]
+    assert complete(shell, [""]) == ["bench", "completion", "config", "ensure", "env", "exec", "status", "stop"]
+    assert complete(shell, ["st"]) == ["status", "stop"]
     assert complete(shell, ["-p", ""]) == [*BUILT_IN, "gpu-box"]
     assert complete(shell, ["status", "-p", "gp"]) == ["gpu-box"]
     assert complete(shell, ["exec", "--for", "c"]) == ["codex", "claude", "copilot", "cline"]

@@ -19,7 +19,7 @@ from lmprep.warmup import state_file_for, write_state
 
 MODEL = "openai/gpt-oss-20b"
 ROW_KEYS = ["name", "kind", "label", "state", "running", "rtt_ms", "base_url", "base_url_source", "model", "model_source",
-            "model_present", "model_loaded", "models", "last_warm_up", "last_bench", "error"]
+            "model_present", "model_loaded", "models", "last_warm_up", "last_bench", "started", "error"]
 TOP_KEYS = ["schema", "ok", "state", "exit_code", "chosen", "chosen_source", "config_path", "config_loaded",
             "providers", "error"]
 
@@ -87,7 +87,7 @@ def test_json_is_one_documented_object(lmstudio_emulator, config):
             {"id": MODEL, "loaded": False, "context_length": None, "cpu_percent": None},
             {"id": "qwen/qwen3-8b", "loaded": True, "context_length": 8192, "cpu_percent": None},
         ],
-        "last_warm_up": None, "last_bench": None, "error": None,
+        "last_warm_up": None, "last_bench": None, "started": None, "error": None,
     }
     ollama = rows(payload)["ollama"]
     assert (ollama["state"], ollama["running"], ollama["models"], ollama["rtt_ms"]) == ("unreachable", False, None, None)
