@@ -252,9 +252,11 @@ def test_a_ca_folder_is_handed_on_as_one_file(tmp_path, big_box, certificates):
     assert handed.parent.name == "agents" and handed.read_text() == (certificates / "ca.pem").read_text()
 
 
-#: One agent per runtime: Rust (codex), Bun (claude, opencode), Node (qwen, pi), Node with a
-#: native client (copilot), litellm (aider), httpx (llm).
-REAL_OVER_TLS = ["codex", "claude", "opencode", "qwen", "pi", "copilot", "aider", "llm"]
+#: Every runtime: Rust (codex), Bun (claude, opencode, kilo), Node (qwen, pi), Node with a native
+#: client (copilot), litellm (aider), httpx (llm). Not here: Cline (Bun) takes no token without a
+#: file lmprep would write, and this box wants one; Droid 0.215.0 (Bun) sends its request again and
+#: again on the emulator's answer and never exits, over plain http too.
+REAL_OVER_TLS = ["codex", "claude", "opencode", "kilo", "qwen", "pi", "copilot", "aider", "llm"]
 #: Every variable through which this machine (or a CI image) might already name a CA.
 NO_CA_OF_THE_USERS = {"SSL_CERT_FILE": "", "SSL_CERT_DIR": "", "NODE_EXTRA_CA_CERTS": "", "REQUESTS_CA_BUNDLE": "",
                       "CURL_CA_BUNDLE": "", "CODEX_CA_CERTIFICATE": "", "SSL_VERIFY": ""}
@@ -279,8 +281,12 @@ def test_the_real_agent_trusts_the_private_ca_lmprep_hands_it(name, tmp_path, bi
     workdir.mkdir()
     environ = {"HOME": str(tmp_path), "BOX_TOKEN": TOKEN, **NO_CA_OF_THE_USERS,
                "PATH": f"{agent.program.parent}:{os.environ['PATH']}"}
-    result = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
-                        env=environ, timeout=300, cwd=workdir)
+    from realagents.offline_proxy import RefusingProxy
+
+    with RefusingProxy() as internet:  # no internet here: hosts beyond loopback are refused at once, not waited on
+        environ.update(internet.environ())
+        result = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
+                            env=environ, timeout=300, cwd=workdir)
     mine = [r for r in big_box.requests if r.method == "POST" and r.path.split("?")[0] == agent.route
             and b"say hi" in r.raw_body]
     assert mine, result.stderr[-3000:]
@@ -289,9 +295,11 @@ def test_the_real_agent_trusts_the_private_ca_lmprep_hands_it(name, tmp_path, bi
         assert result.returncode == 0, result.stderr[-3000:]
     if name == "qwen":  # the control: with the user's own CA variable (not the box's CA), no request arrives
         big_box.requests.clear()
-        refused = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
-                             env={**environ, "NODE_EXTRA_CA_CERTS": str(certificates / "other-ca.pem")},
-                             timeout=300, cwd=workdir)
+        with RefusingProxy() as internet:
+            refused = run_lmprep("exec", "--for", name, "-p", "box", "--config", str(config), "--", *command,
+                                 env={**environ, **internet.environ(),
+                                      "NODE_EXTRA_CA_CERTS": str(certificates / "other-ca.pem")},
+                                 timeout=300, cwd=workdir)
         assert not [r for r in big_box.requests if b"say hi" in r.raw_body], refused.stderr[-2000:]
         assert "verifies the server with your NODE_EXTRA_CA_CERTS" in refused.stderr
         assert "UNABLE_TO_VERIFY_LEAF_SIGNATURE" in refused.stderr  # Qwen Code 0.24.4's words for it
