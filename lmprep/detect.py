@@ -128,8 +128,10 @@ def start_hint(settings: Settings) -> str:
         starts.append(f"`{find_lms(lmstudio.lms_path if lmstudio else None)} server start` (LM Studio)")
     except LmprepError:
         pass
+    named = set()
     for program, command, label in _STARTERS:
-        if shutil.which(program):
+        if label not in named and shutil.which(program):
+            named.add(label)  # Lemonade by its newer program only
             starts.append(f"`{command}` ({label})")
     if not starts:
         return ("Start your server: LM Studio with `lms server start`, Ollama with `ollama serve`, llama.cpp with "
@@ -145,6 +147,7 @@ _STARTERS = (
     ("ollama", "ollama serve", "Ollama"),
     ("llama-server", "llama-server -m MODEL.gguf", "llama.cpp"),
     ("vllm", "vllm serve MODEL", "vLLM"),
+    ("lemond", "lemond", "Lemonade"),  # Lemonade's server since 10.0.1 (providers/lemonade.py)
     ("lemonade-server", "lemonade-server serve", "Lemonade"),
 )
 

@@ -16,8 +16,11 @@ that window plus one batch of 512 (llama.cpp src/llama-kv-cache.cpp `size_swa`);
 models with `*.full_attention_interval` have a KV cache only every that many layers. The
 window is rounded up to a multiple of 256 cells, as llama.cpp allocates them.
 Checked against llama-server b11434, which logs `llama_kv_cache: size = N MiB` at load
-(tests/test_fit.py: within 10% at several windows and cache types). Compute buffers (a few
-hundred MB on large models) are not counted: the estimate is a floor.
+(tests/test_fit.py: windows 1,000 to 65,536, f16, q8_0, q4_0 and mixed caches, all within 0.1%,
+the log's own rounding). Compute buffers (a few hundred MB on large models) are not counted:
+the estimate is a floor, unless the server gives its own (LM Studio's `lms load --estimate-only`,
+0.3.27+, which counts them), whose excess over it is added. Ollama runs a model at
+`-c num_ctx x OLLAMA_NUM_PARALLEL` (llm/llama_server.go; default 1), so its cache is that many windows.
 
 The metadata comes from the model itself: the key/value section of its GGUF file (read here,
 never its tensors: magic `GGUF`, version 2 or 3, tensor count, key/value count, then the
@@ -29,7 +32,9 @@ The memory free where the model runs, for a server on this machine only: NVIDIA 
 MiB, summed over the GPUs: llama.cpp and Ollama split layers over them), AMD
 (`rocm-smi --showmeminfo vram --json`, bytes, else `amd-smi metric --mem-usage --json`), Apple
 unified memory (`sysctl -n hw.memsize`; Metal lets the GPU wire about three quarters of it,
-recommendedMaxWorkingSetSize), else system RAM (/proc/meminfo MemAvailable).
+recommendedMaxWorkingSetSize, or `iogpu.wired_limit_mb` where the user set it), else system RAM
+(/proc/meminfo MemAvailable). A llama-server command line that keeps the model on the CPU
+(`-ngl 0`, `--device none`) is estimated against system RAM.
 """
 
 from __future__ import annotations
@@ -166,6 +171,7 @@ class Shape(NamedTuple):
     swa_layers: tuple[bool, ...] = ()  # per layer: it holds only the sliding window
     attention_layers: tuple[bool, ...] = ()  # per layer: it has a KV cache at all
     max_context: int | None = None
+    file_type: int | None = None  # general.file_type: the weights' quantisation (llama.h `llama_ftype`)
 
 
 def _int(value: Any) -> int | None:
@@ -209,8 +215,9 @@ def shape_from_metadata(metadata: Mapping[str, Any], weights: int | None) -> Sha
         swa = ()
     interval = _int(get("full_attention_interval"))
     attention = tuple((index + 1) % interval == 0 for index in range(layers)) if interval else ()
+    file_type = metadata.get("general.file_type")
     return Shape(layers, kv_heads, key_length, value_length, weights, window if swa else None, swa, attention,
-                 _int(get("context_length")) or None)
+                 _int(get("context_length")) or None, _int(file_type))
 
 
 def kv_cache_bytes(shape: Shape, window: int, k_type: str = "f16", v_type: str = "f16") -> float:
@@ -242,6 +249,14 @@ def largest_window(shape: Shape, free: float, k_type: str = "f16", v_type: str =
         else:
             high = middle - 1
     return low * 1024
+
+
+#: The weights' quantisations (general.file_type, llama.cpp include/llama.h `llama_ftype`) above
+#: Q4_K_M, by name and bits per weight (llama.cpp tools/quantize: the sizes it lists for each).
+#: At Q4_K_M and below a smaller quantisation costs an agent more than it saves: not offered.
+FILE_TYPES = {0: ("F32", 32.0), 1: ("F16", 16.0), 32: ("BF16", 16.0), 7: ("Q8_0", 8.5), 18: ("Q6_K", 6.56),
+              17: ("Q5_K_M", 5.69), 16: ("Q5_K_S", 5.54), 9: ("Q5_1", 6.0), 8: ("Q5_0", 5.5), 3: ("Q4_1", 5.0)}
+Q4_K_M_BITS = 4.89
 
 
 # -- the memory free where the model runs -----------------------------------------------------------
@@ -339,7 +354,11 @@ def _apple(run: Runner) -> Memory | None:
     total = _number((run(["sysctl", "-n", "hw.memsize"]) or "").strip())
     if not total:
         return None
-    return Memory(total * APPLE_GPU_SHARE, total, "for the GPU in unified memory", True)
+    # macOS 14+ lets the user raise (or lower) what the GPU may wire: `sudo sysctl
+    # iogpu.wired_limit_mb=N`; 0, the default, leaves Metal's own share. Older macOS has no such key.
+    limit = _number((run(["sysctl", "-n", "iogpu.wired_limit_mb"]) or "").strip())
+    share = min(limit * 2**20, total) if limit else total * APPLE_GPU_SHARE
+    return Memory(share, total, "for the GPU in unified memory", True)
 
 
 def _system(meminfo: Path) -> Memory | None:
@@ -378,6 +397,10 @@ def _amount(value: Any) -> float | None:
 # -- the check --------------------------------------------------------------------------------------
 
 
+#: A model whose shape is not known, only the server's own estimate of its load (ModelFacts.overhead).
+UNKNOWN_SHAPE = Shape(0, (), 0, 0, None)
+
+
 class ModelFacts(NamedTuple):
     """What a provider found out about a model for the estimate."""
 
@@ -386,6 +409,9 @@ class ModelFacts(NamedTuple):
     v_type: str = "f16"
     cache_source: str = ""  # where the cache type came from, for the message ("" for the default)
     window: int | None = None  # the window the server loads it with when none is asked for, where known
+    parallel: int = 1  # the server allocates the window this many times (Ollama: OLLAMA_NUM_PARALLEL)
+    overhead: float = 0.0  # bytes the server's own estimate adds to weights + KV cache (compute buffers, ...)
+    overhead_source: str = ""  # whose estimate that is, for the message (`lms load --estimate-only`)
 
 
 class Fit(NamedTuple):
@@ -402,10 +428,26 @@ class Fit(NamedTuple):
         return self.needed <= self.memory.free
 
 
+def facts_needed(facts: ModelFacts, window: int, k_type: str | None = None, v_type: str | None = None) -> float:
+    """What a load of ``facts``' model at ``window`` needs: weights, KV cache (of every parallel
+    sequence), and what the server's own estimate adds."""
+    return needed_bytes(facts.shape, window * facts.parallel, k_type or facts.k_type,
+                        v_type or facts.v_type) + facts.overhead
+
+
 def estimate(facts: ModelFacts, model: str, window: int, memory: Memory) -> Fit:
     shape = facts.shape
-    kv = kv_cache_bytes(shape, window, facts.k_type, facts.v_type)
-    return Fit(model, window, (shape.weights or 0) + kv, shape.weights or 0, kv, memory, facts)
+    kv = kv_cache_bytes(shape, window * facts.parallel, facts.k_type, facts.v_type)
+    return Fit(model, window, (shape.weights or 0) + kv + facts.overhead, shape.weights or 0, kv, memory, facts)
+
+
+def largest_fitting_window(facts: ModelFacts, free: float) -> int:
+    """largest_window() for ``facts``: its parallel sequences and the server's overhead counted."""
+    shape = facts.shape
+    per_sequence = largest_window(shape._replace(max_context=(shape.max_context or 1 << 24) * facts.parallel),
+                                  free - facts.overhead, facts.k_type, facts.v_type) // facts.parallel
+    per_sequence = per_sequence // 1024 * 1024
+    return min(per_sequence, shape.max_context or per_sequence)
 
 
 def gb(value: float) -> str:
@@ -415,9 +457,15 @@ def gb(value: float) -> str:
 
 def fit_statement(fit: Fit) -> str:
     """"qwen3-coder:30b at 65,536 tokens needs ~24.1 GB (...), 15.2 GB free on the NVIDIA GPU"."""
-    cache = fit.facts.k_type if fit.facts.k_type == fit.facts.v_type else f"K {fit.facts.k_type}, V {fit.facts.v_type}"
-    return (f"{fit.model} at {fit.window:,} tokens needs ~{gb(fit.needed)} ({gb(fit.weights)} of weights, "
-            f"{gb(fit.kv)} of {cache} KV cache), {gb(fit.memory.free)} free {fit.memory.where}")
+    facts = fit.facts
+    if not facts.shape.layers:  # the server's own figure only
+        return (f"{fit.model} at {fit.window:,} tokens needs ~{gb(fit.needed)} (as {facts.overhead_source} counts "
+                f"it), {gb(fit.memory.free)} free {fit.memory.where}")
+    cache = facts.k_type if facts.k_type == facts.v_type else f"K {facts.k_type}, V {facts.v_type}"
+    parallel = f" x {facts.parallel} parallel sequences" if facts.parallel > 1 else ""
+    more = f", {gb(facts.overhead)} more as {facts.overhead_source} counts it" if facts.overhead >= 1e6 else ""
+    return (f"{fit.model} at {fit.window:,} tokens{parallel} needs ~{gb(fit.needed)} ({gb(fit.weights)} of weights, "
+            f"{gb(fit.kv)} of {cache} KV cache{more}), {gb(fit.memory.free)} free {fit.memory.where}")
 
 
 def does_not_fit(fit: Fit, label: str, refused: bool) -> str:
@@ -433,6 +481,8 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     """What makes it fit on this server, each with its exact setting (numbers where ``fit`` is known)."""
     ways = []
     q8 = None
+    if fit is not None and not fit.facts.shape.layers:
+        fit = None  # no shape: no figures for the ways out, only the settings
     if fit is not None:
         q8 = estimate(fit.facts._replace(k_type="q8_0", v_type="q8_0"), fit.model, fit.window, fit.memory)
     needs_q8 = f" (~{gb(q8.needed)}{', fits' if q8.fits else ''})" if q8 is not None else ""
@@ -446,10 +496,18 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     elif kind == "lmstudio":
         ways.append("a quantised KV cache: in LM Studio's load settings turn Flash Attention on and set the K and V "
                     f"Cache Quantization Type to Q8_0{needs_q8}")
-    ways.append("a smaller quantisation of the model (Q4_K_M rather than Q8_0)")
+    quantised = fit.facts.shape.file_type if fit is not None else None
+    if quantised in FILE_TYPES and fit is not None and fit.weights:
+        name, bits = FILE_TYPES[quantised]
+        smaller = estimate(fit.facts._replace(shape=fit.facts.shape._replace(weights=fit.weights * Q4_K_M_BITS / bits)),
+                           fit.model, fit.window, fit.memory)
+        ways.append(f"a smaller quantisation of the model (it is {name}; at Q4_K_M it needs "
+                    f"~{gb(smaller.needed)}{', fits' if smaller.fits else ''})")
+    elif quantised is None or fit is None:
+        ways.append("a smaller quantisation of the model (Q4_K_M rather than Q8_0)")
     ways.append("a smaller model")
     if fit is not None:
-        largest = largest_window(fit.facts.shape, fit.memory.free, fit.facts.k_type, fit.facts.v_type)
+        largest = largest_fitting_window(fit.facts, fit.memory.free)
         if 0 < largest < fit.window:
             ways.append(f"the largest window that fits: {largest:,} tokens (`--min-context {largest}`)")
     text = "Ways out: " + "; ".join(ways) + "."
@@ -472,29 +530,135 @@ def check_fit(provider, model: str, window: int | None, refuse: bool, run: Runne
     if not window and facts is not None and facts.window:
         # The server's own window; b11434 caps one above the model's training window to it.
         window = min(facts.window, facts.shape.max_context or facts.window)
-    if facts is None or not window:
+    if not window:
         return None
     memory = free_memory(run)
     if memory is None:
         return None
+    # The server's own estimate where it offers one (LM Studio's `lms load --estimate-only`):
+    # what it adds to weights + KV cache (compute buffers, a vision projector) counts too; for a
+    # model without a GGUF header lmprep reads (LM Studio's MLX models) it is the only figure.
+    own = provider.server_estimate(model, window)
+    if facts is None and own is not None:
+        facts = ModelFacts(UNKNOWN_SHAPE, overhead=own[0], overhead_source=own[1])
+    elif facts is not None and own is not None and own[0] > facts_needed(facts, window):
+        facts = facts._replace(overhead=own[0] - facts_needed(facts, window), overhead_source=own[1])
+    if facts is None:
+        return None
     freed = provider.reclaimable_bytes(model, memory.gpu)
     if loaded_window:
-        freed += needed_bytes(facts.shape, loaded_window, facts.k_type, facts.v_type)
+        freed += facts_needed(facts, loaded_window)
+    return judge(facts, model, window, memory, provider.label, provider.kind, refuse, freed)
+
+
+def judge(facts: ModelFacts, model: str, window: int, memory: Memory, label: str, kind: str, refuse: bool,
+          freed: float = 0.0) -> Fit:
+    """The Fit of ``facts``' model at ``window`` in ``memory`` (plus the ``freed`` bytes the load
+    frees first); ContextTooSmallError with the numbers and the ways out where it does not fit
+    and ``refuse``."""
     if freed:
         memory = memory._replace(free=memory.free + freed,
-                                 where=f"{memory.where} (counting the {gb(freed)} {provider.label} frees for it)")
+                                 where=f"{memory.where} (counting the {gb(freed)} {label} frees for it)")
     fit = estimate(facts, model, window, memory)
     if not fit.fits and refuse:
         from .errors import ContextTooSmallError
 
-        raise ContextTooSmallError(does_not_fit(fit, provider.label, refused=True), ways_out(provider.kind, fit))
+        raise ContextTooSmallError(does_not_fit(fit, label, refused=True), ways_out(kind, fit))
     return fit
+
+
+def check_command(argv: list[str] | tuple[str, ...], window: int | None, refuse: bool, run: Runner = run_tool,
+                  label: str = "llama-server") -> Fit | None:
+    """Before lmprep starts llama-server with ``argv`` (its `-m` file, `-c`, `-ctk`/`-ctv`):
+    the estimate of that load, as check_fit() gives it for a load on a running server. ``window``:
+    the window required (None: the command's own `-c`). None where it cannot be estimated (no
+    `-m` file lmprep can read, router mode, no memory figure)."""
+    args = [str(arg) for arg in argv]
+    facts = llama_server_facts(args)
+    if facts is None:
+        return None
+    window = window or facts.window or facts.shape.max_context
+    memory = free_memory(run) if window else None
+    if memory is None or not window:
+        return None
+    if uses_cpu_only(args):
+        memory = _system(Path("/proc/meminfo")) if memory.gpu else memory
+        if memory is None:
+            return None
+    pairs = _pairs(args)
+    model = next((value for flag, value in pairs if flag in ("-a", "--alias")), None) \
+        or Path(next(value for flag, value in pairs if flag in ("-m", "--model"))).stem
+    return judge(facts, model, window, memory, label, "llamacpp", refuse)
+
+
+#: llama.cpp src/llama-model.cpp `load_tensors`, logged only where a GPU backend is built in
+#: (`llama_supports_gpu_offload()`): "load_tensors: offloaded 25/49 layers to GPU"; the total is
+#: block_count + 1 (the output layer). A CPU-only build (as b11434 on a machine without a GPU,
+#: checked by tests/test_fit.py) logs no such line: nothing spilled, it runs where it was built to.
+_OFFLOADED = re.compile(r"offloaded (\d{1,6})/(\d{1,6}) layers to GPU")
+#: The most of a server's log read for it: the line comes with the load, in its first lines.
+MAX_LOG_BYTES = 16 * 1024 * 1024
+
+
+def offloaded_layers(log: str) -> tuple[int, int] | None:
+    """(layers on the GPU, layers) from the last load a llama-server log records; None where it
+    says nothing of offloading."""
+    found = _OFFLOADED.findall(log)
+    if not found:
+        return None
+    done, total = (int(part) for part in found[-1])
+    return (min(done, total), total) if total else None
+
+
+def uses_cpu_only(args: list[str] | tuple[str, ...]) -> bool:
+    """A llama-server command line that puts the model on the CPU by choice (`-ngl 0`,
+    `--device none`): its memory is system memory, and nothing on the CPU is a spill."""
+    for flag, value in _pairs(args):
+        if flag in ("-ngl", "--n-gpu-layers", "--gpu-layers") and value.strip() == "0":
+            return True
+        if flag in ("-dev", "--device") and value.strip().lower() == "none":
+            return True
+    return False
+
+
+def log_cpu_percent(log: str, args: list[str] | tuple[str, ...] = ()) -> int | None:
+    """The share (in %) of a model llama-server runs on the CPU because it did not fit on the
+    GPU, from its load log; None where the log does not say (no GPU backend) or where the
+    command line chose the split itself (an explicit `-ngl N`, `--device none`): a choice is no
+    spill. b11434's --fit (on by default) lowers the GPU layers itself when memory is short."""
+    layers = offloaded_layers(log)
+    if layers is None or uses_cpu_only(args):
+        return None
+    done, total = layers
+    if done >= total:
+        return 0
+    chosen = any(flag in ("-ngl", "--n-gpu-layers", "--gpu-layers") and value.strip().isdigit()
+                 for flag, value in _pairs(args))
+    return None if chosen else max(1, round(100 * (total - done) / total))
+
+
+def read_log(path: Path) -> str | None:
+    """The start of a server's log file (a regular file only, at most MAX_LOG_BYTES); None where it cannot be read."""
+    from .files import open_regular
+
+    try:
+        with open_regular(path) as file:
+            return file.read(MAX_LOG_BYTES).decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+
+
+def _pairs(args: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """(flag, value) of a llama-server command line. Only `--flag value`: b11434 refuses
+    `--flag=value` ("error: invalid argument: --port=8080") and does not start."""
+    args = list(args)
+    return list(zip(args, args[1:]))
 
 
 def cache_types_from_args(args: list[str]) -> tuple[str, str]:
     """The KV cache types a llama-server command line sets (`-ctk`/`--cache-type-k`, `-ctv`/`--cache-type-v`)."""
     types = {"k": "f16", "v": "f16"}
-    for flag, value in zip(args, args[1:]):
+    for flag, value in _pairs(args):
         for which in "kv":
             if flag in (f"-ct{which}", f"--cache-type-{which}") and value in CACHE_TYPE_BYTES:
                 types[which] = value
@@ -505,7 +669,7 @@ def llama_server_facts(args: list[str]) -> ModelFacts | None:
     """The facts of the model a llama-server command line (a router model's `status.args`)
     loads: its `--model` file, its cache types, its `--ctx-size`."""
     path = window = None
-    for flag, value in zip(args, args[1:]):
+    for flag, value in _pairs(args):
         if flag in ("-m", "--model"):
             path = value
         elif flag in ("-c", "--ctx-size") and value.isdigit():
@@ -523,11 +687,30 @@ def ollama_cache_type(environ: Mapping[str, str] | None = None) -> str:
     return value if value in ("f16", "q8_0", "q4_0") else "f16"
 
 
+def ollama_parallel(environ: Mapping[str, str] | None = None) -> int:
+    """The sequences Ollama allocates a window for, as a server started from this environment
+    takes them (OLLAMA_NUM_PARALLEL, default 1): it runs its model at `-c num_ctx x parallel`
+    (llm/llama_server.go), so the KV cache is that many windows."""
+    value = (os.environ if environ is None else environ).get("OLLAMA_NUM_PARALLEL", "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= 256 else 1
+
+
 def ollama_default_window(environ: Mapping[str, str] | None = None) -> int | None:
     """The window Ollama loads a model with when a request names none, where this environment
     says it (OLLAMA_CONTEXT_LENGTH); without it Ollama picks one by VRAM (4k under 24 GiB)."""
     value = (os.environ if environ is None else environ).get("OLLAMA_CONTEXT_LENGTH", "").strip()
     return int(value) if value.isdigit() and 0 < int(value) <= 1 << 24 else None
+
+
+def _weights_size(path: Path, metadata: Mapping[str, Any]) -> int:
+    """The bytes of the model's weights: its file, or, for a model split by llama.cpp's
+    gguf-split (`NAME-00001-of-00003.gguf`, `split.count` in the first part's header), all its parts."""
+    count = _int(metadata.get("split.count"))
+    found = re.fullmatch(r"(.+)-(\d{5})-of-(\d{5})\.gguf", path.name, re.IGNORECASE)
+    if not count or count < 2 or count > 999 or not found or int(found[3]) != count:
+        return os.stat(path).st_size
+    return sum(os.stat(path.with_name(f"{found[1]}-{index:05d}-of-{found[3]}.gguf")).st_size
+               for index in range(1, count + 1))
 
 
 def gguf_facts(path: Path, k_type: str = "f16", v_type: str = "f16", source: str = "",
@@ -538,12 +721,13 @@ def gguf_facts(path: Path, k_type: str = "f16", v_type: str = "f16", source: str
         return None
     try:
         metadata = read_gguf_metadata(path)
-        size = os.stat(path).st_size
+        size = _weights_size(path, metadata)
     except (OSError, GGUFError):
         return None
     shape = shape_from_metadata(metadata, size)
     return None if shape is None else ModelFacts(shape, k_type, v_type, source, window)
 
 
-__all__ = ["CACHE_TYPE_BYTES", "Fit", "Memory", "ModelFacts", "Shape", "check_fit", "free_memory",
-           "kv_cache_bytes", "largest_window", "read_gguf_metadata", "shape_from_metadata", "ways_out"]
+__all__ = ["CACHE_TYPE_BYTES", "Fit", "Memory", "ModelFacts", "Shape", "check_command", "check_fit", "free_memory",
+           "kv_cache_bytes", "largest_window", "log_cpu_percent", "offloaded_layers", "read_gguf_metadata",
+           "shape_from_metadata", "ways_out"]

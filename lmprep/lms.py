@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .config import Sourced, expand_user, lmstudio_homes
@@ -24,8 +24,10 @@ INSTALL_HINT = (
 )
 
 
-def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
-    """Where `lms` is: the configured path, else PATH, else LM Studio's home folders.
+def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None = None, home: Path | None = None,
+             which: Callable[[str], str | None] | None = None) -> Path:
+    """Where `lms` is: the configured path, else PATH (``which``, else shutil.which on
+    ``environ``'s PATH), else LM Studio's home folders.
 
     Raises DownloadFailedError when none is an executable file.
     """
@@ -38,7 +40,7 @@ def find_lms(configured: Sourced[str] | None, environ: Mapping[str, str] | None 
             f"Fix {configured.source}, or unset it to let lmprep look on PATH and in ~/.lmstudio/bin.",
         )
     environ = os.environ if environ is None else environ
-    on_path = shutil.which(LMS_NAME, path=environ.get("PATH"))
+    on_path = which(LMS_NAME) if which is not None else shutil.which(LMS_NAME, path=environ.get("PATH"))
     if on_path:
         return Path(on_path)
     if home is None:
@@ -173,8 +175,61 @@ def lms_model_file(model: str, configured: Sourced[str] | None, timeout: float =
             return Path(path)
         home = home_dir()
         for lm_home in lmstudio_homes(home) if home is not None else ():
-            candidate = lm_home / "models" / path
+            candidate = lmstudio_models_folder(lm_home) / path
             if ".." not in Path(path).parts and candidate.is_file():
                 return candidate
         return None
     return None
+
+
+#: `lms load --estimate-only` (lms 0.3.27+, lmstudio-ai/lms src/subcommands/load.ts) prints, to
+#: stderr, "Estimated GPU Memory:   12.34 GiB" and "Estimated Total Memory: 14.00 GiB": binary
+#: units since lms of February 2026 (src/formatBytes.ts formatSizeBytes1024), decimal "GB" before.
+_ESTIMATE_UNITS = {"bytes": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+                   "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_lms_estimate(text: str) -> float | None:
+    """The bytes of "Estimated Total Memory" in `lms load --estimate-only`'s output; None where it has none."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # chalk's colours, where lms thought it had a terminal
+    found = re.search(r"Estimated Total Memory:\s*([\d.]{1,20})\s*([A-Za-z]{1,5})", text)
+    unit = _ESTIMATE_UNITS.get(found[2].lower()) if found else None
+    try:
+        value = float(found[1]) * unit if found and unit else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 < value < 1e15 else None
+
+
+def lms_estimate(model: str, context_length: int, configured: Sourced[str] | None, timeout: float = 20.0,
+                 deadline: Deadline | None = None) -> float | None:
+    """LM Studio's own estimate of the memory a load of ``model`` at ``context_length`` needs
+    (`lms load MODEL -c N --estimate-only -y`, which loads nothing), in bytes; None where `lms`
+    is missing, older than 0.3.27 (no such flag), or says nothing usable."""
+    try:
+        completed = run_captured([str(find_lms(configured)), "load", model, "-c", str(context_length),
+                                  "--estimate-only", "-y"], timeout=timeout, deadline=deadline,
+                                 doing=f"asking `lms load --estimate-only` about {model}")
+    except TimedOutError:
+        raise
+    except (DownloadFailedError, OSError, ValueError):  # TimeoutError is an OSError
+        return None
+    if completed.returncode != 0:
+        return None
+    return parse_lms_estimate((completed.stderr + completed.stdout).decode("utf-8", "replace"))
+
+
+def lmstudio_models_folder(lm_home: Path) -> Path:
+    """Where LM Studio keeps its models: `downloadsFolder` in its settings.json (the user may
+    move it), else `models` in its home (as `lms import` finds it, src/subcommands/importCmd.ts)."""
+    import json
+
+    from .files import read_regular
+
+    try:
+        folder = json.loads(read_regular(lm_home / "settings.json", 1 << 20)).get("downloadsFolder")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        folder = None
+    return Path(folder) if isinstance(folder, str) and folder and Path(folder).is_absolute() else lm_home / "models"

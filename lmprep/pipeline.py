@@ -192,6 +192,10 @@ def run_ensure(
     except LmprepError as exc:
         readiness.state = exc.state
         exc.readiness = readiness
+        if readiness.started is not None:  # it answers, and lives on after this failure: say so
+            kept = (f"The server lmprep started for this run keeps running (pid {readiness.started['pid']}, "
+                    f"log {readiness.started['log']}).")
+            exc.hint = f"{exc.hint} {kept}" if exc.hint else kept
         raise
     except KeyboardInterrupt:
         readiness.state = "interrupted"

@@ -29,8 +29,9 @@ START_WAIT_LIMIT = 600.0
 #: The most a plan's `before` command (`lms daemon up`) may take.
 BEFORE_TIMEOUT = 60.0
 #: Between two looks at whether the server answers: a connection attempt to a port on this
-#: machine costs microseconds, and llama-server listens within ~20 ms of its start.
-POLL_INTERVAL = 0.02
+#: machine costs microseconds, and llama-server (b11434, a tiny model) listens ~20 ms after its
+#: start and answers ~50-100 ms after it.
+POLL_INTERVAL = 0.01
 #: How long one look may wait for the server's answer once it listens.
 PROBE_READ_TIMEOUT = 2.0
 #: The lines of a dead server's log its error quotes, and the most of the log read for them.
@@ -76,8 +77,17 @@ def start_request(chosen: ProviderSettings, settings: Settings, *, which: Callab
     return StartRequest(
         provider=chosen.name, kind=chosen.kind, base_url=base_url, host=host, port=port,
         window=settings.min_context.value, keep_alive=settings.keep_alive.value,
-        options=chosen.start_options, environ=os.environ if environ is None else environ, which=which,
+        options=_options(chosen), environ=os.environ if environ is None else environ, which=which,
     )
+
+
+def _options(chosen: ProviderSettings) -> Mapping[str, object]:
+    """What the plan reads of the provider's config table: the start keys (checked), and LM
+    Studio's `lms_path` from the file (LMPREP_LMS, over it, the plan reads from the environment)."""
+    options = dict(chosen.start_options)
+    if chosen.lms_path is not None and chosen.lms_path.source != "LMPREP_LMS":
+        options["lms_path"] = chosen.lms_path.value
+    return options
 
 
 def plan_for(chosen: ProviderSettings, request: StartRequest) -> StartPlan | None:
@@ -147,7 +157,26 @@ def start_if_down(chosen: ProviderSettings, settings: Settings, error: Unreachab
             if waited:
                 report(Step(f"{chosen.label} was started by the other lmprep"))
             return None
+        if chosen.kind == "llamacpp":
+            _check_fit(plan, request, settings, report, chosen.label)
         return _start(chosen, request, plan, report, deadline)
+
+
+def _check_fit(plan: StartPlan, request: StartRequest, settings: Settings, report: Reporter, label: str) -> None:
+    """Before llama-server is started with `-c`: the memory that load needs against the memory
+    free (fit.check_command, from the command's `-m` file and cache types). A required window
+    (--for, --min-context) that does not fit is refused before anything starts (exit 11, with
+    the ways out), unless --ignore-fit; any other window is started with a warning."""
+    from .fit import check_command, does_not_fit, fit_statement, ways_out
+
+    refuse = bool(request.window) and not settings.ignore_fit.value
+    fit = check_command(plan.argv, request.window, refuse=refuse, label=label)
+    if fit is None:
+        return
+    if fit.fits:
+        report(Step(f"Estimated: {fit_statement(fit)}"))
+    else:
+        report(Notice(f"{does_not_fit(fit, label, refused=False)} {ways_out('llamacpp', fit, ignore_hint=False)}"))
 
 
 def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, report: Reporter,
@@ -158,7 +187,10 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
     for before in plan.before:
         _run_before(before, chosen, deadline)
     log = log_path(chosen.name, request.base_url)
-    env = {**plan.env, **request.environ}  # the user's own values win over what the plan adds
+    # The plan's values over the environment's: a plan sets only what the user's own values do
+    # not decide (Ollama's: an OLLAMA_HOST elsewhere than the base URL would have the server
+    # listen where lmprep never looks, and its wait last to the deadline).
+    env = {**request.environ, **plan.env}
     report(WaitStarted(f"Starting {chosen.label}: {plan.described}"))
     begun = time.monotonic()
     fd = _open_log(log)
@@ -186,6 +218,8 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
             raise
     except BaseException:
         stop(process, deadline=None)  # a half-started server is never left behind
+        if plan.stop:
+            _run_stop(plan.stop)  # what the program handed the server to (LM Studio's service)
         if record is not None:
             started.forget(record)
         report(WaitEnded(f"{chosen.label} did not start", time.monotonic() - begun, ok=False))
@@ -246,17 +280,30 @@ def _run_before(argv: tuple[str, ...], chosen: ProviderSettings, deadline: Deadl
         )
 
 
+def _run_stop(argv: tuple[str, ...]) -> None:
+    """The plan's `stop` command, for a start cut short: best effort, briefly (the interrupt goes on)."""
+    from .proc import run_captured
+
+    try:
+        run_captured(argv, timeout=10.0, deadline=None, doing="stopping the server it had begun to start")
+    except (LmprepError, OSError, ValueError):
+        pass
+
+
 def _wait_until_answering(process, chosen: ProviderSettings, request: StartRequest, plan: StartPlan, log: Path,
                           deadline: Deadline, begun: float) -> None:
     """Until the server answers its listing route (llama-server answers 503 while it loads its
-    model: not yet), watching that it still runs."""
+    model: not yet), watching that it still runs. A program that ends with exit status 0 once
+    the server answers has handed it on, and that is a start (`lms server start` returns once
+    LM Studio's service serves; the service keeps running)."""
     from .providers import open_provider
 
     limit = Deadline(START_WAIT_LIMIT if deadline.remaining() is None else None)
     doing = f"waiting for {chosen.label} to start"
     with open_provider(chosen, connect_timeout=1.0, read_timeout=PROBE_READ_TIMEOUT, deadline=deadline) as provider:
         while True:
-            if process.poll() is not None:
+            ended = process.poll() is not None
+            if ended and process.returncode != 0:
                 raise _ended(process.returncode, chosen, request, plan, log)
             if limit.expired:
                 raise TimedOutError(
@@ -265,6 +312,8 @@ def _wait_until_answering(process, chosen: ProviderSettings, request: StartReque
                     f"Look at its log, {_shown_path(log)}, or give it longer with --timeout.")
             if listening(request.host, request.port, timeout=deadline.cap(0.5, doing)) and _answers(provider, doing):
                 return
+            if ended:  # exit status 0 and nothing answers: it handed the server to nothing
+                raise _ended(process.returncode, chosen, request, plan, log)
             time.sleep(deadline.cap(POLL_INTERVAL, doing) or POLL_INTERVAL)
 
 

@@ -30,9 +30,13 @@ class StartPlan(NamedTuple):
     """How to start one server: argv and environment, never a shell."""
 
     argv: tuple[str, ...]  # the program as found (an absolute path) first; empty: nothing to run
-    env: Mapping[str, str] = {}  # added to the environment the server gets; the user's own values win
+    # Set over the environment the server gets: a plan leaves out what the user's own values decide.
+    env: Mapping[str, str] = {}
     before: tuple[tuple[str, ...], ...] = ()  # run to completion first, each within the deadline (`lms daemon up`)
     hint: str | None = None  # said when argv is empty: how the user starts it (`docker model install-runner`)
+    # Stops what argv started where that outlives argv's own process (`lms server stop`: `lms
+    # server start` has LM Studio's service serve and returns): run when a start is cut short.
+    stop: tuple[str, ...] = ()
 
     @property
     def described(self) -> str:

@@ -26,7 +26,8 @@ def isolated_home(tmp_path, monkeypatch):
     return home
 
 
-from emulators.fixtures import fake_lms, llamacpp_emulator, lmstudio_emulator, ollama_emulator  # noqa: E402,F401
+from emulators.fixtures import (  # noqa: E402,F401
+    fake_lms, fake_programs, llamacpp_emulator, lmstudio_emulator, ollama_emulator)
 
 
 @pytest.fixture

@@ -70,7 +70,8 @@ def test_nothing_running_names_how_to_start_each_installed_server(tmp_path, isol
     env = {"PATH": str(bin_folder), "LMPREP_CONFIG": config_file(tmp_path, {}, closed_url)}
     hint = (f"Start one: `{lms} server start` (LM Studio), `ollama serve` (Ollama), `llama-server -m MODEL.gguf` "
             "(llama.cpp); or point lmprep at one that runs elsewhere with `-p NAME --base-url URL`.")
-    result = run_lmprep("--json", env=env)
+    # --no-start: without it lmprep starts the first configured server it can (the next test).
+    result = run_lmprep("--json", "--no-start", env=env)
     assert result.returncode == 4, result.stderr
     assert (result.json["state"], result.json["exit_code"]) == ("unreachable", 4)
     assert result.json["error"]["message"].startswith("No provider was chosen, and none is running (looked for "
@@ -79,6 +80,19 @@ def test_nothing_running_names_how_to_start_each_installed_server(tmp_path, isol
     status = run_lmprep("status", env=env)
     assert status.returncode == 4
     assert hint in status.stderr.replace("\n", " ")
+
+
+def test_nothing_running_starts_the_first_configured_server_installed(tmp_path, isolated_home, closed_url):
+    """Point 2 of issue 19: LM Studio is the config's first entry and its `lms` is here (a stub that
+    returns 0 and serves nothing: said, with the command, at once)."""
+    bin_folder = installed(tmp_path / "bin", "ollama")
+    installed(isolated_home / ".lmstudio" / "bin", "lms")
+    env = {"PATH": str(bin_folder), "LMPREP_CONFIG": config_file(tmp_path, {}, closed_url)}
+    result = run_lmprep("--json", env=env)
+    assert result.returncode == 4, result.stderr
+    assert result.json["provider"] == "lmstudio"
+    assert result.json["error"]["message"].startswith("lmprep started LM Studio (`lms server start --port ")
+    assert "ended with exit status 0 before it answered" in result.json["error"]["message"]
 
 
 def test_nothing_running_and_nothing_installed_gives_the_usual_commands(tmp_path, closed_url):

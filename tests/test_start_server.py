@@ -92,8 +92,6 @@ def test_starts_llama_server_detached_and_reports_it(llama_path, servers, tmp_pa
     assert result["timings_ms"]["start"] == pytest.approx(record.seconds * 1000, abs=1)
     # It outlives lmprep, holds none of its stdio, and answers.
     assert started.is_same_process(record)
-    with open(f"/proc/{record.pid}/fd/1", "rb") if sys.platform.startswith("linux") else open(record.log) as _:
-        pass
     if sys.platform.startswith("linux"):
         for fd in (0, 1, 2):
             target = os.readlink(f"/proc/{record.pid}/fd/{fd}")
@@ -314,3 +312,279 @@ def test_something_listening_that_does_not_answer_is_not_started_again(tmp_path)
                             "--timeout", "5")
     assert result.returncode in (4, 10)
     assert result.json["started"] is None and started.started_servers() == []
+
+
+# -- the parts, without a server ---------------------------------------------------------------
+
+
+def request(options=None, *, window=None, host="127.0.0.1", port=8080, which=lambda name: f"/opt/bin/{name}",
+            provider="llamacpp", kind="llamacpp"):
+    from lmprep.starting import StartRequest
+
+    return StartRequest(provider=provider, kind=kind, base_url=f"http://{host}:{port}/v1", host=host, port=port,
+                        window=window, keep_alive=None, options=options or {}, environ={}, which=which)
+
+
+def llamacpp_plan(*args, **kwargs):
+    from lmprep.providers.openai_compat import LlamaCpp
+
+    return LlamaCpp.start_plan(request(*args, **kwargs))
+
+
+def test_llama_server_plan_adds_what_lmprep_knows():
+    plan = llamacpp_plan({"model_path": "/m/q.gguf", "args": ("-ngl", "99")}, window=65536)
+    assert plan.argv == ("/opt/bin/llama-server", "-m", "/m/q.gguf", "--host", "127.0.0.1", "--port", "8080",
+                         "--jinja", "-c", "65536", "-ngl", "99")
+    assert plan.described == "llama-server -m /m/q.gguf --host 127.0.0.1 --port 8080 --jinja -c 65536 -ngl 99"
+    assert plan.env == {} and plan.before == ()
+
+
+def test_llama_server_plan_router_mode_and_ipv6():
+    plan = llamacpp_plan({"models_dir": "/m"}, host="[::1]", port=9000)
+    assert plan.argv == ("/opt/bin/llama-server", "--models-dir", "/m", "--host", "::1", "--port", "9000", "--jinja")
+
+
+def test_the_users_own_flags_win():
+    plan = llamacpp_plan({"model_path": "/m/q.gguf", "args": ("--ctx-size=8192", "--no-jinja", "--host", "0.0.0.0")},
+                         window=65536)
+    assert plan.argv == ("/opt/bin/llama-server", "-m", "/m/q.gguf", "--port", "8080", "--ctx-size=8192",
+                         "--no-jinja", "--host", "0.0.0.0")
+    plan = llamacpp_plan({"args": ("-hf", "ggml-org/gemma-3-1b-it-GGUF")})  # the args name the model
+    assert plan.argv[1:3] == ("--host", "127.0.0.1") and plan.argv[-2:] == ("-hf", "ggml-org/gemma-3-1b-it-GGUF")
+
+
+def test_llama_server_plan_never_guesses_a_model():
+    plan = llamacpp_plan({})
+    assert plan.argv == ()
+    assert "model_path" in plan.hint and "[providers.llamacpp]" in plan.hint
+    assert llamacpp_plan({"model_path": "/m/q.gguf"}, which=lambda name: None) is None  # not installed
+
+
+def test_other_kinds_have_no_plan_of_their_own():
+    from lmprep.providers import provider_class
+
+    assert provider_class("vllm").start_plan(request(kind="vllm")) is None
+    assert provider_class("openai").start_plan(request(kind="openai")) is None
+
+
+def settings_for(tmp_path, text: str, **flags):
+    from lmprep.config import Flags, resolve_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return resolve_settings(Flags(config_path=str(path), **flags), env={})
+
+
+def test_a_configured_command_wins_and_is_found_on_path(tmp_path):
+    from lmprep.server_start import plan_for, start_request
+
+    settings = settings_for(tmp_path, '[providers.llamacpp]\nmodel_path = "/m/q.gguf"\n'
+                                      'command = ["my-server", "--port", "8080"]\n')
+    chosen = settings.providers["llamacpp"]
+    plan = plan_for(chosen, start_request(chosen, settings, which=lambda name: f"/usr/local/bin/{name}"))
+    assert plan.argv == ("/usr/local/bin/my-server", "--port", "8080")
+    plan = plan_for(chosen, start_request(chosen, settings, which=lambda name: None))
+    assert plan.argv == () and "'my-server'" in plan.hint
+
+
+def test_start_settings_and_their_precedence(tmp_path):
+    from lmprep.server_start import start_allowed
+
+    def allowed(text, **flags):
+        settings = settings_for(tmp_path, text + "\n[providers.llamacpp]\n" + flags.pop("own", ""), **flags)
+        return start_allowed(settings, settings.providers["llamacpp"])
+
+    assert allowed("")
+    assert not allowed("", start=False)
+    assert not allowed("start = false")
+    assert not allowed("", own="start = false")
+    assert allowed("start = false", own="start = true")
+    assert not allowed("", own="start = true", start=False)  # --no-start wins over everything
+    assert tuple(settings_for(tmp_path, "", start=False).start) == (False, "--no-start")
+    assert tuple(settings_for(tmp_path, "start = false").start) == (False, f"config {tmp_path / 'config.toml'}")
+
+
+@pytest.mark.parametrize("line, said", [
+    ('command = "llama-server -m x"', "`providers.llamacpp.command` must be a list of strings, the program first"),
+    ("command = []", "`providers.llamacpp.command` must be a list of strings, the program first"),
+    ('args = ["-c", 4096]', "`providers.llamacpp.args` must be a list of strings"),
+    ("model_path = 3", "`providers.llamacpp.model_path` must be a string"),
+    ('start = "no"', "`providers.llamacpp.start` must be true or false"),
+])
+def test_bad_start_keys_are_exit_3_naming_the_line(tmp_path, line, said):
+    from lmprep.errors import NotConfiguredError
+
+    with pytest.raises(NotConfiguredError) as caught:
+        settings_for(tmp_path, f"[providers.llamacpp]\n{line}\n")
+    assert caught.value.message.endswith(f"line 2, column {len(line.split('=')[0]) + 3}: {said}.")
+
+
+def test_the_start_keys_reach_the_plan_checked(tmp_path):
+    settings = settings_for(tmp_path, '[providers.llamacpp]\nmodel_path = "~/m/q.gguf"\nargs = ["-np", "1"]\n')
+    options = settings.providers["llamacpp"].start_options
+    assert options == {"model_path": str(Path("~/m/q.gguf").expanduser()), "args": ("-np", "1")}
+    assert settings.configured == ("llamacpp",) and settings.warnings == ()
+
+
+def test_the_library_takes_start_false(tmp_path, unused_port):
+    import lmprep
+
+    config = emulator_config(tmp_path, unused_port)
+    with pytest.raises(lmprep.UnreachableError) as caught:
+        lmprep.ensure_oss_ready("box", config_path=str(config), start=False, connect_timeout=1)
+    assert caught.value.readiness.started is None and started.started_servers() == []
+
+
+def test_the_library_starts_a_server_and_says_so(servers, tmp_path, unused_port):
+    import lmprep
+
+    config = emulator_config(tmp_path, unused_port)
+    ready = lmprep.ensure_oss_ready("box", config_path=str(config), warm_up="off")
+    record = only_record()
+    assert ready.started == {"command": record.command, "pid": record.pid, "log": record.log,
+                             "seconds": record.seconds}
+    assert ready.provider_source == "--local-provider" and ready.model == "Qwen/Qwen3-8B"
+    assert ready.to_dict()["started"] == ready.started
+
+
+class FakePlans:
+    """Start plans for kinds whose own plans another module writes: as if their programs were found."""
+
+    def __init__(self, monkeypatch, plans: dict):
+        from lmprep.providers import provider_class
+        from lmprep.starting import StartPlan
+
+        for kind, argv in plans.items():
+            monkeypatch.setattr(provider_class(kind), "start_plan",
+                                classmethod(lambda cls, request, argv=argv: StartPlan(tuple(argv))))
+
+
+def nothing_running(settings):
+    from lmprep.errors import UnreachableError
+
+    return UnreachableError("No provider was chosen, and none is running.", "Start one.")
+
+
+def test_several_installed_and_none_configured_starts_none_and_says_how_to_choose(tmp_path, monkeypatch):
+    from lmprep.errors import UnreachableError
+    from lmprep.server_start import choose_to_start
+
+    FakePlans(monkeypatch, {"ollama": ["/usr/bin/ollama", "serve"], "lemonade": ["/usr/bin/lemonade-server", "serve"]})
+    settings = settings_for(tmp_path, "")
+    with pytest.raises(UnreachableError) as caught:
+        choose_to_start(settings, nothing_running(settings))
+    assert caught.value.hint == (
+        "Several servers are installed here: Ollama (`ollama serve`) and Lemonade Server (`lemonade-server serve`); "
+        "lmprep starts one only when it knows which. Choose with `-p ollama` or `-p lemonade`, or for good with "
+        '`oss_provider = "NAME"` in the config file.')
+
+
+def test_one_installed_is_started_and_the_first_configured_comes_first(tmp_path, monkeypatch):
+    from lmprep.server_start import choose_to_start
+
+    FakePlans(monkeypatch, {"ollama": ["/usr/bin/ollama", "serve"]})
+    settings = settings_for(tmp_path, "")
+    assert choose_to_start(settings, nothing_running(settings)).name == "ollama"
+    settings = settings_for(tmp_path, '[providers.mine]\nkind = "vllm"\nbase_url = "http://localhost:8000/v1"\n'
+                                      'command = ["vllm", "serve", "m"]\n')
+    assert choose_to_start(settings, nothing_running(settings), which=lambda name: "/usr/bin/vllm").name == "mine"
+
+
+def test_nothing_to_start_or_start_off_is_the_error_as_it_was(tmp_path, monkeypatch):
+    from lmprep.errors import UnreachableError
+    from lmprep.server_start import choose_to_start
+
+    settings = settings_for(tmp_path, "")
+    error = nothing_running(settings)
+    with pytest.raises(UnreachableError) as caught:
+        choose_to_start(settings, error, which=lambda name: None)
+    assert caught.value is error and error.hint == "Start one."
+    FakePlans(monkeypatch, {"ollama": ["/usr/bin/ollama", "serve"]})
+    settings = settings_for(tmp_path, "start = false")
+    with pytest.raises(UnreachableError):
+        choose_to_start(settings, nothing_running(settings))
+    # A configured server elsewhere is never started.
+    settings = settings_for(tmp_path, '[providers.ollama]\nbase_url = "http://10.0.0.5:11434/v1"\n')
+    with pytest.raises(UnreachableError):
+        choose_to_start(settings, nothing_running(settings))
+
+
+def test_the_ready_path_imports_none_of_this(llamacpp_emulator):
+    """A server that answers costs nothing of the start machinery: not even an import."""
+    code = ("import sys, lmprep; lmprep.ensure_oss_ready('llamacpp', base_url=sys.argv[1], warm_up='off'); "
+            "print(sorted(m for m in ('lmprep.server_start', 'lmprep.started', 'lmprep.starting') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, llamacpp_emulator.base_url], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_the_log_tail_is_cleaned_and_bounded(tmp_path):
+    from lmprep.server_start import LOG_TAIL_BYTES, _log_tail
+
+    log = tmp_path / "server.log"
+    log.write_bytes(b"x" * (LOG_TAIL_BYTES * 4) + b"\nfirst\n\x1b[31mred\x1b[0m \x07bell\n" + b"\n".join(
+        f"line {n}".encode() for n in range(10)) + b"\n" + b"y" * 5000)
+    tail = _log_tail(log)
+    assert tail.startswith("line 6 / line 7 / line 8 / line 9 / yyy")
+    assert "\x1b" not in tail and "\x07" not in tail and len(tail) < 400
+    assert _log_tail(tmp_path / "absent.log") == ""
+    os.mkfifo(tmp_path / "fifo.log")
+    assert _log_tail(tmp_path / "fifo.log") == ""  # refused, never waited on
+
+
+def test_a_failure_after_the_start_says_the_server_keeps_running(servers, tmp_path, unused_port):
+    config = emulator_config(tmp_path, unused_port)
+    result = run_lmprep("-p", "box", "-m", "no-such-model", "--config", str(config), "--json")
+    assert result.returncode == 6
+    record = only_record()
+    assert result.json["started"]["pid"] == record.pid and started.is_same_process(record)
+    assert result.json["error"]["hint"].endswith(
+        f"The server lmprep started for this run keeps running (pid {record.pid}, log {record.log}).")
+
+
+def test_the_plan_gets_lms_path_from_the_config_file(tmp_path):
+    from lmprep.config import Flags, resolve_settings
+    from lmprep.server_start import start_request
+
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.lmstudio]\nlms_path = "/opt/lms/bin/lms"\n')
+    settings = resolve_settings(Flags(config_path=str(path)), env={})
+    assert start_request(settings.providers["lmstudio"], settings).options["lms_path"] == "/opt/lms/bin/lms"
+    settings = resolve_settings(Flags(config_path=str(path)), env={"LMPREP_LMS": "/elsewhere/lms"})
+    assert "lms_path" not in start_request(settings.providers["lmstudio"], settings).options  # the plan reads it
+
+
+def fake_gpu(folder: Path, free_mib: int) -> Path:
+    """An `nvidia-smi` that answers lmprep's memory query with one 8 GiB GPU of ``free_mib`` free."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\necho '8192, {8192 - free_mib}, {free_mib}'\n")
+    tool.chmod(0o755)
+    return folder
+
+
+def test_a_window_that_does_not_fit_is_refused_before_llama_server_starts(tmp_path, tiny_128k_gguf, unused_port):
+    bin_folder = fake_gpu(tmp_path / "bin", 10)
+    marker = tmp_path / "ran"
+    server = bin_folder / "llama-server"
+    server.write_text(f"#!/bin/sh\ntouch {marker}\nsleep 30\n")
+    server.chmod(0o755)
+    config = llamacpp_config(tmp_path, unused_port, tiny_128k_gguf)
+    env = {"PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}"}
+    result = run_lmprep("-p", "llamacpp", "--config", str(config), "--for", "codex", "--json", env=env)
+    assert result.returncode == 11, result.json
+    assert "at 65,536 tokens needs ~17.3 MB" in result.json["error"]["message"]
+    assert "-ctk q8_0 -ctv q8_0" in result.json["error"]["hint"]
+    assert not marker.exists() and result.json["started"] is None and started.started_servers() == []
+
+
+@pytest.mark.real_server
+def test_ignore_fit_starts_it_anyway_with_the_warning(llama_path, servers, tmp_path, tiny_128k_gguf, unused_port):
+    bin_folder = fake_gpu(tmp_path / "bin", 10)
+    config = llamacpp_config(tmp_path, unused_port, tiny_128k_gguf)
+    env = {"PATH": f"{bin_folder}{os.pathsep}{llama_path}"}
+    result = run_lmprep("-p", "llamacpp", "--config", str(config), "--for", "codex", "--ignore-fit", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "needs ~17.3 MB" in result.stderr and "it will not fit" in result.stderr
+    assert "started llama-server" in result.stderr
+    assert only_record().argv[-7:-5] == ("-c", "65536")

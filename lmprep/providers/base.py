@@ -404,6 +404,11 @@ class Provider:
         not give it. Asked only before a load."""
         return None
 
+    def server_estimate(self, model: str, window: int) -> tuple[float, str] | None:
+        """The server's own estimate of the bytes a load of ``model`` at ``window`` needs, and
+        whose it is (for the message); None where it offers none. Asked only before a load."""
+        return None
+
     def reclaimable_bytes(self, model: str, on_gpu: bool) -> float:
         """After model_state(): the memory (GPU memory where ``on_gpu``, else system memory) the
         server frees by itself to load ``model``, by unloading other models; 0 where it does not."""

@@ -15,12 +15,16 @@ an archive).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 from ..errors import DownloadFailedError, LmprepError
 from ..http import error_text, json_error_message
 from ..termtext import one_line
 from .base import ModelState, PullLayers, StallWatch, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
+
+if TYPE_CHECKING:
+    from ..starting import StartPlan, StartRequest
 
 DEFAULT_TAG = "latest"
 DEFAULT_ORG = "ai"
@@ -53,6 +57,28 @@ class DockerModelRunner(OpenAICompatible):
     def unreachable_hint(self) -> str:
         return ("Enable it with `docker desktop enable model-runner --tcp 12434` (Docker Desktop) or install "
                 "docker-model-plugin (Docker Engine), or check the base URL.")
+
+    @classmethod
+    def start_plan(cls, request: StartRequest) -> StartPlan | None:
+        """Nothing lmprep runs: the runner is a container that Docker manages, or a part of
+        Docker Desktop that its settings turn on. The hint says how, for the port lmprep looks at.
+
+        Docker Engine: `docker model install-runner [--port P] [--host H]` (port 12434 by default;
+        docker/model-runner cmd/cli/docs/reference/model_install-runner.md at 642c7211: "runs
+        implicitly when a docker model command is executed"), `docker model start-runner` once its
+        images are there. Docker Desktop: `docker desktop enable model-runner --tcp P` turns on
+        host-side TCP, port 12434 by default (docs.docker.com/reference/cli/docker/desktop/enable/
+        model-runner); install-runner there only says to use that."""
+        from ..starting import StartPlan
+
+        port = request.port
+        engine = "docker model install-runner" + ("" if port == 12434 else f" --port {port}")
+        hint = (f"Docker Engine: `{engine}` (`docker model start-runner` when it is installed but stopped); "
+                f"Docker Desktop: `docker desktop enable model-runner --tcp {port}`.")
+        if request.which("docker") is None:
+            hint = ("Install Docker Desktop, or Docker Engine with its docker-model-plugin, then start the Model "
+                    f"Runner. {hint}")
+        return StartPlan((), hint=hint)
 
     def missing_hint(self, model: str) -> str:
         return f"Download it with `docker model pull {model}`, or run lmprep without --offline."

@@ -19,7 +19,7 @@ a request's model is looked up as it is, case and all, among the public names `/
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
 from ..events import Step, Transfer
@@ -27,6 +27,9 @@ from ..http import error_text, json_error_message
 from ..termtext import one_line
 from .base import WARM_UP_READ_TIMEOUT, ModelState, StallWatch, count, json_object, positive_int
 from .openai_compat import OpenAICompatible
+
+if TYPE_CHECKING:
+    from ..starting import StartPlan, StartRequest
 
 
 class Lemonade(OpenAICompatible):
@@ -37,7 +40,40 @@ class Lemonade(OpenAICompatible):
     name_rule = "takes model names exactly as it lists them"
 
     def unreachable_hint(self) -> str:
-        return "Start it with `lemonade-server serve` (or the Lemonade app), or check the base URL."
+        return ("Start it with `lemond` (before Lemonade 10: `lemonade-server serve`) or the Lemonade app, or check "
+                "the base URL.")
+
+    @classmethod
+    def start_plan(cls, request: StartRequest) -> StartPlan | None:
+        """`lemond --port P --host H`, else `lemonade-server serve --port P --host H`, whichever
+        is on PATH first in that order (None with neither): both serve in the foreground.
+
+        The server's program by version (lemonade-sdk/lemonade at e385039e, 2026-08):
+        `lemond [cache_dir] [config_dir] [--port] [--host] [--[no-]broadcast]`
+        (src/cpp/server/cli_parser.cpp; named `lemonade-router` until #1451, 2026-03-25, version 10.0.1; takes
+        no `serve`, which it would read as its cache folder). `lemonade-server serve` is the older
+        way: the Python server's (`--port`, `--host`, and `--no-tray` on Windows and macOS only,
+        src/lemonade_server/cli.py before #487, 2025-10-30), then the C++ tray app's
+        (src/cpp/tray/tray_app.cpp: `--host` parsed from #551, 2025-11-11; `--no-tray`
+        everywhere), then a shim that passed `--port`/`--host` on to `lemond` and ignored
+        `--no-tray` (src/cpp/legacy-cli/main.cpp), removed in #1918 (2026-05-18, after 10.5.1).
+        `--no-tray` keeps the Windows and macOS builds from opening a tray icon for a server
+        lmprep runs in the background. `lemonade` is the client CLI, not a server."""
+        import sys
+
+        from ..starting import StartPlan
+
+        if not request.base_url.startswith("http://"):
+            return None
+        where = ["--port", str(request.port), "--host", request.host.strip("[]")]
+        lemond = request.which("lemond")
+        if lemond is not None:
+            return StartPlan((lemond, *where))
+        legacy = request.which("lemonade-server")
+        if legacy is None:
+            return None
+        tray = ["--no-tray"] if sys.platform in ("win32", "darwin") else []
+        return StartPlan((legacy, "serve", *where, *tray))
 
     def missing_hint(self, model: str) -> str:
         return f"Download it with `lemonade-server pull {model}`, or run lmprep without --offline."

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..config import FOREVER
 from ..errors import DownloadFailedError, LmprepError, WarmupFailedError
 from ..events import Notice, Step, Transfer
-from ..hosts import is_loopback_url, origin_of
+from ..hosts import is_loopback_name, is_loopback_url, origin_of
 from ..http import error_text, json_error_message
 from ..termtext import one_word
 from .base import (
@@ -26,6 +27,8 @@ from .base import (
     unknown_route,
 )
 
+if TYPE_CHECKING:
+    from ..starting import StartPlan, StartRequest
 
 #: How often a REST download's status is read.
 DOWNLOAD_POLL_INTERVAL = 0.5
@@ -36,6 +39,58 @@ class LMStudio(Provider):
 
     def unreachable_hint(self) -> str:
         return "Start it with `lms server start`, or install it from https://lmstudio.ai/download."
+
+    @classmethod
+    def start_plan(cls, request: StartRequest) -> StartPlan | None:
+        """`lms server start --port P` with the `lms` lmprep finds (LMPREP_LMS, `lms_path`, PATH,
+        LM Studio's home folders: lmprep/lms.py's rules); None without one.
+
+        What `lms` does (lmstudio-ai/lms, src/subcommands/server.ts and src/createClient.ts at
+        07b7252, 2026-08): `server start` first connects to LM Studio's service through
+        createClient, which starts it when it is not running: `findOrStartLlmster` (the headless
+        llmster daemon) since "Unify daemon discovery" (#378, 2025-11-27), before that
+        `wakeUpService`, which spawned the app with `--run-as-service`, detached, and polled up to
+        60 s. So no version needs `lms daemon up` first (it only runs that same createClient, and
+        exists only since #385, 2025-11-29: an older `lms` would refuse it). It then asks the
+        service to open the HTTP server on `--port` (`-p`, since the first server.ts, 2024-04;
+        without it, the port of the last start) and `--bind ADDR` (#361, 2025-10-30; else
+        $LMS_SERVER_HOST, else 127.0.0.1), checks GET http://{bind}:{port}/lmstudio-greeting up to
+        5 times a second apart, and exits: 0 once it answers ("Success! Server is now running on
+        port P"), 1 if not. The service keeps running and serving after `lms` has exited (so the
+        runner takes exit status 0 with the server answering as a start).
+        """
+        from ..config import Sourced
+        from ..lms import find_lms
+        from ..starting import StartPlan
+
+        if not request.base_url.startswith("http://"):
+            return None  # LM Studio's server speaks plain http
+        configured = None
+        if request.environ.get("LMPREP_LMS"):
+            configured = Sourced(request.environ["LMPREP_LMS"], "LMPREP_LMS")
+        elif isinstance(request.options.get("lms_path"), str) and request.options["lms_path"]:
+            configured = Sourced(request.options["lms_path"], "`lms_path` in the config file")
+        home = request.environ.get("HOME")
+        try:
+            lms = find_lms(configured, request.environ, Path(home) if home else None, which=request.which)
+        except DownloadFailedError as exc:
+            # A path the user gave that is not `lms` is theirs to fix; no `lms` at all: nothing to start.
+            return StartPlan((), hint=f"{exc.message} {exc.hint}") if configured is not None else None
+        host = request.host.strip("[]")
+        if ":" in host:
+            # lms checks its server at `http://{bind}:{port}/` with the address unbracketed, which
+            # is no URL for an IPv6 address: `lms server start --bind ::1` always ends "Failed to
+            # verify the server is running" (exit 1).
+            return StartPlan((), hint=(
+                f"`lms server start` serves IPv4 addresses only: use http://127.0.0.1:{request.port}/v1 (or "
+                f"localhost) as the base URL, or start it yourself with `lms server start --port {request.port}`."))
+        argv = [str(lms), "server", "start", "--port", str(request.port)]
+        if host != "127.0.0.1" and not is_loopback_name(host):
+            # localhost is 127.0.0.1, lms's own default: no --bind, which lms before 2025-10-30 lacks.
+            argv += ["--bind", host]
+        # `lms server stop` stops the HTTP server of the last start (server.ts): what undoes a
+        # start cut short. The service stays, as every `lms` command leaves it (`lms ls` too).
+        return StartPlan(tuple(argv), stop=(str(lms), "server", "stop"))
 
     def missing_hint(self, model: str) -> str:
         return (
@@ -242,6 +297,16 @@ class LMStudio(Provider):
 
         path = lms_model_file(model, self.settings.lms_path, deadline=self.deadline)
         return None if path is None else gguf_facts(path)
+
+    def server_estimate(self, model: str, window: int) -> tuple[float, str] | None:
+        """`lms load --estimate-only` (LM Studio 0.3.27+): its own total, which counts what the
+        GGUF header does not say (compute buffers, a vision projector, its load settings)."""
+        if not is_loopback_url(self.base_url):
+            return None
+        from ..lms import lms_estimate
+
+        total = lms_estimate(model, window, self.settings.lms_path, deadline=self.deadline)
+        return None if total is None else (total, "`lms load --estimate-only`")
 
     def _load(self, model: str, context_length: int | None, read_timeout: float) -> None:
         """POST /api/v1/models/load, or `lms load` before LM Studio 0.4. A model already loaded

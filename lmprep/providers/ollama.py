@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import FOREVER
 from ..errors import DownloadFailedError, LmprepError, ProtocolError, WarmupFailedError
@@ -24,6 +24,9 @@ from .base import (
     kind_of_owners,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from ..starting import StartPlan, StartRequest
 
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -80,6 +83,36 @@ class Ollama(Provider):
 
     def unreachable_hint(self) -> str:
         return "Start it with `ollama serve` (or open the Ollama app), or install it from https://ollama.com/download."
+
+    @classmethod
+    def start_plan(cls, request: StartRequest) -> StartPlan | None:
+        """`ollama serve` (the `ollama` on PATH; None without one), listening where the base URL
+        points, and, when lmprep starts it for an agent, with the agent's window as its default
+        window and --keep-alive as its default keep-alive. The user's own OLLAMA_* values win.
+
+        The variables as `ollama serve` reads them (ollama/ollama envconfig/config.go at fb30760,
+        2026-08; every value trimmed of spaces and quotes by `Var`): OLLAMA_HOST, `[scheme://]
+        host[:port]`, http and 11434 by default, an IPv6 address in brackets (`Host`);
+        OLLAMA_CONTEXT_LENGTH, a decimal count of tokens, 0 or unset: by VRAM (`Uint`, the window
+        of every load that asks for none: all OpenAI and Anthropic requests);
+        OLLAMA_KEEP_ALIVE, a Go duration (`30m`, `1h30m`, `1500ms`) or whole seconds, negative for
+        ever, 5 minutes by default (`KeepAlive`)."""
+        from ..starting import StartPlan
+
+        if not request.base_url.startswith("http://"):
+            return None  # `ollama serve` speaks plain http
+        ollama = request.which("ollama")
+        if ollama is None:
+            return None
+        env: dict[str, str] = {}
+        if not _user_host_serves(request):
+            host = request.host if request.host.startswith("[") or ":" not in request.host else f"[{request.host}]"
+            env["OLLAMA_HOST"] = f"{host}:{request.port}"
+        if request.window is not None and not _user_sets(request.environ, "OLLAMA_CONTEXT_LENGTH"):
+            env["OLLAMA_CONTEXT_LENGTH"] = str(request.window)
+        if request.keep_alive is not None and not _user_sets(request.environ, "OLLAMA_KEEP_ALIVE"):
+            env["OLLAMA_KEEP_ALIVE"] = go_duration(request.keep_alive)
+        return StartPlan((ollama, "serve"), env)
 
     def missing_hint(self, model: str) -> str:
         return f"Download it with `ollama pull {model}`, or run lmprep without --offline."
@@ -220,7 +253,7 @@ class Ollama(Provider):
         """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
         model's size in the /api/tags listing the run began with; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
         from this environment reads it (a server on this machine only is estimated)."""
-        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, shape_from_metadata
+        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, ollama_parallel, shape_from_metadata
 
         info = self._show(model).get("model_info")
         if not isinstance(info, dict):
@@ -230,7 +263,7 @@ class Ollama(Provider):
             return None
         cache = ollama_cache_type()
         return ModelFacts(shape, cache, cache, "OLLAMA_KV_CACHE_TYPE" if cache != "f16" else "",
-                          ollama_default_window())
+                          ollama_default_window(), ollama_parallel())
 
     def _size(self, model: str) -> int | None:
         """The model's size on disk (its weights) as the last /api/tags listing said; None where it did not."""
@@ -338,6 +371,42 @@ class Ollama(Provider):
         response = self.http.request("POST", f"{self.root}/api/generate", json_body={"model": model, "keep_alive": 0},
                                      doing=f"unloading {model}")
         return response.status_code == 200
+
+
+def go_duration(seconds: float) -> str:
+    """--keep-alive seconds as OLLAMA_KEEP_ALIVE takes them (a Go duration, envconfig.KeepAlive):
+    `-1` for ever (not a duration, so read as -1 seconds: negative is for ever), whole seconds
+    as `Ns`, else milliseconds (Go's ParseDuration has no exponents, which `%g` would write)."""
+    if seconds == FOREVER:
+        return "-1"
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def _user_sets(environ, name: str) -> bool:
+    """The user's environment gives ``name`` a value Ollama reads (blank is unset to its `Var`)."""
+    return bool(environ.get(name, "").strip().strip("\"'"))
+
+
+def _user_host_serves(request: StartRequest) -> bool:
+    """The user's own OLLAMA_HOST has `ollama serve` listen where lmprep will look: kept, so that
+    a server shared on the network (`0.0.0.0:11434`) stays shared when lmprep starts it."""
+    from urllib.parse import urlsplit
+
+    from ..hosts import parse_ollama_host
+
+    value = request.environ.get("OLLAMA_HOST", "")
+    if not _user_sets(request.environ, "OLLAMA_HOST"):
+        return False
+    try:
+        parts = urlsplit(parse_ollama_host(value))  # bind-all addresses read as 127.0.0.1
+    except ValueError:
+        return False
+    ours = request.host.strip("[]").casefold()
+    theirs = (parts.hostname or "").casefold()
+    return parts.scheme == "http" and parts.port == request.port and (
+        theirs == ours or (theirs == "127.0.0.1" and ours == "localhost"))
 
 
 def ollama_duration(seconds: float) -> int | float:

@@ -255,7 +255,8 @@ class LlamaCpp(OpenAICompatible):
         settings = props.get("default_generation_settings")
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         asleep = props.get("is_sleeping") is True
-        return ModelState(not asleep, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")))
+        return ModelState(not asleep, context or positive_int(meta.get("n_ctx")), positive_int(meta.get("n_ctx_train")),
+                          None if asleep or self.router else self.cpu_percent(model))
 
     def _props(self, query: str) -> dict:
         """GET /props (with ``query``); {} when it says nothing usable."""
@@ -295,8 +296,26 @@ class LlamaCpp(OpenAICompatible):
         context = positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
         return ModelState(value == "loaded", context or positive_int(meta.get("n_ctx")), maximum)
 
-    # No cpu_percent: b11434's /props (and /slots, and a router's /models `meta`) name no
-    # offloaded layers; only its load log does ("offloaded N/M layers to GPU").
+    def cpu_percent(self, model: str) -> int | None:
+        """b11434's /props (and /slots, and a router's /models `meta`) name no offloaded layers;
+        only its load log does ("offloaded N/M layers to GPU"), and lmprep has that log only for
+        a server it started itself (lmprep/started.py records it). None otherwise, and in router
+        mode, whose log mixes the loads of all its models."""
+        if self.router:
+            return None
+        try:
+            from ..started import find_started, is_same_process
+        except ImportError:  # the record of started servers is not part of this build
+            return None
+        from pathlib import Path
+
+        from ..fit import log_cpu_percent, read_log
+
+        record = find_started(self.settings.name, self.base_url)
+        if record is None or not record.log or not is_same_process(record):
+            return None
+        log = read_log(Path(record.log))
+        return None if log is None else log_cpu_percent(log, record.argv)
 
     def fit_facts(self, model: str):
         """Router mode: the model's file, cache types and window from the command line the
@@ -465,7 +484,8 @@ class VLLM(OpenAICompatible):
 
     def unreachable_hint(self) -> str:
         return ("Start it with `vllm serve MODEL` (its HTTP server comes up only once the model is loaded), "
-                "or check the base URL.")
+                f'or set `command = ["vllm", "serve", "MODEL"]` under [providers.{self.settings.name}] in the config '
+                "file for lmprep to start it, or check the base URL.")
 
     def missing_hint(self, model: str) -> str:
         return f"Pass -m with the name it serves, or restart it with `vllm serve {model}`."

@@ -6,8 +6,10 @@
 * :mod:`.llamacpp`      -- :class:`LlamaServerEmulator` (llama.cpp's llama-server).
 * :mod:`.wire`          -- the three wire protocols agents speak, as the emulators answer them.
 * :mod:`.fake_lms`      -- :func:`install_fake_lms`, a fake ``lms`` executable driven by the LM Studio emulator.
+* :mod:`.fake_programs` -- :class:`FakePrograms`: fake ``lms``/``ollama``/``lemonade-server``/``lemond`` on PATH
+  that start the emulators, as lmprep's start plans run them.
 * :mod:`.fixtures`      -- pytest fixtures ``lmstudio_emulator``, ``ollama_emulator``, ``llamacpp_emulator``,
-  ``fake_lms``.
+  ``fake_lms``, ``fake_programs``.
 """
 
 from __future__ import annotations

@@ -209,11 +209,13 @@ def command_load(args):
     positionals, options = parse(
         "load",
         args,
-        flags=("-y", "--yes", "--exact"),
+        flags=("-y", "--yes", "--exact", "--estimate-only"),
         valued=("-c", "--context-length", "--ttl", "--gpu", "--identifier"),
     )
     if not positionals:
         raise Failure("Error: Please specify a model key to load.")
+    if "--estimate-only" in options:
+        return estimate_only(positionals[0], options.get("-c", options.get("--context-length")))
     payload = {"model": positionals[0]}
     context = options.get("-c", options.get("--context-length"))
     if context is not None:
@@ -225,6 +227,31 @@ def command_load(args):
     if status != 200:
         raise Failure(f"Error: {error_message(body)}")
     out(f"Model loaded successfully in {time.monotonic() - started:.2f}s.\nIdentifier: {body['instance_id']}\n")
+    return 0
+
+
+def sized(count):
+    """lms's formatSizeBytes1024: the largest binary unit below the value, two decimals."""
+    units, index = ["Bytes", "KiB", "MiB", "GiB", "TiB"], 0
+    while index < 4 and count >= 1024 ** (index + 1):
+        index += 1
+    return f"{count} Bytes" if index == 0 else f"{count / 1024 ** index:.2f} {units[index]}"
+
+
+def estimate_only(model, context):
+    """`lms load --estimate-only` as lms 0.3.43 prints it (src/subcommands/load.ts, to stderr, sizes
+    by formatSizeBytes1024); $FAKE_LMS_ESTIMATE is the total in bytes. Unset: an lms before
+    0.3.27, which has no such option (commander's message)."""
+    total = os.environ.get("FAKE_LMS_ESTIMATE")
+    if total is None:
+        raise Failure("error: unknown option '--estimate-only'")
+    if model not in [m["key"] for m in models()]:
+        raise Failure(f"Error: Cannot find a model matching {model}")
+    context_line = f"Context Length: {int(context):,}\n" if context else ""
+    size = sized(int(total))
+    err(f"Model: {model}\n{context_line}Estimated GPU Memory:   {size}\n"
+        f"Estimated Total Memory: {size}\n\n"
+        "Estimate: This model may be loaded based on your resource guardrails settings.\n")
     return 0
 
 

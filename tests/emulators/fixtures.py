@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from .fake_lms import install_fake_lms
+from .fake_programs import FakePrograms
 from .http_emulator import HTTPEmulator
 from .llamacpp import LlamaServerEmulator
 from .lmstudio import LMStudioEmulator
 from .ollama import OllamaEmulator
 
-__all__ = ["fake_lms", "llamacpp_emulator", "lmstudio_emulator", "ollama_emulator"]
+__all__ = ["fake_lms", "fake_programs", "llamacpp_emulator", "lmstudio_emulator", "ollama_emulator"]
 
 
 def _fail_on_emulator_bugs(emulator: HTTPEmulator) -> None:
@@ -54,3 +55,17 @@ def fake_lms(tmp_path: Path, lmstudio_emulator: LMStudioEmulator) -> Path:
     """A fake ``lms`` in ``tmp_path/home/.lmstudio/bin`` bound to ``lmstudio_emulator``
     (use ``tmp_path/"home"`` as HOME so lmprep's default lookup finds it)."""
     return install_fake_lms(tmp_path / "home" / ".lmstudio" / "bin", lmstudio_emulator.origin)
+
+
+@pytest.fixture
+def fake_programs(tmp_path: Path) -> Iterator[FakePrograms]:
+    """Fake `lms`, `ollama`, `lemonade-server` and `lemond` in ``tmp_path/fakes/bin`` (call
+    ``install``, put ``.bin`` on PATH) that start the emulators; every process they started is
+    killed after the test, and the test fails on an emulator's own errors."""
+    fakes = FakePrograms(tmp_path / "fakes")
+    try:
+        yield fakes
+    finally:
+        fakes.kill_all()
+    if fakes.emulator_errors():
+        pytest.fail(f"a started emulator raised inside a route:\n{fakes.emulator_errors()}", pytrace=False)

@@ -168,9 +168,11 @@ class HTTPEmulator:
     public_paths: frozenset[str] = frozenset()
     #: Set (to a server-side ssl.SSLContext) before start() to serve https instead.
     tls: Any = None
-    #: The loopback address it listens on (another 127/8 address: a "host" that localhost is not).
+    #: The loopback address it listens on (another 127/8 address: a "host" that localhost is not;
+    #: ``::1`` for IPv6).
     bind_host = "127.0.0.1"
-    #: The port it listens on; 0: a free one (an emulator run as a server's program takes the port it is given).
+    #: The port it listens on; 0: a free one. A fixed port is what an emulator run as a server's
+    #: program gets (as_program.py, fake_programs.py); start() raises OSError when it is taken.
     bind_port = 0
 
     def __init__(
@@ -232,7 +234,8 @@ class HTTPEmulator:
         self._stopping.clear()
         self._server = _Server(self)
         scheme = "https" if self.tls is not None else "http"
-        self._origin = f"{scheme}://{self.bind_host}:{self._server.server_address[1]}"
+        host = f"[{self.bind_host}]" if ":" in self.bind_host else self.bind_host
+        self._origin = f"{scheme}://{host}:{self._server.server_address[1]}"
         self._serving_thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _POLL_SECONDS},
@@ -397,6 +400,8 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         self._connections: dict[threading.Thread, socket.socket] = {}
         self._connections_lock = threading.Lock()
+        if ":" in emulator.bind_host:
+            self.address_family = socket.AF_INET6
         super().__init__((emulator.bind_host, emulator.bind_port), _Handler)
         if emulator.tls is not None:
             # The handshake happens on accept; a client that refuses the certificate only ends its own connection.
