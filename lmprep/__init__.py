@@ -5,6 +5,7 @@
     ready = lmprep.ensure_oss_ready("lmstudio")   # raises an LmprepError subclass when it cannot
     print(ready.base_url, ready.model)
     report = lmprep.status()                      # every provider, GET requests only
+    lmprep.stop("llamacpp")                       # the server lmprep started for it, never another
 
 Errors carry ``.state``, ``.exit_code`` and ``.hint``; ``UnreachableError`` is also a
 ``ConnectionError``, ``AuthFailedError`` a ``PermissionError``, ``TimedOutError`` a
@@ -28,6 +29,7 @@ from .errors import (
     LmprepError,
     ModelMissingError,
     NotConfiguredError,
+    NotStartedByLmprepError,
     ProtocolError,
     SmokeFailedError,
     TimedOutError,
@@ -51,6 +53,9 @@ __all__ = [
     "WarmUpRecord",
     # running the real agent once: lmprep.smoke.smoke (the module's name is the function's)
     "SmokeResult",
+    # stopping the servers lmprep started
+    "stop",
+    "StoppedServer",
     # provider kinds
     "KINDS",
     "Kind",
@@ -69,6 +74,7 @@ __all__ = [
     "ContextTooSmallError",
     "AgentUnsupportedError",
     "SmokeFailedError",
+    "NotStartedByLmprepError",
     "InterruptedByUserError",
 ]
 
@@ -83,6 +89,8 @@ _LAZY = {
     "ModelInfo": "status_report",
     "WarmUpRecord": "status_report",
     "SmokeResult": "smoke",
+    "stop": "stopping",
+    "StoppedServer": "stopping",
     "KINDS": "providers.kinds",
     "Kind": "providers.kinds",
 }
@@ -108,4 +116,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .pipeline import Readiness, ensure_oss_ready
     from .providers.kinds import KINDS, Kind
     from .status_report import ModelInfo, ProviderStatus, StatusReport, WarmUpRecord, status
+    from .stopping import StoppedServer, stop
     from .warmup import WarmUp

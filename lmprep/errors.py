@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     CONTEXT_TOO_SMALL = 11
     AGENT_UNSUPPORTED = 12
     SMOKE_FAILED = 14  # `lmprep smoke`: the real agent's run failed (13 is doctor's pairs not checked)
+    NOT_STARTED_BY_LMPREP = 15  # `lmprep stop`: a server runs there, but lmprep did not start it
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM: 128 + 15
 
@@ -112,6 +113,14 @@ class SmokeFailedError(LmprepError):
     exit_code = ExitCode.SMOKE_FAILED
 
 
+class NotStartedByLmprepError(LmprepError):
+    """`lmprep stop`: a server runs at the provider's address, but it is not one lmprep started
+    (or no longer the process it started), so lmprep leaves it alone."""
+
+    state = "not_started_by_lmprep"
+    exit_code = ExitCode.NOT_STARTED_BY_LMPREP
+
+
 class InterruptedByUserError(LmprepError):
     """Raised in place of KeyboardInterrupt where a caller wants a typed error; exit 130 for
     Ctrl-C, 143 for SIGTERM (``terminated``)."""
@@ -148,6 +157,7 @@ ERRORS_BY_STATE: dict[str, type[LmprepError]] = {
         ContextTooSmallError,
         AgentUnsupportedError,
         SmokeFailedError,
+        NotStartedByLmprepError,
         InterruptedByUserError,
     )
 }

@@ -42,7 +42,8 @@ def hand_off(settings, readiness, agent: str, *, environ: Mapping[str, str], bas
     setup = agent_setup(agent, provider=readiness.provider, kind=readiness.kind,
                         base_url=base_url or readiness.base_url, model=readiness.model, token=chosen.token,
                         environ=environ, context_length=readiness.context_length,
-                        first_turn_s=measured_first_turn(readiness, agent))
+                        first_turn_s=measured_first_turn(readiness, agent),
+                        ca_cert=chosen.ca_cert.value if chosen.ca_cert else None)
     folder = agent_files_dir()
     try:
         return write_files(setup, folder)

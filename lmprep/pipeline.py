@@ -23,7 +23,7 @@ class Readiness:
 
     __slots__ = ("provider", "provider_source", "kind", "base_url", "base_url_source", "model", "model_source",
                  "state", "downloaded", "warm_up", "context_length", "agent", "cpu_percent", "timings_ms", "rtt_ms",
-                 "started")
+                 "passed_over", "started")
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class Readiness:
         cpu_percent: int | None = None,  # share of the loaded model run on the CPU, where the server says
         timings_ms: dict[str, float] | None = None,
         rtt_ms: float | None = None,  # the probe's round trip to the server (its connection included)
+        passed_over: list[dict] | None = None,  # `-p box1,box2`: the boxes tried first, and why not them
         started: dict | None = None,  # the server this run started: {command, pid, log, seconds}; None: none
     ) -> None:
         self.provider = provider
@@ -59,6 +60,7 @@ class Readiness:
         self.cpu_percent = cpu_percent
         self.timings_ms = {} if timings_ms is None else timings_ms
         self.rtt_ms = rtt_ms
+        self.passed_over = [] if passed_over is None else passed_over
         self.started = started
 
     @property
@@ -70,6 +72,7 @@ class Readiness:
         values = {name: getattr(self, name) for name in self.__slots__}
         values["warm_up"] = None if self.warm_up is None else self.warm_up._asdict()
         values["timings_ms"] = dict(self.timings_ms)
+        values["passed_over"] = [dict(box) for box in self.passed_over]
         values["started"] = None if self.started is None else dict(self.started)
         return values
 
@@ -239,11 +242,16 @@ def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, err
 def _first_ready_box(settings: Settings, report: Reporter, background: str, readiness: Readiness,
                      hand_off: bool, deadline: Deadline | None = None, act: bool = True) -> Readiness:
     """`-p box1,box2`: each box in turn until one is ready (for the agent, with --for); says
-    which, and why the ones before it were passed over. None ready: the last box's error, the
-    others' reasons before its message."""
+    which, and why the ones before it were passed over (``readiness.passed_over``: provider,
+    base URL, state, exit code and the reason, the message the warning shows). None ready: the
+    last box's error, the others' reasons before its message."""
     source = settings.provider.source
     names = [name.strip() for name in settings.provider.value.split(",") if name.strip()]
-    passed: list[str] = []
+    passed: list[dict] = []
+
+    def reasons() -> str:
+        return "; ".join(f"{box['provider']}: {box['reason'].rstrip('.')} (exit {box['exit_code']})" for box in passed)
+
     for index, name in enumerate(names):
         attempt = Readiness()
         try:
@@ -255,16 +263,19 @@ def _first_ready_box(settings: Settings, report: Reporter, background: str, read
         except LmprepError as exc:
             if exc.state in ("interrupted", "timed_out") or index == len(names) - 1:
                 if passed:
-                    exc.message = f"No box was ready ({'; '.join(passed)}). {name}: {exc.message}"
+                    exc.message = f"No box was ready ({reasons()}). {name}: {exc.message}"
                 _copy(attempt, readiness)
+                readiness.passed_over = passed
                 exc.readiness = readiness
                 raise
-            passed.append(f"{name}: {exc.message.rstrip('.')} (exit {int(exc.exit_code)})")
+            passed.append({"provider": name, "base_url": attempt.base_url, "state": exc.state,
+                           "exit_code": int(exc.exit_code), "reason": exc.message})
             report(Notice(f"Passed over {name}: {exc.message}"))
             continue
         if passed:
-            report(Step(f"Using {name}, the first box ready; passed over {'; '.join(passed)}"))
+            report(Step(f"Using {name}, the first box ready; passed over {reasons()}"))
         _copy(attempt, readiness)
+        readiness.passed_over = passed
         return readiness
     raise NotConfiguredError("No box was named.", "Give one or more provider names with -p, separated by commas.")
 

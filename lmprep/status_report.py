@@ -72,6 +72,8 @@ class ProviderStatus:
     last_bench: dict | None = None  # `lmprep bench`'s last result for this model at its window
     error: LmprepError | None = None
     identified: bool = False  # answered this kind's own identity route (auto-detection)
+    rtt_ms: float | None = None  # the first request's round trip, connection included (as the ready line's)
+    started: Any = None  # the StartedServer record when lmprep started this server and it still runs
 
     @property
     def ok(self) -> bool:
@@ -88,6 +90,7 @@ class ProviderStatus:
             "label": self.label,
             "state": self.state,
             "running": self.running,
+            "rtt_ms": self.rtt_ms,
             "base_url": self.base_url,
             "base_url_source": self.base_url_source,
             "model": self.model,
@@ -97,6 +100,7 @@ class ProviderStatus:
             "models": None if self.models is None else [m.to_dict() for m in self.models],
             "last_warm_up": self.last_warm_up.to_dict() if self.last_warm_up else None,
             "last_bench": self.last_bench,
+            "started": None if self.started is None else _started_dict(self.started),
             "error": _error_dict(self.error),
         }
 
@@ -205,6 +209,7 @@ def collect_status(settings: Settings, entries: list[ProviderSettings], deadline
     results = run_all([probe(entry) for entry in entries], deadline, name="lmprep-status",
                       on_abandon=lambda: [provider.http.abort() for provider in list(opened)])
     rows = []
+    ours = _started_here()
     for entry, result in zip(entries, results):
         if isinstance(result, ProviderStatus):
             rows.append(result)
@@ -215,6 +220,8 @@ def collect_status(settings: Settings, entries: list[ProviderSettings], deadline
         else:
             row.state, row.error = "internal_error", _internal(result)
         rows.append(row)
+    for row in rows:
+        row.started = ours.get((row.name, row.base_url))
 
     report = StatusReport(
         providers=rows, chosen=None, chosen_source=None, config_path=str(settings.config_path.value),
@@ -235,6 +242,19 @@ def collect_status(settings: Settings, entries: list[ProviderSettings], deadline
         looked = ", ".join(f"{row.label} at {row.base_url}" for row in rows if row.name in candidates)
         report.error = none_running(looked, "", settings)
     return report
+
+
+def _started_here() -> dict:
+    """(provider, base URL) → the record of each server lmprep started that still runs (the same
+    process: pid and start time); read only, stale records stay for `lmprep stop` to forget."""
+    from .started import is_same_process, started_servers
+
+    return {(record.provider, record.base_url): record for record in started_servers() if is_same_process(record)}
+
+
+def _started_dict(record) -> dict:
+    return {"pid": record.pid, "since": _iso(record.started_at), "command": record.command, "log": record.log,
+            "seconds": record.seconds}
 
 
 def _row(entry: ProviderSettings, records: list[dict] | None) -> ProviderStatus:
@@ -295,9 +315,11 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         except (AuthFailedError, ProtocolError):
             # The server answered, just not with a listing: auto-detection still sees it.
             row.running = True
+            row.rtt_ms = provider.http.first_round_trip_ms
             row.identified = identify and provider.identify()
             raise
         row.running = True
+        row.rtt_ms = provider.http.first_round_trip_ms  # before identify() adds exchanges of its own
         row.identified = identify and provider.identify()
         try:
             loaded = provider.loaded_models(listing)

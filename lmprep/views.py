@@ -18,13 +18,14 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
     """The providers as a table (``*`` marks the one that decides), then each running
     provider's models and problems, then the verdict."""
     now = time.time() if now is None else now
-    headers = ["", "PROVIDER", "STATE", "BASE URL", "FROM", "MODEL", "PRESENT", "LOADED", "LAST WARM-UP"]
+    headers = ["", "PROVIDER", "STATE", "RTT", "BASE URL", "FROM", "MODEL", "PRESENT", "LOADED", "LAST WARM-UP"]
     rows = [
         [
             printable(cell) for cell in (
                 "*" if row.name == report.chosen else "",
                 row.name,
                 row.state,
+                describe_rtt(row.rtt_ms),
                 row.base_url or "-",
                 row.base_url_source or "-",
                 row.model or "-",
@@ -60,6 +61,10 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
             if figures:
                 measured = row.last_bench.get("measured_at") or now
                 details.append(f"{row.name}: {row.model} measured by `lmprep bench` {ago(now - measured)}: {figures}")
+        if row.started is not None:
+            record = row.started
+            details.append(f"{row.name}: started by lmprep {ago(now - record.started_at)} (pid {record.pid}, "
+                           f"`{record.command}`), log {record.log or '-'}; `lmprep stop -p {row.name}` stops it")
         warm_up = row.last_warm_up
         if warm_up is not None and warm_up.status == "error" and warm_up.error and row.state != "warmup_failed":
             details.append(f"{row.name}: the last warm-up of {warm_up.model or 'the model'} failed: {warm_up.error}")
@@ -68,6 +73,13 @@ def render_status(report, *, colour: bool = False, now: float | None = None) -> 
     if report.chosen:
         lines += ["", f"Chosen: {report.chosen} ({report.chosen_source}): {report.state}"]
     return "\n".join(lines)
+
+
+def describe_rtt(rtt_ms: float | None) -> str:
+    """The round trip of a provider's first request (its connection included): how far away it is."""
+    if rtt_ms is None:
+        return "-"
+    return "<1 ms" if rtt_ms < 1 else f"{rtt_ms:.0f} ms"
 
 
 def _yes_no(value: bool | None) -> str:

@@ -114,7 +114,7 @@ def test_readiness_is_a_plain_record_with_a_dict_form():
         "provider": "ollama", "provider_source": None, "kind": None, "base_url": None, "base_url_source": None,
         "model": "m", "model_source": None, "state": "ready", "downloaded": False,
         "warm_up": {"mode": "wait", "status": "ok", "seconds": 1.5, "state_file": None}, "context_length": None,
-        "agent": None, "cpu_percent": None, "timings_ms": {}, "rtt_ms": None, "started": None,
+        "agent": None, "cpu_percent": None, "timings_ms": {}, "rtt_ms": None, "passed_over": [], "started": None,
     }
     ready.to_dict()["timings_ms"]["x"] = 1.0  # a copy
     assert ready.timings_ms == {} and lmprep.Readiness().timings_ms is not lmprep.Readiness().timings_ms

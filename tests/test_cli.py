@@ -16,7 +16,7 @@ from lmprep.errors import ExitCode
 LMS = "http://localhost:1234"
 OLLAMA = "http://localhost:11434"
 JSON_KEYS = ["schema", "ok", "state", "exit_code", "provider", "provider_source", "base_url", "model",
-             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "rtt_ms",
+             "model_source", "agent", "downloaded", "warm_up", "context_length", "cpu_percent", "rtt_ms", "passed_over",
              "timings_ms", "started", "error"]
 
 

@@ -18,8 +18,8 @@ from lmprep.views import render_status
 from lmprep.warmup import state_file_for, write_state
 
 MODEL = "openai/gpt-oss-20b"
-ROW_KEYS = ["name", "kind", "label", "state", "running", "base_url", "base_url_source", "model", "model_source",
-            "model_present", "model_loaded", "models", "last_warm_up", "last_bench", "error"]
+ROW_KEYS = ["name", "kind", "label", "state", "running", "rtt_ms", "base_url", "base_url_source", "model", "model_source",
+            "model_present", "model_loaded", "models", "last_warm_up", "last_bench", "started", "error"]
 TOP_KEYS = ["schema", "ok", "state", "exit_code", "chosen", "chosen_source", "config_path", "config_loaded",
             "providers", "error"]
 
@@ -77,18 +77,20 @@ def test_json_is_one_documented_object(lmstudio_emulator, config):
     assert [row["name"] for row in payload["providers"]] == ["lmstudio", "ollama", "llamacpp", "vllm", "lemonade", "dmr", "litellm", "llamaswap", "openai"]
     assert all(list(row) == ROW_KEYS for row in payload["providers"])
     lms = rows(payload)["lmstudio"]
+    assert isinstance(lms["rtt_ms"], float) and 0 < lms["rtt_ms"] < 5000
     assert lms == {
         "name": "lmstudio", "kind": "lmstudio", "label": "LM Studio", "state": "ready", "running": True,
+        "rtt_ms": lms["rtt_ms"],
         "base_url": lmstudio_emulator.base_url, "base_url_source": f"config {path}",
         "model": MODEL, "model_source": "default", "model_present": True, "model_loaded": False,
         "models": [
             {"id": MODEL, "loaded": False, "context_length": None, "cpu_percent": None},
             {"id": "qwen/qwen3-8b", "loaded": True, "context_length": 8192, "cpu_percent": None},
         ],
-        "last_warm_up": None, "last_bench": None, "error": None,
+        "last_warm_up": None, "last_bench": None, "started": None, "error": None,
     }
     ollama = rows(payload)["ollama"]
-    assert (ollama["state"], ollama["running"], ollama["models"]) == ("unreachable", False, None)
+    assert (ollama["state"], ollama["running"], ollama["models"], ollama["rtt_ms"]) == ("unreachable", False, None, None)
     assert ollama["error"]["message"].startswith("Ollama is not responding at http://127.0.0.1:")
     assert rows(payload)["openai"]["state"] == "not_configured"
     assert rows(payload)["openai"]["error"]["message"] == "OpenAI-compatible server has no base URL."
@@ -224,7 +226,7 @@ def test_table_on_stdout_and_the_verdict(lmstudio_emulator, config):
     result = run("-p", "lmstudio")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["PROVIDER", "STATE", "BASE", "URL", "FROM", "MODEL", "PRESENT", "LOADED", "LAST",
+    assert lines[0].split() == ["PROVIDER", "STATE", "RTT", "BASE", "URL", "FROM", "MODEL", "PRESENT", "LOADED", "LAST",
                                 "WARM-UP"]
     assert lines[1].split()[:3] == ["*", "lmstudio", "ready"]
     assert f"lmstudio models: {MODEL}" in lines
@@ -239,7 +241,7 @@ def test_render_status_exactly():
             ProviderStatus(
                 name="lmstudio", kind="lmstudio", label="LM Studio", state="ready", running=True,
                 base_url="http://127.0.0.1:1234/v1", base_url_source="default", model=MODEL, model_source="default",
-                model_present=True, model_loaded=True,
+                model_present=True, model_loaded=True, rtt_ms=38.4,
                 models=[ModelInfo(MODEL, True, 4096), ModelInfo("qwen/qwen3-8b", False, None)],
                 last_warm_up=WarmUpRecord(MODEL, "ok", 12.34, 1000.0, 1012.34, None),
             ),
@@ -254,12 +256,12 @@ def test_render_status_exactly():
         chosen="lmstudio", chosen_source="auto-detected", config_path="/c.toml", config_loaded=False,
     )
     assert render_status(report, now=1000.0 + 12.34 + 180) == (
-        "  PROVIDER STATE          BASE URL                  FROM        MODEL              PRESENT LOADED"
+        "  PROVIDER STATE          RTT   BASE URL                  FROM        MODEL              PRESENT LOADED"
         " LAST WARM-UP\n"
-        "* lmstudio ready          http://127.0.0.1:1234/v1  default     openai/gpt-oss-20b yes     yes   "
+        "* lmstudio ready          38 ms http://127.0.0.1:1234/v1  default     openai/gpt-oss-20b yes     yes   "
         " ok in 12.3 s, 3 min ago (openai/gpt-oss-20b)\n"
-        "  ollama   unreachable    http://localhost:11434/v1 OLLAMA_HOST gpt-oss:20b        -       -      -\n"
-        "  openai   not_configured -                         -           -                  -       -      -\n"
+        "  ollama   unreachable    -     http://localhost:11434/v1 OLLAMA_HOST gpt-oss:20b        -       -      -\n"
+        "  openai   not_configured -     -                         -           -                  -       -      -\n"
         "\n"
         "lmstudio models: openai/gpt-oss-20b (loaded, context 4096), qwen/qwen3-8b\n"
         "\n"

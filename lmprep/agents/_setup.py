@@ -63,6 +63,7 @@ def agent_setup(
     context_length: int | None = None,
     environ: Mapping[str, str] | None = None,
     first_turn_s: float | None = None,
+    ca_cert: str | None = None,
 ) -> AgentSetup:
     """The setup for ``agent`` against the ready ``provider`` (its ``kind``, ``base_url``, ``model``).
 
@@ -73,8 +74,11 @@ def agent_setup(
     server, model and window, which raises the agent's timeouts where it has them. The agent's
     own offline switches (update checks, telemetry, model catalogues: its module's OFFLINE and
     OFFLINE_OPTIONS) are set unless ``environ`` has LMPREP_AGENT_ONLINE=1, and a variable the
-    user set already wins over every one of them. Raises NotConfiguredError for an unknown agent, or one that cannot be pointed at
-    this kind of server by variables and arguments.
+    user set already wins over every one of them. ``ca_cert``: the private CA (PEM file or
+    folder) lmprep verified an https ``base_url`` with; the agent is told to trust it too, in the
+    variables its runtime reads (_trust.py), unless the user set them. Raises NotConfiguredError
+    for an unknown agent, or one that cannot be pointed at this kind of server by variables and
+    arguments.
     """
     module = agent_module(agent)
     setup = module.setup(
@@ -82,6 +86,10 @@ def agent_setup(
         key=token or PLACEHOLDER_KEY, token=token, context_length=context_length, first_turn_s=first_turn_s,
     )
     environ = {} if environ is None else environ
+    if ca_cert and base_url.lower().startswith("https://"):  # over http there is no certificate to trust
+        from ._trust import hand_off_ca
+
+        hand_off_ca(setup, module, ca_cert, environ)
     defaults = dict(setup.defaults)
     if environ.get(ONLINE_VARIABLE, "").strip() != "1":
         defaults = {**getattr(module, "OFFLINE", {}), **defaults}

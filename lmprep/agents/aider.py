@@ -16,6 +16,7 @@ import json
 
 from ..protocols import CHAT, AgentNeeds, FirstRequest
 from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
+from ._trust import LITELLM, REQUESTS
 
 LABEL = "aider"
 COMMAND = "aider"
@@ -25,6 +26,9 @@ INSTALL = "pipx install aider-chat==0.86.2"
 #: As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("--message", SMOKE_PROMPT, "--yes-always", "--no-git")
 MIN_CONTEXT = 8192  # its prompt with the repository map and the files in the chat; seen: 2.3k tokens for "say hi"
+#: Its private CA: SSL_CERT_FILE, which litellm (its model requests) reads, and REQUESTS_CA_BUNDLE
+#: for what aider fetches itself with requests (models.py, versioncheck.py in 0.86.2).
+CA_VARIABLES = (LITELLM, REQUESTS)
 #: On Ollama aider sends `num_ctx` with every request (aider/models.py, send_completion: the
 #: prompt's tokens x 1.25 + 8192, unless the model's extra_params set it), and litellm's
 #: `ollama_chat/` puts it in /api/chat's `options`: Ollama loads the model with that window

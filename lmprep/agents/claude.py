@@ -9,6 +9,7 @@ hence CLAUDE_CODE_AUTO_COMPACT_WINDOW.
 
 from ..protocols import MESSAGES, AgentNeeds, FirstRequest
 from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms, too_slow_note
+from ._trust import NODE
 
 LABEL = "Claude Code"
 COMMAND = "claude"
@@ -17,6 +18,8 @@ INSTALL = "npm install -g @anthropic-ai/claude-code@2.1.332"
 #: `claude --help`, 2.1.332). As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("-p", SMOKE_PROMPT)
 MIN_CONTEXT = 100_000  # its system prompt and tools alone run to tens of thousands of tokens
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 2.1.332 binary is a Bun 1.4.6 build, which reads it).
+CA_VARIABLES = (NODE,)
 # On every server, the window as loaded: an Anthropic Messages request carries none.
 FIRST_REQUEST = FirstRequest(14619, 48814, ("POST /v1/messages",), "2.1.332", "2026-12-02")
 

@@ -13,6 +13,7 @@ import json
 from ..errors import NotConfiguredError
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup
+from ._trust import NODE
 
 LABEL = "Cline"
 COMMAND = "cline"
@@ -21,6 +22,8 @@ INSTALL = "npm install -g cline@3.0.65"
 #: --help`, 3.0.65: "Your prompt"). As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = (SMOKE_PROMPT,)
 MIN_CONTEXT = 32768  # ~6k tokens of prompt and 25 tools, with no output limit of its own
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 3.0.65 binary is a Bun 1.3.13 build, which reads it).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(3643, 21754, ("POST /v1/chat/completions",), "3.0.65", "2026-12-02")
 #: No self-update check at start.
 OFFLINE = {"CLINE_NO_AUTO_UPDATE": "1"}

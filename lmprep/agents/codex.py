@@ -16,6 +16,7 @@ import json
 
 from ..protocols import RESPONSES, AgentNeeds, FirstRequest
 from . import PLACEHOLDER_KEY, SMOKE_PROMPT, AgentSetup, raised_timeout_ms, too_slow_note
+from ._trust import CODEX
 
 LABEL = "Codex"
 COMMAND = "codex"
@@ -25,6 +26,8 @@ INSTALL = "npm install -g @openai/codex@0.171.0"
 #: without --skip-git-repo-check. As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("exec", "--skip-git-repo-check", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+#: Its private CA: CODEX_CA_CERTIFICATE (_trust.CODEX), which it reads before SSL_CERT_FILE.
+CA_VARIABLES = (CODEX,)
 # On every server, the window as loaded: a Responses request carries none (not even --oss on Ollama).
 FIRST_REQUEST = FirstRequest(17458, 40444, ("POST /v1/responses",), "0.171.0", "2026-12-02")
 

@@ -10,6 +10,7 @@ character system prompt (48 kB in all); `max_tokens` is the output limit it is g
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
+from ._trust import NODE
 
 LABEL = "GitHub Copilot CLI"
 COMMAND = "copilot"
@@ -19,6 +20,9 @@ INSTALL = "npm install -g @github/copilot@1.0.102"
 #: tool without asking. As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("-p", SMOKE_PROMPT, "-s", "--allow-all-tools")
 MIN_CONTEXT = 65536  # ~12k tokens of prompt and tools before the first word of the task
+#: Its private CA: NODE_EXTRA_CA_CERTS, which both its Node runtime (a Node single executable) and its
+#: native HTTP client (reqwest and rustls in runtime.node, 1.0.102, beside CURL_CA_BUNDLE) read.
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(19003, 47937, ("POST /v1/chat/completions",), "1.0.102", "2026-12-02")
 #: From `copilot help environment`: no GitHub calls, no self-update.
 OFFLINE = {"COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false"}

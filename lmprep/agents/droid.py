@@ -11,6 +11,7 @@ import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
+from ._trust import NODE
 
 LABEL = "Droid"
 COMMAND = "droid"
@@ -19,6 +20,8 @@ INSTALL = "npm install -g droid@0.215.0"
 #: exec --help`, 0.215.0); lmprep's --settings goes before `exec`, as exec places it. As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("exec", SMOKE_PROMPT)
 MIN_CONTEXT = 32768  # ~10k tokens of prompt and tools, and its output limit
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 0.215.0 binary is a Bun 1.3.14 build, which reads it).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(11334, 37069, ("POST /v1/chat/completions",), "0.215.0", "2026-12-02")
 # No offline switch: with only lmprep's variables and no internet, droid 0.215.0 asked for
 # api.factory.ai, telemetry.factory.ai and an OpenTelemetry collector (seen through a refusing

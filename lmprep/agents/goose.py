@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from ..hosts import origin_of
 from ..protocols import CHAT, AgentNeeds
 from . import SMOKE_PROMPT, AgentSetup
+from ._trust import RUST
 
 LABEL = "goose"
 COMMAND = "goose"
@@ -15,6 +16,9 @@ INSTALL = "curl -fsSL https://github.com/aaif-goose/goose/releases/download/stab
 #: Not checked against a real goose: CI installs none (no npm or pip package).
 SMOKE_ARGV = ("run", "--no-session", "--text", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents: tools and instructions fill small windows
+#: Its private CA: SSL_CERT_FILE, as Rust's rustls-native-certs and OpenSSL read it (goose is a Rust
+#: program; not checked against it: it is in none of the registries lmprep is tested from).
+CA_VARIABLES = (RUST,)
 # On Ollama too, the window as loaded: goose talks to its OpenAI-compatible route, which takes no num_ctx.
 FIRST_REQUEST = None  # never measured: goose is in none of the package registries lmprep is tested from
 

@@ -6,6 +6,7 @@ Seen from @kilocode/cli 7.7.7 (2026-11): `POST {base}/chat/completions`, streame
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup
+from ._trust import NODE
 from .opencode import inline_config
 
 LABEL = "Kilo Code"
@@ -15,6 +16,8 @@ INSTALL = "npm install -g @kilocode/cli@7.7.7"
 #: tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("run", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # ~14k tokens of prompt and tools, and it asks for 32000 out
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 7.7.7 binary is a Bun 1.3.14 build, which reads it).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(11885, 50517, ("POST /v1/chat/completions",), "7.7.7", "2026-12-02")
 #: Its update check, share links and model catalogue fetch (the opencode switches, renamed).
 #: Its provider timeouts (options.timeout, headerTimeout, chunkTimeout) have no default in

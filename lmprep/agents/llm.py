@@ -9,6 +9,7 @@ only way it takes a token there: lmprep never puts a token on a command line.
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup, missing_options
+from ._trust import PYTHON
 
 LABEL = "llm"
 COMMAND = "llm"
@@ -17,6 +18,8 @@ INSTALL = "pipx install llm==0.36"
 #: As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = (SMOKE_PROMPT,)
 MIN_CONTEXT = None
+#: Its private CA: SSL_CERT_FILE (the openai SDK's httpx client reads it).
+CA_VARIABLES = (PYTHON,)
 FIRST_REQUEST = FirstRequest(30, 118, ("POST /v1/chat/completions",), "0.36", "2026-12-02")
 
 #: llm's own subcommands: a command line starting with one of them is left as it is.

@@ -9,6 +9,7 @@ import json
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
+from ._trust import NODE
 
 LABEL = "opencode"
 COMMAND = "opencode"
@@ -17,6 +18,8 @@ INSTALL = "npm install -g opencode-ai@1.18.33"
 #: 1.18.33). As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("run", SMOKE_PROMPT)
 MIN_CONTEXT = 65536  # Ollama's guidance for coding agents
+#: Its private CA: NODE_EXTRA_CA_CERTS (the 1.18.33 binary is a Bun 1.3.14 build, which reads it).
+CA_VARIABLES = (NODE,)
 #: With only lmprep's other variables and no internet, opencode 1.18.33 asked for
 #: models.opencode.ai (its model catalogue) and registry.npmjs.org (its default plugins, and
 #: updates) before it answered (seen through a refusing proxy, 2026-12). With these, only its

@@ -10,6 +10,7 @@ from the model's `maxTokens`, 4 function tools, 5.7 kB in all.
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup, too_slow_note
+from ._trust import NODE
 
 LABEL = "pi"
 COMMAND = "pi"
@@ -18,6 +19,8 @@ INSTALL = "npm install -g @earendil-works/pi-coding-agent@0.74.2"
 #: As tests/realagents/agents.py runs it on CI.
 SMOKE_ARGV = ("-p", SMOKE_PROMPT)
 MIN_CONTEXT = 16384  # a small prompt (~2k tokens) and 4096 out; sessions grow from there
+#: Its private CA: NODE_EXTRA_CA_CERTS (a Node program).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(2119, 5579, ("POST /v1/chat/completions",), "0.74.2", "2026-12-02")
 #: Its offline mode: no update or package checks at start.
 OFFLINE = {"PI_OFFLINE": "1"}

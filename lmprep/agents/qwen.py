@@ -8,6 +8,7 @@ the available context size"). It takes an empty answer for an error and retries.
 
 from ..protocols import AgentNeeds, FirstRequest, chat_agent
 from . import SMOKE_PROMPT, AgentSetup, raised_timeout_ms
+from ._trust import NODE
 
 LABEL = "Qwen Code"
 COMMAND = "qwen"
@@ -17,6 +18,8 @@ INSTALL = "npm install -g @qwen-code/qwen-code@0.24.4"
 #: runs it on CI.
 SMOKE_ARGV = (SMOKE_PROMPT,)
 MIN_CONTEXT = 65536  # its first request alone is ~60 kB (15-28k tokens) of prompt and tools, and asks for 32000 out
+#: Its private CA: NODE_EXTRA_CA_CERTS (a Node program).
+CA_VARIABLES = (NODE,)
 FIRST_REQUEST = FirstRequest(28309, 60150, ("POST /v1/chat/completions",), "0.24.4", "2026-12-02")
 # Timeouts, read from its bundle (0.24.4): QWEN_CODE_API_TIMEOUT_MS (the request, default 120 s),
 # QWEN_STREAM_IDLE_TIMEOUT_MS (no chunk, default 240 s), QWEN_STREAM_MAX_LIFETIME_MS (the whole

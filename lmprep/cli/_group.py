@@ -186,7 +186,7 @@ def cli() -> None:
 #: The commands other than `ensure`, each the module of this package that defines it as
 #: ``command``: imported on first use, so the ready path (`lmprep` alone) never pays for them.
 LAZY_COMMANDS = {"bench": "bench", "completion": "completion", "config": "config", "doctor": "doctor", "env": "env",
-                 "exec": "exec", "smoke": "smoke", "status": "status"}
+                 "exec": "exec", "smoke": "smoke", "status": "status", "stop": "stop"}
 
 
 def lazy_command(name: str) -> click.Command:

@@ -11,6 +11,7 @@ from ..termtext import printable
 from .ensure import run_with_progress
 from .render import echo, fail, success_line
 
+
 def ready_for_agent(options: dict, program_found: bool = False):
     """Ensure readiness, then the agent's setup (generic OpenAI variables without --for), as
     lmprep.handoff makes it for `lmprep smoke` too; exits with lmprep's code on failure."""

@@ -45,6 +45,7 @@ def json_result(readiness: Readiness, error: LmprepError | None, options: dict) 
         "context_length": readiness.context_length,
         "cpu_percent": readiness.cpu_percent,
         "rtt_ms": readiness.rtt_ms,
+        "passed_over": [dict(box) for box in readiness.passed_over],
         "timings_ms": readiness.timings_ms,
         "started": readiness.started,  # the server this run started: {command, pid, log, seconds}; else null
         "error": {"message": error.message, "hint": error.hint} if error else None,

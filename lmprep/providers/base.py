@@ -179,6 +179,8 @@ class Provider:
     identity_route: ClassVar[bool] = False
     #: list_models reads the OpenAI listing (GET {base_url}/models), with its `owned_by`.
     lists_openai_models: ClassVar[bool] = True
+    #: How a user stops a server of this kind that lmprep did not start (`lmprep stop` refuses to).
+    stop_hint: ClassVar[str] = "Ctrl-C where it runs, or by ending its process"
 
     def __init__(
         self,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 class Lemonade(OpenAICompatible):
     kind = "lemonade"
     owned_by = "lemonade"
+    stop_hint = "`lemonade-server stop`"
     can_set_context = True
     name_rule = "takes model names exactly as it lists them"
 

@@ -99,6 +99,7 @@ class LMStudio(Provider):
         )
 
     identity_route = True  # its listing may be empty (JIT loading off): the greeting says who it is
+    stop_hint = "`lms server stop`"  # the lms CLI's own
 
     def identity_evidence(self) -> str:
         return f"GET /lmstudio-greeting did not answer as LM Studio's does, and {self.owners_evidence()}"

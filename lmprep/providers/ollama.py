@@ -66,6 +66,8 @@ def pull_source(model: str) -> str:
 class Ollama(Provider):
     kind = "ollama"
     lists_openai_models = False  # GET /api/tags
+    stop_hint = ("the Ollama app's Quit, or `systemctl stop ollama` where its Linux installer made it a service "
+                 "(`ollama serve` has no stop command)")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
