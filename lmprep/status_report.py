@@ -212,6 +212,8 @@ def collect_status(settings: Settings, entries: list[ProviderSettings], deadline
     ours = _started_here()
     for entry, result in zip(entries, results):
         if isinstance(result, ProviderStatus):
+            if result.state == "timed_out":  # the shared deadline, met inside a request: name the box
+                result.error = deadline.error(f"asking {entry.label} at {result.base_url}")
             rows.append(result)
             continue
         row = _row(entry, records)
