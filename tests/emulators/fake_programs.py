@@ -276,21 +276,10 @@ def ollama_listen_address(value: str) -> tuple[str, int]:
 
 def _keep_alive_seconds(value: str) -> float | None:
     """OLLAMA_KEEP_ALIVE as envconfig.KeepAlive reads it: a Go duration or whole seconds,
-    negative for ever; None where it is not one (Ollama then keeps its 5 minutes)."""
-    import re
+    negative for ever (``inf``); None where it is not one (Ollama then keeps its 5 minutes)."""
+    from .ollama import keep_alive_variable_seconds
 
-    text = value.strip().strip("\"'")
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-    parts = re.fullmatch(r"([-+]?)((?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))+)", text)
-    if parts:
-        seconds = sum(float(number) * units[unit]
-                      for number, unit in re.findall(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)", parts.group(2)))
-        seconds = -seconds if parts.group(1) == "-" else seconds
-    elif re.fullmatch(r"[-+]?\d+", text):
-        seconds = float(int(text))
-    else:
-        return None
-    return float("inf") if seconds < 0 else seconds
+    return keep_alive_variable_seconds(value)
 
 
 def _ollama(config: dict, argv: list[str]) -> int:
