@@ -249,20 +249,38 @@ class Ollama(Provider):
         return ModelState(loaded, context, maximum, self.cpu_percent(model) if loaded else None)
 
     def fit_facts(self, model: str):
-        """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
-        model's size in the /api/tags listing the run began with; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
-        from this environment reads it (a server on this machine only is estimated)."""
-        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, ollama_parallel, shape_from_metadata
+        """/api/show's model_info has the GGUF keys the estimate reads (not `attention.key_length`
+        or `value_length`: the head size comes from embedding_length / head_count, checked
+        against Ollama v0.33.0-rc2 built from source); the weights are the model's size in the
+        /api/tags listing the run began with; the cache type, parallel sequences and default
+        window are OLLAMA_* as the server has them where lmprep started it, else as a server
+        started from this environment reads them (a server on this machine only is estimated)."""
+        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, ollama_parallel
 
-        info = self._show(model).get("model_info")
-        if not isinstance(info, dict):
-            return None
-        shape = shape_from_metadata(info, self._size(model))
+        shape = self._shape(model)
         if shape is None:
             return None
-        cache = ollama_cache_type()
+        environ = self.server_environ
+        cache = ollama_cache_type(environ)
         return ModelFacts(shape, cache, cache, "OLLAMA_KV_CACHE_TYPE" if cache != "f16" else "",
-                          ollama_default_window(), ollama_parallel())
+                          ollama_default_window(environ), ollama_parallel(environ))
+
+    def _shape(self, model: str):
+        from ..fit import shape_from_metadata
+
+        info = self._show(model).get("model_info")
+        return shape_from_metadata(info, self._size(model)) if isinstance(info, dict) else None
+
+    def load_blocker(self, model: str) -> tuple[str, str] | None:
+        """Where lmprep started Ollama (and so knows its environment): a quantised
+        OLLAMA_KV_CACHE_TYPE that this server cannot load (flash attention off, or a head size
+        the cache's blocks do not divide). A server started elsewhere may run with other values
+        than this environment's: nothing is said of it."""
+        if self.server_environ is None:
+            return None
+        from ..fit import ollama_cache_problem
+
+        return ollama_cache_problem(self._shape(model), self.server_environ)
 
     def _size(self, model: str) -> int | None:
         """The model's size on disk (its weights) as the last /api/tags listing said; None where it did not."""

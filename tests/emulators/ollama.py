@@ -295,6 +295,8 @@ class OllamaEmulator(HTTPEmulator):
         self.last_used: dict[str, float] = {}
         self.inference_loads: list[bool] = []
         self.model_info: dict[str, dict[str, Any]] = {}  # model → more /api/show model_info keys (its shape)
+        self.kv_cache_type = ""  # OLLAMA_KV_CACHE_TYPE, lower-cased, as the server was started with
+        self.flash_attention_off = False  # OLLAMA_FLASH_ATTENTION=0 (or f, false, ...)
 
     def routes(self) -> dict[tuple[str, str], Route]:
         routes = self._routes_table()
@@ -517,12 +519,30 @@ class OllamaEmulator(HTTPEmulator):
             return None
         if keep_alive is None:
             self.keep_alive.pop(key, None)  # a new runner starts with the server's default
-        error = self.simulate_load(key, wanted)
+        error = self._cache_refused(key) or self.simulate_load(key, wanted)
         if error is None:
             with self.lock:
                 self.last_used[key] = time.monotonic()  # the idle time counts from the end of the load
                 (self.explicit_ctx.add if explicit else self.explicit_ctx.discard)(key)
         return error
+
+    def _cache_refused(self, key: str) -> str | None:
+        """llama-server's refusal of a quantised KV cache, as Ollama v0.33.0-rc2 built from source
+        answers it (HTTP 500): without flash attention, or for a head size (embedding_length /
+        head_count) its blocks of 32 do not divide."""
+        if self.kv_cache_type not in ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"):
+            return None
+        died = "llama-server process has terminated: exit status 1: llama_init_from_model: "
+        if self.flash_attention_off:
+            return died + "quantized V cache requires flash_attn to be enabled"
+        with self.lock:
+            info = self.model_info.get(self.find_key(self.model_info, key) or "", {})
+        arch = info.get("general.architecture", "llama")
+        embedding, heads = info.get(f"{arch}.embedding_length"), info.get(f"{arch}.attention.head_count")
+        head = info.get(f"{arch}.attention.key_length") or (embedding // heads if embedding and heads else None)
+        if head and head % 32:
+            return died + f"K cache type {self.kv_cache_type} with block size 32 does not divide n_embd_head_k={head}"
+        return None
 
     def _expires_at(self, key: str) -> str:
         """/api/ps ``expires_at``: for ever is now + Go's longest duration (time.Now().Add of
