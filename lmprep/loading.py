@@ -370,6 +370,10 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
                 report(WaitEnded(f"Loaded {model}, but {_what_failed(exc)}", loaded[0] - started, ok=False))
             else:
                 report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
+            # A load was sent and recorded: `--json` says so ("error"), not "not_started" as for a
+            # run refused before any load (the fit check, the model's maximum, load_blocker()).
+            outcome = "error" if isinstance(exc, Exception) else "interrupted"  # as its record says it
+            readiness.warm_up = WarmUp(mode, outcome, round(time.monotonic() - started, 3), str(state_file))
             raise
     seconds = time.monotonic() - started
     report(WaitEnded(f"Loaded {model}", seconds, ok=True))
