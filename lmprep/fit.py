@@ -761,7 +761,9 @@ def ollama_parallel(environ: Mapping[str, str] | None = None) -> int:
 
 def ollama_default_window(environ: Mapping[str, str] | None = None) -> int | None:
     """The window Ollama loads a model with when a request names none, where this environment
-    says it (OLLAMA_CONTEXT_LENGTH); without it Ollama picks one by VRAM (4k under 24 GiB)."""
+    says it (OLLAMA_CONTEXT_LENGTH); without it Ollama picks one by VRAM (4k under 24 GiB). Only
+    digits: `8k` is no number to Ollama (checked against v0.33.0-rc2 built from source: it warns
+    and keeps its default), and a window above the model's training one is capped to it."""
     value = (os.environ if environ is None else environ).get("OLLAMA_CONTEXT_LENGTH", "").strip()
     return int(value) if value.isdigit() and 0 < int(value) <= 1 << 24 else None
 

@@ -95,7 +95,10 @@ class Ollama(Provider):
         OLLAMA_CONTEXT_LENGTH, a decimal count of tokens, 0 or unset: by VRAM (`Uint`, the window
         of every load that asks for none: all OpenAI and Anthropic requests);
         OLLAMA_KEEP_ALIVE, a Go duration (`30m`, `1h30m`, `1500ms`) or whole seconds, negative for
-        ever, 5 minutes by default (`KeepAlive`)."""
+        ever, 5 minutes by default (`KeepAlive`). Checked against Ollama v0.33.0-rc2 built from
+        source: OLLAMA_CONTEXT_LENGTH is capped at the model's training window, `8k` is no number
+        to it (a warning, then its default: so lmprep writes digits), a request's num_ctx wins;
+        OLLAMA_KEEP_ALIVE as keep_alive_variable() reads it (`2d` is its default 5 minutes)."""
         from ..starting import StartPlan
 
         if not request.base_url.startswith("http://"):
