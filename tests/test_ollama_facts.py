@@ -43,6 +43,9 @@ def test_the_longest_go_duration_is_read_and_one_nanosecond_more_is_not():
     assert parse_go_duration("-2562047h47m16.854775808s") == -(1 << 63)
     assert parse_go_duration("1" * 5000 + "s") is None  # no int() of thousands of digits either
     assert keep_alive_variable("9" * 5000) == 300.0
+    assert go_parse_duration("2562047h47m16.854775807s") == (1 << 63) - 1  # the emulator's port agrees
+    with pytest.raises(ValueError, match='time: invalid duration "2562047h47m16.854775808s"'):
+        go_parse_duration("2562047h47m16.854775808s")
 
 
 def test_lmpreps_reading_and_the_emulators_go_port_agree():
