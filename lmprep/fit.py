@@ -486,13 +486,18 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
     if fit is not None:
         q8 = estimate(fit.facts._replace(k_type="q8_0", v_type="q8_0"), fit.model, fit.window, fit.memory)
     needs_q8 = f" (~{gb(q8.needed)}{', fits' if q8.fits else ''})" if q8 is not None else ""
+    cannot = head_size_problem(fit.facts.shape) if fit is not None else None
     if fit is not None and CACHE_TYPE_BYTES[fit.facts.k_type] <= CACHE_TYPE_BYTES["q8_0"]:
         pass  # quantised already
+    elif cannot:
+        pass  # said after the ways out: a load with it would fail
     elif kind == "llamacpp":
         ways.append(f"a quantised KV cache: start llama-server with `-ctk q8_0 -ctv q8_0 -fa on`{needs_q8}")
     elif kind == "ollama":
+        # OLLAMA_FLASH_ATTENTION=1 too: with it at 0 the quantised cache does not load (HTTP 500).
+        unknown = "" if fit is not None else f" (for a model whose attention head size is a multiple of {CACHE_BLOCK})"
         ways.append("a quantised KV cache: start Ollama with `OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE=q8_0 "
-                    f"ollama serve`{needs_q8}")
+                    f"ollama serve`{needs_q8}{unknown}")
     elif kind == "lmstudio":
         ways.append("a quantised KV cache: in LM Studio's load settings turn Flash Attention on and set the K and V "
                     f"Cache Quantization Type to Q8_0{needs_q8}")
@@ -511,6 +516,8 @@ def ways_out(kind: str, fit: Fit | None, ignore_hint: bool = True) -> str:
         if 0 < largest < fit.window:
             ways.append(f"the largest window that fits: {largest:,} tokens (`--min-context {largest}`)")
     text = "Ways out: " + "; ".join(ways) + "."
+    if cannot:
+        text += f" A quantised KV cache is none for this model: {cannot}, and the load would fail."
     if ignore_hint:
         text += " To load it anyway, pass --ignore-fit (or `ignore_fit = true` in the config file)."
     return text
@@ -682,9 +689,66 @@ def llama_server_facts(args: list[str]) -> ModelFacts | None:
 
 
 def ollama_cache_type(environ: Mapping[str, str] | None = None) -> str:
-    """Ollama's KV cache type as a server started from this environment takes it (OLLAMA_KV_CACHE_TYPE)."""
-    value = (os.environ if environ is None else environ).get("OLLAMA_KV_CACHE_TYPE", "").strip().lower()
-    return value if value in ("f16", "q8_0", "q4_0") else "f16"
+    """Ollama's KV cache type as a server started from this environment takes it (OLLAMA_KV_CACHE_TYPE,
+    lower-cased and handed to llama-server as `--cache-type-k/-v` whatever it is: llm/server.go;
+    checked against Ollama v0.33.0-rc2 built from source); f16 where unset or not a type lmprep
+    can size."""
+    value = (os.environ if environ is None else environ).get("OLLAMA_KV_CACHE_TYPE", "").strip().strip("\"'").lower()
+    return value if value in CACHE_TYPE_BYTES else "f16"
+
+
+#: OLLAMA_FLASH_ATTENTION values that turn flash attention off: strconv.ParseBool's false ones.
+#: Any other value that is not blank turns it on, `off` and `no` too (envconfig.BoolWithDefault).
+_PARSEBOOL_FALSE = ("0", "f", "F", "false", "False", "FALSE")
+
+
+def ollama_flash_attention_off(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a server started from this environment has flash attention turned off by the
+    user (OLLAMA_FLASH_ATTENTION=0); unset, Ollama passes `--flash-attn auto`."""
+    value = (os.environ if environ is None else environ).get("OLLAMA_FLASH_ATTENTION", "").strip().strip("\"'")
+    return value in _PARSEBOOL_FALSE
+
+
+def quantised(cache_type: str) -> bool:
+    return CACHE_TYPE_BYTES.get(cache_type, 2.0) < 2.0
+
+
+#: The block every quantised cache type packs values in (q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl: 32).
+CACHE_BLOCK = 32
+
+
+def head_size_problem(shape: Shape, k_type: str = "q8_0", v_type: str = "q8_0") -> str | None:
+    """Why llama.cpp cannot make a K/V cache of these types for a model of ``shape``: a quantised
+    type packs a head's values in blocks of 32, so the head size must be a multiple of 32
+    (llama-context.cpp; Ollama v0.33.0-rc2 built from source answers a load of a model with head
+    size 16 and q8_0 with HTTP 500 `K cache type q8_0 with block size 32 does not divide
+    n_embd_head_k=16`). None where it can (or the head size is not known)."""
+    for which, cache_type, size in (("key", k_type, shape.key_length), ("value", v_type, shape.value_length)):
+        if quantised(cache_type) and size and size % CACHE_BLOCK:
+            return (f"its attention heads' {which} length ({size}) is not a multiple of {CACHE_BLOCK}, "
+                    f"which a {cache_type} cache needs")
+    return None
+
+
+def ollama_cache_problem(shape: Shape | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """Why an Ollama started with ``environ`` (known only for one lmprep started) fails to load a
+    model of ``shape`` whatever its window, as (what, what to do); None where nothing says it does.
+    Checked against Ollama v0.33.0-rc2 built from source: OLLAMA_KV_CACHE_TYPE=q8_0 with
+    OLLAMA_FLASH_ATTENTION=0 is HTTP 500 `quantized V cache requires flash_attn to be enabled`
+    (q8_0 alone has Ollama pass `--flash-attn auto`, which turns it on); q8_0 or q4_0 with a
+    head size that is not a multiple of 32 is HTTP 500 too."""
+    cache = ollama_cache_type(environ)
+    if not quantised(cache):
+        return None
+    if ollama_flash_attention_off(environ):
+        shown = environ.get("OLLAMA_FLASH_ATTENTION", "").strip()
+        return (f"OLLAMA_KV_CACHE_TYPE={cache} needs flash attention, and OLLAMA_FLASH_ATTENTION={shown} turns it off",
+                f"Unset OLLAMA_FLASH_ATTENTION={shown} (or set it to 1), or unset OLLAMA_KV_CACHE_TYPE")
+    problem = head_size_problem(shape, cache, cache) if shape is not None and shape.layers else None
+    if problem:
+        return (f"OLLAMA_KV_CACHE_TYPE={cache} cannot hold this model's cache: {problem}",
+                "Unset OLLAMA_KV_CACHE_TYPE (or set it to f16)")
+    return None
 
 
 def ollama_parallel(environ: Mapping[str, str] | None = None) -> int:
@@ -697,7 +761,9 @@ def ollama_parallel(environ: Mapping[str, str] | None = None) -> int:
 
 def ollama_default_window(environ: Mapping[str, str] | None = None) -> int | None:
     """The window Ollama loads a model with when a request names none, where this environment
-    says it (OLLAMA_CONTEXT_LENGTH); without it Ollama picks one by VRAM (4k under 24 GiB)."""
+    says it (OLLAMA_CONTEXT_LENGTH); without it Ollama picks one by VRAM (4k under 24 GiB). Only
+    digits: `8k` is no number to Ollama (checked against v0.33.0-rc2 built from source: it warns
+    and keeps its default), and a window above the model's training one is capped to it."""
     value = (os.environ if environ is None else environ).get("OLLAMA_CONTEXT_LENGTH", "").strip()
     return int(value) if value.isdigit() and 0 < int(value) <= 1 << 24 else None
 

@@ -12,7 +12,7 @@ import time
 
 from .config import FOREVER, Settings
 from .deadline import Deadline
-from .errors import AgentUnsupportedError, ContextTooSmallError
+from .errors import AgentUnsupportedError, ContextTooSmallError, WarmupFailedError
 from .events import Notice, Reporter, Step, WaitEnded, WaitStarted
 from .providers.base import WARM_UP_READ_TIMEOUT, ModelState
 from .warmup import LoadJob, WarmUp
@@ -72,6 +72,7 @@ def ensure_loaded(provider, chosen, model: str, settings: Settings, report: Repo
         return _already_loaded(provider, job, mode, deadline, report, act)
     if mode == "off" and job.context_length is None and agent is None:
         return WarmUp("off", "off")
+    _check_load_blocker(provider, model)
     _check_fit(provider, model, job.context_length or required, required, settings, report,
                state.context if state.loaded else None)
 
@@ -144,6 +145,17 @@ def _check_own_window(provider, model: str, agent: str, needed: int, report: Rep
     _check_maximum(provider, model, provider.model_state(model), needed, f"--for {agent}")
     report(Step(f"{_label(agent)} sets {provider.label}'s context window itself with each request: "
                 "the window it is loaded with does not matter"))
+
+
+def _check_load_blocker(provider, model: str) -> None:
+    """Before a load: what makes the server fail it whatever the window (an Ollama lmprep started
+    with OLLAMA_KV_CACHE_TYPE=q8_0 and OLLAMA_FLASH_ATTENTION=0) is said now, not as the server's
+    HTTP 500 after it; a refusal, so no warm-up is recorded."""
+    blocker = provider.load_blocker(model)
+    if blocker is not None:
+        what, fix = blocker
+        raise WarmupFailedError(f"{provider.label} cannot load {model}: {what}.",
+                                f"{fix} where {provider.label} runs, restart it, and run lmprep again.")
 
 
 def _check_fit(provider, model: str, window: int | None, required: int | None, settings: Settings,
@@ -358,6 +370,10 @@ def _load_in_foreground(provider, chosen, job: LoadJob, mode: str, deadline: Dea
                 report(WaitEnded(f"Loaded {model}, but {_what_failed(exc)}", loaded[0] - started, ok=False))
             else:
                 report(WaitEnded(f"Loading {model} failed", time.monotonic() - started, ok=False))
+            # A load was sent and recorded: `--json` says so ("error"), not "not_started" as for a
+            # run refused before any load (the fit check, the model's maximum, load_blocker()).
+            outcome = "error" if isinstance(exc, Exception) else "interrupted"  # as its record says it
+            readiness.warm_up = WarmUp(mode, outcome, round(time.monotonic() - started, 3), str(state_file))
             raise
     seconds = time.monotonic() - started
     report(WaitEnded(f"Loaded {model}", seconds, ok=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 
@@ -236,6 +237,8 @@ def _start_and_probe(provider, chosen: ProviderSettings, settings: Settings, err
     if started is not None:
         readiness.started = started.as_dict()
         readiness.timings_ms["start"] = round(started.record.seconds * 1000, 1)
+        # Started from this environment: what it says of the server's settings holds (fit, load_blocker).
+        provider.server_environ = os.environ
     return provider.probe()
 
 

@@ -38,6 +38,9 @@ from typing import NamedTuple
 POLL_INTERVAL = 1.0
 #: Ollama's own keep_alive when neither the user nor OLLAMA_KEEP_ALIVE sets one.
 OLLAMA_DEFAULT_KEEP_ALIVE = 300.0
+#: A keep-alive this long is for ever: Ollama's own "for ever" is Go's longest duration (~292
+#: years: /api/ps `expires_at` in the year 2319 in 2026), and no one waits 100 years for an unload.
+FOR_EVER_AFTER = 100 * 365.25 * 86400
 #: LM Studio's idle TTL for a model loaded just in time.
 LMSTUDIO_JIT_TTL = 3600.0
 #: The kinds whose servers unload idle models by themselves.
@@ -83,19 +86,20 @@ def still_running(program: Program) -> bool:
 
 
 def hand_back_keep_alive(keep_alive: float | None, environ) -> float | None:
-    """Seconds to hand Ollama back: the user's keep_alive, else OLLAMA_KEEP_ALIVE, else Ollama's
-    5 minutes; None when that is for ever (then lmprep holds nothing and hands nothing back)."""
-    from .config import FOREVER, parse_keep_alive
+    """Seconds to hand Ollama back: the user's keep_alive, else OLLAMA_KEEP_ALIVE as Ollama reads
+    it (providers/ollama.keep_alive_variable: Go durations, whole seconds, negative for ever,
+    anything else its 5 minutes), else Ollama's 5 minutes; None when that is for ever (then lmprep
+    holds nothing and hands nothing back). 0 is Ollama's "unload as soon as idle", which a
+    keep_alive of 0 gives back. The variable is read from lmprep's environment: what a server
+    started from it (by lmprep, or from this shell) has; a service started elsewhere may differ."""
+    from .config import FOREVER
+    from .providers.ollama import keep_alive_variable
 
     if keep_alive is None:
-        variable = (environ.get("OLLAMA_KEEP_ALIVE") or "").strip()
-        if variable in ("0", "0s", "0m", "0h"):
-            return 0.0  # unload as soon as idle: Ollama's policy there, which keep_alive 0 gives back
-        try:
-            keep_alive = parse_keep_alive(variable or OLLAMA_DEFAULT_KEEP_ALIVE)
-        except ValueError:
-            keep_alive = OLLAMA_DEFAULT_KEEP_ALIVE  # Ollama too falls back to its default
-    return None if keep_alive == FOREVER else keep_alive
+        keep_alive = keep_alive_variable(environ.get("OLLAMA_KEEP_ALIVE"))
+    if keep_alive == FOREVER or keep_alive < 0 or keep_alive >= FOR_EVER_AFTER:
+        return None
+    return keep_alive
 
 
 def keep_loaded(chosen, model: str, timeouts: dict[str, float], keep_alive: float | None, *,

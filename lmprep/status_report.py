@@ -266,7 +266,7 @@ def _row(entry: ProviderSettings, records: list[dict] | None) -> ProviderStatus:
         row.model, row.model_source = entry.model.value, entry.model.source
     if entry.base_url is not None:
         row.base_url, row.base_url_source = entry.base_url.value, entry.base_url.source
-        row.last_warm_up = _last_warm_up(records if records is not None else _warm_up_records(), entry)
+        row.last_warm_up = _last_warm_up(records if records is not None else _warm_up_records(), entry, row.model)
     return row
 
 
@@ -289,7 +289,7 @@ def probe_provider(entry: ProviderSettings, *, timeouts: dict[str, float], ident
         )
         return row
     try:
-        _probe(row, entry, timeouts, identify, deadline, opened)
+        _probe(row, entry, timeouts, identify, deadline, opened, records)
     except LmprepError as exc:
         row.state, row.error = exc.state, exc
     except Exception as exc:  # one broken provider must not hide the others
@@ -301,7 +301,7 @@ def probe_provider(entry: ProviderSettings, *, timeouts: dict[str, float], ident
 
 
 def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, float], identify: bool,
-           deadline=None, opened: list | None = None) -> None:
+           deadline=None, opened: list | None = None, records: list[dict] | None = None) -> None:
     from .providers import open_provider
 
     try:
@@ -361,6 +361,9 @@ def _probe(row: ProviderStatus, entry: ProviderSettings, timeouts: dict[str, flo
         spelled = provider.served_name(row.model, listing)
         row.model_present = spelled is not None
         row.model = spelled or row.model
+        # The model known now (served, or in the server's spelling): its own last warm-up, as the server names it.
+        row.last_warm_up = _last_warm_up(records if records is not None else _warm_up_records(), entry, row.model,
+                                         lambda recorded: provider.has_model(row.model, [recorded]))
         if loaded_ids is not None:
             row.model_loaded = provider.has_model(row.model, loaded_ids)
         row.state = "ready" if row.model_present else "model_missing"
@@ -416,12 +419,20 @@ def _warm_up_records() -> list[dict]:
     return read_states()
 
 
-def _last_warm_up(records: list[dict], entry: ProviderSettings) -> WarmUpRecord | None:
+def _last_warm_up(records: list[dict], entry: ProviderSettings, model: str | None = None,
+                  same=None) -> WarmUpRecord | None:
+    """The newest warm-up recorded for ``entry``'s server, of ``model`` where the row has one (a
+    record of another model is not this row's: `lmprep -m tiny32` failing must not show as the
+    last warm-up of the default model). ``same(recorded)``: whether a recorded name is ``model``
+    (the server's own rule, once it is known); plain equality before."""
     from .redact import redact
 
     base_url = redact(entry.base_url.value) if entry.base_url else None  # as the record has it
     for record in records:  # newest first
         if record.get("provider") != entry.name or record.get("base_url") != base_url:
+            continue
+        recorded = record.get("model")
+        if model is not None and not (isinstance(recorded, str) and (same(recorded) if same else recorded == model)):
             continue
         from .warmup import outcome
 

@@ -25,7 +25,7 @@ class WarmUp(NamedTuple):
     """What happened to the warm-up in this run."""
 
     mode: str  # background | wait | off
-    status: str  # started | ok | loaded | off
+    status: str  # started | ok | loaded | off | error, interrupted (a load was sent; it or a check after it failed)
     seconds: float | None = None
     state_file: str | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from ..config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STALL_TIMEOUT, MAX_MODEL_ID,
@@ -201,6 +201,10 @@ class Provider:
         self.report = report
         self.listed_owners: tuple[str, ...] = ()  # the `owned_by` values of the last listing
         self.listing_says: str | None = None  # the kind the last listing's shape names (None: it does not)
+        # The environment the server runs with, where lmprep knows it: it started the server in
+        # this run, from its own environment (a start plan adds only the host, window and
+        # keep-alive). None: started by someone else (a service, an app, an earlier shell).
+        self.server_environ: Mapping[str, str] | None = None
         self.http = Http(
             self.base_url,
             label=self.label,
@@ -402,6 +406,11 @@ class Provider:
         """What the memory estimate needs of ``model`` (lmprep.fit.ModelFacts: its layers, KV
         heads, head size, weights, cache type), from its own metadata; None where the server does
         not give it. Asked only before a load."""
+        return None
+
+    def load_blocker(self, model: str) -> tuple[str, str] | None:
+        """Why the server will fail to load ``model`` whatever the window, as (what, what to do),
+        where lmprep can tell before the load (from ``server_environ``); None otherwise."""
         return None
 
     def server_estimate(self, model: str, window: int) -> tuple[float, str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,10 @@ class Ollama(Provider):
         OLLAMA_CONTEXT_LENGTH, a decimal count of tokens, 0 or unset: by VRAM (`Uint`, the window
         of every load that asks for none: all OpenAI and Anthropic requests);
         OLLAMA_KEEP_ALIVE, a Go duration (`30m`, `1h30m`, `1500ms`) or whole seconds, negative for
-        ever, 5 minutes by default (`KeepAlive`)."""
+        ever, 5 minutes by default (`KeepAlive`). Checked against Ollama v0.33.0-rc2 built from
+        source: OLLAMA_CONTEXT_LENGTH is capped at the model's training window, `8k` is no number
+        to it (a warning, then its default: so lmprep writes digits), a request's num_ctx wins;
+        OLLAMA_KEEP_ALIVE as keep_alive_variable() reads it (`2d` is its default 5 minutes)."""
         from ..starting import StartPlan
 
         if not request.base_url.startswith("http://"):
@@ -250,20 +254,38 @@ class Ollama(Provider):
         return ModelState(loaded, context, maximum, self.cpu_percent(model) if loaded else None)
 
     def fit_facts(self, model: str):
-        """/api/show's model_info has the GGUF keys the estimate reads; the weights are the
-        model's size in the /api/tags listing the run began with; the cache type is OLLAMA_KV_CACHE_TYPE as a server started
-        from this environment reads it (a server on this machine only is estimated)."""
-        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, ollama_parallel, shape_from_metadata
+        """/api/show's model_info has the GGUF keys the estimate reads (not `attention.key_length`
+        or `value_length`: the head size comes from embedding_length / head_count, checked
+        against Ollama v0.33.0-rc2 built from source); the weights are the model's size in the
+        /api/tags listing the run began with; the cache type, parallel sequences and default
+        window are OLLAMA_* as the server has them where lmprep started it, else as a server
+        started from this environment reads them (a server on this machine only is estimated)."""
+        from ..fit import ModelFacts, ollama_cache_type, ollama_default_window, ollama_parallel
 
-        info = self._show(model).get("model_info")
-        if not isinstance(info, dict):
-            return None
-        shape = shape_from_metadata(info, self._size(model))
+        shape = self._shape(model)
         if shape is None:
             return None
-        cache = ollama_cache_type()
+        environ = self.server_environ
+        cache = ollama_cache_type(environ)
         return ModelFacts(shape, cache, cache, "OLLAMA_KV_CACHE_TYPE" if cache != "f16" else "",
-                          ollama_default_window(), ollama_parallel())
+                          ollama_default_window(environ), ollama_parallel(environ))
+
+    def _shape(self, model: str):
+        from ..fit import shape_from_metadata
+
+        info = self._show(model).get("model_info")
+        return shape_from_metadata(info, self._size(model)) if isinstance(info, dict) else None
+
+    def load_blocker(self, model: str) -> tuple[str, str] | None:
+        """Where lmprep started Ollama (and so knows its environment): a quantised
+        OLLAMA_KV_CACHE_TYPE that this server cannot load (flash attention off, or a head size
+        the cache's blocks do not divide). A server started elsewhere may run with other values
+        than this environment's: nothing is said of it."""
+        if self.server_environ is None:
+            return None
+        from ..fit import ollama_cache_problem
+
+        return ollama_cache_problem(self._shape(model), self.server_environ)
 
     def _size(self, model: str) -> int | None:
         """The model's size on disk (its weights) as the last /api/tags listing said; None where it did not."""
@@ -358,13 +380,15 @@ class Ollama(Provider):
 
 
     def kept_for_ever(self, model: str) -> bool:
-        """Whether /api/ps says ``model`` stays loaded for ever (keep_alive -1: `expires_at` in
-        the year 2318); False where it says otherwise or nothing."""
+        """Whether /api/ps says ``model`` stays loaded for ever: a negative keep_alive is Go's
+        longest duration, so `expires_at` is now + ~292 years (checked against Ollama v0.33.0-rc2
+        built from source: "2319-03-14T06:17:19.85Z" on 2026-12-02; the year moves with the
+        clock). False where it says a real expiry (any real keep_alive is below 100 years), or
+        nothing, or a time lmprep cannot read."""
         self.loaded_models([])
         expires = self._expires.get(normalize_model_name(model))
-        year = expires[:4] if isinstance(expires, str) else ""
-        # Go's time.Now().Add(math.MaxInt64) lands centuries ahead; any real keep_alive is below 100 years.
-        return year.isdigit() and int(year) >= time.gmtime().tm_year + 100
+        year = re.match(r"\+?(\d{4,6})-", expires) if isinstance(expires, str) else None
+        return year is not None and int(year[1]) >= time.gmtime().tm_year + 100
 
     def unload(self, model: str) -> bool:
         """keep_alive 0 on the load request unloads the model at once (Ollama's own `ollama stop`)."""
@@ -375,13 +399,75 @@ class Ollama(Provider):
 
 def go_duration(seconds: float) -> str:
     """--keep-alive seconds as OLLAMA_KEEP_ALIVE takes them (a Go duration, envconfig.KeepAlive):
-    `-1` for ever (not a duration, so read as -1 seconds: negative is for ever), whole seconds
-    as `Ns`, else milliseconds (Go's ParseDuration has no exponents, which `%g` would write)."""
+    `-1` for ever (not a Go duration, so Ollama reads it as whole seconds, -1, and negative is for
+    ever; checked against Ollama v0.33.0-rc2 built from source: `-1` never unloads; it is also what
+    Ollamas before envconfig read), whole seconds as `Ns`, else milliseconds (Go's ParseDuration
+    has no exponents, which `%g` would write, and no `d` unit: `2d` is Ollama's 5 minutes)."""
     if seconds == FOREVER:
         return "-1"
     if float(seconds).is_integer():
         return f"{int(seconds)}s"
     return f"{max(1, round(seconds * 1000))}ms"
+
+
+#: Nanoseconds in each unit Go's time.ParseDuration takes (`µs` is U+00B5, `μs` U+03BC); none other,
+#: and case matters (`5M` is no duration).
+_GO_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+             "h": 3600 * 10**9}
+# A number with at least one digit (`5`, `1.5`, `.5`, `5.`), then a unit; longer units first (`ms` before `m`).
+_GO_PART = r"([0-9]*)(?:\.([0-9]*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
+_INT64 = 1 << 63
+#: Ollama's keep-alive where OLLAMA_KEEP_ALIVE is unset or not one it reads (envconfig.KeepAlive).
+OLLAMA_DEFAULT_KEEP_ALIVE = 300.0
+
+
+def parse_go_duration(text: str) -> int | None:
+    """Nanoseconds from a Go duration as time.ParseDuration reads it: an optional sign, then
+    one or more number-unit parts (`1h30m`, `1.5h`, `-5m`, `300ms`), or a bare `0`; None for
+    anything else (a number without a unit, `2d`, spaces inside, an overflow past 2^63 ns)."""
+    sign = text[:1] if text[:1] in ("-", "+") else ""
+    body = text[len(sign):]
+    if body == "0":
+        return 0
+    if not body or not re.fullmatch(f"(?:{_GO_PART})+", body):
+        return None
+    total = 0
+    for whole, fraction, unit in re.findall(_GO_PART, body):
+        if not whole and not fraction:
+            return None  # `.s`: no digits at all
+        if len(whole.lstrip("0")) > 19:
+            return None  # past 2^63 whatever the unit (and int() refuses thousands of digits)
+        fraction = fraction[:19]  # Go too stops reading a fraction's digits that add nothing
+        scale = _GO_UNITS[unit]
+        total += int(whole or 0) * scale + (int(fraction) * scale // 10 ** len(fraction) if fraction else 0)
+        if total > _INT64:
+            return None
+    if sign == "-":
+        return -total
+    return total if total < _INT64 else None
+
+
+def keep_alive_variable(value: str | None) -> float:
+    """OLLAMA_KEEP_ALIVE in seconds as `ollama serve` reads it (envconfig.KeepAlive): trimmed of
+    spaces, then of quotes (envconfig.Var); a Go duration, else whole seconds (strconv.ParseInt,
+    ASCII digits); negative: FOREVER; 0: unload as soon as a request ends; anything else, and
+    unset, Ollama's 5 minutes. Checked against Ollama v0.33.0-rc2 built from source: `300` and `5m`
+    5 minutes, `-1` and `-5m` never unload, `1h30m` 1h30m, `0` unloads at once, `2d` (no `d` unit)
+    and `1.5` (no decimal seconds without a unit) the default 5 minutes."""
+    text = (value or "").strip().strip("\"'")
+    if not text:
+        return OLLAMA_DEFAULT_KEEP_ALIVE
+    nanoseconds = parse_go_duration(text)
+    if nanoseconds is None:
+        whole = re.fullmatch(r"([-+]?)0*([0-9]{1,19})", text)  # leading zeros are no digits to int()'s limit
+        seconds = int(whole[1] + whole[2]) if whole else None
+        if seconds is None or not -_INT64 <= seconds < _INT64:
+            return OLLAMA_DEFAULT_KEEP_ALIVE
+        # time.Duration(n) * time.Second in int64: past ~292 years it wraps, as Go's does.
+        nanoseconds = (seconds * 10**9 + _INT64) % (2 * _INT64) - _INT64
+    if nanoseconds < 0:
+        return FOREVER
+    return nanoseconds / 1e9
 
 
 def _user_sets(environ, name: str) -> bool:
@@ -410,8 +496,11 @@ def _user_host_serves(request: StartRequest) -> bool:
 
 
 def ollama_duration(seconds: float) -> int | float:
-    """keep_alive as Ollama reads a number: seconds, negative for ever."""
-    if seconds == FOREVER:
+    """keep_alive for a request body, always a JSON number: api.Duration reads a number as seconds
+    (decimals too), negative for ever, while a string must be a Go duration (checked against
+    Ollama v0.33.0-rc2 built from source: the string "-1" is HTTP 400 `time: missing unit in
+    duration "-1"`, "2d" HTTP 400 `unknown unit "d"`; -1, 600 and 1.5 load)."""
+    if seconds == FOREVER or seconds < 0:
         return -1
     return int(seconds) if float(seconds).is_integer() else seconds
 

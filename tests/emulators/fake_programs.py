@@ -6,8 +6,9 @@ folder, each starting the matching emulator on the port and address it is asked 
 as the real program does where lmprep can tell:
 
 * ``ollama serve`` listens where ``OLLAMA_HOST`` says (Ollama's own parsing, envconfig.Host), takes
-  ``OLLAMA_CONTEXT_LENGTH`` as the window of loads that ask for none and ``OLLAMA_KEEP_ALIVE`` as the
-  default keep-alive, and serves in the foreground until SIGINT/SIGTERM; a port in use is
+  ``OLLAMA_CONTEXT_LENGTH`` as the window of loads that ask for none, ``OLLAMA_KEEP_ALIVE`` as the
+  default keep-alive, ``OLLAMA_KV_CACHE_TYPE`` and ``OLLAMA_FLASH_ATTENTION`` as the cache its loads
+  make (a quantised one fails to load with flash attention off, HTTP 500), and serves in the foreground until SIGINT/SIGTERM; a port in use is
   ``Error: listen tcp HOST:PORT: bind: address already in use``, exit 1.
 * ``lemond [--port P] [--host H]`` and ``lemonade-server serve [--port P] [--host H] [--no-tray]``
   serve the Lemonade emulator in the foreground.
@@ -276,21 +277,10 @@ def ollama_listen_address(value: str) -> tuple[str, int]:
 
 def _keep_alive_seconds(value: str) -> float | None:
     """OLLAMA_KEEP_ALIVE as envconfig.KeepAlive reads it: a Go duration or whole seconds,
-    negative for ever; None where it is not one (Ollama then keeps its 5 minutes)."""
-    import re
+    negative for ever (``inf``); None where it is not one (Ollama then keeps its 5 minutes)."""
+    from .ollama import keep_alive_variable_seconds
 
-    text = value.strip().strip("\"'")
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-    parts = re.fullmatch(r"([-+]?)((?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))+)", text)
-    if parts:
-        seconds = sum(float(number) * units[unit]
-                      for number, unit in re.findall(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)", parts.group(2)))
-        seconds = -seconds if parts.group(1) == "-" else seconds
-    elif re.fullmatch(r"[-+]?\d+", text):
-        seconds = float(int(text))
-    else:
-        return None
-    return float("inf") if seconds < 0 else seconds
+    return keep_alive_variable_seconds(value)
 
 
 def _ollama(config: dict, argv: list[str]) -> int:
@@ -310,6 +300,9 @@ def _ollama(config: dict, argv: list[str]) -> int:
     keep_alive = _keep_alive_seconds(os.environ.get("OLLAMA_KEEP_ALIVE", ""))
     if keep_alive is not None:
         emulator.default_keep_alive = keep_alive
+    emulator.kv_cache_type = os.environ.get("OLLAMA_KV_CACHE_TYPE", "").strip().strip("\"'").lower()
+    emulator.flash_attention_off = os.environ.get("OLLAMA_FLASH_ATTENTION", "").strip().strip("\"'") in (
+        "0", "f", "F", "false", "False", "FALSE")  # strconv.ParseBool's false
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return _serve(emulator, host, port, "ollama", config,
                   f'time={time.strftime("%Y-%m-%dT%H:%M:%S")} level=INFO source=routes.go msg="Listening on '

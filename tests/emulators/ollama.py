@@ -51,8 +51,9 @@ DEFAULT_NUM_CTX = 4096
 MISSING_MANIFEST = "pull model manifest: file does not exist"
 _RESPONSES_API_SINCE = (0, 13, 3)
 _MESSAGES_API_SINCE = (0, 14, 0)
-FOREVER_EXPIRY = "2318-01-01T00:00:00Z"  # what /api/ps shows for keep_alive -1
-_KEEP_ALIVE_UNLOAD = ("0", "0s", "0m", "0h")
+#: Go's longest time.Duration, in nanoseconds: a negative keep_alive is this (api.Duration), so
+#: /api/ps shows ``expires_at`` ~292 years ahead (the real Ollama v0.33.0-rc2: year 2319 in 2026).
+GO_MAX_DURATION_NS = (1 << 63) - 1
 _DETAILS = {
     "parent_model": "",
     "format": "gguf",
@@ -61,6 +62,87 @@ _DETAILS = {
     "parameter_size": "8.0B",
     "quantization_level": "Q4_K_M",
 }
+
+
+# ---------------------------------------------------------------------- durations
+
+_GO_UNIT_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+               "h": 3600 * 10**9}
+
+
+def go_parse_duration(text: str) -> int:
+    """Nanoseconds, as Go's time.ParseDuration reads ``text``, character by character; ValueError
+    with Go's own message where it refuses (``time: missing unit in duration "-1"``)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    rest, negative = text, False
+    if rest[:1] in ("-", "+"):
+        negative, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise ValueError(f"time: invalid duration {quoted}")
+    total = 0
+    while rest:
+        if not (rest[0] == "." or rest[0].isascii() and rest[0].isdigit()):
+            raise ValueError(f"time: invalid duration {quoted}")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        whole, rest = rest[:digits], rest[digits:]
+        fraction = ""
+        if rest[:1] == ".":
+            rest = rest[1:]
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            fraction, rest = rest[:digits], rest[digits:]
+        if not whole and not fraction:
+            raise ValueError(f"time: invalid duration {quoted}")
+        end = next((i for i, c in enumerate(rest) if c == "." or c in "0123456789"), len(rest))
+        unit, rest = rest[:end], rest[end:]
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        if unit not in _GO_UNIT_NS:
+            raise ValueError(f"time: unknown unit {json.dumps(unit, ensure_ascii=False)} in duration {quoted}")
+        value = int(whole or "0") * _GO_UNIT_NS[unit]
+        if fraction:
+            value += int(int(fraction[:30]) * _GO_UNIT_NS[unit] / 10 ** len(fraction[:30]))
+        total += value
+        if total > 1 << 63:
+            raise ValueError(f"time: invalid duration {quoted}")
+    if negative:
+        return -total
+    if total > GO_MAX_DURATION_NS:
+        raise ValueError(f"time: invalid duration {quoted}")
+    return total
+
+
+def keep_alive_variable_seconds(value: str) -> float | None:
+    """OLLAMA_KEEP_ALIVE as envconfig.KeepAlive reads it (trimmed of spaces, then quotes): a Go
+    duration, else whole seconds (strconv.ParseInt: ASCII digits, int64, then times 10^9 in int64,
+    which wraps); negative: ``inf`` (for ever); None where it is neither (Ollama keeps its 5 minutes)."""
+    text = value.strip().strip("\"'")
+    if not text:
+        return None
+    try:
+        return _seconds(go_parse_duration(text))
+    except ValueError:
+        pass
+    if not re.fullmatch(r"[-+]?[0-9]+", text) or not -(1 << 63) <= int(text) < 1 << 63:
+        return None
+    return _seconds((int(text) * 10**9 + (1 << 63)) % (1 << 64) - (1 << 63))
+
+
+def request_keep_alive_seconds(value: Any) -> float:
+    """A request body's ``keep_alive`` as api.Duration's UnmarshalJSON reads it: a number is
+    seconds, a string a Go duration; negative: ``inf``. ValueError with Ollama's message otherwise
+    (a string such as "-1" or "2d", a bool, a list): the request is refused with HTTP 400."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        kind = {bool: "bool", list: "[]interface {}", dict: "map[string]interface {}"}.get(type(value), "?")
+        raise ValueError(f"Unsupported type: '{kind}'")
+    if isinstance(value, str):
+        return _seconds(go_parse_duration(value))
+    return float("inf") if value < 0 else float(value)
+
+
+def _seconds(nanoseconds: int) -> float:
+    return float("inf") if nanoseconds < 0 else nanoseconds / 1e9
 
 
 # ---------------------------------------------------------------------- names
@@ -177,8 +259,10 @@ class OllamaEmulator(HTTPEmulator):
 
     State: ``pull_count[normalised name]`` counts ``/api/pull`` requests; ``explicit_ctx`` holds
     the loaded models whose load asked for a window; ``keep_alive[model]`` the last keep_alive
-    a request gave it (``expires_at`` in /api/ps follows it); ``inference_loads``, for each
-    OpenAI or Anthropic request (an agent's), whether the model had to be loaded for it.
+    a request gave it, in seconds, ``inf`` for ever (``expires_at`` in /api/ps follows it);
+    ``inference_loads``, for each OpenAI or Anthropic request (an agent's), whether the model
+    had to be loaded for it. A request's keep_alive Ollama cannot read (the string "-1", "2d")
+    is HTTP 400 with Go's error, as the real one answers.
     """
 
     server_header = "ollama-emulator"
@@ -211,6 +295,8 @@ class OllamaEmulator(HTTPEmulator):
         self.last_used: dict[str, float] = {}
         self.inference_loads: list[bool] = []
         self.model_info: dict[str, dict[str, Any]] = {}  # model → more /api/show model_info keys (its shape)
+        self.kv_cache_type = ""  # OLLAMA_KV_CACHE_TYPE, lower-cased, as the server was started with
+        self.flash_attention_off = False  # OLLAMA_FLASH_ATTENTION=0 (or f, false, ...)
 
     def routes(self) -> dict[tuple[str, str], Route]:
         routes = self._routes_table()
@@ -223,13 +309,11 @@ class OllamaEmulator(HTTPEmulator):
         return expire_then_answer
 
     def _keep_alive_seconds(self, key: str) -> float:
+        """How long ``key`` stays after its last request: the keep_alive a request set (already
+        read by request_keep_alive_seconds), else the server's default; ``inf``: for ever."""
         value = self.keep_alive.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        match = re.fullmatch(r"(-?\d+(?:\.\d+)?)([smh]?)", str(value)) if value is not None else None
-        if match is None:
-            return self.default_keep_alive
-        return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+        value = self.default_keep_alive if value is None else value
+        return float("inf") if value < 0 else value
 
     def _expire_idle(self) -> None:
         """Unload every model whose keep_alive has passed since its last request."""
@@ -435,18 +519,37 @@ class OllamaEmulator(HTTPEmulator):
             return None
         if keep_alive is None:
             self.keep_alive.pop(key, None)  # a new runner starts with the server's default
-        error = self.simulate_load(key, wanted)
+        error = self._cache_refused(key) or self.simulate_load(key, wanted)
         if error is None:
             with self.lock:
                 self.last_used[key] = time.monotonic()  # the idle time counts from the end of the load
                 (self.explicit_ctx.add if explicit else self.explicit_ctx.discard)(key)
         return error
 
+    def _cache_refused(self, key: str) -> str | None:
+        """llama-server's refusal of a quantised KV cache, as Ollama v0.33.0-rc2 built from source
+        answers it (HTTP 500): without flash attention, or for a head size (embedding_length /
+        head_count) its blocks of 32 do not divide."""
+        if self.kv_cache_type not in ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"):
+            return None
+        died = "llama-server process has terminated: exit status 1: llama_init_from_model: "
+        if self.flash_attention_off:
+            return died + "quantized V cache requires flash_attn to be enabled"
+        with self.lock:
+            info = self.model_info.get(self.find_key(self.model_info, key) or "", {})
+        arch = info.get("general.architecture", "llama")
+        embedding, heads = info.get(f"{arch}.embedding_length"), info.get(f"{arch}.attention.head_count")
+        head = info.get(f"{arch}.attention.key_length") or (embedding // heads if embedding and heads else None)
+        if head and head % 32:
+            return died + f"K cache type {self.kv_cache_type} with block size 32 does not divide n_embd_head_k={head}"
+        return None
+
     def _expires_at(self, key: str) -> str:
-        value = self.keep_alive.get(key)
-        if isinstance(value, (int, float)) and value < 0 or value in ("-1", "-1s", "-1m"):
-            return FOREVER_EXPIRY
-        seconds = value if isinstance(value, (int, float)) else 300
+        """/api/ps ``expires_at``: for ever is now + Go's longest duration (time.Now().Add of
+        math.MaxInt64 ns: ~292 years, the year 2319 in 2026), as the real Ollama shows it."""
+        seconds = self._keep_alive_seconds(key)
+        if seconds == float("inf"):
+            return rfc3339_in(timedelta(microseconds=GO_MAX_DURATION_NS // 1000))
         return rfc3339_in(timedelta(seconds=seconds))
 
     def _native(self, request: RecordedRequest, wants_answer: bool, answer: dict[str, Any]) -> Reply:
@@ -456,10 +559,16 @@ class OllamaEmulator(HTTPEmulator):
         if isinstance(key, Reply):
             return key
         reply: dict[str, Any] = {"model": display_name(key), "created_at": rfc3339(), "done": True}
-        if str(body.get("keep_alive")) in _KEEP_ALIVE_UNLOAD:
+        keep_alive = body.get("keep_alive")
+        if keep_alive is not None:
+            try:
+                keep_alive = request_keep_alive_seconds(keep_alive)
+            except ValueError as exc:  # the body does not bind: Ollama's 400, the Go error as it is
+                return json_reply({"error": str(exc)}, 400)
+        if keep_alive == 0:
             self.unload(key)
             return json_reply({**reply, **_empty(answer), "done_reason": "unload"})
-        error = self._ensure_loaded(key, body.get("options"), body.get("keep_alive"))
+        error = self._ensure_loaded(key, body.get("options"), keep_alive)
         if error is not None:
             return json_reply({"error": error}, 500)
         if not wants_answer:
