@@ -99,12 +99,12 @@ def test_stop_as_json(tmp_path, programs, unused_port):
     result = run_lmprep("stop", "-p", "box", "--json", "--config", str(_config(tmp_path, box=("llamacpp", unused_port))))
     assert result.returncode == 0 and result.stderr == ""
     payload = result.json
-    assert list(payload) == ["schema", "ok", "state", "exit_code", "stopped", "error"]
+    assert list(payload) == ["schema", "ok", "state", "exit_code", "stopped", "error", "errors"]
     (server,) = payload["stopped"]
     assert (payload["ok"], payload["state"], payload["exit_code"], payload["error"]) == (True, "stopped", 0, None)
     assert server == {"provider": "box", "kind": "llamacpp", "base_url": record.base_url, "pid": process.pid,
                       "command": record.command, "log": "/tmp/emulator.log", "started_at": server["started_at"],
-                      "seconds": server["seconds"], "forced": False}
+                      "seconds": server["seconds"], "forced": False, "stopped_with": None}
     assert 0 <= server["seconds"] < 5
     nothing = run_lmprep("stop", "--json", "--config", str(_config(tmp_path, box=("llamacpp", unused_port))))
     assert (nothing.returncode, nothing.json["state"], nothing.json["stopped"]) == (4, "unreachable", [])
