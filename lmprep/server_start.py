@@ -444,7 +444,7 @@ def _ended(code: int, chosen: ProviderSettings, request: StartRequest, plan: Sta
         url = f" (`--base-url {other}`, or `base_url` under [providers.{chosen.name}] of the config file)" \
             if other else f" (`base_url` under [providers.{chosen.name}] of the config file)"
         return UnreachableError(
-            f"{message} Another program holds port {port}.",
+            f"{message}{'' if message.endswith(('.', '!', '?')) else '.'} Another program holds port {port}.",
             f"Find it (`ss -ltnp 'sport = :{port}'`, or `lsof -i :{port}`) and stop it, or give lmprep another port"
             f"{url}; the server's whole log is {_shown_path(log)}.",
         )

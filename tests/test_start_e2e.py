@@ -137,7 +137,7 @@ def test_a_port_another_program_holds_is_said_so(fake_programs):
     assert result.returncode == 4 and time.monotonic() - begun < 30, result.stdout
     error = result.json["error"]
     assert (f"Error: listen tcp 127.0.0.1:{port}: bind: address already in use" in error["message"]
-            and error["message"].endswith(f"Another program holds port {port}."))
+            and error["message"].endswith(f"address already in use. Another program holds port {port}."))
     assert error["hint"].startswith(
         f"Find it (`ss -ltnp 'sport = :{port}'`, or `lsof -i :{port}`) and stop it, or give lmprep another port "
         "(`--base-url http://127.0.0.1:OTHER/v1`, or `base_url` under [providers.ollama] of the config file); the "

@@ -158,7 +158,7 @@ def test_a_stop_command_that_fails_says_what_to_do_and_keeps_the_record(fake_pro
     stop = run_lmprep("stop", "-p", "lmstudio", "--json", "--config", str(config), env=env)
     assert stop.returncode == 10, stop.stdout
     message, hint = stop.json["error"]["message"], stop.json["error"]["hint"]
-    assert (f"`lms-broken server stop` ended with exit status 3: Error: could not reach LM Studio" in message)
+    assert ("`lms-broken server stop` ended with exit status 3: Error: could not reach LM Studio" in message)
     assert "lmprep never signals that process" in hint and "`lms-broken server stop`" in hint
     assert listens(port) and pid_alive(record.pid) and len(started.started_servers()) == 1
 
