@@ -243,6 +243,9 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
     try:
         try:
             _wait_until_answering(process, chosen, request, plan, log, deadline, begun)
+            seconds = round(time.monotonic() - begun, 3)
+            if plan.stop and process.poll() is None:
+                _wait_for_exit(process, deadline)  # within the try: Ctrl-C here undoes the start too
         except TimedOutError as exc:
             if "lmprep stopped it" not in exc.message:
                 exc.message += (f" lmprep stopped the {chosen.label} it had started (`{plan.described}`); "
@@ -256,9 +259,6 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
             started.forget(record)
         report(WaitEnded(f"{chosen.label} did not start", time.monotonic() - begun, ok=False))
         raise
-    seconds = round(time.monotonic() - begun, 3)
-    if plan.stop and process.poll() is None:
-        _wait_for_exit(process, deadline)
     if process.poll() == 0:  # it handed the server on, and ended: record the process that serves
         return _handed_off(chosen, request, plan, record, str(log), added, seconds, report)
     reap(process)  # a library caller that lives on keeps no zombie when the server ends
