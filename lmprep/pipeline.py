@@ -201,7 +201,8 @@ def run_ensure(
         readiness.state = exc.state
         exc.readiness = readiness
         if readiness.started is not None:  # it answers, and lives on after this failure: say so
-            kept = (f"The server lmprep started for this run keeps running (pid {readiness.started['pid']}, "
+            pid = readiness.started["pid"]
+            kept = (f"The server lmprep started for this run keeps running ({f'pid {pid}, ' if pid else ''}"
                     f"log {readiness.started['log']}).")
             exc.hint = f"{exc.hint} {kept}" if exc.hint else kept
         raise

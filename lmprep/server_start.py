@@ -40,19 +40,40 @@ LOG_TAIL_BYTES = 16 * 1024
 SOURCE_STARTED = "started (nothing was running)"
 
 
+#: How long a program that hands its server on (a plan with a `stop`: `lms server start`) may
+#: take to exit once the server answers: real `lms` exits right after its first greeting check.
+HANDOFF_EXIT_WAIT = 5.0
+
+
 class Started(NamedTuple):
     """A server this run started, for the ready line and `--json`'s `started`."""
 
     record: StartedServer
     label: str  # the provider's label (`llama.cpp server`)
+    recorded: bool = True  # False: a hand-off whose serving process lmprep could not tell (no pid, no record)
 
     @property
     def program(self) -> str:
         return os.path.basename(self.record.argv[0]) if self.record.argv else self.label
 
     def as_dict(self) -> dict:
-        return {"command": self.record.command, "pid": self.record.pid, "log": self.record.log,
-                "seconds": self.record.seconds}
+        return {"command": self.record.command, "pid": self.record.pid if self.recorded else None,
+                "log": self.record.log, "seconds": self.record.seconds}
+
+
+def url_host(base_url: str) -> str:
+    """The host of ``base_url`` as written there (`127.0.0.1`, `localhost`, `[::1]`)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return netloc.rsplit(":", 1)[0] if parts.port else netloc
+
+
+def added_variables(plan: StartPlan, environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``plan`` that lmprep adds or changes for the server (what the user's
+    environment has already, at that value, is not lmprep's doing): what its command shows."""
+    return {name: value for name, value in plan.env.items() if environ.get(name) != value}
 
 
 def start_allowed(settings: Settings, chosen: ProviderSettings) -> bool:
@@ -71,7 +92,7 @@ def start_request(chosen: ProviderSettings, settings: Settings, *, which: Callab
 
     base_url = chosen.base_url.value
     parts = urlsplit(base_url)
-    host = parts.netloc.rpartition("@")[2].rsplit(":", 1)[0] if parts.port else parts.netloc.rpartition("@")[2]
+    host = url_host(base_url)
     default_port = urlsplit(KINDS[chosen.kind].default_base_url or "").port
     port = parts.port or default_port or (443 if parts.scheme == "https" else 80)
     return StartRequest(
@@ -200,7 +221,8 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
     # not decide (Ollama's: an OLLAMA_HOST elsewhere than the base URL would have the server
     # listen where lmprep never looks, and its wait last to the deadline).
     env = {**request.environ, **plan.env}
-    report(WaitStarted(f"Starting {chosen.label}: {plan.described}"))
+    added = added_variables(plan, request.environ)
+    report(WaitStarted(f"Starting {chosen.label}: {started.command_line(plan.argv, started.shown_variables(added))}"))
     begun = time.monotonic()
     fd = _open_log(log)
     try:
@@ -214,12 +236,16 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
     finally:
         os.close(fd)
     try:
-        record = started.remember(chosen.name, chosen.kind, request.base_url, process.pid, plan.argv, str(log))
+        record = started.remember(chosen.name, chosen.kind, request.base_url, process.pid, plan.argv, str(log),
+                                  env=added)
     except OSError:
         record = None  # ended already (the wait says why), or no record can be written: it still runs
     try:
         try:
             _wait_until_answering(process, chosen, request, plan, log, deadline, begun)
+            seconds = round(time.monotonic() - begun, 3)
+            if plan.stop and process.poll() is None:
+                _wait_for_exit(process, deadline)  # within the try: Ctrl-C here undoes the start too
         except TimedOutError as exc:
             if "lmprep stopped it" not in exc.message:
                 exc.message += (f" lmprep stopped the {chosen.label} it had started (`{plan.described}`); "
@@ -233,19 +259,67 @@ def _start(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, rep
             started.forget(record)
         report(WaitEnded(f"{chosen.label} did not start", time.monotonic() - begun, ok=False))
         raise
-    seconds = round(time.monotonic() - begun, 3)
+    if process.poll() == 0:  # it handed the server on, and ended: record the process that serves
+        return _handed_off(chosen, request, plan, record, str(log), added, seconds, report)
     reap(process)  # a library caller that lives on keeps no zombie when the server ends
     if record is None:
-        record = started.StartedServer(chosen.name, chosen.kind, request.base_url, process.pid, "",
-                                       plan.argv, plan.described, str(log), time.time() - seconds, seconds)
+        record = started.new_record(chosen.name, chosen.kind, request.base_url, process.pid, "", plan.argv,
+                                    str(log), env=added, started_at=time.time() - seconds, seconds=seconds)
     else:
-        record = record._replace(seconds=seconds, command=plan.described)
+        record = record._replace(seconds=seconds)
         try:
             started.save(record)
         except OSError:
             pass  # the server runs and answers: a record that cannot be written does not undo that
     report(WaitEnded(f"Started {chosen.label}", seconds, ok=True))
     return Started(record, chosen.label)
+
+
+def _wait_for_exit(process, deadline: Deadline) -> None:
+    """Give a program that hands its server on (`lms server start`) a moment to exit once the
+    server answers: lmprep's look may beat its own check."""
+    remaining = deadline.remaining()
+    end = time.monotonic() + (HANDOFF_EXIT_WAIT if remaining is None else max(0.0, min(HANDOFF_EXIT_WAIT, remaining)))
+    while process.poll() is None and time.monotonic() < end:
+        time.sleep(POLL_INTERVAL)
+
+
+def _handed_off(chosen: ProviderSettings, request: StartRequest, plan: StartPlan, record: StartedServer | None,
+                log: str, added: dict, seconds: float, report: Reporter) -> Started:
+    """The program exited 0 and the server answers: what serves is another process (LM Studio's
+    service, for `lms server start`). Its record names the process that listens on the port, with
+    its start time, and the plan's `stop` command, which `lmprep stop` runs instead of a signal;
+    where no single process of this user is found listening there, nothing is recorded, and the
+    Notice says how to stop it."""
+    from . import started
+    from .listener import listening_pids
+
+    pids = listening_pids(request.port)
+    pid = next(iter(pids)) if pids is not None and len(pids) == 1 else None
+    start = started.process_start_time(pid) if pid is not None else None
+    begun_at = time.time() - seconds
+    if start is not None:
+        handed = started.new_record(chosen.name, chosen.kind, request.base_url, pid, start, plan.argv, log,
+                                    env=added, stop=plan.stop, port=request.port, started_at=begun_at,
+                                    seconds=seconds)
+        try:
+            handed = started.save(handed)
+        except OSError:
+            pass  # the server answers: a record that cannot be written does not undo that
+        report(WaitEnded(f"Started {chosen.label}", seconds, ok=True))
+        return Started(handed, chosen.label)
+    if record is not None:
+        started.forget(record)  # it names `lms`, which has ended: no process to stop there
+    why = ("this machine does not say which process listens on a port (no /proc/net/tcp, no lsof)" if pids is None
+           else f"{len(pids)} processes listen on port {request.port}" if pids
+           else f"no process of this user holds port {request.port}")
+    stop = f"`{StartPlan(plan.stop).described}`" if plan.stop else "its own way to stop it"
+    report(WaitEnded(f"Started {chosen.label}", seconds, ok=True))
+    report(Notice(f"`{plan.described}` handed {chosen.label} on to another process, and {why}: lmprep keeps no "
+                  f"record of it, so `lmprep stop` will not stop it. Stop it with {stop}."))
+    unrecorded = started.new_record(chosen.name, chosen.kind, request.base_url, 1, "", plan.argv, log, env=added,
+                                    started_at=begun_at, seconds=seconds)
+    return Started(unrecorded, chosen.label, recorded=False)
 
 
 def log_path(provider: str, base_url: str) -> Path:
@@ -343,13 +417,40 @@ def _answers(provider, doing: str) -> bool:
     return response.status_code != 503
 
 
+#: What a server's log says when another program holds its port: Ollama (`Error: listen tcp
+#: 127.0.0.1:11500: bind: address already in use`, exit 1 within 0.1 s), llama-server b11434
+#: (`start: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080`, exit 1 within
+#: 0.1 s: it binds before it loads the model), and the errno text every other server prints
+#: (Linux's and macOS's EADDRINUSE; Windows' WSAEADDRINUSE).
+PORT_TAKEN_SIGNS = ("address already in use", "couldn't bind http server socket",
+                    "only one usage of each socket address")
+
+
+def port_taken(log_text: str) -> bool:
+    text = log_text.lower()
+    return any(sign in text for sign in PORT_TAKEN_SIGNS)
+
+
 def _ended(code: int, chosen: ProviderSettings, request: StartRequest, plan: StartPlan, log: Path) -> UnreachableError:
     said = _log_tail(log)
     status = f"signal {-code}" if code < 0 else f"exit status {code}"
+    message = (f"lmprep started {chosen.label} (`{plan.described}`), and it ended with {status} before it answered "
+               f"at {request.base_url}. Its log ends: {said or '(nothing)'}")
+    if port_taken(said):
+        # Nothing answered there when lmprep looked (else it would not have started it): the
+        # port is held by a socket that does not accept, or one on another address of the port.
+        port = request.port
+        other = request.base_url.replace(f":{port}", ":OTHER", 1) if f":{port}" in request.base_url else None
+        url = f" (`--base-url {other}`, or `base_url` under [providers.{chosen.name}] of the config file)" \
+            if other else f" (`base_url` under [providers.{chosen.name}] of the config file)"
+        return UnreachableError(
+            f"{message}{'' if message.endswith(('.', '!', '?')) else '.'} Another program holds port {port}.",
+            f"Find it (`ss -ltnp 'sport = :{port}'`, or `lsof -i :{port}`) and stop it, or give lmprep another port"
+            f"{url}; the server's whole log is {_shown_path(log)}.",
+        )
     return UnreachableError(
-        f"lmprep started {chosen.label} (`{plan.described}`), and it ended with {status} before it answered at "
-        f"{request.base_url}. Its log ends: {said or '(nothing)'}",
-        f"Fix what it says (a port in use, a flag this build lacks, a model file that is not there) in "
+        message,
+        f"Fix what it says (a flag this build lacks, a model file that is not there) in "
         f"[providers.{chosen.name}] of the config file, or start it yourself; its whole log is {_shown_path(log)}.",
     )
 

@@ -35,13 +35,24 @@ class StartedServer(NamedTuple):
     log: str | None  # the file its stdout and stderr go to
     started_at: float  # seconds since the epoch
     seconds: float | None = None  # from the start until it answered; None while it has not
+    # A hand-off (`lms server start` has LM Studio's service serve, and exits): ``pid`` is the
+    # process that listens on ``port`` (the service, which lmprep did not spawn and must not
+    # signal: it is the whole of LM Studio), and ``stop`` the command that stops its server.
+    stop: tuple[str, ...] = ()
+    port: int | None = None
+    env: dict | None = None  # the variables lmprep set for the server (values redacted), shown in ``command``
     path: Path | None = None  # the record's own file (not stored in it)
+
+    @property
+    def handed_off(self) -> bool:
+        return bool(self.stop)
 
     def to_dict(self) -> dict:
         """The record as stored (and as `--json` reports it): every field but ``path``."""
         values = self._asdict()
         del values["path"]
         values["argv"] = list(self.argv)
+        values["stop"] = list(self.stop)
         return values
 
 
@@ -98,27 +109,61 @@ def _is_pid(pid) -> bool:
 
 
 def remember(provider: str, kind: str, base_url: str, pid: int, argv, log: str | None, *,
-             started_at: float | None = None, seconds: float | None = None) -> StartedServer:
+             started_at: float | None = None, seconds: float | None = None, env=None, stop=(),
+             port: int | None = None) -> StartedServer:
     """Record that lmprep started ``pid`` for ``provider`` at ``base_url``; returns the record.
     Replaces an earlier record of that provider and base URL (whose server has ended, or this
-    start would not have happened). OSError when the record cannot be written, or when ``pid``
-    has ended already (nothing would identify it)."""
-    import shlex
-
-    from .redact import redact
-
+    start would not have happened). ``env``: the variables lmprep set for it; ``stop`` and
+    ``port``: a hand-off's (see StartedServer). OSError when the record cannot be written, or
+    when ``pid`` has ended already (nothing would identify it)."""
     start = process_start_time(pid)
     if start is None:
         raise OSError(f"process {pid} has ended")
-    shown = tuple(redact(str(part)) for part in argv)  # a token in a configured command stays out of the file
-    record = StartedServer(
-        provider=provider, kind=kind, base_url=base_url, pid=pid, process_start=start, argv=shown,
-        command=shlex.join([os.path.basename(shown[0]), *shown[1:]]) if shown else "",
-        log=log, started_at=time.time() if started_at is None else started_at, seconds=seconds,
-        path=record_path(provider, base_url),
-    )
+    record = new_record(provider, kind, base_url, pid, start, argv, log, env=env, stop=stop, port=port,
+                        started_at=started_at, seconds=seconds)
     save(record)
     return record
+
+
+def new_record(provider: str, kind: str, base_url: str, pid: int, process_start: str, argv, log: str | None, *,
+               env=None, stop=(), port: int | None = None, started_at: float | None = None,
+               seconds: float | None = None) -> StartedServer:
+    """The record (not yet written), its command and variables redacted."""
+    from .redact import redact
+
+    shown = tuple(redact(str(part)) for part in argv)  # a token in a configured command stays out of the file
+    shown_env = shown_variables(env or {})
+    return StartedServer(
+        provider=provider, kind=kind, base_url=base_url, pid=pid, process_start=process_start, argv=shown,
+        command=command_line(shown, shown_env), log=log,
+        started_at=time.time() if started_at is None else started_at, seconds=seconds,
+        stop=tuple(redact(str(part)) for part in stop), port=port, env=shown_env or None,
+        path=record_path(provider, base_url),
+    )
+
+
+#: Parts of a variable's name that say its value is a secret: shown as the mask, whatever it is.
+_SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+
+
+def shown_variables(env) -> dict:
+    """``env`` as lmprep shows it: a value that is, or holds, a token is masked (redact), and so
+    is any value of a variable named as a secret (`..._API_KEY`, `..._TOKEN`)."""
+    from .redact import MASK, redact
+
+    return {str(name): MASK if any(part in str(name).upper() for part in _SECRET_NAMES) else redact(str(value))
+            for name, value in env.items()}
+
+
+def command_line(argv, env=None) -> str:
+    """The command as a user would type it: the variables lmprep set first
+    (`OLLAMA_HOST=127.0.0.1:11434 OLLAMA_CONTEXT_LENGTH=65536 ollama serve`), the program by its name."""
+    import shlex
+
+    if not argv:
+        return ""
+    words = [f"{name}={shlex.quote(value)}" for name, value in (env or {}).items()]
+    return " ".join([*words, shlex.join([os.path.basename(argv[0]), *argv[1:]])])
 
 
 def save(record: StartedServer) -> StartedServer:
@@ -146,13 +191,20 @@ def read_record(path: Path) -> StartedServer | None:
     text = {name: data.get(name) for name in ("provider", "kind", "base_url", "process_start", "command")}
     argv, log = data.get("argv"), data.get("log")
     started_at, seconds = data.get("started_at"), data.get("seconds")
+    stop, port, env = data.get("stop", []), data.get("port"), data.get("env")
     if not all(isinstance(value, str) for value in text.values()) or not _is_pid(data.get("pid")) \
             or not isinstance(argv, list) or not all(isinstance(part, str) for part in argv) \
             or not (log is None or isinstance(log, str)) or not _is_number(started_at) \
-            or not (seconds is None or _is_number(seconds)):
+            or not (seconds is None or _is_number(seconds)) \
+            or not isinstance(stop, list) or not all(isinstance(part, str) for part in stop) \
+            or not (port is None or (_is_pid(port) and port < 65536)) \
+            or not (env is None or (isinstance(env, dict) and all(isinstance(v, str) for v in env.values()))):
         return None
+    if stop and port is None:
+        return None  # a hand-off is told by the port its server listens on
     return StartedServer(pid=data["pid"], argv=tuple(argv), log=log, started_at=float(started_at),
-                         seconds=None if seconds is None else float(seconds), path=path, **text)
+                         seconds=None if seconds is None else float(seconds), stop=tuple(stop), port=port,
+                         env=env, path=path, **text)
 
 
 def _is_number(value) -> bool:
@@ -182,7 +234,9 @@ def find_started(provider: str, base_url: str) -> StartedServer | None:
 
 def is_same_process(record: StartedServer) -> bool:
     """Whether the process lmprep started still runs: its pid is alive and started when the
-    record says (a pid reused by another process is not it)."""
+    record says (a pid reused by another process is not it). For a hand-off, also that it still
+    listens on the port: LM Studio's service outlives the server it was asked to run (`lms
+    server stop`, or LM Studio's own switch, stops that server and leaves the service)."""
     if not _is_pid(record.pid):
         return False
     try:
@@ -191,7 +245,13 @@ def is_same_process(record: StartedServer) -> bool:
         return False
     except OSError:  # alive, but not ours to signal: not one lmprep started as this user
         return False
-    return process_start_time(record.pid) == record.process_start
+    if process_start_time(record.pid) != record.process_start:
+        return False
+    if record.handed_off and record.port is not None:
+        from .listener import listens
+
+        return listens(record.pid, record.port) is not False  # None: this machine does not say
+    return True
 
 
 def forget(record: StartedServer) -> None:
@@ -221,6 +281,8 @@ def stop_started(record: StartedServer, deadline=None, grace: float = STOP_GRACE
     if not is_same_process(record):
         forget(record)
         return Stopped(False)
+    if record.handed_off:
+        return _stop_handed_off(record, deadline, grace, begun)
     forced = False
     steps = [signal.SIGTERM] if sys.platform == "win32" else [signal.SIGTERM, signal.SIGKILL]
     for sig in steps:
@@ -235,6 +297,53 @@ def stop_started(record: StartedServer, deadline=None, grace: float = STOP_GRACE
                 return Stopped(True, forced, round(time.monotonic() - begun, 3))
             time.sleep(0.05)
     raise OSError(f"process {record.pid} did not end after SIGKILL")
+
+
+class StopCommandFailed(OSError):
+    """A hand-off's stop command failed, or its server answers on after it: ``message`` says
+    which, in a sentence."""
+
+
+#: The most a hand-off's stop command (`lms server stop`) may take.
+STOP_COMMAND_TIMEOUT = 15.0
+
+
+def _stop_handed_off(record: StartedServer, deadline, grace: float, begun: float) -> Stopped:
+    """A hand-off is never signalled (its pid is LM Studio's whole service): its recorded stop
+    command runs (an argv list, bounded), then the port is watched until nothing listens there.
+    StopCommandFailed when the command fails or the server still listens after ``grace``."""
+    import shlex
+
+    from .proc import run_captured
+
+    remaining = None if deadline is None else deadline.remaining()
+    limit = STOP_COMMAND_TIMEOUT if remaining is None else max(0.5, min(STOP_COMMAND_TIMEOUT, remaining))
+    shown = shlex.join([os.path.basename(record.stop[0]), *record.stop[1:]])
+    try:
+        result = run_captured(list(record.stop), timeout=limit, deadline=None, doing=f"running `{shown}`")
+    except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+        raise StopCommandFailed(f"`{shown}` could not be run: {getattr(exc, 'strerror', None) or exc}") from None
+    except Exception as exc:  # an LmprepError of run_captured (a deadline): said the same way
+        raise StopCommandFailed(f"`{shown}` did not finish: {getattr(exc, 'message', exc)}") from None
+    if result.returncode != 0:
+        from .server_start import _last_lines
+
+        said = _last_lines(result.stderr.decode("utf-8", "replace")) or \
+            _last_lines(result.stdout.decode("utf-8", "replace")) or "no output"
+        raise StopCommandFailed(f"`{shown}` ended with exit status {result.returncode}: {said}")
+    from .server_start import listening, url_host
+
+    host = url_host(record.base_url)
+    wait = grace if remaining is None else max(0.1, min(grace, remaining))
+    end = time.monotonic() + wait
+    while True:
+        if not listening(host, record.port, timeout=0.5):
+            forget(record)
+            return Stopped(True, False, round(time.monotonic() - begun, 3))
+        if time.monotonic() >= end:
+            raise StopCommandFailed(f"`{shown}` ran, and the server still listens on port {record.port} "
+                                    f"{wait:.0f} s later")
+        time.sleep(0.05)
 
 
 def _signal(pid: int, sig) -> None:

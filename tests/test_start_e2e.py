@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 from e2e import lmprep_argv, pid_alive, run_lmprep, wait_for
+from lmprep import started
 
 pytestmark = pytest.mark.e2e
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -70,7 +71,8 @@ def test_codex_from_nothing_to_ready_in_one_command(fake_programs, kind):
     body = result.json
     assert body["state"] == "ready" and body["context_length"] >= 65536  # what Codex needs
     program, argv = EXPECTED[kind]
-    assert body["started"]["command"] == " ".join([program, *argv(port)])
+    shown = {"ollama": f"OLLAMA_HOST=127.0.0.1:{port} OLLAMA_CONTEXT_LENGTH=65536 "}.get(kind, "")  # what lmprep set
+    assert body["started"]["command"] == shown + " ".join([program, *argv(port)])
     assert body["started"]["seconds"] < 30
     calls = fake_programs.invocations(program)
     assert calls[0]["argv"] == argv(port)
@@ -87,11 +89,95 @@ def test_codex_from_nothing_to_ready_in_one_command(fake_programs, kind):
 
 
 def test_ready_line_says_what_was_started(fake_programs):
+    """With the variables lmprep set for it, as a command to type: the window is Ollama's setting."""
     env = install(fake_programs, "ollama")
     port = free_port()
     result = run_lmprep(*codex("ollama", port), env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "ollama serve" in result.stderr
+    assert (f"; started ollama (`OLLAMA_HOST=127.0.0.1:{port} OLLAMA_CONTEXT_LENGTH=65536 ollama serve`, log ~/"
+            in result.stderr)
+    [record] = started.started_servers()
+    assert record.command == f"OLLAMA_HOST=127.0.0.1:{port} OLLAMA_CONTEXT_LENGTH=65536 ollama serve"
+    assert record.env == {"OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_CONTEXT_LENGTH": "65536"}
+    assert record.argv[1:] == ("serve",)
+
+
+def test_the_command_shows_only_what_lmprep_added_and_no_secret(fake_programs):
+    """The user's own OLLAMA_HOST at the same address and their OLLAMA_KEEP_ALIVE are theirs, not
+    lmprep's: not shown. (Their value elsewhere is replaced, which is lmprep's doing: shown.)"""
+    env = install(fake_programs, "ollama")
+    port = free_port()
+    env.update(OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_KEEP_ALIVE="10m")
+    result = run_lmprep(*codex("ollama", port, "--keep-alive", "30m", "--json"), env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.json["started"]["command"] == "OLLAMA_CONTEXT_LENGTH=65536 ollama serve"
+    assert fake_programs.invocations("ollama")[0]["env"]["OLLAMA_HOST"] == f"127.0.0.1:{port}"
+
+
+def test_shown_variables_mask_secrets():
+    from lmprep.redact import register_secret
+
+    register_secret("sk-test-0123456789abcdef0123")
+    shown = started.shown_variables({"OLLAMA_HOST": "127.0.0.1:11434", "HF_TOKEN": "hf_whatever",
+                                     "MY_URL": "http://u:sk-test-0123456789abcdef0123@h/"})
+    assert shown["OLLAMA_HOST"] == "127.0.0.1:11434" and shown["HF_TOKEN"] == "***"
+    assert "sk-test" not in shown["MY_URL"]
+    assert started.command_line(("/usr/bin/x", "serve"), {"A": "has space"}) == "A='has space' x serve"
+
+
+def test_a_port_another_program_holds_is_said_so(fake_programs):
+    """Ollama's own words when its port is taken (a socket bound there that does not listen:
+    lmprep's look finds nothing listening, and starts it): exit 4 at once, and a hint that fits."""
+    env = install(fake_programs, "ollama")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        begun = time.monotonic()
+        result = run_lmprep(*codex("ollama", port, "--json"), env=env, timeout=120)
+    assert result.returncode == 4 and time.monotonic() - begun < 30, result.stdout
+    error = result.json["error"]
+    assert (f"Error: listen tcp 127.0.0.1:{port}: bind: address already in use" in error["message"]
+            and error["message"].endswith(f"address already in use. Another program holds port {port}."))
+    assert error["hint"].startswith(
+        f"Find it (`ss -ltnp 'sport = :{port}'`, or `lsof -i :{port}`) and stop it, or give lmprep another port "
+        "(`--base-url http://127.0.0.1:OTHER/v1`, or `base_url` under [providers.ollama] of the config file); the "
+        "server's whole log is ~/")
+    assert "Fix what it says" not in error["hint"]
+
+
+def test_the_words_of_a_port_taken():
+    from lmprep.server_start import port_taken
+
+    assert port_taken("Error: listen tcp 127.0.0.1:11500: bind: address already in use")
+    assert port_taken("0.00.026.338 E srv         start: couldn't bind HTTP server socket, hostname: 127.0.0.1, "
+                      "port: 8080 / 0.00.028.697 E srv  llama_server: exiting due to HTTP server error")
+    assert port_taken("OSError: [Errno 98] Address already in use")
+    assert not port_taken("failed to load model '/m/absent.gguf'")
+
+
+@pytest.mark.real_server
+def test_the_real_llama_server_on_a_port_another_program_holds(tmp_path, llama_server_binary, tiny_gguf):
+    """llama-server b11434 binds before it loads its model: "couldn't bind HTTP server socket", exit
+    1 within ~0.1 s. A listening socket is never started on: the probe's error stands."""
+    config = tmp_path / "config.toml"
+    env = {"PATH": f"{llama_server_binary.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        config.write_text(f'[providers.llamacpp]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+                          f'model_path = "{tiny_gguf}"\nargs = ["-np", "1", "-t", "1", "--no-webui"]\n')
+        result = run_lmprep("-p", "llamacpp", "--config", str(config), "--json", env=env, timeout=120)
+        assert result.returncode == 4, result.stdout
+        error = result.json["error"]
+        assert "couldn't bind HTTP server socket" in error["message"]
+        assert error["message"].endswith(f"Another program holds port {port}.")
+        assert f"`ss -ltnp 'sport = :{port}'`" in error["hint"] and "[providers.llamacpp]" in error["hint"]
+        assert started.started_servers() == []
+        holder.listen()  # now it listens, and never answers: lmprep starts nothing there
+        listening = run_lmprep("-p", "llamacpp", "--config", str(config), "--json", "--timeout", "5", env=env,
+                               timeout=60)
+        assert listening.returncode in (4, 10) and listening.json["started"] is None, listening.stdout
+        assert "lmprep started" not in listening.json["error"]["message"]
 
 
 def test_lemonade_server_serve_where_lemond_is_not_installed(fake_programs):
@@ -200,7 +286,8 @@ def test_no_provider_chosen_starts_the_one_configured(fake_programs, tmp_path):
     config.write_text(f'[providers.ollama]\nbase_url = "{base_url("ollama", port)}"\n')
     result = run_lmprep("--for", "codex", "--config", str(config), "--json", env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.json["provider"] == "ollama" and result.json["started"]["command"] == "ollama serve"
+    assert result.json["provider"] == "ollama"
+    assert result.json["started"]["command"] == f"OLLAMA_HOST=127.0.0.1:{port} OLLAMA_CONTEXT_LENGTH=65536 ollama serve"
 
 
 DEFAULT_PORTS = (1234, 11434, 8080, 8000, 13305, 12434)

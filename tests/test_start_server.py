@@ -157,7 +157,11 @@ def test_a_server_that_dies_is_exit_4_at_once_with_its_log(case, llama_path, ser
             "port taken": "bind"}[case]
     assert said in message, message
     assert "\x1b" not in message and "\n" not in message
-    assert "its whole log is ~/" in result.json["error"]["hint"]
+    hint = result.json["error"]["hint"]
+    assert "whole log is ~/" in hint
+    # Another program holding the port is said so, with how to find it: not "fix the config file".
+    assert ("Another program holds port" in message and f"`ss -ltnp 'sport = :{unused_port}'`" in hint) \
+        == (case == "port taken"), (message, hint)
     assert started.started_servers() == []  # nothing left to stop
 
 

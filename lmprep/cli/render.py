@@ -109,8 +109,15 @@ def started_text(started: dict) -> str:
     home = str(home_dir() or "")
     if home and log.startswith(home.rstrip("/") + "/"):
         log = "~" + log[len(home.rstrip("/")):]
-    program = shlex.split(command)[0] if command else "the server"
+    # The variables lmprep set come first (`OLLAMA_HOST=... ollama serve`): the program is the first word after them.
+    words = [word for word in shlex.split(command) if not _assignment(word)] if command else []
+    program = words[0] if words else "the server"
     return f"started {program} (`{command}`, log {log})"
+
+
+def _assignment(word: str) -> bool:
+    name, equals, _ = word.partition("=")
+    return bool(equals) and name.replace("_", "a").isalnum() and not name[:1].isdigit()
 
 
 def _bench_figures(readiness: Readiness) -> str | None:

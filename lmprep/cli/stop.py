@@ -14,7 +14,8 @@ from .render import JSON_SCHEMA_VERSION, echo, echo_json, print_error, unexpecte
 
 @click.command("stop", cls=LmprepCommand, short_help="Stop a server that lmprep started (never another).")
 @click.option("-p", "--local-provider", "provider", metavar="NAME", shell_complete=complete_provider,
-              help="The provider whose server to stop (default: every server lmprep started that still runs).")
+              help="The provider whose server to stop, or a comma list (default: every server lmprep started "
+                   "that still runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
 @click.option("--timeout", type=float, metavar="S", callback=_positive,
               help="Seconds to wait for the servers to end, in all (default: 10 s each after SIGTERM, then SIGKILL).")
@@ -24,32 +25,42 @@ def stop(provider, as_json, timeout, config_path) -> None:
 
     A server is stopped only when it is the very process lmprep started (its pid, and the time
     that process started, as lmprep recorded them): a server someone else started, or a pid the
-    system has given to another process since, is never signalled. Exits 0 when it stopped one,
-    4 when none of lmprep's runs (nothing to stop), 14 when a server runs there that lmprep did
-    not start.
+    system has given to another process since, is never signalled. A server LM Studio's service
+    serves is stopped with `lms server stop`, never by a signal. NAME may be a list (`-p a,b`):
+    each in turn. Exits 0 when it stopped each, 4 when none of lmprep's runs (nothing to stop),
+    15 when a server runs there that lmprep did not start, 10 when one would not stop (with a
+    list: the worst of these).
     """
-    from ..stopping import stop as stop_servers
+    from ..stopping import StopReport, stop_report
 
-    stopped, error = [], None
+    report = StopReport([], [])
     try:
-        stopped = stop_servers(provider, config_path=config_path, timeout=timeout)
+        report = stop_report(provider, config_path=config_path, timeout=timeout)
     except LmprepError as exc:
-        error = exc
+        report = StopReport([], [(provider, exc)])
     except KeyboardInterrupt as exc:
-        error = InterruptedByUserError.from_signal(exc, "Run `lmprep stop` again to stop it.")
+        interrupted = InterruptedByUserError.from_signal(exc, "Run `lmprep stop` again to stop it.")
+        report = StopReport([], [(provider, interrupted)])
     except Exception as exc:
-        error = unexpected(exc)
+        report = StopReport([], [(provider, unexpected(exc))])
+    error = report.worst
     if as_json:
+        # `errors`: each name's own (`-p a,b`); `error`: the worst of them, whose exit code lmprep exits with.
         echo_json({
             "schema": JSON_SCHEMA_VERSION, "ok": error is None, "state": error.state if error else "stopped",
-            "exit_code": int(error.exit_code) if error else 0, "stopped": [server.to_dict() for server in stopped],
+            "exit_code": int(error.exit_code) if error else 0,
+            "stopped": [server.to_dict() for server in report.stopped],
             "error": {"message": error.message, "hint": error.hint} if error else None,
+            "errors": [{"provider": name, "state": each.state, "exit_code": int(each.exit_code),
+                        "message": each.message, "hint": each.hint} for name, each in report.errors],
         })
     else:
-        for server in stopped:
+        for server in report.stopped:
             echo(stopped_line(server), err=True)
-        if error is not None:
-            print_error(error)
+        for name, each in report.errors:
+            if len(report.errors) > 1 or report.stopped:
+                each.message = f"{name or 'lmprep stop'}: {each.message}"  # which box of `-p a,b` it is
+            print_error(each)
     raise SystemExit(int(error.exit_code) if error else 0)
 
 
@@ -62,6 +73,13 @@ def stopped_line(server, now: float | None = None) -> str:
     now = time.time() if now is None else now
     how = " (it needed SIGKILL)" if server.forced else ""
     log = f"; its log stays at {record.log}" if record.log else ""
+    if record.handed_off:  # the service that serves it was asked to stop serving, and lives on
+        from ..starting import StartPlan
+
+        return printable(f"Stopped {server.label} at {record.base_url} with `{StartPlan(record.stop).described}` "
+                         f"(lmprep started it {ago(now - record.started_at)} with `{record.command}`; the service "
+                         f"that served it, pid {record.pid}, runs on): it stopped answering in {server.seconds:.1f} s"
+                         f"{log}")
     return printable(f"Stopped {server.label} at {record.base_url} (pid {record.pid}, `{record.command}`), which "
                      f"lmprep started {ago(now - record.started_at)}: it ended in {server.seconds:.1f} s{how}{log}")
 
