@@ -117,6 +117,10 @@ def test_an_alias_v235_does_not_list_is_asked_of_llama_swap_and_its_window_read_
         assert missing.returncode == 6
         assert "does not have 'nope'" in missing.stderr
         assert swap.starts == ["big"]  # asking for a name starts nothing
+        # /upstream/tiny/x would be tiny's own path /x (a start): such a name is not asked about
+        nested = run_lmprep("-p", "llamaswap", "--base-url", swap.base_url, "-m", "tiny/x", env={"HOME": str(tmp_path)})
+        assert nested.returncode == 6
+        assert swap.starts == ["big"]
 
 
 def test_starting_another_model_swaps_out_the_one_that_ran(tmp_path):

@@ -110,7 +110,9 @@ class LlamaSwap(OpenAICompatible):
             return True
         # Only against llama-swap's own listing (not a list of loaded ids): llama-swap also takes
         # aliases it does not list (before v241) and `unlisted: true` models.
-        return listing is self._served and self._takes(model)
+        if listing is not self._served or any(model.startswith(item + "/") for item in listing):
+            return False  # /upstream/tiny/x would be tiny's upstream path /x: it would start tiny
+        return self._takes(model)
 
     def _takes(self, model: str) -> bool:
         """Whether llama-swap resolves ``model`` to one of its models: GET /upstream/NAME (no
