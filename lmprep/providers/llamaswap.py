@@ -1,33 +1,51 @@
 """llama-swap (mostlygeek/llama-swap, Go): one OpenAI-compatible front that starts and stops an
 upstream server (llama-server, vLLM, ...) per requested model.
 
-Facts from its source at v250-5-g0bdb3720 (2026-08-22): internal/server/server.go (the routes),
-internal/server/api.go, internal/server/log.go, internal/process/process_command.go,
-internal/config/{config,load,model_config,upstream}.go, internal/swaputil/httperror.go, and its
-llama-swap.go (listens on :8080 by default, :8443 with TLS):
+Checked against the real llama-swap v235 (c59816ba, 2026-07-03; built from source, see
+tests/test_llamaswap_real.py) in front of llama-server b11434, and read in its source at v235 and
+at v250-5-g0bdb3720 (2026-08-22): internal/server/server.go (the routes), internal/server/api.go
+(/v1/models, /running, /upstream), internal/server/log.go, internal/process/process_command.go,
+internal/shared/http.go (v235's error body), internal/config/{config,upstream}.go:
 
-* `GET /v1/models` (and `/models`) lists every configured model, `owned_by: "llama-swap"`, with
-  `status: {"value": "loaded" | "unloaded"}` and, where the config gives capabilities,
-  `meta.n_ctx`; its aliases are under `meta.llamaswap.aliases`. A request's model is found by
-  its id or an alias, exactly (config.go `RealModelName`).
-* `GET /running` → `{"running": [{"model", "state", "cmd", "proxy", "ttl", ...}]}` for every
-  process not stopped; `state` is `starting`, `ready`, `stopping` (process.go).
+* `GET /v1/models` lists every configured model not `unlisted`, `owned_by: "llama-swap"`
+  (v235: `{"id", "object", "created", "owned_by"}` and nothing more unless the config gives
+  `capabilities`, whose `context` becomes `context_length`). From v236 an entry has
+  `status: {"value": "loaded" | "unloaded"}`, from v241 `meta.llamaswap.aliases` and `meta.n_ctx`.
+  Before v241 aliases are not listed at all, unless `includeAliasesInList: true` lists each as
+  an entry of its own, which says nothing of what it aliases. `GET /models` is v250's only (v235:
+  404). A request's model is found by its id or an alias, exactly (config.go `RealModelName`),
+  also for `unlisted` models: so a name the listing lacks is asked of llama-swap itself with
+  `GET /upstream/NAME` (no slash), which it answers 301 for a name it takes and 404
+  `{"error": "model not found"}` for one it does not, without starting anything (api.go
+  handleUpstream resolves the name, then redirects to `/upstream/NAME/`).
+* `GET /running` → `{"running": [{"model", "state", "cmd", "proxy", "ttl", "name",
+  "description"}]}` for every process not stopped, by configured id; `state` is `starting`,
+  `ready`, `stopping`. Without `groups`, starting one model stops the one that ran (a swap):
+  v235 had one entry at a time.
 * `/upstream/{model}/{path}` is proxied to that model's upstream as `/{path}`. Any path not
   matching `upstream.ignorePaths` (by default only static files: `.js`, `.json`, `.css`, ...)
   starts the model first, like an inference request: so `/upstream/M/health` is the cold start
   (it answers once llama-swap's own check of the upstream's `checkEndpoint`, `/health` by
   default, passed, then the upstream's own `/health`), and `/upstream/M/props` is llama-server's
   `/props` (default_generation_settings.n_ctx) — read only for a model `/running` says is
-  `ready`, or reading the window would start it.
-* A start waits up to `healthCheckTimeout` (default 120 s, at least 15) and fails with
-  "health check timed out" or "upstream command exited prematurely"; errors are
-  `{"src": "llama-swap", "error": {"message", "type", "code"}}` (httperror.go).
-* `GET /logs/stream/{model}` tails that upstream's own log (history first, unless
-  `?no-history`); `/logs/stream/upstream` all upstreams together.
-* `ttl` unloads a model after that many idle seconds; `POST /api/models/unload/{model}` (and
-  `GET /unload`, all) stops it; `sendLoadingState` streams loading messages into the reasoning
-  of `/v1/chat/completions` while a model starts (an agent would see them as model output:
-  one more reason lmprep does the cold start before the agent's first request).
+  `ready` (or that lmprep's own cold start just started), or reading the window would start it.
+  v235 with the tiny model: the cold start took 0.26 s; a request that arrived during a 4 s
+  start waited for it and then got its answer (HTTP 200); llama-swap checks the upstream's
+  health once a second.
+* A start waits up to `healthCheckTimeout` (default 120 s, at least 15) and fails. v235 answers
+  HTTP 500 `{"error": "unspecific error: upstream command exited prematurely", "src":
+  "llama-swap"}` (a bad flag in `cmd`: at once) or `... health check timed out after 15s` (after
+  15.4 s); later versions send `{"src", "error": {"message", ...}}`: both are read.
+* `GET /logs/stream/{model}` (the id or an alias) tails that upstream's own log, history first
+  unless `?no-history` (then the headers only come with the first line); `/logs/stream` is the
+  proxy's and upstreams' log together, `/logs/stream/proxy`, `/logs/stream/upstream` each one;
+  `GET /logs` the history at once; an unknown id is 400 "invalid logger".
+* `ttl` unloads a model after that many idle seconds; `POST /api/models/unload/{model}` (200
+  "OK"; 404 `model not found`) and `GET /unload` (all) stop it; `GET /api/version` says
+  `{"version", "commit", "build_date"}`. `sendLoadingState` streams loading messages into the
+  `reasoning_content` of a streamed `/v1/chat/completions` while a model starts (an agent would
+  see them as model output: one more reason lmprep does the cold start before the agent's first
+  request).
 * With `apiKeys` set, `/v1/*`, `/running`, `/upstream/...` and `/logs/...` want the key
   (Bearer, Basic password or x-api-key); `/health` never does.
 """
@@ -61,6 +79,8 @@ class LlamaSwap(OpenAICompatible):
 
     def __init__(self, *args, **kwargs) -> None:
         self._aliases: dict[str, tuple[str, ...]] = {}
+        self._unlisted: set[str] = set()  # names llama-swap takes but does not list (GET /upstream/NAME)
+        self._started: set[str] = set()  # names whose upstream this lmprep's own cold start got ready
         super().__init__(*args, **kwargs)
 
     def unreachable_hint(self) -> str:
@@ -84,6 +104,30 @@ class LlamaSwap(OpenAICompatible):
 
     def only_model(self, listing: list[str]) -> str | None:
         return listing[0] if len(listing) == 1 else None
+
+    def has_model(self, model: str, listing: list[str]) -> bool:
+        if super().has_model(model, listing):
+            return True
+        # Only against llama-swap's own listing (not a list of loaded ids): llama-swap also takes
+        # aliases it does not list (before v241) and `unlisted: true` models.
+        if listing is not self._served or any(model.startswith(item + "/") for item in listing):
+            return False  # /upstream/tiny/x would be tiny's upstream path /x: it would start tiny
+        return self._takes(model)
+
+    def _takes(self, model: str) -> bool:
+        """Whether llama-swap resolves ``model`` to one of its models: GET /upstream/NAME (no
+        slash) is 301 to /upstream/NAME/ for a name it takes, 404 for one it does not, and starts
+        nothing either way (v235 and v250 api.go handleUpstream)."""
+        if model in self._unlisted:
+            return True
+        try:
+            response = self.http.request("GET", self._upstream(model, ""), doing=f"asking llama-swap for {model}")
+        except LmprepError:
+            return False
+        if response.status_code in (301, 308):
+            self._unlisted.add(model)
+            return True
+        return False
 
     # -- what runs ---------------------------------------------------------------------------
 
@@ -128,14 +172,23 @@ class LlamaSwap(OpenAICompatible):
 
     def model_state(self, model: str) -> ModelState:
         model_id = self._model_id(model)
-        meta = self._listed(model).get("meta")
-        configured = positive_int(meta.get("n_ctx")) if isinstance(meta, dict) else None
+        entry = self._listed(model)
+        meta = entry.get("meta")
+        # what the config's `capabilities.context` says: `context_length` (v235), also meta.n_ctx (v250)
+        configured = positive_int(entry.get("context_length")) or (
+            positive_int(meta.get("n_ctx")) if isinstance(meta, dict) else None)
         running = self._running()
         if running is None:
             return ModelState(None, None)
-        if running.get(model_id) != "ready":
-            return ModelState(False)
-        return ModelState(True, self._upstream_window(model_id) or configured)
+        if running.get(model_id) == "ready":
+            return ModelState(True, self._upstream_window(model_id) or configured)
+        if model in self._started and "ready" in running.values():
+            # An alias /running does not name (it names configured ids): what lmprep itself just
+            # started through /upstream/NAME/health runs, so its /props starts nothing.
+            return ModelState(True, self._upstream_window(model) or configured)
+        if model in self._unlisted and "ready" in running.values():
+            return ModelState(None)  # one that runs may be the one this unlisted alias names
+        return ModelState(False)
 
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         running = self._running()
@@ -150,6 +203,7 @@ class LlamaSwap(OpenAICompatible):
         model_id = self._model_id(model)
         if (self._running() or {}).get(model_id) != "ready":
             self._cold_start(model_id, read_timeout)
+            self._started.add(model)
         self._openai_warm_up(model, read_timeout)
 
     def _cold_start(self, model_id: str, read_timeout: float | None) -> None:
