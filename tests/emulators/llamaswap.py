@@ -60,6 +60,9 @@ class LlamaSwapEmulator(HTTPEmulator):
             ("GET", "/models"): self._models,
             ("GET", "/running"): self._running,
             ("GET", "/unload"): self._unload_all,
+            # internal/server/apigroup.go handleAPIVersion: the release tag, commit and date (behind apiKeys)
+            ("GET", "/api/version"): lambda request: json_reply({"version": "v250", "commit": "0bdb3720",
+                                                                 "build_date": "2026-08-22T16:29:57Z"}),
         }
         for path in PROTOCOLS:
             routes[("POST", path)] = self._inference
