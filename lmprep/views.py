@@ -430,6 +430,7 @@ def _smoke_failure(cell) -> list[str]:
         lines.append(f"  {result.label} said: {result.first_error}")
     if result.started:
         lines.append(f"  the server received: {describe_requests(result) or 'nothing'}")
+    lines += [f"  note: {note}" for note in result.notes]  # where an agent cannot take a token, say
     if result.hint:
         lines.append(f"  {result.hint}")
     return lines

@@ -11,6 +11,7 @@ the real llama-server (skipped where either is not installed, as tests/test_smok
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -343,3 +344,34 @@ def test_the_servers_that_say_a_version_show_it(tmp_path):
         dmr.version = {"no": "string"}
         again = doctor(config_path=str(config), provider="dmr", agents="aider")
         assert again.servers[0].version is None
+
+
+# -- a real agent against the real llama-server ---------------------------------------------------------
+
+@pytest.mark.real_agent
+@pytest.mark.real_server
+def test_doctor_smoke_with_the_real_llm_against_the_real_llama_server(tmp_path, llama_server_binary, tiny_128k_gguf):
+    """llm 0.36 (fast: ~2 s) takes no token from lmprep: a server without one, whose grammar makes
+    the tiny model say "Hi." and stop (as tests/test_smoke.py runs it)."""
+    from realagents.agents import find, install_report
+    from realserver.server import LlamaServer
+
+    agent = find("llm")
+    if agent.program is None:
+        pytest.skip(f"llm is not installed ({install_report()})")
+    extra = ["-n", "16", "--repeat-penalty", "1.5", "--grammar", 'root ::= "Hi."']
+    with LlamaServer(llama_server_binary, tiny_128k_gguf, context=131072, alias="tiny", extra_args=extra) as server:
+        config = write_config(tmp_path / "config.toml", {"box": ("llamacpp", f"{server.origin}/v1")})
+        env = {"PATH": f"{agent.program.parent}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+        started = time.monotonic()
+        result = run_lmprep("doctor", "--smoke", "--for", "llm", "--config", str(config), "--json", env=env,
+                            timeout=300)
+        took = time.monotonic() - started
+    report = result.json
+    assert result.returncode == 0, report
+    (cell,) = report["pairs"]
+    assert (cell["state"], cell["smoke"]["passed"]) == ("ready", True), cell
+    assert [(sent["model"], sent["status"]) for sent in cell["smoke"]["requests"]
+            if sent["path"].endswith("/chat/completions")] == [("tiny", 200)]
+    assert re.fullmatch(r"b\d+(-\w+)?", report["servers"][0]["version"])
+    assert took < 120, took  # measured here: ~4 s, 2 s of it llm's run
