@@ -281,6 +281,7 @@ def doctor(
                                                                                  else DEFAULT_DOCTOR_TIMEOUT)
     deadline = Deadline(seconds)
     children = _Children()
+    say = _one_at_a_time(report)  # the runs end in several threads; a reporter hears one at a time
 
     known = _agents(which)
     columns = columns_named or [info.name for info in known if info.installed]
@@ -291,11 +292,10 @@ def doctor(
     from .smoke import DEFAULT_TIME_LIMIT
 
     time_limit = (time_limit or DEFAULT_TIME_LIMIT) if smoke else None
-    result = DoctorReport(servers=servers, agents=shown_agents, columns=columns, cells=[], memory=None, load=load,
+    report = DoctorReport(servers=servers, agents=shown_agents, columns=columns, cells=[], memory=None, load=load,
                           timeout=seconds, config_path=str(settings.config_path.value),
                           warnings=list(dict.fromkeys([*settings.warnings, *status_warnings])), smoke=smoke,
                           time_limit=time_limit)
-    report, say = result, _one_at_a_time(report)
     if not servers:
         report.error = _no_server(settings)
     elif not columns:

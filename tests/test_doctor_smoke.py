@@ -145,6 +145,20 @@ def test_smoke_passes_is_exit_0_and_an_agent_not_installed_is_not_run(tmp_path, 
     assert len(runs(machine)) == before
 
 
+def test_with_load_the_pairs_that_become_ready_are_run_too(tmp_path, llamacpp_emulator):
+    """A generic OpenAI server does not say what is loaded: `needs a load` without --load (not
+    run), ready after the load with --load, and then run."""
+    machine = smoke_machine(tmp_path, {"generic": ("openai", llamacpp_emulator.base_url)}, {})
+    machine.config.write_text(machine.config.read_text() + 'model = "tiny"\n')
+    unchecked = machine.doctor("--smoke", "--for", "aider", "--json").json["pairs"][0]
+    assert (unchecked["state"], unchecked["smoke"], unchecked["smoke_skipped"]) == ("needs_load", None, None)
+    assert runs(machine) == []
+    loaded = machine.doctor("--smoke", "--load", "--for", "aider", "--json")
+    cell = loaded.json["pairs"][0]
+    assert (loaded.returncode, cell["state"], cell["warm_up"], cell["smoke"]["passed"]) == (0, "ready", "ok", True)
+    assert len([run for run in runs(machine) if run["event"] == "start"]) == 1
+
+
 def test_at_most_two_smoke_runs_at_once_and_smoke_jobs(tmp_path):
     with LlamaServerEmulator(context=131072, n_ctx_train=131072) as one, \
             LlamaServerEmulator(context=131072, n_ctx_train=131072) as two, \
