@@ -273,7 +273,7 @@ def render_doctor(report, *, colour: bool = False, width: int | None = None) -> 
     """`lmprep doctor`: the facts (servers, memory, agents), the matrix of servers by agents,
     then each pair that is not ready with its reason and fix (pairs of one server that fail
     alike share one entry). A matrix wider than ``width`` columns (the terminal's) is shown one
-    block per server instead, an agent a line: 13 agents side by side take ~170 columns."""
+    block per server instead, an agent a line: 13 agents side by side take up to ~250 columns."""
     from .fit import gb
 
     lines = ["Servers:"]
