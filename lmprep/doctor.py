@@ -63,6 +63,8 @@ NOT_CHECKED_EXIT = 13
 SMOKE_AT_ONCE = 2
 #: How long each child doctor stops (SIGINT, then SIGTERM, then SIGKILL) may take per step.
 STOP_GRACE = 1.0
+#: How long an interrupted doctor waits for its stopped smoke runs to remove their folders.
+CLEAN_UP_WAIT = 3.0
 
 
 @dataclass
@@ -616,9 +618,16 @@ def _smoke_ready(report: DoctorReport, base: Flags, env: Mapping[str, str], dead
         else:
             queued.append(cell)
     gate = threading.BoundedSemaphore(jobs)
+    ended = [threading.Event() for _ in queued]
 
-    def task(cell: Cell):
+    def task(cell: Cell, done: threading.Event):
         def run():
+            try:
+                return attempt()
+            finally:
+                done.set()
+
+        def attempt():
             from .smoke import smoke
 
             remaining = deadline.remaining()
@@ -646,8 +655,16 @@ def _smoke_ready(report: DoctorReport, base: Flags, env: Mapping[str, str], dead
                 gate.release()
         return run
 
-    results = run_all([task(cell) for cell in queued], deadline, name="lmprep-doctor-smoke",
-                      on_abandon=children.stop_all)
+    def abandon() -> None:
+        # The agents stopped, each run ends by itself within moments: its throw-away folder is
+        # removed by its own thread, which a process that exits at once would cut short.
+        children.stop_all()
+        end = time.monotonic() + CLEAN_UP_WAIT
+        for done in ended:
+            done.wait(max(0.0, end - time.monotonic()))
+
+    results = run_all([task(cell, done) for cell, done in zip(queued, ended)], deadline,
+                      name="lmprep-doctor-smoke", on_abandon=abandon)
     for cell, result in zip(queued, results):
         if result is UNFINISHED:
             error = deadline.error(f"running {cell.agent} on {cell.server} (--smoke)")

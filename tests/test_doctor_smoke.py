@@ -247,7 +247,8 @@ def test_ctrl_c_stops_the_agents_of_the_smoke_runs(tmp_path, llamacpp_emulator):
     while pid_alive(agent) and time.monotonic() - stopped < 5:
         time.sleep(0.05)
     assert not pid_alive(agent)
-    assert not Path(runs(machine)[0]["cwd"]).exists() or time.monotonic() - stopped < 5
+    assert not Path(runs(machine)[0]["cwd"]).exists()  # its throw-away folder went with it
+    assert time.monotonic() - stopped < 8
 
 
 # -- the matrix fits the terminal ----------------------------------------------------------------------
