@@ -291,9 +291,12 @@ def doctor(
     # known one, the missing ones with the command that installs them.
     shown_agents = [_agent_info(name, which) for name in columns_named] if columns_named else known
     servers, status_warnings = _servers(settings, servers_named, deadline)
-    from .smoke import DEFAULT_TIME_LIMIT
+    if smoke:
+        from .smoke import DEFAULT_TIME_LIMIT
 
-    time_limit = (time_limit or DEFAULT_TIME_LIMIT) if smoke else None
+        time_limit = time_limit or DEFAULT_TIME_LIMIT
+    else:
+        time_limit = None
     report = DoctorReport(servers=servers, agents=shown_agents, columns=columns, cells=[], memory=None, load=load,
                           timeout=seconds, config_path=str(settings.config_path.value),
                           warnings=list(dict.fromkeys([*settings.warnings, *status_warnings])), smoke=smoke,
@@ -455,10 +458,12 @@ def _servers(settings: Settings, named: list[str], deadline: Deadline) -> tuple[
             servers.append(ServerInfo(row))
         return servers, report.warnings
     by_name = {entry.name: entry for entry in entries}
-    from .server_start import installed_here
-
     down = {row.name for row in report.providers if not row.running and row.state == "unreachable"}
-    startable = {chosen.name for chosen, _ in installed_here(settings)} if down else set()
+    startable: set[str] = set()
+    if down:  # server_start decides what it would start, running nothing (only then imported, as elsewhere)
+        from .server_start import installed_here
+
+        startable = {chosen.name for chosen, _ in installed_here(settings)}
     return [ServerInfo(row) for row in report.providers
             if row.identified or _configured(by_name[row.name]) or (row.name in down and row.name in startable)], \
         report.warnings
