@@ -15,7 +15,14 @@ memory free for models on this machine (lmprep/fit.py), and each agent's version
 
 Everything runs at once under one deadline (lmprep/parallel.py) and at most MAX_AT_ONCE pair
 checks at a time: a pair still being checked when the deadline passes is ``timed_out``,
-however many pairs there are. Core code: no click, no printing (lmprep/views.py renders).
+however many pairs there are.
+
+With ``smoke``, every pair found ready (with ``load``: also those it made ready) then gets a
+smoke run of its real agent (lmprep/smoke.py's smoke(), the `lmprep smoke --for AGENT -p
+SERVER` run), at most SMOKE_AT_ONCE at a time, each within its time limit and what the
+deadline leaves; a failed run makes the pair ``smoke_failed``. Every child doctor starts (an
+agent's `--version`, a smoke run's agent) is stopped, with its process group, when doctor is
+interrupted or gives up: none outlives it. Core code: no click, no printing (lmprep/views.py renders).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from dataclasses import dataclass, field
 from .config import Flags, ProviderSettings, Settings, resolve_settings
 from .deadline import Deadline
 from .errors import ExitCode, LmprepError, NotConfiguredError
+from .events import Reporter, Step, ignore
 
 DOCTOR_SCHEMA_VERSION = 1
 #: How long `lmprep doctor` takes at most without --load, when no --timeout is given: every
@@ -49,6 +57,14 @@ MAX_VERSION_CHARS = 80
 NOT_CHECKED = ("needs_load", "needs_download", "needs_start")
 #: doctor's exit code when no pair failed, but some could only be checked with a load (--load).
 NOT_CHECKED_EXIT = 13
+#: Smoke runs at once (--smoke-jobs): each is a real agent, a Node or Python process of 100-400 MB
+#: that keeps a core busy while it starts, and its requests queue on a server's few slots
+#: (measured here, 2 shared cores: two at once took 1.5-2.5 times as long each as one alone).
+SMOKE_AT_ONCE = 2
+#: How long each child doctor stops (SIGINT, then SIGTERM, then SIGKILL) may take per step.
+STOP_GRACE = 1.0
+#: How long an interrupted doctor waits for its stopped smoke runs to remove their folders.
+CLEAN_UP_WAIT = 3.0
 
 
 @dataclass
@@ -127,6 +143,8 @@ class Cell:
     context_length: int | None = None
     warm_up: str | None = None  # the warm-up status of a ready pair: loaded, or ok (with --load)
     seconds: float | None = None
+    smoke: object = None  # smoke.SmokeResult of the pair's smoke run (--smoke, a ready pair)
+    smoke_skipped: str | None = None  # why a ready pair had no smoke run (--smoke)
 
     @property
     def ok(self) -> bool:
@@ -140,7 +158,8 @@ class Cell:
         return {"server": self.server, "agent": self.agent, "ok": self.ok, "state": self.state,
                 "exit_code": self.exit_code, "model": self.model, "context_length": self.context_length,
                 "warm_up": self.warm_up, "seconds": self.seconds,
-                "error": None if self.message is None else {"message": self.message, "hint": self.hint}}
+                "error": None if self.message is None else {"message": self.message, "hint": self.hint},
+                "smoke": None if self.smoke is None else self.smoke.to_dict(), "smoke_skipped": self.smoke_skipped}
 
 
 @dataclass
@@ -156,6 +175,8 @@ class DoctorReport:
     warnings: list[str] = field(default_factory=list)
     error: LmprepError | None = None  # why there is no pair at all (no server, no agent)
     seconds: float | None = None
+    smoke: bool = False  # --smoke: each ready pair's agent was run once
+    time_limit: float | None = None  # --time-limit: each smoke run's
 
     def cell(self, server: str, agent: str) -> Cell | None:
         return next((c for c in self.cells if c.server == server and c.agent == agent), None)
@@ -166,9 +187,10 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every pair asked for is ready; else the code of the first pair (in the order
-        shown) that is not, as `lmprep --for AGENT -p SERVER` exits for it; NOT_CHECKED_EXIT
-        when none failed but some need a load to be checked."""
+        """0 when every pair asked for is ready (and, with --smoke, its smoke run passed); else the
+        code of the first pair (in the order shown) that is not, as `lmprep --for AGENT -p SERVER`
+        exits for it, or `lmprep smoke` for a ready pair whose run failed (14, smoke_failed);
+        NOT_CHECKED_EXIT when none failed but some need a load to be checked."""
         if self.error is not None:
             return int(self.error.exit_code)
         failure = self.first_failure
@@ -198,6 +220,8 @@ class DoctorReport:
             "state": self.state,
             "exit_code": self.exit_code,
             "load": self.load,
+            "smoke": self.smoke,
+            "time_limit": self.time_limit,
             "timeout": self.timeout,
             "config_path": self.config_path,
             "memory": None if memory is None else {"free_bytes": round(memory.free),
@@ -225,12 +249,21 @@ def doctor(
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
     which: Callable[[str], str | None] | None = None,
+    smoke: bool = False,
+    time_limit: float | None = None,
+    smoke_jobs: int = SMOKE_AT_ONCE,
+    report: Reporter = ignore,
 ) -> DoctorReport:
     """Check every server (``provider``: only these, by name) against every agent installed here
     (``agents``: these instead, installed or not), within ``timeout`` seconds (default
     DEFAULT_DOCTOR_TIMEOUT; none with ``load``). ``model`` is `-m` for every server. Nothing is
     loaded, downloaded or started unless ``load``; ``start=False`` is --no-start. Raises NotConfiguredError for an unknown provider or
-    agent name, or a config file that cannot be used; every pair's failure is a cell."""
+    agent name, or a config file that cannot be used; every pair's failure is a cell.
+
+    ``smoke``: then run each ready pair's agent once (smoke.smoke), ``smoke_jobs`` at a time, each
+    within ``time_limit`` seconds (default smoke.DEFAULT_TIME_LIMIT) and, where ``timeout`` is
+    given, what is left of it (without one, the checks keep their 30 s and the runs only their
+    time limits). ``report`` hears each run start and end (Step events, from one thread at a time)."""
     started = time.monotonic()
     env = os.environ if env is None else env
     if which is None:  # an agent is installed where this environment's PATH finds its command
@@ -249,6 +282,8 @@ def doctor(
     seconds = settings.timeout.value if settings.timeout.value is not None else (None if load
                                                                                  else DEFAULT_DOCTOR_TIMEOUT)
     deadline = Deadline(seconds)
+    children = _Children()
+    say = _one_at_a_time(report)  # the runs end in several threads; a reporter hears one at a time
 
     known = _agents(which)
     columns = columns_named or [info.name for info in known if info.installed]
@@ -256,9 +291,16 @@ def doctor(
     # known one, the missing ones with the command that installs them.
     shown_agents = [_agent_info(name, which) for name in columns_named] if columns_named else known
     servers, status_warnings = _servers(settings, servers_named, deadline)
+    if smoke:
+        from .smoke import DEFAULT_TIME_LIMIT
+
+        time_limit = time_limit or DEFAULT_TIME_LIMIT
+    else:
+        time_limit = None
     report = DoctorReport(servers=servers, agents=shown_agents, columns=columns, cells=[], memory=None, load=load,
                           timeout=seconds, config_path=str(settings.config_path.value),
-                          warnings=list(dict.fromkeys([*settings.warnings, *status_warnings])))
+                          warnings=list(dict.fromkeys([*settings.warnings, *status_warnings])), smoke=smoke,
+                          time_limit=time_limit)
     if not servers:
         report.error = _no_server(settings)
     elif not columns:
@@ -281,7 +323,7 @@ def doctor(
     else:
         tasks = [check([pair]) for pair in pairs]
     infos = [info for info in shown_agents if info.installed]
-    tasks += [_version_task(info, deadline) for info in infos]
+    tasks += [_version_task(info, deadline, children) for info in infos]
     running = [server for server in servers if server.status.running]
     tasks += [_server_version_task(server, settings, deadline) for server in running]
     memory: list = []
@@ -289,7 +331,7 @@ def doctor(
 
     from .parallel import run_all
 
-    run_all(tasks, deadline, name="lmprep-doctor")
+    run_all(tasks, deadline, name="lmprep-doctor", on_abandon=children.stop_all)
     for info in infos:
         if info.version is None and info.version_error is None:
             info.version_error = f"`{info.command} --version` did not answer within the deadline"
@@ -300,6 +342,10 @@ def doctor(
             error = deadline.error(f"checking {server} for {agent}")
             cell = Cell(server, agent, error.state, int(error.exit_code), error.message, error.hint)
         report.cells.append(cell)
+    if smoke and report.cells:
+        # An explicit --timeout bounds the whole doctor; the default 30 s is the checks' alone.
+        shared = deadline if settings.timeout.value is not None else Deadline(None)
+        _smoke_ready(report, base, env, shared, time_limit, max(1, smoke_jobs), children, say, which)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -335,13 +381,15 @@ def _agent_info(name: str, which: Callable[[str], str | None]) -> AgentInfo:
                      getattr(module, "INSTALL", None))
 
 
-def _version_task(info: AgentInfo, deadline: Deadline):
+def _version_task(info: AgentInfo, deadline: Deadline, children: _Children):
     def run() -> None:
-        info.version, info.version_error = agent_version(info.path, deadline, info.command or info.name)
+        info.version, info.version_error = agent_version(info.path, deadline, info.command or info.name,
+                                                         on_start=children.add)
     return run
 
 
-def agent_version(path: str, deadline: Deadline, command: str) -> tuple[str | None, str | None]:
+def agent_version(path: str, deadline: Deadline, command: str,
+                  on_start: Callable | None = None) -> tuple[str | None, str | None]:
     """(version, None) from `PATH --version`: its first line of output, cleaned and cut; or
     (None, why) where it fails, is slow or says nothing. Its output is untrusted: at most
     MAX_VERSION_BYTES are kept, escape sequences and control characters go."""
@@ -363,7 +411,7 @@ def agent_version(path: str, deadline: Deadline, command: str) -> tuple[str | No
         # doctor returns, and a child nobody waits for would outlive it.
         timeout = timeout if deadline.remaining() is None else max(0.1, min(timeout, deadline.remaining() - 0.5))
         result = run_streaming([path, "--version"], on_output=collect, deadline=deadline, timeout=timeout,
-                               doing=f"asking {command} its version")
+                               doing=f"asking {command} its version", on_start=on_start)
     except TimeoutError:
         from .termtext import seconds_text
 
@@ -386,7 +434,9 @@ def agent_version(path: str, deadline: Deadline, command: str) -> tuple[str | No
 def _servers(settings: Settings, named: list[str], deadline: Deadline) -> tuple[list[ServerInfo], list[str]]:
     """What `lmprep status` sees (GET requests only), then the servers doctor checks: those
     named, else each that answers as its kind where auto-detection looks (what `lmprep` alone
-    could pick), and each the config file names, running or not."""
+    could pick), each the config file names, running or not, and each that is down where
+    auto-detection looks but installed here (what `lmprep` alone would start: its cells say
+    `needs_start`, as a configured one's do)."""
     from .status_report import ProviderStatus, collect_status
 
     if named:
@@ -408,7 +458,14 @@ def _servers(settings: Settings, named: list[str], deadline: Deadline) -> tuple[
             servers.append(ServerInfo(row))
         return servers, report.warnings
     by_name = {entry.name: entry for entry in entries}
-    return [ServerInfo(row) for row in report.providers if row.identified or _configured(by_name[row.name])], \
+    down = {row.name for row in report.providers if not row.running and row.state == "unreachable"}
+    startable: set[str] = set()
+    if down:  # server_start decides what it would start, running nothing (only then imported, as elsewhere)
+        from .server_start import installed_here
+
+        startable = {chosen.name for chosen, _ in installed_here(settings)}
+    return [ServerInfo(row) for row in report.providers
+            if row.identified or _configured(by_name[row.name]) or (row.name in down and row.name in startable)], \
         report.warnings
 
 
@@ -496,3 +553,145 @@ def _cell(server: str, agent: str, state: str, code: int, message: str | None, h
     warm_up = readiness.warm_up.status if readiness.warm_up is not None and state == "ready" else None
     return Cell(server, agent, state, code, message, hint, readiness.model, readiness.context_length, warm_up,
                 round(time.monotonic() - started, 3))
+
+
+# -- the smoke runs -------------------------------------------------------------------------------
+
+class _Children:
+    """The children doctor's threads start (`--version`, the agents of smoke runs), so that the
+    main thread can stop them, each with its process group, on Ctrl-C or when it gives up: a
+    worker thread never hears the interrupt, and a child nobody waits for would outlive doctor."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: list = []
+        self.stopping = False
+
+    def add(self, process) -> None:
+        with self._lock:
+            if not self.stopping:
+                self._live.append(process)
+                return
+        from .proc import stop
+
+        stop(process, grace=STOP_GRACE)  # started as doctor gave up: it goes at once
+
+    def stop_all(self) -> None:
+        from .proc import stop
+
+        with self._lock:
+            self.stopping = True
+            live = [process for process in self._live if process.poll() is None]
+        # Each in a thread of its own: their grace periods run side by side.
+        stoppers = [threading.Thread(target=stop, args=(process,), kwargs={"grace": STOP_GRACE}, daemon=True)
+                    for process in live]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=4 * STOP_GRACE)
+
+
+def _one_at_a_time(report: Reporter) -> Reporter:
+    lock = threading.Lock()
+
+    def say(event) -> None:
+        with lock:
+            report(event)
+    return say
+
+
+def _smoke_ready(report: DoctorReport, base: Flags, env: Mapping[str, str], deadline: Deadline, time_limit: float,
+                 jobs: int, children: _Children, say: Reporter, which) -> None:
+    """Each ready pair's agent run once (smoke.smoke), ``jobs`` at a time; the cell of a failed
+    run becomes ``smoke_failed`` (or the ensure's own state, where the server stopped being
+    ready in between), with the run's reason and hint."""
+    from .agents import agent_module
+    from .parallel import UNFINISHED, run_all
+
+    agents = {info.name: info for info in report.agents}
+    queued: list[Cell] = []
+    for cell in report.cells:
+        if cell.state != "ready":
+            continue
+        module = agent_module(cell.agent)
+        info = agents.get(cell.agent) or _agent_info(cell.agent, which)
+        if module.COMMAND is None or getattr(module, "SMOKE_ARGV", None) is None:
+            cell.smoke_skipped = f"--for {cell.agent} is no program of its own: there is nothing to run."
+        elif not info.installed:
+            cell.smoke_skipped = (f"{module.LABEL} is not installed here" +
+                                  (f": `{info.install}` installs it." if info.install else "."))
+        else:
+            queued.append(cell)
+    gate = threading.BoundedSemaphore(jobs)
+    ended = [threading.Event() for _ in queued]
+
+    def task(cell: Cell, done: threading.Event):
+        def run():
+            try:
+                return attempt()
+            finally:
+                done.set()
+
+        def attempt():
+            from .smoke import smoke
+
+            remaining = deadline.remaining()
+            if not gate.acquire(timeout=None if remaining is None else max(0.0, remaining)):
+                return UNFINISHED
+            try:
+                remaining = deadline.remaining()
+                # Stopped a little before the deadline, by its own thread (as `--version` is).
+                limit = time_limit if remaining is None else min(time_limit, remaining - 0.5)
+                if children.stopping or limit <= 0:
+                    return UNFINISHED
+                label = agent_module(cell.agent).LABEL
+                say(Step(f"Smoke run of {label} on {cell.server} (time limit {_seconds(limit)} s)"))
+                flags = base._replace(provider=cell.server, agent=cell.agent,
+                                      timeout=None if remaining is None else max(0.1, remaining))
+                try:
+                    result = smoke(flags, cell.agent, time_limit=limit, environ=env, on_start=children.add)
+                except LmprepError as exc:
+                    say(Step(f"Smoke run of {label} on {cell.server}: {exc.state}"))
+                    return exc
+                say(Step(f"Smoke run of {label} on {cell.server}: {'passed' if result.passed else 'failed'} "
+                         f"in {_seconds(result.seconds)} s"))
+                return result
+            finally:
+                gate.release()
+        return run
+
+    def abandon() -> None:
+        # The agents stopped, each run ends by itself within moments: its throw-away folder is
+        # removed by its own thread, which a process that exits at once would cut short.
+        children.stop_all()
+        end = time.monotonic() + CLEAN_UP_WAIT
+        for done in ended:
+            done.wait(max(0.0, end - time.monotonic()))
+
+    results = run_all([task(cell, done) for cell, done in zip(queued, ended)], deadline,
+                      name="lmprep-doctor-smoke", on_abandon=abandon)
+    for cell, result in zip(queued, results):
+        if result is UNFINISHED:
+            error = deadline.error(f"running {cell.agent} on {cell.server} (--smoke)")
+            cell.state, cell.exit_code, cell.message, cell.hint = (error.state, int(error.exit_code), error.message,
+                                                                   error.hint)
+        elif isinstance(result, LmprepError):  # no longer ready (or the agent cannot run at all)
+            cell.state, cell.exit_code, cell.message, cell.hint = (result.state, int(result.exit_code),
+                                                                   result.message, result.hint)
+        elif isinstance(result, BaseException):
+            from .status_report import _internal
+
+            error = _internal(result)
+            cell.state, cell.exit_code, cell.message, cell.hint = (error.state, int(error.exit_code), error.message,
+                                                                   error.hint)
+        else:
+            cell.smoke = result
+            if not result.passed:
+                cell.state, cell.exit_code, cell.message, cell.hint = (result.state, result.exit_code, result.reason,
+                                                                       result.hint)
+
+
+def _seconds(value: float) -> str:
+    from .termtext import seconds_text
+
+    return seconds_text(value)

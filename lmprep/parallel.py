@@ -41,10 +41,11 @@ def run_all(tasks: Sequence[Callable[[], Any]], deadline: Deadline, *,
             value = exc
         done.put((index, value))
 
-    for index, task in enumerate(tasks):
-        threading.Thread(target=run, args=(index, task), name=f"{name}-{index}", daemon=True).start()
     pending = len(tasks)
     try:
+        # Started inside the try: an interrupt while they start still abandons those started.
+        for index, task in enumerate(tasks):
+            threading.Thread(target=run, args=(index, task), name=f"{name}-{index}", daemon=True).start()
         while pending:
             remaining = deadline.remaining()
             if remaining is not None and remaining <= 0:

@@ -43,13 +43,16 @@ def run_streaming(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     cwd: str | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> ChildResult:
     """Run ``argv`` with stdin closed (in ``cwd``), handing its output to ``on_output`` as it arrives.
 
     Raises OSError when it cannot be started (never for the deadline: that is the
     TimedOutError of ``deadline``), TimeoutError (not an LmprepError) when it outlives
     ``timeout``. On Ctrl-C, SIGTERM, the deadline or any other exception the child and its
-    process group are stopped before the exception propagates.
+    process group are stopped before the exception propagates. ``on_start`` is handed the
+    child once it runs: a caller whose thread this is not (`lmprep doctor`'s Ctrl-C in the main
+    thread) can stop it too.
     """
     process = subprocess.Popen(
         list(argv),
@@ -62,6 +65,12 @@ def run_streaming(
         # (`lms` runs node, which may have children of its own).
         **({} if sys.platform == "win32" else {"start_new_session": True}),
     )
+    if on_start is not None:
+        try:
+            on_start(process)
+        except BaseException:
+            stop(process, deadline=deadline)
+            raise
     lock = threading.Lock()
     tails = {"stdout": deque[bytes](), "stderr": deque[bytes]()}
 

@@ -491,6 +491,42 @@ def _shown_path(path: Path) -> str:
 
 # -- nothing chosen and nothing running -------------------------------------------------------
 
+def runnable_plan(settings: Settings, chosen: ProviderSettings | None, *,
+                  which: Callable[[str], str | None] = shutil.which) -> StartPlan | None:
+    """The plan that would start ``chosen`` here (a base URL on this machine, start allowed, a
+    program to run), decided without running anything; None where there is none."""
+    from .hosts import is_loopback_url
+
+    if chosen is None or chosen.base_url is None or not is_loopback_url(chosen.base_url.value) \
+            or not start_allowed(settings, chosen):
+        return None
+    try:
+        plan = plan_for(chosen, start_request(chosen, settings.for_provider(chosen.name), which=which))
+    except LmprepError:
+        return None
+    return plan if plan is not None and plan.argv else None
+
+
+def installed_here(settings: Settings, *,
+                   which: Callable[[str], str | None] = shutil.which) -> list[tuple[ProviderSettings, StartPlan]]:
+    """The servers auto-detection looks for at their default addresses whose program is installed
+    here (each with its plan): those `lmprep` alone starts one of when none runs (`lmprep doctor`
+    shows each). Nothing is run to say it."""
+    if settings.start.value is False:
+        return []
+    from .providers import AUTO_DETECT_KINDS
+
+    installed = []
+    for name in AUTO_DETECT_KINDS:
+        chosen = settings.providers.get(name)
+        if name in settings.broken or chosen is None or chosen.base_url is None \
+                or chosen.base_url.source != SOURCE_DEFAULT:
+            continue
+        plan = runnable_plan(settings, chosen, which=which)
+        if plan is not None:
+            installed.append((chosen, plan))
+    return installed
+
 
 def choose_to_start(settings: Settings, error: UnreachableError, *,
                     which: Callable[[str], str | None] = shutil.which) -> ProviderSettings:
@@ -501,32 +537,11 @@ def choose_to_start(settings: Settings, error: UnreachableError, *,
     none, or start turned off: ``error``."""
     if settings.start.value is False:
         raise error
-    from .hosts import is_loopback_url
-    from .providers import AUTO_DETECT_KINDS
-
-    def runnable(chosen: ProviderSettings | None) -> StartPlan | None:
-        if chosen is None or chosen.base_url is None or not is_loopback_url(chosen.base_url.value) \
-                or not start_allowed(settings, chosen):
-            return None
-        try:
-            plan = plan_for(chosen, start_request(chosen, settings.for_provider(chosen.name), which=which))
-        except LmprepError:
-            return None
-        return plan if plan is not None and plan.argv else None
-
     for name in settings.configured:
         chosen = settings.providers.get(name)
-        if name not in settings.broken and runnable(chosen) is not None:
+        if name not in settings.broken and runnable_plan(settings, chosen, which=which) is not None:
             return chosen
-    installed = []
-    for name in AUTO_DETECT_KINDS:
-        chosen = settings.providers.get(name)
-        if name in settings.broken or chosen is None or chosen.base_url is None \
-                or chosen.base_url.source != SOURCE_DEFAULT:
-            continue
-        plan = runnable(chosen)
-        if plan is not None:
-            installed.append((chosen, plan))
+    installed = installed_here(settings, which=which)
     if len(installed) == 1:
         return installed[0][0]
     if len(installed) > 1:

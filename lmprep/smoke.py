@@ -114,14 +114,15 @@ def is_chat(sent: Exchange) -> bool:
 
 
 def smoke(settings_or_flags, agent: str, *, time_limit: float = DEFAULT_TIME_LIMIT, report: Reporter = ignore,
-          environ: Mapping[str, str] | None = None, readiness=None) -> SmokeResult:
+          environ: Mapping[str, str] | None = None, readiness=None, on_start=None) -> SmokeResult:
     """Make the server ready for ``agent`` (as `lmprep --for AGENT`, waiting for the load), then
     run the real agent once on SMOKE_PROMPT through a relay, within ``time_limit`` seconds.
 
     ``settings_or_flags``: config.Settings, or config.Flags to resolve. ``environ``: the
     environment the agent inherits and its program is found on (default: os.environ).
     ``readiness``: a pipeline.Readiness to fill in (a caller that catches an error still knows
-    how far the ensure got). Raises the ensure's LmprepError when the server is not ready for
+    how far the ensure got). ``on_start``: handed the agent's process once it runs (proc.run_streaming),
+    for a caller that may have to stop it from another thread (`lmprep doctor --smoke` on Ctrl-C). Raises the ensure's LmprepError when the server is not ready for
     the agent, NotConfiguredError for an agent with no program of its own; a failed run is a
     SmokeResult with ``passed`` False, never an exception.
     """
@@ -165,11 +166,11 @@ def smoke(settings_or_flags, agent: str, *, time_limit: float = DEFAULT_TIME_LIM
             raise
         refusal = exc
         report(Notice(f"{exc.message} lmprep runs {module.LABEL} all the same, to show what it says."))
-    return _run(settings, readiness, module, agent, argv_tail, time_limit, report, environ, refusal)
+    return _run(settings, readiness, module, agent, argv_tail, time_limit, report, environ, refusal, on_start)
 
 
 def _run(settings, readiness, module, agent: str, argv_tail, time_limit: float, report: Reporter,
-         environ: dict[str, str], refusal) -> SmokeResult:
+         environ: dict[str, str], refusal, on_start=None) -> SmokeResult:
     from .agents import place
     from .handoff import hand_off
     from .http import verify_for
@@ -196,7 +197,7 @@ def _run(settings, readiness, module, agent: str, argv_tail, time_limit: float, 
         launch_error = None
         folder = tempfile.mkdtemp(prefix="lmprep-smoke-")
         try:
-            returncode = _child(argv, {**environ, **setup.variables}, folder, time_limit, outcome)
+            returncode = _child(argv, {**environ, **setup.variables}, folder, time_limit, outcome, on_start)
         except TimeoutError:
             timed_out = True
         except OSError as exc:
@@ -247,12 +248,13 @@ class _Output:
                 if line]
 
 
-def _child(argv: list[str], env: dict[str, str], folder: str, time_limit: float, outcome: _Output) -> int:
+def _child(argv: list[str], env: dict[str, str], folder: str, time_limit: float, outcome: _Output,
+           on_start=None) -> int:
     from .deadline import Deadline
     from .proc import run_streaming
 
     result = run_streaming(argv, on_output=outcome, deadline=Deadline(None), doing=f"running {argv[0]}", env=env,
-                           timeout=time_limit, cwd=folder)
+                           timeout=time_limit, cwd=folder, on_start=on_start)
     outcome.tail = {"stdout": result.stdout_tail, "stderr": result.stderr_tail}
     return result.returncode
 

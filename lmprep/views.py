@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .termtext import printable
+from .termtext import columns_of, printable
 
 CONFIG_SCHEMA_VERSION = 1
 #: How much of a failed warm-up's reason the table shows (the lines below it show all of it).
@@ -269,14 +269,15 @@ def render_bench(result, agent_label: str) -> str:
 
 # -- doctor ---------------------------------------------------------------------------------
 
-def render_doctor(report, *, colour: bool = False) -> str:
+def render_doctor(report, *, colour: bool = False, width: int | None = None) -> str:
     """`lmprep doctor`: the facts (servers, memory, agents), the matrix of servers by agents,
     then each pair that is not ready with its reason and fix (pairs of one server that fail
-    alike share one entry)."""
+    alike share one entry). A matrix wider than ``width`` columns (the terminal's) is shown one
+    block per server instead, an agent a line: 13 agents side by side take up to ~250 columns."""
     from .fit import gb
 
     lines = ["Servers:"]
-    width = max([len(server.name) for server in report.servers] + [len(a.name) for a in report.agents] + [1])
+    pad = max([len(server.name) for server in report.servers] + [len(a.name) for a in report.agents] + [1])
     for server in report.servers:
         row = server.status
         version = f" {server.version}" if server.version else ""
@@ -288,7 +289,7 @@ def render_doctor(report, *, colour: bool = False) -> str:
             said = f"{_models(len(row.models))}; which are loaded it does not say"
         else:
             said = f"{_models(len(row.models or ()))}, none loaded"
-        lines.append(f"  {row.name.ljust(width)}  {row.label}{version} at {row.base_url or '-'}: {said}")
+        lines.append(f"  {row.name.ljust(pad)}  {row.label}{version} at {row.base_url or '-'}: {said}")
     if not report.servers:
         lines.append("  none")
     memory = report.memory
@@ -305,26 +306,36 @@ def render_doctor(report, *, colour: bool = False) -> str:
                 tested = " (the version lmprep is tested with)"
             else:
                 tested = ""
-            lines.append(f"  {agent.name.ljust(width)}  {version}{tested}")
+            lines.append(f"  {agent.name.ljust(pad)}  {version}{tested}")
         else:
             fix = f"install {agent.label} with `{agent.install}`" if agent.install else "no command of its own"
-            lines.append(f"  {agent.name.ljust(width)}  not installed: {fix}")
+            lines.append(f"  {agent.name.ljust(pad)}  not installed: {fix}")
     if report.cells:
         headers = ["", *report.columns]
         rows = [[server.name, *(_cell_word(report.cell(server.name, agent)) for agent in report.columns)]
                 for server in report.servers]
-        widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
+        widths = [max(columns_of(printable(line[i])) for line in [headers, *rows]) for i in range(len(headers))]
+
+        def painted(text: str, padded: str) -> str:
+            if not colour or text.startswith("needs") or text == "-":  # not checked: no verdict to paint
+                return padded
+            return (_GREEN if text in ("ready", "passed") else _RED) + padded + _RESET
 
         def line(cells: list[str], paint: bool) -> str:
             parts = []
             for i, text in enumerate(cells):
-                padded = text.ljust(widths[i])
-                if paint and colour and i > 0 and not text.startswith("needs"):  # not checked: no verdict to paint
-                    padded = (_GREEN if text == "ready" else _RED) + padded + _RESET
-                parts.append(padded)
+                padded = text + " " * (widths[i] - columns_of(printable(text)))
+                parts.append(painted(text, padded) if paint and i > 0 else padded)
             return "  ".join(parts).rstrip()
 
-        lines += ["", line(headers, False), *(line(cells, True) for cells in rows)]
+        if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
+            lines += ["", line(headers, False), *(line(cells, True) for cells in rows)]
+        else:  # too wide for the terminal: a block per server, its agents one a line
+            name_width = max(len(agent) for agent in report.columns)
+            for cells in rows:
+                lines += ["", f"{cells[0]}:"]
+                lines += [f"  {agent.ljust(name_width)}  {painted(text, text)}"
+                          for agent, text in zip(report.columns, cells[1:])]
         lines += _doctor_reasons(report)
     return "\n".join(printable(text) for text in lines)
 
@@ -340,7 +351,47 @@ def _loaded_model(model) -> str:
 
 
 def _cell_word(cell) -> str:
-    return "-" if cell is None else _cell_word_of(cell.state)
+    if cell is None:
+        return "-"
+    if cell.smoke is not None:
+        return smoke_word(cell.smoke)
+    return _cell_word_of(cell.state)
+
+
+def smoke_word(result) -> str:
+    """A smoke run in a few words, for a matrix cell: `passed`, or `failed` with the server's status
+    for the first chat request it did not answer with 2xx, else how the agent ended."""
+    if result.passed:
+        return "passed"
+    failed = next((sent for sent in result.chat_requests if not sent.ok), None)
+    if failed is not None:
+        return f"failed: {failed.status or 'no answer'}"
+    if result.timed_out:
+        return "failed: timed out"
+    if not result.started:
+        return "failed: not run"
+    if result.returncode not in (0, None):
+        return f"failed: exit {result.returncode}"
+    return "failed: no request" if not result.chat_requests else "failed"
+
+
+def describe_requests(result, shown: int = 8) -> str:
+    """What the server received in a smoke run: each distinct (method, route, model, status,
+    reason) once, with how often, in order; the first ``shown`` of them."""
+    groups: dict[tuple, int] = {}
+    for sent in result.requests:
+        key = (sent.method, sent.path, sent.model, sent.status, sent.error)
+        groups[key] = groups.get(key, 0) + 1
+    parts = []
+    for (method, path, model, status, reason), count in list(groups.items())[:shown]:
+        text = f"{method} {path}" + (f" (model {model})" if model else "") + f" → {status or 'no answer'}"
+        if reason:
+            text += f" ({reason})"
+        parts.append(text + (f" ×{count}" if count > 1 else ""))
+    hidden = len(result.requests) + result.requests_dropped - sum(list(groups.values())[:shown])
+    if hidden > 0:
+        parts.append(f"and {hidden} more")
+    return "; ".join(parts)
 
 
 def _doctor_reasons(report) -> list[str]:
@@ -352,6 +403,9 @@ def _doctor_reasons(report) -> list[str]:
         groups: dict[tuple, list] = {}
         for agent in report.columns:
             cell = report.cell(server.name, agent)
+            if cell is not None and cell.smoke is not None and not cell.smoke.passed:
+                lines += _smoke_failure(cell)
+                continue
             if cell is not None and not cell.ok:
                 hint = (cell.hint or "").replace(f"--for {agent} ", "--for AGENT ")
                 groups.setdefault((cell.state, hint), []).append(cell)
@@ -367,6 +421,21 @@ def _doctor_reasons(report) -> list[str]:
     return lines
 
 
+def _smoke_failure(cell) -> list[str]:
+    """A ready pair whose smoke run failed: lmprep's reason, the agent's own first error line,
+    what the server received, and what to do."""
+    result = cell.smoke
+    lines = ["", f"{cell.server} for {cell.agent}: smoke run failed in {result.seconds:.1f} s: {result.reason}"]
+    if result.first_error:
+        lines.append(f"  {result.label} said: {result.first_error}")
+    if result.started:
+        lines.append(f"  the server received: {describe_requests(result) or 'nothing'}")
+    lines += [f"  note: {note}" for note in result.notes]  # where an agent cannot take a token, say
+    if result.hint:
+        lines.append(f"  {result.hint}")
+    return lines
+
+
 def _cell_word_of(state: str) -> str:
     return {"needs_load": "needs a load", "needs_download": "needs a download",
-            "needs_start": "needs a start"}.get(state, state)
+            "needs_start": "needs a start", "smoke_failed": "smoke failed"}.get(state, state)

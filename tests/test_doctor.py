@@ -191,10 +191,11 @@ def test_json_schema(tmp_path, ollama_emulator):
     result = machine.doctor("-p", "ollama", "--json")
     report = result.json
     assert result.returncode == 0, report
-    assert set(report) == {"schema", "ok", "state", "exit_code", "load", "timeout", "config_path", "memory", "servers",
-                           "agents", "pairs", "seconds", "error"}
-    assert (report["schema"], report["ok"], report["state"], report["exit_code"], report["load"], report["timeout"],
-            report["error"]) == (1, True, "ready", 0, False, 30.0, None)
+    assert set(report) == {"schema", "ok", "state", "exit_code", "load", "smoke", "time_limit", "timeout",
+                           "config_path", "memory", "servers", "agents", "pairs", "seconds", "error"}
+    assert (report["schema"], report["ok"], report["state"], report["exit_code"], report["load"], report["smoke"],
+            report["time_limit"], report["timeout"], report["error"]) == (1, True, "ready", 0, False, False, None, 30.0,
+                                                                          None)
     assert report["config_path"] == str(machine.config)
     if report["memory"] is not None:  # /proc/meminfo at least, on Linux
         assert set(report["memory"]) == {"free_bytes", "total_bytes", "where", "gpu"}
@@ -216,9 +217,9 @@ def test_json_schema(tmp_path, ollama_emulator):
         ("ollama", "codex"), ("ollama", "aider"), ("ollama", "claude"), ("ollama", "opencode")]
     cell = report["pairs"][0]
     assert set(cell) == {"server", "agent", "ok", "state", "exit_code", "model", "context_length", "warm_up",
-                         "seconds", "error"}
-    assert (cell["ok"], cell["state"], cell["model"], cell["context_length"], cell["warm_up"], cell["error"]) == (
-        True, "ready", "tiny", 131072, "loaded", None)
+                         "seconds", "error", "smoke", "smoke_skipped"}
+    assert (cell["ok"], cell["state"], cell["model"], cell["context_length"], cell["warm_up"], cell["error"],
+            cell["smoke"], cell["smoke_skipped"]) == (True, "ready", "tiny", 131072, "loaded", None, None, None)
 
 
 def test_text_output_shows_the_facts_the_matrix_and_the_reasons(tmp_path, ollama_emulator):

@@ -175,3 +175,16 @@ def test_a_key_the_proxy_does_not_know_is_an_auth_failure(gateway):
     assert result.returncode == 5, result.stderr
     assert "refused the key in $LITELLM_PROXY_API_KEY (HTTP 400: No connected db.)" in result.stderr
     assert "sk-not-the-master-key" not in result.stderr
+
+
+def test_doctor_shows_the_proxys_version(gateway, tmp_path):
+    """litellm 1.106.12 says its version in /health/readiness/details, with the key; the public
+    /health/readiness has only `status` and `db` (by default)."""
+    base_url, _ = gateway
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.litellm]\nbase_url = "{base_url}"\nmodel = "tiny"\n')
+    result = run_lmprep("doctor", "-p", "litellm", "--for", "aider", "--config", str(config), "--json",
+                        env={"LITELLM_PROXY_API_KEY": MASTER_KEY}, timeout=120)
+    (server,) = result.json["servers"]
+    assert server["version"] == "1.106.12", result.json
+    assert MASTER_KEY not in result.stdout

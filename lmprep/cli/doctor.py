@@ -45,6 +45,13 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
 @click.option("--load", is_flag=True,
               help="Load (download, start) what a check needs, as `lmprep --for AGENT -p SERVER` does; "
                    "without it nothing is loaded, downloaded or started, and such a pair says it needs a load.")
+@click.option("--smoke", is_flag=True,
+              help="Then run each ready pair's real agent once, as `lmprep smoke --for AGENT -p SERVER` does; "
+                   "a run that fails makes the pair smoke_failed (exit 14).")
+@click.option("--time-limit", type=float, metavar="S", callback=_positive,
+              help="Seconds each smoke run's agent gets (default 120).")
+@click.option("--smoke-jobs", type=click.IntRange(min=1), metavar="N", default=None,
+              help="Smoke runs at once (default 2: each agent is a heavy process, and they share the server).")
 @click.option("--offline", is_flag=True, default=None, help="Never download; a missing model is exit 6.")
 @click.option("--no-start", "start", is_flag=True, flag_value=False, default=True,
               help="Never start a server that is down: it is unreachable (exit 4), as with `lmprep --no-start`.")
@@ -57,28 +64,34 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
               help="Seconds for the whole doctor (default 30, none with --load); a pair not checked by then is "
                    "timed_out.")
 @click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
-def doctor(provider, model, agents, load, offline, start, as_json, connect_timeout, read_timeout, timeout,
-           config_path) -> None:
+def doctor(provider, model, agents, load, smoke, time_limit, smoke_jobs, offline, start, as_json, connect_timeout,
+           read_timeout, timeout, config_path) -> None:
     """Check every server lmprep sees against every coding agent installed here: each pair is
     ready, or says its state, why and the fix, as `lmprep --for AGENT -p SERVER` would. Above
     them: each server's version and loaded models, the free memory, and each agent's version
     against the one lmprep is tested with (and how to install the agents that are missing).
 
-    Nothing is loaded, downloaded or started unless --load. Exit 0 when every pair is ready; else the
-    exit code of the first pair shown that is not (as `lmprep --for` exits for it); 13 when
+    Nothing is loaded, downloaded or started unless --load. With --smoke, each ready pair's agent
+    is then run once on a one-line prompt (2 at a time), and shows whether its first request works.
+    Exit 0 when every pair is ready (and its smoke run passed); else the exit code of the first
+    pair shown that is not (as `lmprep --for` exits for it; 14 for a failed smoke run); 13 when
     none failed but some need a load to be checked (`--load`).
 
     \b
     lmprep doctor
     lmprep doctor --for codex,claude -p ollama --json
+    lmprep doctor --smoke --for codex,llm
     """
-    from ..doctor import DoctorReport, doctor as run
+    from ..doctor import SMOKE_AT_ONCE, DoctorReport, doctor as run
+    from ..progress import make_reporter, terminal_columns
     from ..views import render_doctor
 
+    reporter = make_reporter(sys.stderr, quiet=as_json or not smoke, live=False)
     try:
         report = run(provider, model, agents=agents, load=load, offline=bool(offline), start=start,
                      config_path=config_path,
-                     connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout)
+                     connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout,
+                     smoke=smoke, time_limit=time_limit, smoke_jobs=smoke_jobs or SMOKE_AT_ONCE, report=reporter)
     except (LmprepError, KeyboardInterrupt, Exception) as exc:
         if isinstance(exc, LmprepError):
             error = exc
@@ -86,14 +99,17 @@ def doctor(provider, model, agents, load, offline, start, as_json, connect_timeo
             error = InterruptedByUserError.from_signal(exc)
         else:
             error = unexpected(exc)
-        report = DoctorReport([], [], [], [], None, load, timeout, str(config_file(config_path).value), error=error)
+        report = DoctorReport([], [], [], [], None, load, timeout, str(config_file(config_path).value), error=error,
+                              smoke=smoke)
+    finally:
+        reporter.close()
     if as_json:
         echo_json(report.to_dict())
     else:
         for warning in report.warnings:
             echo(f"warning: {printable(warning)}", err=True)
         if report.servers or report.agents:
-            echo(render_doctor(report, colour=use_colour(sys.stdout)))
+            echo(render_doctor(report, colour=use_colour(sys.stdout), width=terminal_columns(sys.stdout)))
         if report.error is not None:
             print_error(report.error)
     raise SystemExit(report.exit_code)

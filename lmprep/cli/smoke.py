@@ -100,7 +100,9 @@ def render(result) -> str:
     if result.first_error:
         lines.append(f"  {result.label} said: {result.first_error}")
     if result.started:
-        lines.append("  the server received: " + (_requests(result) or "nothing"))
+        from ..views import describe_requests
+
+        lines.append("  the server received: " + (describe_requests(result, SHOWN_REQUESTS) or "nothing"))
     if result.check_refused:
         lines.append(f"  lmprep's check had said: {result.check_refused}")
     for note in result.notes:
@@ -108,24 +110,6 @@ def render(result) -> str:
     if not result.passed and result.hint:
         lines.append(result.hint)
     return "\n".join(printable(line) for line in lines)
-
-
-def _requests(result) -> str:
-    """Each distinct (method, route, model, status, reason) once, with how often, in order."""
-    groups: dict[tuple, int] = {}
-    for sent in result.requests:
-        key = (sent.method, sent.path, sent.model, sent.status, sent.error)
-        groups[key] = groups.get(key, 0) + 1
-    parts = []
-    for (method, path, model, status, reason), count in list(groups.items())[:SHOWN_REQUESTS]:
-        text = f"{method} {path}" + (f" (model {model})" if model else "") + f" → {status or 'no answer'}"
-        if reason:
-            text += f" ({reason})"
-        parts.append(text + (f" ×{count}" if count > 1 else ""))
-    hidden = len(result.requests) + result.requests_dropped - sum(list(groups.values())[:SHOWN_REQUESTS])
-    if hidden > 0:
-        parts.append(f"and {hidden} more")
-    return "; ".join(parts)
 
 
 command = smoke

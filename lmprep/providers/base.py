@@ -444,6 +444,18 @@ class Provider:
         """The server's version where it says (None: it does not)."""
         return None
 
+    def _version_field(self, url: str, field: str = "version") -> str | None:
+        """``field`` of the JSON object GET ``url`` answers, cleaned and cut (a server's words):
+        None where it answers anything else."""
+        try:
+            response = self.http.request("GET", url, read_timeout=IDENTIFY_READ_TIMEOUT, retry=False,
+                                         doing=f"reading {self.label}'s version")
+            body = response.json() if response.status_code == 200 else None
+        except (LmprepError, ValueError, RecursionError):
+            return None
+        version = body.get(field) if isinstance(body, dict) else None
+        return one_line(version, 40) or None if isinstance(version, str) else None
+
     def tool_support(self, model: str) -> bool | None:
         """Whether the server says up front that ``model`` takes function tools (None: it does not say)."""
         return None

@@ -54,6 +54,12 @@ class DockerModelRunner(OpenAICompatible):
         base = self.base_url
         return base[: -len("/engines/v1")] if base.endswith("/engines/v1") else base.rsplit("/v1", 1)[0]
 
+    def server_version(self) -> str | None:
+        """GET /version at the runner's root: `{"version": V}`, the build's main.Version (`git describe
+        --tags`, "dev" for a build without one; docker/model-runner pkg/server/server.go at 642c7211,
+        the route since 3af8549d, 2026-02-12: an older runner answers 404 and shows none)."""
+        return self._version_field(f"{self.root}/version")
+
     def unreachable_hint(self) -> str:
         return ("Enable it with `docker desktop enable model-runner --tcp 12434` (Docker Desktop) or install "
                 "docker-model-plugin (Docker Engine), or check the base URL.")

@@ -132,6 +132,12 @@ class Lemonade(OpenAICompatible):
             return None
         return [entry for entry in loaded if isinstance(entry, dict) and isinstance(entry.get("model_name"), str)]
 
+    def server_version(self) -> str | None:
+        """`version` of GET /health: `{"status": "ok", "version": "10.0.1", ...}`, the build's
+        LEMON_VERSION_STRING (lemonade-sdk/lemonade src/cpp/server/server.cpp handle_health at
+        e385039e; also under /api/v0, /v0 and /v1)."""
+        return self._version_field(f"{self.base_url}/health")
+
     def loaded_models(self, listing: list[str]) -> dict[str, int | None] | None:
         loaded = self._health()
         if loaded is None:

@@ -90,6 +90,16 @@ class LiteLLM(OpenAICompatible):
     def identity_evidence(self) -> str:
         return "GET /health/readiness did not answer as LiteLLM's does (`status` and `db`)"
 
+    def server_version(self) -> str | None:
+        """`litellm_version` of GET /health/readiness/details, which wants a key (the master key
+        without a database: 1.106.12 answers 500 without one, 400 "No connected db." for another).
+        The public /health/readiness has it only with `allow_public_health_readiness_details:
+        true` in general_settings: by default it is `{"status", "db"}` alone (1.106.12,
+        proxy/health_endpoints/_health_endpoints.py, seen against the real proxy). The details
+        route first, so that a proxy that has turned them public is asked once more at most."""
+        return (self._version_field(f"{self.root}/health/readiness/details", "litellm_version")
+                or self._version_field(f"{self.root}/health/readiness", "litellm_version"))
+
     def _openai_model_items_from(self, response, doing: str) -> list[dict]:
         self._check_key(response)
         return super()._openai_model_items_from(response, doing)

@@ -83,6 +83,13 @@ class LlamaSwap(OpenAICompatible):
         self._started: set[str] = set()  # names whose upstream this lmprep's own cold start got ready
         super().__init__(*args, **kwargs)
 
+    def server_version(self) -> str | None:
+        """GET /api/version → `{"version", "commit", "build_date"}` (internal/server/apigroup.go
+        handleAPIVersion, behind apiKeys like /v1; since #395, 2025-11-17: an older llama-swap
+        answers 404 and shows none). `version` is the release tag (`v250`, .goreleaser.yaml), `0`
+        for a build without one (llama-swap.go)."""
+        return self._version_field(f"{strip_v1(self.base_url)}/api/version")
+
     def unreachable_hint(self) -> str:
         return "Start it with `llama-swap --config config.yaml`, or check the base URL."
 

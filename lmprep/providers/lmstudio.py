@@ -36,6 +36,10 @@ DOWNLOAD_POLL_INTERVAL = 0.5
 
 class LMStudio(Provider):
     kind = "lmstudio"
+    # No server_version: LM Studio does not say its own. Its REST API documents no version route
+    # (lmstudio-ai/docs 1_developer/2_rest at c6854fb: only a model's `runtime.version`, the
+    # engine's), /lmstudio-greeting says `{"lmstudio": true}`, and `lms version` prints the CLI's
+    # commit hash, not the app's version (lmstudio-ai/lms src/subcommands/version.ts at 07b7252).
 
     def unreachable_hint(self) -> str:
         return "Start it with `lms server start`, or install it from https://lmstudio.ai/download."

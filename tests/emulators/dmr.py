@@ -33,6 +33,7 @@ class DockerModelRunnerEmulator(HTTPEmulator):
         super().__init__()
         self.models = dict(models or {})
         self.catalog = dict(catalog or {})
+        self.version = "v1.1.2"
 
     @property
     def base_url(self) -> str:
@@ -42,6 +43,8 @@ class DockerModelRunnerEmulator(HTTPEmulator):
         routes: dict[tuple[str, str], Route] = {
             ("GET", "/engines/v1/models"): self._models, ("GET", "/engines/ps"): self._ps,
             ("POST", "/models/create"): self._create,
+            # pkg/server/server.go at 642c7211: the build's main.Version (`git describe --tags`)
+            ("GET", "/version"): lambda request: json_reply({"version": self.version}),
         }
         for path in ("/v1/chat/completions", "/v1/messages"):
             routes[("POST", "/engines" + path)] = self._answer

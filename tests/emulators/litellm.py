@@ -36,6 +36,7 @@ class LiteLLMEmulator(HTTPEmulator):
         self.master_key = master_key
         self.deployments = dict(deployments)
         self.admin = admin
+        self.version = "1.106.12"
 
     @property
     def base_url(self) -> str:
@@ -44,6 +45,9 @@ class LiteLLMEmulator(HTTPEmulator):
     def routes(self) -> dict[tuple[str, str], Route]:
         routes: dict[tuple[str, str], Route] = {
             ("GET", "/health/readiness"): lambda request: json_reply({"status": "healthy", "db": "Not connected"}),
+            # The key's details (litellm 1.106.12 answers these and more: cache, callbacks, log level).
+            ("GET", "/health/readiness/details"): self._keyed(lambda request: json_reply(
+                {"status": "healthy", "db": "Not connected", "cache": None, "litellm_version": self.version})),
             ("GET", "/v1/models"): self._keyed(self._models), ("GET", "/v1/model/info"): self._keyed(self._info),
             ("GET", "/model/info"): self._keyed(self._info), ("GET", "/health"): self._keyed(self._health),
         }

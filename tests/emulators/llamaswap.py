@@ -79,6 +79,7 @@ class LlamaSwapEmulator(HTTPEmulator):
             ("GET", "/v1/models"): self._models,
             ("GET", "/running"): self._running,
             ("GET", "/unload"): self._unload_all,
+            # internal/server/apigroup.go handleAPIVersion: the release tag, commit and date (behind apiKeys)
             ("GET", "/api/version"): lambda request: json_reply(
                 {"build_date": "2026-07-03T16:19:44Z", "commit": "c59816ba", "version": self.version}),
         }
