@@ -17,8 +17,8 @@ Everything runs at once under one deadline (lmprep/parallel.py) and at most MAX_
 checks at a time: a pair still being checked when the deadline passes is ``timed_out``,
 however many pairs there are.
 
-With ``smoke``, every pair found ready (with ``load``: also those it made ready) then gets a
-smoke run of its real agent (lmprep/smoke.py's smoke(), the `lmprep smoke --for AGENT -p
+With ``smoke``, every pair found ready (with ``load``: also those it made ready), and every one
+lmprep's check refuses (agent_unsupported, which it keeps), then gets a smoke run of its real agent (lmprep/smoke.py's smoke(), the `lmprep smoke --for AGENT -p
 SERVER` run), at most SMOKE_AT_ONCE at a time, each within its time limit and what the
 deadline leaves; a failed run makes the pair ``smoke_failed``. Every child doctor starts (an
 agent's `--version`, a smoke run's agent) is stopped, with its process group, when doctor is
@@ -607,11 +607,15 @@ def _smoke_ready(report: DoctorReport, base: Flags, env: Mapping[str, str], dead
     ready in between), with the run's reason and hint."""
     from .agents import agent_module
     from .parallel import UNFINISHED, run_all
+    from .smoke import SmokeResult
 
     agents = {info.name: info for info in report.agents}
     queued: list[Cell] = []
     for cell in report.cells:
-        if cell.state != "ready":
+        # A pair lmprep's own check refuses (agent_unsupported: the server lacks a route or the
+        # tools the agent sends) is run too: the agent's own words show what the check found,
+        # and a run that passes says the check was wrong. Its cell keeps the check's verdict.
+        if cell.state not in ("ready", "agent_unsupported"):
             continue
         module = agent_module(cell.agent)
         info = agents.get(cell.agent) or _agent_info(cell.agent, which)
@@ -671,6 +675,13 @@ def _smoke_ready(report: DoctorReport, base: Flags, env: Mapping[str, str], dead
     results = run_all([task(cell, done) for cell, done in zip(queued, ended)], deadline,
                       name="lmprep-doctor-smoke", on_abandon=abandon)
     for cell, result in zip(queued, results):
+        if cell.state == "agent_unsupported":  # the check's verdict stands; the run is shown beside it
+            if isinstance(result, SmokeResult):
+                cell.smoke = result
+            else:
+                cell.smoke_skipped = ("the run did not finish within the deadline" if result is UNFINISHED
+                                      else f"the run could not be made: {getattr(result, 'message', result)}")
+            continue
         if result is UNFINISHED:
             error = deadline.error(f"running {cell.agent} on {cell.server} (--smoke)")
             cell.state, cell.exit_code, cell.message, cell.hint = (error.state, int(error.exit_code), error.message,

@@ -353,6 +353,8 @@ def _loaded_model(model) -> str:
 def _cell_word(cell) -> str:
     if cell is None:
         return "-"
+    if cell.smoke is not None and cell.state == "agent_unsupported":  # lmprep's verdict, then the agent's
+        return f"{cell.state}, {smoke_word(cell.smoke)}"
     if cell.smoke is not None:
         return smoke_word(cell.smoke)
     return _cell_word_of(cell.state)
@@ -425,7 +427,10 @@ def _smoke_failure(cell) -> list[str]:
     """A ready pair whose smoke run failed: lmprep's reason, the agent's own first error line,
     what the server received, and what to do."""
     result = cell.smoke
-    lines = ["", f"{cell.server} for {cell.agent}: smoke run failed in {result.seconds:.1f} s: {result.reason}"]
+    lines = [""]
+    if cell.state == "agent_unsupported":  # refused by lmprep's check, run anyway to show the agent's words
+        lines.append(f"{cell.server} for {cell.agent}: {cell.state}: {cell.message}")
+    lines.append(f"{cell.server} for {cell.agent}: smoke run failed in {result.seconds:.1f} s: {result.reason}")
     if result.first_error:
         lines.append(f"  {result.label} said: {result.first_error}")
     if result.started:

@@ -101,9 +101,11 @@ def test_smoke_runs_each_ready_pair_and_shows_the_agents_words_and_the_servers_s
         assert (aider["state"], aider["ok"], aider["smoke"]["passed"]) == ("ready", True, True)
         assert [(sent["path"], sent["model"], sent["status"]) for sent in aider["smoke"]["requests"]] == [
             ("/v1/chat/completions", "tiny", 200)]
-        # codex on nojinja is not ready (lmprep's check): not run
-        assert (cells[("nojinja", "codex")]["state"], cells[("nojinja", "codex")]["smoke"]) == (
-            "agent_unsupported", None)
+        # codex on nojinja is refused by lmprep's check (exit 12): run anyway, to show the agent's
+        # own words beside the check's verdict, which the cell keeps (this fake codex sends nothing)
+        refused_codex = cells[("nojinja", "codex")]
+        assert (refused_codex["state"], refused_codex["exit_code"]) == ("agent_unsupported", 12)
+        assert refused_codex["smoke"]["passed"] is False and refused_codex["smoke"]["check_refused"]
         # aider on nojinja: ready (lmprep's check sends aider's request, without tools), but this
         # aider sends tools: the server's 500 and the agent's own words
         refused = cells[("nojinja", "aider")]
@@ -115,14 +117,15 @@ def test_smoke_runs_each_ready_pair_and_shows_the_agents_words_and_the_servers_s
         assert (result.returncode, report["exit_code"], report["state"]) == (14, 14, "smoke_failed")
         # Each run in its own throw-away folder, through a relay, never at the server itself.
         started = [run for run in runs(machine) if run["event"] == "start"]
-        assert len(started) == 2 and all(Path(run["cwd"]).name.startswith("lmprep-smoke-") for run in started)
+        assert len(started) == 2 and all(Path(run["cwd"]).name.startswith("lmprep-smoke-") for run in started)  # aider's two
         assert jinja.base_url not in {run["base"] for run in started}
 
         text = machine.doctor("--smoke", "--for", "codex,aider")
         assert text.returncode == 14
         out = text.stdout
-        assert ("\n          codex               aider\nllamacpp  failed: no request  passed\n"
-                "nojinja   agent_unsupported   failed: 500\n") in out
+        assert ("\n          codex                                  aider\nllamacpp  failed: no request                     passed\n"
+                "nojinja   agent_unsupported, failed: no request  failed: 500\n") in out
+        assert "\nnojinja for codex: agent_unsupported: " in out
         assert "nojinja for aider: smoke run failed in " in out and ": aider exited with status 1.\n" in out
         assert "\n  aider said: litellm.APIError: Error code: 500" in out
         assert ("\n  the server received: POST /v1/chat/completions (model tiny) → 500 (tools param requires "

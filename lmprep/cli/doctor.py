@@ -46,8 +46,9 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
               help="Load (download, start) what a check needs, as `lmprep --for AGENT -p SERVER` does; "
                    "without it nothing is loaded, downloaded or started, and such a pair says it needs a load.")
 @click.option("--smoke", is_flag=True,
-              help="Then run each ready pair's real agent once, as `lmprep smoke --for AGENT -p SERVER` does; "
-                   "a run that fails makes the pair smoke_failed (exit 14).")
+              help="Then run the real agent of each ready pair (and of each lmprep's check refuses, to show the "
+                   "agent's own words) once, as `lmprep smoke --for AGENT -p SERVER` does; a run that fails makes a "
+                   "ready pair smoke_failed (exit 14).")
 @click.option("--time-limit", type=float, metavar="S", callback=_positive,
               help="Seconds each smoke run's agent gets (default 120).")
 @click.option("--smoke-jobs", type=click.IntRange(min=1), metavar="N", default=None,
