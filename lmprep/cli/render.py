@@ -136,9 +136,15 @@ def _bench_figures(readiness: Readiness) -> str | None:
 def first_turn_warnings(readiness: Readiness) -> list[str]:
     """With --for, where a bench projects the agent's first turn beyond a limit it cannot
     raise: the notes its setup gives (nothing is imported where no bench was ever run)."""
+    if not readiness.agent:
+        return []
+    from ..dirs import state_dir
+
+    if not os.path.isdir(state_dir() / "bench"):  # the ready path's usual case: no import at all
+        return []
     from ..handoff import measured_first_turn
 
-    first_turn_s = measured_first_turn(readiness, readiness.agent) if readiness.agent else None
+    first_turn_s = measured_first_turn(readiness, readiness.agent)
     if first_turn_s is None:
         return []
     from ..agents import agent_setup
