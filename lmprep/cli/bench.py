@@ -8,13 +8,12 @@ import click
 
 from ..agents import AGENTS as AGENT_CHOICES
 from ..config import resolve_settings
-from ..errors import InterruptedByUserError, LmprepError
 from ..events import Notice
 from ..pipeline import Readiness
 from ..progress import make_reporter
 from ._group import LmprepCommand
 from .options import ensure_options, flags
-from .render import agent_label, echo, echo_json, json_result, print_error, unexpected
+from .render import agent_label, as_error, echo, echo_json, json_result, print_error
 
 @click.command("bench", cls=LmprepCommand,
                short_help="Measure the agent's first turn and next turn on the ready model.")
@@ -44,12 +43,8 @@ def bench(**options) -> None:
         for warning in settings.warnings:
             reporter(Notice(warning))
         readiness, result, _ = bench_agent(settings, report=reporter, readiness=readiness)
-    except LmprepError as exc:
-        error = exc
-    except KeyboardInterrupt as exc:
-        error = InterruptedByUserError.from_signal(exc)
-    except Exception as exc:
-        error = unexpected(exc)
+    except (KeyboardInterrupt, Exception) as exc:
+        error = as_error(exc)
     finally:
         reporter.close()
     if options["as_json"]:

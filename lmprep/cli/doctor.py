@@ -7,12 +7,11 @@ import sys
 import click
 
 from ..agents import AGENTS as AGENT_CHOICES
-from ..errors import InterruptedByUserError, LmprepError
 from ..progress import use_colour
 from ..termtext import printable
 from ._group import LmprepCommand
 from .options import _positive, complete_provider, config_file
-from .render import echo, echo_json, print_error, unexpected
+from .render import as_error, echo, echo_json, print_error
 
 
 def _agent_list(ctx, param, value):
@@ -93,13 +92,8 @@ def doctor(provider, model, agents, load, smoke, time_limit, smoke_jobs, offline
                      config_path=config_path,
                      connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout,
                      smoke=smoke, time_limit=time_limit, smoke_jobs=smoke_jobs or SMOKE_AT_ONCE, report=reporter)
-    except (LmprepError, KeyboardInterrupt, Exception) as exc:
-        if isinstance(exc, LmprepError):
-            error = exc
-        elif isinstance(exc, KeyboardInterrupt):
-            error = InterruptedByUserError.from_signal(exc)
-        else:
-            error = unexpected(exc)
+    except (KeyboardInterrupt, Exception) as exc:
+        error = as_error(exc)
         report = DoctorReport([], [], [], [], None, load, timeout, str(config_file(config_path).value), error=error,
                               smoke=smoke)
     finally:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 
 from ..config import Settings, resolve_settings
-from ..errors import InterruptedByUserError, LmprepError
+from ..errors import LmprepError
 from ..events import Notice
 from ..pipeline import Readiness, run_ensure
 from ..progress import make_reporter
 from ..termtext import printable
 from ._group import EnsureCommand, cli
 from .options import ensure_options, flags
-from .render import echo, echo_json, first_turn_warnings, json_result, print_error, success_line, unexpected
+from .render import as_error, echo, echo_json, first_turn_warnings, json_result, print_error, success_line
 
 @cli.command(cls=EnsureCommand, context_settings={"allow_extra_args": True})
 @ensure_options
@@ -40,12 +40,8 @@ def run_with_progress(options: dict, hand_off: bool = False,
             note_a_missing_agent(settings.agent.value, reporter)
         readiness.warm_up = None
         run_ensure(settings, report=reporter, readiness=readiness, hand_off=hand_off)
-    except LmprepError as exc:
-        error = exc
-    except KeyboardInterrupt as exc:
-        error = InterruptedByUserError.from_signal(exc, "Run lmprep again to continue; a partial download resumes.")
-    except Exception as exc:
-        error = unexpected(exc)
+    except (KeyboardInterrupt, Exception) as exc:
+        error = as_error(exc, "Run lmprep again to continue; a partial download resumes.")
     finally:
         reporter.close()
     if error is not None:

@@ -197,6 +197,19 @@ def fail(error: LmprepError) -> None:
     raise SystemExit(int(error.exit_code))
 
 
+def as_error(exc: BaseException, interrupted_hint: str | None = None) -> LmprepError:
+    """What a command reports for ``exc``, which its core call raised: an LmprepError as it is,
+    Ctrl-C or SIGTERM as the interruption (with ``interrupted_hint``, what to run next), anything
+    else as a bug in lmprep. The one translation every command's boundary makes."""
+    if isinstance(exc, LmprepError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        from ..errors import InterruptedByUserError
+
+        return InterruptedByUserError.from_signal(exc, *((interrupted_hint,) if interrupted_hint else ()))
+    return unexpected(exc)
+
+
 def unexpected(exc: Exception) -> InternalError:
     if os.environ.get("LMPREP_DEBUG"):
         import traceback

@@ -9,14 +9,13 @@ import click
 
 from ..agents import AGENTS, DEFAULT_AGENT
 from ..config import resolve_settings
-from ..errors import InterruptedByUserError, LmprepError
 from ..events import Notice
 from ..pipeline import Readiness
 from ..progress import make_reporter
 from ..termtext import printable, seconds_text
 from ._group import LmprepCommand
 from .options import ensure_options, flags
-from .render import echo, echo_json, json_result, print_error, unexpected
+from .render import as_error, echo, echo_json, json_result, print_error
 
 #: Agents with a program of their own to run (the generic OpenAI variables have none).
 RUNNABLE = tuple(agent for agent in AGENTS if agent != DEFAULT_AGENT)
@@ -64,12 +63,8 @@ def smoke(time_limit: float | None, **options) -> None:
         for warning in settings.warnings:
             reporter(Notice(warning))
         result = run_smoke(settings, options["agent"], time_limit=limit, report=reporter, readiness=readiness)
-    except LmprepError as exc:
-        error = exc
-    except KeyboardInterrupt as exc:
-        error = InterruptedByUserError.from_signal(exc)
-    except Exception as exc:
-        error = unexpected(exc)
+    except (KeyboardInterrupt, Exception) as exc:
+        error = as_error(exc)
     finally:
         reporter.close()
     code = int(error.exit_code) if error else result.exit_code

@@ -6,12 +6,11 @@ import sys
 
 import click
 
-from ..errors import InterruptedByUserError, LmprepError
 from ..progress import use_colour
 from ..termtext import printable
 from ._group import LmprepCommand
 from .options import _positive, complete_provider, config_file
-from .render import echo, echo_json, print_error, unexpected
+from .render import as_error, echo, echo_json, print_error
 
 @click.command("status", cls=LmprepCommand, short_help="Every provider's state, models and last warm-up (changes nothing).")
 @click.option("-p", "--local-provider", "provider", metavar="NAME", shell_complete=complete_provider,
@@ -38,13 +37,8 @@ def status(provider, model, base_url, as_json, connect_timeout, read_timeout, ti
     try:
         report = collect(provider, model, base_url=base_url, config_path=config_path,
                          connect_timeout=connect_timeout, read_timeout=read_timeout, timeout=timeout)
-    except (LmprepError, KeyboardInterrupt, Exception) as exc:
-        if isinstance(exc, LmprepError):
-            error = exc
-        elif isinstance(exc, KeyboardInterrupt):
-            error = InterruptedByUserError.from_signal(exc)
-        else:
-            error = unexpected(exc)
+    except (KeyboardInterrupt, Exception) as exc:
+        error = as_error(exc)
         report = StatusReport([], None, None, str(config_file(config_path).value), False, error=error)
     if as_json:
         echo_json(report.to_dict())

@@ -6,10 +6,9 @@ import time
 
 import click
 
-from ..errors import InterruptedByUserError, LmprepError
 from ._group import LmprepCommand
 from .options import _positive, complete_provider
-from .render import JSON_SCHEMA_VERSION, echo, echo_json, print_error, unexpected
+from .render import JSON_SCHEMA_VERSION, as_error, echo, echo_json, print_error
 
 
 @click.command("stop", cls=LmprepCommand, short_help="Stop a server that lmprep started (never another).")
@@ -36,13 +35,8 @@ def stop(provider, as_json, timeout, config_path) -> None:
     report = StopReport([], [])
     try:
         report = stop_report(provider, config_path=config_path, timeout=timeout)
-    except LmprepError as exc:
-        report = StopReport([], [(provider, exc)])
-    except KeyboardInterrupt as exc:
-        interrupted = InterruptedByUserError.from_signal(exc, "Run `lmprep stop` again to stop it.")
-        report = StopReport([], [(provider, interrupted)])
-    except Exception as exc:
-        report = StopReport([], [(provider, unexpected(exc))])
+    except (KeyboardInterrupt, Exception) as exc:
+        report = StopReport([], [(provider, as_error(exc, "Run `lmprep stop` again to stop it."))])
     error = report.worst
     if as_json:
         # `errors`: each name's own (`-p a,b`); `error`: the worst of them, whose exit code lmprep exits with.
