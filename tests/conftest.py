@@ -27,7 +27,7 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 from emulators.fixtures import (  # noqa: E402,F401
-    fake_lms, fake_programs, llamacpp_emulator, lmstudio_emulator, ollama_emulator)
+    emulator_programs, fake_lms, fake_programs, llamacpp_emulator, lmstudio_emulator, ollama_emulator)
 
 
 @pytest.fixture

@@ -24,24 +24,6 @@ pytestmark = pytest.mark.e2e
 EMULATOR = Path(__file__).resolve().parent / "emulators" / "as_program.py"
 
 
-@pytest.fixture
-def programs():
-    """Starts emulators as programs of their own (each in a session of its own, as the runner
-    starts servers); kills what is left at the end."""
-    running: list[subprocess.Popen] = []
-
-    def start(kind: str, port: int, *extra: str) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, str(EMULATOR), kind, str(port), *extra],
-                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        running.append(process)
-        wait_for(lambda: _answers(port), timeout=20)
-        return process
-
-    yield start
-    for process in running:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _answers(port: int) -> bool:
@@ -66,8 +48,8 @@ def _remember(name: str, kind: str, port: int, process: subprocess.Popen) -> sta
                             [sys.executable, str(EMULATOR), kind, str(port)], "/tmp/emulator.log")
 
 
-def test_stop_stops_the_server_lmprep_started_and_says_so(tmp_path, programs, unused_port):
-    process = programs("llamacpp", unused_port)
+def test_stop_stops_the_server_lmprep_started_and_says_so(tmp_path, emulator_programs, unused_port):
+    process = emulator_programs("llamacpp", unused_port)
     record = _remember("box", "llamacpp", unused_port, process)
     config = _config(tmp_path, box=("llamacpp", unused_port))
     status = run_lmprep("status", "-p", "box", "--json", "--config", str(config))
@@ -96,8 +78,8 @@ def test_stop_stops_the_server_lmprep_started_and_says_so(tmp_path, programs, un
             f"http://127.0.0.1:{unused_port}/v1: there is nothing to stop.") in again.stderr
 
 
-def test_stop_as_json(tmp_path, programs, unused_port):
-    process = programs("llamacpp", unused_port)
+def test_stop_as_json(tmp_path, emulator_programs, unused_port):
+    process = emulator_programs("llamacpp", unused_port)
     record = _remember("box", "llamacpp", unused_port, process)
     result = run_lmprep("stop", "-p", "box", "--json", "--config", str(_config(tmp_path, box=("llamacpp", unused_port))))
     assert result.returncode == 0 and result.stderr == ""
@@ -114,10 +96,10 @@ def test_stop_as_json(tmp_path, programs, unused_port):
     assert nothing.json["error"]["message"] == "No server that lmprep started is running: there is nothing to stop."
 
 
-def test_a_reused_pid_is_never_stopped(tmp_path, programs, unused_port):
+def test_a_reused_pid_is_never_stopped(tmp_path, emulator_programs, unused_port):
     """The record's pid runs, but it is not the process lmprep started (another start time: the
     system gave the pid to another program): it is left alone, and the stale record forgotten."""
-    process = programs("llamacpp", unused_port)
+    process = emulator_programs("llamacpp", unused_port)
     record = _remember("box", "llamacpp", unused_port, process)
     started.save(record._replace(process_start="linux:1" if sys.platform.startswith("linux") else "ps:Thu Jan  1"))
     result = run_lmprep("stop", "-p", "box", "--config", str(_config(tmp_path, box=("llamacpp", unused_port))))
@@ -152,13 +134,13 @@ def test_a_server_lmprep_did_not_start_is_refused_with_how_to_stop_it(tmp_path):
     assert unknown.returncode == 3 and "Unknown provider 'bxo'" in unknown.stderr
 
 
-def test_stop_without_a_name_stops_every_server_lmprep_started(tmp_path, programs, unused_port):
+def test_stop_without_a_name_stops_every_server_lmprep_started(tmp_path, emulator_programs, unused_port):
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         other_port = probe.getsockname()[1]
-    first, second = programs("llamacpp", unused_port), programs("vllm", other_port)
+    first, second = emulator_programs("llamacpp", unused_port), emulator_programs("vllm", other_port)
     _remember("llamacpp", "llamacpp", unused_port, first)
     _remember("vllm", "vllm", other_port, second)
     result = run_lmprep("stop", "--json")

@@ -8,7 +8,6 @@ and `-p a,b`."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -197,24 +196,6 @@ def test_a_hand_off_whose_listener_is_not_known_keeps_no_record_and_says_so(fake
 EMULATOR = Path(__file__).resolve().parent / "emulators" / "as_program.py"
 
 
-@pytest.fixture
-def programs():
-    running: list[subprocess.Popen] = []
-
-    def start(kind: str, port: int) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, str(EMULATOR), kind, str(port)], start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        running.append(process)
-        wait_for(lambda: listens(port), timeout=20)
-        return process
-
-    yield start
-    for process in running:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def _config(tmp_path: Path, **boxes: int) -> Path:
     path = tmp_path / "config.toml"
     path.write_text("".join(f'[providers.{name}]\nkind = "llamacpp"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
@@ -227,7 +208,7 @@ def _remember(name: str, port: int, process: subprocess.Popen) -> started.Starte
                             [sys.executable, str(EMULATOR), "llamacpp", str(port)], None)
 
 
-def test_stop_waits_for_a_start_under_way_and_stops_what_it_started(tmp_path, programs):
+def test_stop_waits_for_a_start_under_way_and_stops_what_it_started(tmp_path, emulator_programs):
     """Another lmprep holds the start lock (its server spawned, not yet answering): `lmprep stop`
     waits for it rather than saying "nothing to stop", then stops that server."""
     from lmprep.lock import FileLock, lock_path
@@ -241,7 +222,7 @@ def test_stop_waits_for_a_start_under_way_and_stops_what_it_started(tmp_path, pr
     try:
         time.sleep(1.0)
         assert stopper.poll() is None  # waiting for the start, not done with "nothing to stop"
-        process = programs("llamacpp", port)  # what the start spawned, recorded as the runner does
+        process = emulator_programs("llamacpp", port)  # what the start spawned, recorded as the runner does
         _remember("box", port, process)
         lock.release()
         out, err = stopper.communicate(timeout=60)
@@ -269,9 +250,9 @@ def test_the_wait_for_a_start_under_way_is_bounded(tmp_path):
     assert took < 10, took
 
 
-def test_a_list_of_names_stops_each_in_turn_with_one_summary(tmp_path, programs, idle_port):
+def test_a_list_of_names_stops_each_in_turn_with_one_summary(tmp_path, emulator_programs, idle_port):
     first, second, third = free_port(), free_port(), idle_port
-    one, two = programs("llamacpp", first), programs("llamacpp", second)
+    one, two = emulator_programs("llamacpp", first), emulator_programs("llamacpp", second)
     _remember("box1", first, one)
     _remember("box2", second, two)
     config = _config(tmp_path, box1=first, box2=second, box3=third)
@@ -280,7 +261,7 @@ def test_a_list_of_names_stops_each_in_turn_with_one_summary(tmp_path, programs,
     assert [server["provider"] for server in both.json["stopped"]] == ["box1", "box2"] and both.json["errors"] == []
     assert one.wait(timeout=10) == 0 and two.wait(timeout=10) == 0
     # One stopped, one with nothing to stop: the worst exit code (4), each said.
-    three = programs("llamacpp", first)
+    three = emulator_programs("llamacpp", first)
     _remember("box1", first, three)
     mixed = run_lmprep("stop", "-p", "box1, box3", "--config", str(config))
     assert mixed.returncode == 4, mixed.stderr
@@ -289,10 +270,10 @@ def test_a_list_of_names_stops_each_in_turn_with_one_summary(tmp_path, programs,
     assert three.wait(timeout=10) == 0
 
 
-def test_a_list_takes_the_worst_exit_code(tmp_path, programs, idle_port):
+def test_a_list_takes_the_worst_exit_code(tmp_path, emulator_programs, idle_port):
     """Nothing to stop (4) at one box, a server lmprep did not start (15) at another: 15."""
     running, idle = free_port(), idle_port
-    programs("llamacpp", running)  # not lmprep's
+    emulator_programs("llamacpp", running)  # not lmprep's
     result = run_lmprep("stop", "-p", "idle,theirs", "--json", "--config", str(_config(tmp_path, idle=idle,
                                                                                        theirs=running)))
     assert result.returncode == 15, result.stdout
@@ -301,21 +282,21 @@ def test_a_list_takes_the_worst_exit_code(tmp_path, programs, idle_port):
     assert result.json["state"] == "not_started_by_lmprep"
 
 
-def test_a_list_with_an_unknown_name_stops_nothing(tmp_path, programs):
+def test_a_list_with_an_unknown_name_stops_nothing(tmp_path, emulator_programs):
     port = free_port()
-    process = programs("llamacpp", port)
+    process = emulator_programs("llamacpp", port)
     _remember("box1", port, process)
     result = run_lmprep("stop", "-p", "box1,bxo2", "--config", str(_config(tmp_path, box1=port)))
     assert result.returncode == 3 and "Unknown provider 'bxo2'" in result.stderr
     assert process.poll() is None and len(started.started_servers()) == 1
 
 
-def test_the_python_api_raises_the_worst_after_stopping_the_others(tmp_path, programs, idle_port):
+def test_the_python_api_raises_the_worst_after_stopping_the_others(tmp_path, emulator_programs, idle_port):
     import lmprep
     from lmprep.errors import UnreachableError
 
     first, idle = free_port(), idle_port
-    process = programs("llamacpp", first)
+    process = emulator_programs("llamacpp", first)
     _remember("box1", first, process)
     with pytest.raises(UnreachableError) as caught:
         lmprep.stop("box1,box2", config_path=str(_config(tmp_path, box1=first, box2=idle)))

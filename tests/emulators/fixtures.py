@@ -69,3 +69,42 @@ def fake_programs(tmp_path: Path) -> Iterator[FakePrograms]:
         fakes.kill_all()
     if fakes.emulator_errors():
         pytest.fail(f"a started emulator raised inside a route:\n{fakes.emulator_errors()}", pytrace=False)
+
+
+@pytest.fixture
+def emulator_programs():
+    """Starts emulators as programs of their own (tests/emulators/as_program.py), each in a
+    session of its own as lmprep's runner starts servers, and waits until each listens; kills
+    what is left at the end."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    program = Path(__file__).resolve().parent / "as_program.py"
+    running: list[subprocess.Popen] = []
+
+    def listens(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def start(kind: str, port: int, *extra: str) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, str(program), kind, str(port), *extra], start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        running.append(process)
+        deadline = time.monotonic() + 20
+        while not listens(port):
+            assert process.poll() is None and time.monotonic() < deadline, f"{kind} on {port} did not start"
+            time.sleep(0.02)
+        return process
+
+    yield start
+    for process in running:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
