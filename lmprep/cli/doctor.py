@@ -10,7 +10,7 @@ from ..agents import AGENTS as AGENT_CHOICES
 from ..progress import use_colour
 from ..termtext import printable
 from ._group import LmprepCommand
-from .options import _positive, complete_provider, config_file
+from .options import _positive, complete_provider, config_file, per_server_timeouts
 from .render import as_error, echo, echo_json, print_error
 
 
@@ -56,10 +56,7 @@ def _complete_agents(ctx, param, incomplete: str) -> list:
 @click.option("--no-start", "start", is_flag=True, flag_value=False, default=True,
               help="Never start a server that is down: it is unreachable (exit 4), as with `lmprep --no-start`.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
-@click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
-              help="Seconds to wait for each connection (default 5).")
-@click.option("--read-timeout", type=float, metavar="S", callback=_positive,
-              help="Seconds each server has to answer a request (default 10).")
+@per_server_timeouts
 @click.option("--timeout", type=float, metavar="S", callback=_positive,
               help="Seconds for the whole doctor (default 30, none with --load); a pair not checked by then is "
                    "timed_out.")

@@ -125,3 +125,12 @@ def config_file(config_path: str | None):
     from ..config import _config_path as locate
 
     return locate(Flags(config_path=config_path), os.environ)
+
+
+def per_server_timeouts(command):
+    """--connect-timeout and --read-timeout of the commands that ask many servers at once
+    (status, doctor): each connection's and each answer's limit, under the command's --timeout."""
+    command = click.option("--read-timeout", type=float, metavar="S", callback=_positive,
+                           help="Seconds each server has to answer a request (default 10).")(command)
+    return click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
+                        help="Seconds to wait for each connection (default 5).")(command)

@@ -9,7 +9,7 @@ import click
 from ..progress import use_colour
 from ..termtext import printable
 from ._group import LmprepCommand
-from .options import _positive, complete_provider, config_file
+from .options import _positive, complete_provider, config_file, per_server_timeouts
 from .render import as_error, echo, echo_json, print_error
 
 @click.command("status", cls=LmprepCommand, short_help="Every provider's state, models and last warm-up (changes nothing).")
@@ -18,10 +18,7 @@ from .render import as_error, echo, echo_json, print_error
 @click.option("-m", "--model", metavar="ID", help="Model to look for on that provider.")
 @click.option("--base-url", metavar="URL", help="Base URL of that provider.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (see the README).")
-@click.option("--connect-timeout", type=float, metavar="S", callback=_positive,
-              help="Seconds to wait for each connection (default 5).")
-@click.option("--read-timeout", type=float, metavar="S", callback=_positive,
-              help="Seconds each server has to answer a request (default 10).")
+@per_server_timeouts
 @click.option("--timeout", type=float, metavar="S", callback=_positive,
               help="Seconds to wait for all providers (default 15); one that has not answered is timed_out.")
 @click.option("--config", "config_path", metavar="PATH", help="Config file (default: see `lmprep config path`).")
