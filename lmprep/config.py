@@ -617,7 +617,8 @@ def _load_file(path: Sourced[Path]) -> tuple[dict | None, str]:
             f"Create it with `{init}`, or point {path.source} at an existing file.",
         ) from None
     except OSError as exc:
-        if path.value.is_dir():
+        # os.path.isdir, not Path.is_dir: the latter raises for a name too long (ENAMETOOLONG).
+        if os.path.isdir(path.value):
             raise NotConfiguredError(f"The config file {path.value} (from {path.source}) is a folder, not a file.",
                                      folder_hint(path.value, path.source)) from None
         raise NotConfiguredError(

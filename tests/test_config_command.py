@@ -270,3 +270,14 @@ def test_a_missing_config_file_is_answered_with_the_init_that_creates_it(tmp_pat
                              "or point --config at an existing file.\n")
     assert run_lmprep("config", "init", "--config", str(missing)).returncode == 0  # the hint, run, works
     assert run_lmprep("config", "show", "--config", str(missing)).returncode == 0
+
+
+def test_a_config_path_too_long_for_the_file_system_is_an_error_not_a_traceback(tmp_path):
+    """ENAMETOOLONG: Path.is_dir raises it (only a missing file is False), where lmprep asks
+    whether the path is a folder; found by the fuzzed environment (tests/test_fuzz_config.py)."""
+    too_long = str(tmp_path / ("x" * 5000))
+    ensured = CliRunner().invoke(cli, ["--json"], env={"LMPREP_CONFIG": too_long}, catch_exceptions=False)
+    assert ensured.exit_code == 3, ensured.output
+    assert "cannot be read: File name too long" in json.loads(ensured.stdout)["error"]["message"]
+    init = run("init", "--config", too_long)
+    assert init.exit_code == 3 and "Cannot write" in init.stderr and "Traceback" not in init.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..config import resolve_settings
@@ -58,7 +60,9 @@ def init(config_path: str | None, force: bool) -> None:
 
     where = config_file(config_path)
     target = where.value
-    if target.is_dir():  # not "already exists, use --force", nor "check the folder's permissions"
+    # A folder is not "already exists, use --force", nor "check the folder's permissions"
+    # (os.path.isdir: Path.is_dir raises for a name too long).
+    if os.path.isdir(target):
         from ..config import folder_hint
 
         fail(NotConfiguredError(f"Cannot write the config file {target}: it is a folder.",
