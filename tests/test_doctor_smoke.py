@@ -202,8 +202,14 @@ def test_a_smoke_run_is_bounded_by_its_time_limit_and_by_the_timeout(tmp_path, l
     result = machine.doctor("--smoke", "--for", "aider", "--timeout", "4", "--json")
     assert time.monotonic() - started < 4 + 10
     cell = result.json["pairs"][0]
-    assert cell["state"] == "smoke_failed" and cell["smoke"]["timed_out"], cell
-    assert cell["smoke"]["time_limit"] < 4
+    # Either the run's own limit (what the deadline left, less half a second) ended it, or, on a
+    # busy machine where its clean-up outlasted that half second, the deadline did: the pair is
+    # then timed_out. Both are the bound; which one depends on the machine's load.
+    if cell["state"] == "smoke_failed":
+        assert cell["smoke"]["timed_out"] and cell["smoke"]["time_limit"] < 4, cell
+    else:
+        assert (cell["state"], cell["exit_code"]) == ("timed_out", 10), cell
+        assert "(--smoke)" in cell["error"]["message"]
     assert not any(pid_alive(run["pid"]) for run in runs(machine))
 
 
