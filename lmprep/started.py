@@ -312,13 +312,11 @@ def _stop_handed_off(record: StartedServer, deadline, grace: float, begun: float
     """A hand-off is never signalled (its pid is LM Studio's whole service): its recorded stop
     command runs (an argv list, bounded), then the port is watched until nothing listens there.
     StopCommandFailed when the command fails or the server still listens after ``grace``."""
-    import shlex
-
     from .proc import run_captured
 
     remaining = None if deadline is None else deadline.remaining()
     limit = STOP_COMMAND_TIMEOUT if remaining is None else max(0.5, min(STOP_COMMAND_TIMEOUT, remaining))
-    shown = shlex.join([os.path.basename(record.stop[0]), *record.stop[1:]])
+    shown = command_line(record.stop)
     try:
         result = run_captured(list(record.stop), timeout=limit, deadline=None, doing=f"running `{shown}`")
     except (OSError, ValueError) as exc:  # TimeoutError is an OSError

@@ -41,9 +41,6 @@ class StartPlan(NamedTuple):
     @property
     def described(self) -> str:
         """The command as a user would type it: program by its name, arguments quoted."""
-        import os
-        import shlex
+        from .started import command_line
 
-        if not self.argv:
-            return ""
-        return shlex.join([os.path.basename(self.argv[0]), *self.argv[1:]])
+        return command_line(self.argv)

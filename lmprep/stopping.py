@@ -15,7 +15,7 @@ from typing import NamedTuple
 from .config import Flags, ProviderSettings, Settings, resolve_settings
 from .deadline import Deadline
 from .errors import LmprepError, NotStartedByLmprepError, TimedOutError, UnreachableError
-from .started import StartedServer
+from .started import StartedServer, command_line
 
 #: How long the check "does anything listen at the provider's address?" may wait.
 LISTEN_TIMEOUT = 1.0
@@ -36,7 +36,7 @@ class StoppedServer(NamedTuple):
         return {"provider": record.provider, "kind": record.kind, "base_url": record.base_url, "pid": record.pid,
                 "command": record.command, "log": record.log, "started_at": _iso(record.started_at),
                 "seconds": self.seconds, "forced": self.forced,
-                "stopped_with": _shown(record.stop) if record.handed_off else None}
+                "stopped_with": command_line(record.stop) if record.handed_off else None}
 
 
 #: How long `lmprep stop` waits for a start of the same server (another lmprep holding the start
@@ -201,7 +201,7 @@ def _stop_each(records: list[StartedServer], settings: Settings, deadline: Deadl
             raise TimedOutError(
                 f"lmprep started {label} at {record.base_url}, which {_program(record)} handed to process "
                 f"{record.pid}, and could not stop it: {exc}.",
-                f"Stop its server yourself (`{_shown(record.stop)}`, or in {label}'s own window), then check with "
+                f"Stop its server yourself (`{command_line(record.stop)}`, or in {label}'s own window), then check with "
                 "`lmprep status`; lmprep never signals that process: it is the service, which does more than serve.",
             ) from None
         except OSError as exc:
@@ -214,12 +214,6 @@ def _stop_each(records: list[StartedServer], settings: Settings, deadline: Deadl
         raise UnreachableError("The servers lmprep started had ended already: there is nothing to stop.",
                                "`lmprep status` shows the servers lmprep started.")
     return stopped
-
-
-def _shown(argv) -> str:
-    from .starting import StartPlan
-
-    return StartPlan(tuple(argv)).described
 
 
 def _label(record: StartedServer, settings: Settings) -> str:

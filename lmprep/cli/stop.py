@@ -68,9 +68,9 @@ def stopped_line(server, now: float | None = None) -> str:
     how = " (it needed SIGKILL)" if server.forced else ""
     log = f"; its log stays at {record.log}" if record.log else ""
     if record.handed_off:  # the service that serves it was asked to stop serving, and lives on
-        from ..starting import StartPlan
+        from ..started import command_line
 
-        return printable(f"Stopped {server.label} at {record.base_url} with `{StartPlan(record.stop).described}` "
+        return printable(f"Stopped {server.label} at {record.base_url} with `{command_line(record.stop)}` "
                          f"(lmprep started it {ago(now - record.started_at)} with `{record.command}`; the service "
                          f"that served it, pid {record.pid}, runs on): it stopped answering in {server.seconds:.1f} s"
                          f"{log}")
